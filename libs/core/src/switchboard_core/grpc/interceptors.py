@@ -1,0 +1,111 @@
+"""Interceptors: W3C trace context over metadata, and errors to gRPC status codes.
+
+A servicer raises `SwitchboardError`s; the server interceptor turns each into the
+status code `errors.STATUS` names, so servicers stay translation-only.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import AsyncIterator, Callable
+from typing import Any
+
+import grpc
+from opentelemetry import context, propagate, trace
+
+from switchboard_core.errors import SwitchboardError, status_of
+
+tracer = trace.get_tracer(__name__)
+logger = logging.getLogger(__name__)
+
+
+def _abort_details(exc: SwitchboardError) -> tuple[grpc.StatusCode, str]:
+    return status_of(exc)[1], exc.message
+
+
+class ServerInterceptor(grpc.aio.ServerInterceptor):
+    async def intercept_service(self, continuation, details):
+        handler = await continuation(details)
+        if handler is None:
+            return None
+        carrier = {k: v for k, v in (details.invocation_metadata or ()) if isinstance(v, str)}
+        method = details.method
+        if handler.unary_unary:
+            return grpc.unary_unary_rpc_method_handler(
+                _unary(handler.unary_unary, method, carrier),
+                request_deserializer=handler.request_deserializer,
+                response_serializer=handler.response_serializer,
+            )
+        if handler.stream_unary:
+            return grpc.stream_unary_rpc_method_handler(
+                _unary(handler.stream_unary, method, carrier),
+                request_deserializer=handler.request_deserializer,
+                response_serializer=handler.response_serializer,
+            )
+        if handler.unary_stream:
+            return grpc.unary_stream_rpc_method_handler(
+                _streaming(handler.unary_stream, method, carrier),
+                request_deserializer=handler.request_deserializer,
+                response_serializer=handler.response_serializer,
+            )
+        return handler
+
+
+def _unary(behavior: Callable[..., Any], method: str, carrier: dict[str, str]):
+    async def wrapped(request: Any, ctx: grpc.aio.ServicerContext) -> Any:
+        token = context.attach(propagate.extract(carrier))
+        try:
+            with tracer.start_as_current_span(method, kind=trace.SpanKind.SERVER):
+                return await behavior(request, ctx)
+        except SwitchboardError as exc:
+            await ctx.abort(*_abort_details(exc))
+        finally:
+            context.detach(token)
+
+    return wrapped
+
+
+def _streaming(behavior: Callable[..., Any], method: str, carrier: dict[str, str]):
+    async def wrapped(request: Any, ctx: grpc.aio.ServicerContext) -> AsyncIterator[Any]:
+        token = context.attach(propagate.extract(carrier))
+        try:
+            with tracer.start_as_current_span(method, kind=trace.SpanKind.SERVER):
+                async for item in behavior(request, ctx):
+                    yield item
+        except SwitchboardError as exc:
+            await ctx.abort(*_abort_details(exc))
+        finally:
+            context.detach(token)
+
+    return wrapped
+
+
+def _with_trace_context(details: grpc.aio.ClientCallDetails) -> grpc.aio.ClientCallDetails:
+    carrier: dict[str, str] = {}
+    propagate.inject(carrier)
+    if not carrier:
+        return details
+    metadata = grpc.aio.Metadata(*(details.metadata or ()))
+    for key, value in carrier.items():
+        metadata.add(key, value)
+    return grpc.aio.ClientCallDetails(
+        details.method, details.timeout, metadata, details.credentials, details.wait_for_ready
+    )
+
+
+class ClientUnaryUnary(grpc.aio.UnaryUnaryClientInterceptor):
+    async def intercept_unary_unary(self, continuation, details, request):
+        return await continuation(_with_trace_context(details), request)
+
+
+class ClientUnaryStream(grpc.aio.UnaryStreamClientInterceptor):
+    async def intercept_unary_stream(self, continuation, details, request):
+        return await continuation(_with_trace_context(details), request)
+
+
+class ClientStreamUnary(grpc.aio.StreamUnaryClientInterceptor):
+    async def intercept_stream_unary(self, continuation, details, request_iterator):
+        return await continuation(_with_trace_context(details), request_iterator)
+
+
+CLIENT_INTERCEPTORS = (ClientUnaryUnary(), ClientUnaryStream(), ClientStreamUnary())

@@ -1,0 +1,1 @@
+"""HTTP faces: the FastAPI app factory and the dependencies every router shares."""

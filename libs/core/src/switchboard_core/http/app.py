@@ -1,0 +1,45 @@
+"""Builds the FastAPI app of a process from the routers of the services it runs."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+from fastapi import APIRouter, FastAPI, Request
+from fastapi.responses import ORJSONResponse
+from starlette.routing import BaseRoute
+
+from switchboard_core.errors import SwitchboardError, Unauthenticated, status_of
+
+
+def error_body(exc: SwitchboardError) -> dict:
+    body: dict = {"error": type(exc).__name__, "detail": exc.message}
+    if exc.data:
+        body["data"] = exc.data
+    return body
+
+
+async def _switchboard_error(_request: Request, exc: SwitchboardError) -> ORJSONResponse:
+    headers = {"WWW-Authenticate": 'Bearer realm="switchboard"'} if isinstance(exc, Unauthenticated) else None
+    return ORJSONResponse(error_body(exc), status_code=status_of(exc)[0], headers=headers)
+
+
+def create_app(
+    *,
+    title: str,
+    routers: Sequence[APIRouter],
+    routes: Sequence[BaseRoute] = (),
+    description: str = "",
+) -> FastAPI:
+    app = FastAPI(title=title, description=description, default_response_class=ORJSONResponse, version="0.1.0")
+    # Raw routes (the MCP endpoints) first: they bypass FastAPI's per-request machinery.
+    for route in routes:
+        app.router.routes.append(route)
+    for router in routers:
+        app.include_router(router)
+    app.add_exception_handler(SwitchboardError, _switchboard_error)
+
+    @app.get("/healthz", include_in_schema=False)
+    async def healthz() -> dict:
+        return {"status": "ok"}
+
+    return app

@@ -1,0 +1,25 @@
+"""FastAPI dependencies shared by every service's routers."""
+
+from __future__ import annotations
+
+from typing import Annotated
+
+from fastapi import Depends, Request
+
+from switchboard_core.errors import PermissionDenied
+from switchboard_core.principals import Principal, PrincipalCache, bearer_token
+
+
+async def current_principal(request: Request) -> Principal:
+    cache: PrincipalCache = request.app.state.principals
+    return await cache.authenticate(bearer_token(request.headers.get("authorization")))
+
+
+async def admin_principal(principal: Annotated[Principal, Depends(current_principal)]) -> Principal:
+    if not principal.is_admin:
+        raise PermissionDenied("this action needs an administrator")
+    return principal
+
+
+CurrentPrincipal = Annotated[Principal, Depends(current_principal)]
+AdminPrincipal = Annotated[Principal, Depends(admin_principal)]

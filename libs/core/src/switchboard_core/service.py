@@ -1,0 +1,132 @@
+"""What a service is to the process that hosts it, and the host itself.
+
+A process runs one service (distributed mode) or all four (embedded mode) the same
+way: one gRPC server carrying every hosted service's gRPC API plus health, one
+Granian HTTP server carrying every hosted service's routers, and one `Runtime` that
+hands each service its settings and channels to the others. Internal calls go over
+gRPC even when the peer is in the same process.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import signal
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from typing import Protocol
+
+import grpc
+from fastapi import APIRouter
+from granian.constants import Interfaces
+from granian.server.embed import Server as GranianServer
+from starlette.routing import BaseRoute
+
+from switchboard_core.grpc import Channels, build_server
+from switchboard_core.grpc.server import set_serving
+from switchboard_core.http.app import create_app
+from switchboard_core.principals import PrincipalCache
+from switchboard_core.settings import ServiceSettings
+
+logger = logging.getLogger(__name__)
+
+
+@dataclass
+class Runtime:
+    """What a running service may use of its host."""
+
+    settings: ServiceSettings
+    channels: Channels = field(default_factory=Channels)
+    principals: PrincipalCache | None = None
+
+    def channel(self, service: str) -> grpc.aio.Channel:
+        return self.channels.get(self.settings.addr_of(service))  # type: ignore[arg-type]
+
+
+class Service(Protocol):
+    name: str
+    # Fully-qualified gRPC service names, for the health service.
+    grpc_names: Sequence[str]
+
+    def routers(self) -> Sequence[APIRouter]: ...
+
+    def routes(self) -> Sequence[BaseRoute]: ...
+
+    def add_to_grpc(self, server: grpc.aio.Server) -> None: ...
+
+    async def start(self, runtime: Runtime) -> None: ...
+
+    async def stop(self) -> None: ...
+
+
+class Host:
+    """Runs services until `stop()` (or SIGINT/SIGTERM when `serve_forever` runs)."""
+
+    def __init__(self, settings: ServiceSettings, services: Sequence[Service], *, title: str) -> None:
+        self.settings = settings
+        self.services = list(services)
+        self.title = title
+        self.runtime = Runtime(settings)
+        self._stopping = asyncio.Event()
+        self.http: GranianServer | None = None
+        self.grpc_port = 0
+
+    async def serve_forever(self, on_ready=None) -> None:
+        loop = asyncio.get_running_loop()
+        for sig in (signal.SIGINT, signal.SIGTERM):
+            loop.add_signal_handler(sig, self._stopping.set)
+        server, health = build_server()
+        for service in self.services:
+            service.add_to_grpc(server)
+        names = [n for s in self.services for n in s.grpc_names]
+        self.grpc_port = server.add_insecure_port(f"{self.settings.grpc_host}:{self.settings.grpc_port}")
+        await set_serving(health, names, False)
+        await server.start()
+        self.runtime.principals = PrincipalCache(self.runtime.channel("auth"), timeout_s=self.settings.grpc_timeout_s)
+        started: list[Service] = []
+        http_task: asyncio.Task | None = None
+        try:
+            for service in self.services:
+                await service.start(self.runtime)
+                started.append(service)
+            self.runtime.principals.start_watching()
+            app = create_app(
+                title=self.title,
+                routers=[r for s in self.services for r in s.routers()],
+                routes=[r for s in self.services for r in s.routes()],
+            )
+            app.state.principals = self.runtime.principals
+            app.state.runtime = self.runtime
+            self.http = GranianServer(
+                app,
+                address=self.settings.http_host,
+                port=self.settings.http_port,
+                interface=Interfaces.ASGINL,
+                log_enabled=False,
+                backlog=2048,
+            )
+            http_task = asyncio.create_task(self.http.serve(), name="http")
+            await set_serving(health, names, True)
+            if on_ready is not None:
+                on_ready(self)
+            stop_wait = asyncio.create_task(self._stopping.wait())
+            await asyncio.wait({stop_wait, http_task}, return_when=asyncio.FIRST_COMPLETED)
+            stop_wait.cancel()
+        finally:
+            await set_serving(health, names, False)
+            if http_task is not None:
+                self.http.stop()
+                with contextlib.suppress(Exception):
+                    await asyncio.wait_for(http_task, self.settings.shutdown_grace_s)
+            await server.stop(self.settings.shutdown_grace_s)
+            for service in reversed(started):
+                try:
+                    await service.stop()
+                except Exception:
+                    logger.exception("stopping %s failed", service.name)
+            await self.runtime.principals.close()
+            await self.runtime.channels.close()
+
+    def stop(self) -> None:
+        self._stopping.set()

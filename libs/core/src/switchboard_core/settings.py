@@ -1,0 +1,50 @@
+"""Settings shared by every service; each service extends `ServiceSettings`.
+
+Every field reads from an environment variable `SWITCHBOARD_<FIELD>` (upper case).
+The entrypoint builds settings once and passes them down; nothing reads the
+environment at import time.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Literal
+
+from pydantic import Field
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+DEFAULT_HTTP_PORT = 4444
+DEFAULT_GRPC_PORT = 4445
+
+
+class ServiceSettings(BaseSettings):
+    model_config = SettingsConfigDict(env_prefix="SWITCHBOARD_", extra="ignore")
+
+    environment: Literal["development", "production"] = "development"
+    data_dir: Path = Field(default=Path(".switchboard"), description="Where SQLite files live in embedded mode.")
+    http_host: str = "127.0.0.1"
+    http_port: int = DEFAULT_HTTP_PORT
+    grpc_host: str = "127.0.0.1"
+    grpc_port: int = DEFAULT_GRPC_PORT
+    log_level: str = "info"
+    # Deadline for one internal gRPC call.
+    grpc_timeout_s: float = 5.0
+    # Grace period for in-flight requests on SIGTERM / Ctrl-C.
+    shutdown_grace_s: float = 10.0
+
+    # Where the other services' gRPC faces are; empty means "this process" (embedded).
+    auth_addr: str = ""
+    registry_addr: str = ""
+    metrics_addr: str = ""
+
+    @property
+    def grpc_local_addr(self) -> str:
+        host = "127.0.0.1" if self.grpc_host in ("0.0.0.0", "::", "") else self.grpc_host
+        return f"{host}:{self.grpc_port}"
+
+    def addr_of(self, service: Literal["auth", "registry", "metrics"]) -> str:
+        """gRPC address of another service, defaulting to this process's own gRPC port."""
+        return getattr(self, f"{service}_addr") or self.grpc_local_addr
+
+    def sqlite_url(self, name: str) -> str:
+        return f"sqlite+aiosqlite:///{(self.data_dir / f'{name}.db').resolve()}"
