@@ -57,7 +57,11 @@ class Service(Protocol):
 
     async def start(self, runtime: Runtime) -> None: ...
 
-    async def stop(self) -> None: ...
+    async def drain(self) -> None:
+        """Flush what must leave before peers go away (e.g. buffered metrics)."""
+
+    async def stop(self) -> None:
+        """Release resources; called after the gRPC server stopped."""
 
 
 class Host:
@@ -119,14 +123,20 @@ class Host:
                 self.http.stop()
                 with contextlib.suppress(Exception):
                     await asyncio.wait_for(http_task, self.settings.shutdown_grace_s)
+            for service in reversed(started):
+                await _quietly(service.drain(), f"draining {service.name}")
             await server.stop(self.settings.shutdown_grace_s)
             for service in reversed(started):
-                try:
-                    await service.stop()
-                except Exception:
-                    logger.exception("stopping %s failed", service.name)
+                await _quietly(service.stop(), f"stopping {service.name}")
             await self.runtime.principals.close()
             await self.runtime.channels.close()
 
     def stop(self) -> None:
         self._stopping.set()
+
+
+async def _quietly(step, what: str) -> None:
+    try:
+        await step
+    except Exception:
+        logger.exception("%s failed", what)

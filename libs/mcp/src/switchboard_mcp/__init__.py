@@ -1,0 +1,1 @@
+"""MCP wire handling: JSON-RPC envelope, protocol versions, SSE framing, upstream client."""

@@ -1,0 +1,36 @@
+"""Shared upstream sessions and one pooled HTTP client for the whole process."""
+
+from __future__ import annotations
+
+import httpx
+
+from switchboard_mcp.upstream.session import UpstreamSession
+
+
+def new_http_client(*, max_connections: int = 512) -> httpx.AsyncClient:
+    limits = httpx.Limits(max_connections=max_connections, max_keepalive_connections=max_connections, keepalive_expiry=60)
+    return httpx.AsyncClient(limits=limits, follow_redirects=False, trust_env=False)
+
+
+class UpstreamPool:
+    """One session per upstream URL, reused across calls (stateless-safe upstreams)."""
+
+    def __init__(self, http: httpx.AsyncClient | None = None, *, timeout_s: float = 30.0) -> None:
+        self.http = http or new_http_client()
+        self._timeout_s = timeout_s
+        self._sessions: dict[str, UpstreamSession] = {}
+
+    def session(self, url: str) -> UpstreamSession:
+        session = self._sessions.get(url)
+        if session is None:
+            session = self._sessions[url] = UpstreamSession(url, self.http, timeout_s=self._timeout_s)
+        return session
+
+    def forget(self, url: str) -> None:
+        self._sessions.pop(url, None)
+
+    async def close(self) -> None:
+        for session in self._sessions.values():
+            await session.close()
+        self._sessions.clear()
+        await self.http.aclose()

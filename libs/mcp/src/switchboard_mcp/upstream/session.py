@@ -1,0 +1,148 @@
+"""One MCP session with one upstream over Streamable HTTP (2025-03-26 and later).
+
+The session initializes lazily, once, and is shared by every call routed to that
+upstream; a 404 (session ended upstream) re-initializes once and retries. Responses
+may be JSON or an SSE stream; either way only the response to our request id is
+taken.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import itertools
+from collections.abc import Mapping
+from typing import Any
+
+import httpx
+import orjson
+
+from switchboard_core.errors import UpstreamError, UpstreamUnavailable
+from switchboard_mcp import jsonrpc, sse, versions
+from switchboard_mcp.upstream.errors import UpstreamRPCError
+
+CLIENT_INFO = {"name": "switchboard", "version": "0.1.0"}
+_ACCEPT = "application/json, text/event-stream"
+
+
+class UpstreamSession:
+    def __init__(
+        self,
+        url: str,
+        http: httpx.AsyncClient,
+        *,
+        headers: Mapping[str, str] | None = None,
+        timeout_s: float = 30.0,
+    ) -> None:
+        self.url = url
+        self._http = http
+        self._base_headers = {"accept": _ACCEPT, "content-type": "application/json", **(headers or {})}
+        self._timeout = timeout_s
+        self._ids = itertools.count(1)
+        self._lock = asyncio.Lock()
+        self._session_headers: dict[str, str] | None = None
+        self.server_info: dict[str, Any] = {}
+        self.protocol_version = ""
+
+    async def list_tools(self) -> list[dict]:
+        tools: list[dict] = []
+        cursor: str | None = None
+        for _ in range(1000):
+            page = await self.request("tools/list", {"cursor": cursor} if cursor else {})
+            tools.extend(page.get("tools") or [])
+            cursor = page.get("nextCursor")
+            if not cursor:
+                return tools
+        raise UpstreamError(f"{self.url} kept paginating tools/list past 1000 pages")
+
+    async def call_tool(
+        self, name: str, arguments: Any, *, extra_headers: Mapping[str, str] | None = None
+    ) -> dict:
+        params: dict[str, Any] = {"name": name}
+        if arguments is not None:
+            params["arguments"] = arguments
+        return await self.request("tools/call", params, extra_headers=extra_headers)
+
+    async def request(
+        self, method: str, params: dict | None = None, *, extra_headers: Mapping[str, str] | None = None
+    ) -> Any:
+        headers = await self._ensure_session()
+        try:
+            return await self._exchange(method, params, headers, extra_headers)
+        except _SessionGone:
+            self._session_headers = None
+            headers = await self._ensure_session()
+            return await self._exchange(method, params, headers, extra_headers)
+
+    async def close(self) -> None:
+        headers, self._session_headers = self._session_headers, None
+        if headers and "mcp-session-id" in headers:
+            try:
+                await self._http.delete(self.url, headers=headers, timeout=2.0)
+            except httpx.HTTPError:
+                pass
+
+    async def _ensure_session(self) -> dict[str, str]:
+        if self._session_headers is not None:
+            return self._session_headers
+        async with self._lock:
+            if self._session_headers is None:
+                self._session_headers = await self._initialize()
+        return self._session_headers
+
+    async def _initialize(self) -> dict[str, str]:
+        params = {"protocolVersion": versions.LATEST, "capabilities": {}, "clientInfo": CLIENT_INFO}
+        msg = jsonrpc.request(next(self._ids), "initialize", params)
+        response = await self._post(msg, self._base_headers)
+        init = self._read_result(response, msg["id"])
+        if not isinstance(init, dict) or "protocolVersion" not in init:
+            raise UpstreamError(f"{self.url} answered initialize without a protocolVersion: not an MCP server")
+        self.protocol_version = init["protocolVersion"]
+        self.server_info = init.get("serverInfo") or {}
+        headers = dict(self._base_headers)
+        headers["mcp-protocol-version"] = self.protocol_version
+        if session_id := response.headers.get("mcp-session-id"):
+            headers["mcp-session-id"] = session_id
+        await self._post(jsonrpc.notification("notifications/initialized"), headers)
+        return headers
+
+    async def _exchange(
+        self, method: str, params: dict | None, headers: dict[str, str], extra: Mapping[str, str] | None
+    ) -> Any:
+        msg = jsonrpc.request(next(self._ids), method, params)
+        response = await self._post(msg, {**headers, **extra} if extra else headers)
+        if response.status_code == 404 and "mcp-session-id" in headers:
+            raise _SessionGone
+        return self._read_result(response, msg["id"])
+
+    async def _post(self, msg: dict, headers: Mapping[str, str]) -> httpx.Response:
+        try:
+            return await self._http.post(self.url, content=orjson.dumps(msg), headers=headers, timeout=self._timeout)
+        except httpx.TimeoutException as exc:
+            raise UpstreamUnavailable(f"upstream {self.url} timed out after {self._timeout:g}s") from exc
+        except httpx.HTTPError as exc:
+            raise UpstreamUnavailable(f"upstream {self.url} is unreachable: {exc or type(exc).__name__}") from exc
+
+    def _read_result(self, response: httpx.Response, id_: int) -> Any:
+        if response.status_code >= 400 and not response.content:
+            raise UpstreamError(f"upstream {self.url} answered HTTP {response.status_code}")
+        content_type = response.headers.get("content-type", "")
+        try:
+            if content_type.startswith("text/event-stream"):
+                messages = [orjson.loads(data) for data in sse.iter_data(response.content)]
+            else:
+                messages = [orjson.loads(response.content)]
+        except orjson.JSONDecodeError as exc:
+            raise UpstreamError(
+                f"upstream {self.url} did not answer like an MCP server (HTTP {response.status_code}, {content_type or 'no content type'})"
+            ) from exc
+        for message in messages:
+            if isinstance(message, dict) and message.get("id") == id_ and "method" not in message:
+                if "error" in message:
+                    err = message["error"] or {}
+                    raise UpstreamRPCError(err.get("code", jsonrpc.INTERNAL_ERROR), err.get("message", ""), err.get("data"))
+                return message.get("result")
+        raise UpstreamError(f"upstream {self.url} sent no response to request {id_} (HTTP {response.status_code})")
+
+
+class _SessionGone(Exception):
+    pass
