@@ -1,0 +1,1 @@
+"""The `switchboard` command: the composition root that may import every service."""

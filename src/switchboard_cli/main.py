@@ -1,1 +1,94 @@
-def main(): pass
+"""Command line: `switchboard up | serve | token | gateways | servers | tools`."""
+
+from __future__ import annotations
+
+import argparse
+import sys
+
+SERVICES = ("auth", "registry", "mcp-proxy", "metrics")
+
+
+def _parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="switchboard",
+        description="Switchboard MCP gateway. Settings come from SWITCHBOARD_* environment variables (docs/configuration.md).",
+    )
+    sub = parser.add_subparsers(dest="command", required=True)
+    sub.add_parser("up", help="run every service in one process (embedded mode: SQLite, no other dependency)")
+    serve = sub.add_parser("serve", help="run one service (distributed mode)")
+    serve.add_argument("service", choices=SERVICES)
+
+    token = sub.add_parser("token", help="API tokens").add_subparsers(dest="action", required=True)
+    create = token.add_parser("create", help="mint a bearer token for a user, straight from the auth store")
+    create.add_argument("--email", default=None, help="the user (default: the bootstrap admin)")
+    create.add_argument("--name", default="cli", help="a label for the token")
+    create.add_argument("--ttl-days", type=int, default=None, help="lifetime in days (default from settings)")
+
+    def admin(name: str, help_: str) -> argparse._SubParsersAction:
+        p = sub.add_parser(name, help=help_)
+        p.add_argument("--url", dest="base_url", default=None, help="gateway base URL (default $SWITCHBOARD_URL or http://127.0.0.1:4444)")
+        p.add_argument("--token", default=None, help="bearer token (default $SWITCHBOARD_TOKEN)")
+        return p.add_subparsers(dest="action", required=True)
+
+    gateways = admin("gateways", "upstream MCP servers")
+    add = gateways.add_parser("add", help="register an upstream MCP server and discover its tools")
+    add.add_argument("name")
+    add.add_argument("url")
+    gateways.add_parser("list")
+    refresh = gateways.add_parser("refresh", help="re-discover an upstream's tools")
+    refresh.add_argument("id")
+    remove = gateways.add_parser("remove")
+    remove.add_argument("id")
+
+    servers = admin("servers", "virtual servers")
+    screate = servers.add_parser("create", help="compose a virtual server from tools")
+    screate.add_argument("name")
+    screate.add_argument("--tool", action="append", required=True, dest="tools", help="tool id or gateway__tool; repeat")
+    screate.add_argument("--description", default="")
+    screate.add_argument("--bare-names", action="store_true", help="expose upstream names without the gateway prefix")
+    servers.add_parser("list")
+
+    tools = admin("tools", "tools discovered from upstreams")
+    tools.add_parser("list")
+    return parser
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = _parser().parse_args(argv)
+    if args.command == "up":
+        from switchboard_cli.serve import run
+
+        return run(["auth", "registry", "metrics", "mcp-proxy"])
+    if args.command == "serve":
+        from switchboard_cli.serve import run
+
+        return run([args.service])
+    if args.command == "token":
+        from switchboard_cli.tokens import create
+
+        return create(args.email, args.name, args.ttl_days)
+
+    from switchboard_cli.admin import AdminClient
+
+    client = AdminClient(args.base_url, args.token)
+    match (args.command, args.action):
+        case ("gateways", "add"):
+            return client.call("POST", "/gateways", {"name": args.name, "url": args.url})
+        case ("gateways", "list"):
+            return client.call("GET", "/gateways")
+        case ("gateways", "refresh"):
+            return client.call("POST", f"/gateways/{args.id}/refresh")
+        case ("gateways", "remove"):
+            return client.call("DELETE", f"/gateways/{args.id}")
+        case ("servers", "create"):
+            body = {"name": args.name, "tools": args.tools, "description": args.description, "bare_names": args.bare_names}
+            return client.call("POST", "/servers", body)
+        case ("servers", "list"):
+            return client.call("GET", "/servers")
+        case ("tools", "list"):
+            return client.call("GET", "/tools")
+    return 2
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -53,9 +53,10 @@ class Service(Protocol):
 
     def routes(self) -> Sequence[BaseRoute]: ...
 
-    def add_to_grpc(self, server: grpc.aio.Server) -> None: ...
+    async def start(self, runtime: Runtime) -> None:
+        """Open what the service owns; called before its routes and servicers are asked for."""
 
-    async def start(self, runtime: Runtime) -> None: ...
+    def add_to_grpc(self, server: grpc.aio.Server) -> None: ...
 
     async def drain(self) -> None:
         """Flush what must leave before peers go away (e.g. buffered metrics)."""
@@ -81,19 +82,20 @@ class Host:
         for sig in (signal.SIGINT, signal.SIGTERM):
             loop.add_signal_handler(sig, self._stopping.set)
         server, health = build_server()
-        for service in self.services:
-            service.add_to_grpc(server)
         names = [n for s in self.services for n in s.grpc_names]
-        self.grpc_port = server.add_insecure_port(f"{self.settings.grpc_host}:{self.settings.grpc_port}")
-        await set_serving(health, names, False)
-        await server.start()
         self.runtime.principals = PrincipalCache(self.runtime.channel("auth"), timeout_s=self.settings.grpc_timeout_s)
         started: list[Service] = []
         http_task: asyncio.Task | None = None
         try:
+            # Services start before the gRPC server does: a start may open databases but
+            # never waits on a peer (feeds from peers reconnect on their own).
             for service in self.services:
                 await service.start(self.runtime)
                 started.append(service)
+                service.add_to_grpc(server)
+            self.grpc_port = server.add_insecure_port(f"{self.settings.grpc_host}:{self.settings.grpc_port}")
+            await set_serving(health, names, False)
+            await server.start()
             self.runtime.principals.start_watching()
             app = create_app(
                 title=self.title,

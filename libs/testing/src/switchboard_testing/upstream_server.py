@@ -1,0 +1,118 @@
+"""A fixture upstream MCP server, built with the official SDK and served over Streamable HTTP.
+
+Tests and benchmarks point the gateway at it as a real, independent upstream:
+
+    python -m switchboard_testing.upstream_server --port 9100 [--name fixture] [--stateless] [--tools N]
+
+serves `http://127.0.0.1:9100/mcp` (and `GET /healthz` for readiness). Its tools:
+
+- `echo(text)` returns the text, `add(a, b)` the sum;
+- `fail(message)` fails, so the result carries `isError: true` and the message;
+- `slow(seconds)` sleeps, then returns "slept <seconds>";
+- `headers()` returns the HTTP request headers this call arrived with, names lower-cased
+  (to check that `traceparent` arrives and the client's `Authorization` never does);
+- `tool_0` … `tool_{N-1}` with `--tools N`, each returning its own name.
+
+`--stateless` serves stateless HTTP with plain JSON responses (no session, no SSE), which
+is what the benchmark drives. To run it as a child process, see `upstream_process`.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+from collections.abc import Callable
+
+import uvicorn
+from mcp.server import MCPServer
+from mcp.server.mcpserver import Context
+from mcp.server.mcpserver.exceptions import ToolError
+from starlette.applications import Starlette
+from starlette.requests import Request
+from starlette.responses import PlainTextResponse
+
+from switchboard_testing.upstream_process import UpstreamProcess, start_upstream
+
+__all__ = ["build_server", "build_app", "serve", "main", "UpstreamProcess", "start_upstream"]
+
+
+def build_server(*, name: str = "fixture", extra_tools: int = 0) -> MCPServer:
+    """The fixture MCP server: its five tools plus `extra_tools` trivial ones."""
+    server = MCPServer(name, log_level="WARNING")
+
+    @server.tool()
+    def echo(text: str) -> str:
+        """Return the text unchanged."""
+        return text
+
+    @server.tool()
+    def add(a: int, b: int) -> int:
+        """Add two integers."""
+        return a + b
+
+    @server.tool()
+    def fail(message: str) -> str:
+        """Always fail with the given message (the result has isError: true)."""
+        raise ToolError(message)
+
+    @server.tool()
+    async def slow(seconds: float) -> str:
+        """Sleep for the given number of seconds, then answer."""
+        await asyncio.sleep(seconds)
+        return f"slept {seconds}"
+
+    @server.tool()
+    def headers(ctx: Context) -> dict[str, str]:
+        """The HTTP request headers this call arrived with, names lower-cased."""
+        received = ctx.headers or {}
+        return {key.lower(): value for key, value in received.items()}
+
+    for index in range(extra_tools):
+        tool_name = f"tool_{index}"
+        server.add_tool(_answering(tool_name), name=tool_name, description=f"Extra tool {index}.")
+
+    @server.custom_route("/healthz", methods=["GET"])
+    async def healthz(request: Request) -> PlainTextResponse:
+        return PlainTextResponse("ok")
+
+    return server
+
+
+def _answering(answer: str) -> Callable[[], str]:
+    def tool() -> str:
+        return answer
+
+    return tool
+
+
+def build_app(*, name: str = "fixture", stateless: bool = False, extra_tools: int = 0) -> Starlette:
+    """The ASGI app serving the fixture server at `/mcp` (and `/healthz`)."""
+    server = build_server(name=name, extra_tools=extra_tools)
+    return server.streamable_http_app(
+        streamable_http_path="/mcp",
+        stateless_http=stateless,
+        json_response=stateless,
+        host="127.0.0.1",
+    )
+
+
+def serve(*, port: int, name: str = "fixture", stateless: bool = False, extra_tools: int = 0) -> None:
+    """Serve the fixture server on 127.0.0.1:`port` until interrupted."""
+    app = build_app(name=name, stateless=stateless, extra_tools=extra_tools)
+    uvicorn.run(app, host="127.0.0.1", port=port, log_level="warning", access_log=False)
+
+
+def main(argv: list[str] | None = None) -> None:
+    parser = argparse.ArgumentParser(description="Fixture upstream MCP server (Streamable HTTP at /mcp).")
+    parser.add_argument("--port", type=int, required=True)
+    parser.add_argument("--name", default="fixture", help="server name reported in serverInfo")
+    parser.add_argument(
+        "--stateless", action="store_true", help="stateless HTTP with JSON responses (for benchmarks)"
+    )
+    parser.add_argument("--tools", type=int, default=0, metavar="N", help="add N trivial tools tool_0..tool_{N-1}")
+    args = parser.parse_args(argv)
+    serve(port=args.port, name=args.name, stateless=args.stateless, extra_tools=args.tools)
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,94 @@
+"""Queries on `api_tokens`: one row per issued JWT, keyed by its `jti`."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import datetime
+
+from sqlalchemy import insert, select, update
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from switchboard_auth.store.tables import api_tokens, users
+
+
+@dataclass(frozen=True, slots=True)
+class TokenRow:
+    jti: str
+    user_id: str
+    name: str
+    created_at: datetime
+    expires_at: datetime
+    revoked_at: datetime | None
+    last_used_at: datetime | None
+
+
+@dataclass(frozen=True, slots=True)
+class TokenHolder:
+    """What verifying a token needs to know about its row and its owner, in one lookup."""
+
+    user_id: str
+    email: str
+    is_admin: bool
+    revoked_at: datetime | None
+    last_used_at: datetime | None
+
+
+_COLUMNS = (
+    api_tokens.c.jti,
+    api_tokens.c.user_id,
+    api_tokens.c.name,
+    api_tokens.c.created_at,
+    api_tokens.c.expires_at,
+    api_tokens.c.revoked_at,
+    api_tokens.c.last_used_at,
+)
+
+
+async def insert_token(session: AsyncSession, token: TokenRow) -> None:
+    await session.execute(
+        insert(api_tokens).values(
+            jti=token.jti,
+            user_id=token.user_id,
+            name=token.name,
+            created_at=token.created_at,
+            expires_at=token.expires_at,
+            revoked_at=token.revoked_at,
+            last_used_at=token.last_used_at,
+        )
+    )
+
+
+async def token_holder(session: AsyncSession, jti: str) -> TokenHolder | None:
+    query = (
+        select(users.c.id, users.c.email, users.c.is_admin, api_tokens.c.revoked_at, api_tokens.c.last_used_at)
+        .select_from(api_tokens.join(users, users.c.id == api_tokens.c.user_id))
+        .where(api_tokens.c.jti == jti)
+    )
+    row = (await session.execute(query)).first()
+    return TokenHolder(*row) if row else None
+
+
+async def token_by_id(session: AsyncSession, jti: str) -> TokenRow | None:
+    row = (await session.execute(select(*_COLUMNS).where(api_tokens.c.jti == jti))).first()
+    return TokenRow(*row) if row else None
+
+
+async def tokens_of(session: AsyncSession, user_id: str, *, limit: int, offset: int) -> list[TokenRow]:
+    query = (
+        select(*_COLUMNS)
+        .where(api_tokens.c.user_id == user_id)
+        .order_by(api_tokens.c.created_at.desc(), api_tokens.c.jti)
+        .limit(limit)
+        .offset(offset)
+    )
+    return [TokenRow(*row) for row in await session.execute(query)]
+
+
+async def mark_revoked(session: AsyncSession, jti: str, at: datetime) -> None:
+    await session.execute(
+        update(api_tokens).where(api_tokens.c.jti == jti, api_tokens.c.revoked_at.is_(None)).values(revoked_at=at)
+    )
+
+
+async def mark_used(session: AsyncSession, jti: str, at: datetime) -> None:
+    await session.execute(update(api_tokens).where(api_tokens.c.jti == jti).values(last_used_at=at))

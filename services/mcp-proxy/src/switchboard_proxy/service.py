@@ -1,0 +1,64 @@
+"""The mcp-proxy service: MCP sessions and the data path to upstreams."""
+
+from __future__ import annotations
+
+import grpc
+from starlette.routing import Route
+from switchboard.proxy.v1 import proxy_pb2_grpc
+
+from switchboard_core.service import Runtime
+from switchboard_mcp.upstream import UpstreamPool
+from switchboard_proxy.catalog import CatalogCache
+from switchboard_proxy.dispatch import Dispatcher
+from switchboard_proxy.http_endpoint import McpEndpoint
+from switchboard_proxy.metrics_buffer import MetricsBuffer
+from switchboard_proxy.rpc import ProxyServicer
+from switchboard_proxy.sessions import SessionStore
+from switchboard_proxy.settings import ProxySettings
+
+
+class ProxyService:
+    name = "mcp-proxy"
+    grpc_names = ("switchboard.proxy.v1.ProxyService",)
+
+    def __init__(self, settings: ProxySettings) -> None:
+        self.settings = settings
+        self.sessions = SessionStore(idle_ttl_s=settings.session_idle_ttl_s)
+        self.dispatcher: Dispatcher | None = None
+        self.endpoint: McpEndpoint | None = None
+        self.servicer: ProxyServicer | None = None
+
+    def routers(self):
+        return []
+
+    def routes(self):
+        endpoint = self.endpoint
+        methods = ["GET", "POST", "DELETE"]
+        return [Route("/mcp", endpoint, methods=methods), Route("/servers/{server_id}/mcp", endpoint, methods=methods)]
+
+    def add_to_grpc(self, server: grpc.aio.Server) -> None:
+        proxy_pb2_grpc.add_ProxyServiceServicer_to_server(self.servicer, server)
+
+    async def start(self, runtime: Runtime) -> None:
+        settings = self.settings
+        catalogs = CatalogCache(runtime.channel("registry"), timeout_s=settings.grpc_timeout_s, ttl_s=settings.catalog_ttl_s)
+        metrics = MetricsBuffer(
+            runtime.channel("metrics"),
+            flush_interval_s=settings.metrics_flush_interval_s,
+            capacity=settings.metrics_buffer_capacity,
+            timeout_s=settings.grpc_timeout_s,
+        )
+        self.dispatcher = Dispatcher(catalogs, UpstreamPool(timeout_s=settings.upstream_timeout_s), metrics)
+        self.endpoint = McpEndpoint(settings, runtime.principals, self.sessions, self.dispatcher)
+        self.servicer = ProxyServicer(runtime.principals, self.dispatcher)
+        catalogs.start_watching()
+        metrics.start()
+
+    async def drain(self) -> None:
+        if self.dispatcher is not None:
+            await self.dispatcher.metrics.close()
+
+    async def stop(self) -> None:
+        if self.dispatcher is not None:
+            await self.dispatcher.catalogs.close()
+            await self.dispatcher.upstreams.close()

@@ -1,0 +1,19 @@
+"""Settings of the mcp-proxy service (env prefix `SWITCHBOARD_`)."""
+
+from __future__ import annotations
+
+from switchboard_core.settings import ServiceSettings
+
+
+class ProxySettings(ServiceSettings):
+    # Largest MCP request body accepted, in bytes (413 beyond it).
+    max_message_bytes: int = 4 * 1024 * 1024
+    # Idle MCP sessions are forgotten after this long.
+    session_idle_ttl_s: float = 3600.0
+    upstream_timeout_s: float = 30.0
+    # Safety net behind the registry's change feed.
+    catalog_ttl_s: float = 60.0
+    metrics_flush_interval_s: float = 1.0
+    metrics_buffer_capacity: int = 50_000
+    # Origins allowed besides loopback ones (DNS-rebinding protection); "*" allows any.
+    allowed_origins: list[str] = []

@@ -1,0 +1,1 @@
+"""What the metrics service decides: which records are admitted, what the numbers are, what expires."""

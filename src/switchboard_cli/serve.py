@@ -1,0 +1,65 @@
+"""`switchboard up` (all services, one process) and `switchboard serve NAME`."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import sys
+
+from switchboard_core import telemetry
+from switchboard_core.service import Host
+from switchboard_core.settings import ServiceSettings
+from switchboard_cli.catalog import BUILDERS
+
+
+def run(names: list[str]) -> int:
+    settings = ServiceSettings()
+    logging.basicConfig(
+        level=settings.log_level.upper(), format="%(asctime)s %(levelname)s %(name)s: %(message)s", stream=sys.stderr
+    )
+    provider = telemetry.configure("switchboard" if len(names) > 1 else f"switchboard-{names[0]}")
+    services = [BUILDERS[name]() for name in names]
+    title = "Switchboard" if len(names) > 1 else f"Switchboard {names[0]}"
+    host = Host(settings, services, title=title)
+    on_ready = _banner if len(names) > 1 else _one_line
+    try:
+        asyncio.run(host.serve_forever(on_ready=on_ready))
+    except KeyboardInterrupt:
+        pass
+    finally:
+        telemetry.shutdown(provider)
+    return 0
+
+
+def _base_url(host: Host) -> str:
+    s = host.settings
+    shown = "127.0.0.1" if s.http_host in ("0.0.0.0", "::") else s.http_host
+    return f"http://{shown}:{s.http_port}"
+
+
+def _banner(host: Host) -> None:
+    base = _base_url(host)
+    print(
+        f"""
+Switchboard is up (embedded: auth, registry, metrics and mcp-proxy in one process)
+  MCP endpoint     {base}/mcp   (one virtual server: {base}/servers/<id>/mcp)
+  Admin API        {base}/gateways, /servers, /tools, /metrics/tools, /auth/...
+  API docs         {base}/docs
+  gRPC             {host.settings.grpc_host}:{host.grpc_port}
+  Data             {host.settings.data_dir.resolve()}
+  Get a token      uv run switchboard token create --email {_admin_email()}
+Press Ctrl-C to stop.
+""",
+        flush=True,
+    )
+
+
+def _one_line(host: Host) -> None:
+    names = ", ".join(s.name for s in host.services)
+    print(f"Switchboard {names} serving HTTP on {_base_url(host)} and gRPC on port {host.grpc_port}", flush=True)
+
+
+def _admin_email() -> str:
+    from switchboard_auth.settings import AuthSettings
+
+    return AuthSettings().bootstrap_admin_email

@@ -1,0 +1,29 @@
+"""`switchboard token create`: mint an API token straight from the auth store."""
+
+from __future__ import annotations
+
+import asyncio
+import sys
+
+from switchboard_core.errors import SwitchboardError
+
+
+def create(email: str | None, name: str, ttl_days: int | None) -> int:
+    from switchboard_auth.offline import create_token, ensure_bootstrap
+    from switchboard_auth.settings import AuthSettings
+
+    settings = AuthSettings()
+
+    async def mint() -> str:
+        await ensure_bootstrap(settings)
+        who = email or settings.bootstrap_admin_email
+        token, _expires = await create_token(settings, email=who, name=name, ttl_days=ttl_days)
+        return token
+
+    try:
+        token = asyncio.run(mint())
+    except SwitchboardError as exc:
+        print(f"error: {exc.message}", file=sys.stderr)
+        return 1
+    print(token)
+    return 0
