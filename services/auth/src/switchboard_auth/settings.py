@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 from pydantic import model_validator
-
 from switchboard_core.settings import ServiceSettings
 
 MIN_BOOTSTRAP_PASSWORD_LENGTH = 12

@@ -48,7 +48,9 @@ def new_signing_key_row(now: datetime) -> SigningKeyRow:
 
 def _thumbprint(jwk: dict) -> str:
     """RFC 7638 JWK thumbprint: a stable, content-derived key id."""
-    canonical = json.dumps({k: jwk[k] for k in ("crv", "kty", "x", "y")}, separators=(",", ":"), sort_keys=True)
+    canonical = json.dumps(
+        {k: jwk[k] for k in ("crv", "kty", "x", "y")}, separators=(",", ":"), sort_keys=True
+    )
     return base64.urlsafe_b64encode(hashlib.sha256(canonical.encode()).digest()).rstrip(b"=").decode()
 
 

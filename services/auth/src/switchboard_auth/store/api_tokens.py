@@ -60,7 +60,9 @@ async def insert_token(session: AsyncSession, token: TokenRow) -> None:
 
 async def token_holder(session: AsyncSession, jti: str) -> TokenHolder | None:
     query = (
-        select(users.c.id, users.c.email, users.c.is_admin, api_tokens.c.revoked_at, api_tokens.c.last_used_at)
+        select(
+            users.c.id, users.c.email, users.c.is_admin, api_tokens.c.revoked_at, api_tokens.c.last_used_at
+        )
         .select_from(api_tokens.join(users, users.c.id == api_tokens.c.user_id))
         .where(api_tokens.c.jti == jti)
     )
@@ -86,7 +88,9 @@ async def tokens_of(session: AsyncSession, user_id: str, *, limit: int, offset: 
 
 async def mark_revoked(session: AsyncSession, jti: str, at: datetime) -> None:
     await session.execute(
-        update(api_tokens).where(api_tokens.c.jti == jti, api_tokens.c.revoked_at.is_(None)).values(revoked_at=at)
+        update(api_tokens)
+        .where(api_tokens.c.jti == jti, api_tokens.c.revoked_at.is_(None))
+        .values(revoked_at=at)
     )
 
 

@@ -8,9 +8,9 @@ from datetime import datetime
 from sqlalchemy import exists, insert, select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
+from switchboard_core.errors import Conflict
 
 from switchboard_auth.store.tables import users
-from switchboard_core.errors import Conflict
 
 
 @dataclass(frozen=True, slots=True)
@@ -47,10 +47,17 @@ async def user_by_email(session: AsyncSession, email: str) -> UserRow | None:
     return UserRow(*row) if row else None
 
 
+async def user_by_id(session: AsyncSession, user_id: str) -> UserRow | None:
+    row = (await session.execute(select(*_COLUMNS).where(users.c.id == user_id))).first()
+    return UserRow(*row) if row else None
+
+
 async def any_user_exists(session: AsyncSession) -> bool:
     return bool(await session.scalar(select(exists().select_from(users))))
 
 
 async def list_users(session: AsyncSession, *, limit: int, offset: int) -> list[UserRow]:
-    rows = await session.execute(select(*_COLUMNS).order_by(users.c.created_at, users.c.id).limit(limit).offset(offset))
+    rows = await session.execute(
+        select(*_COLUMNS).order_by(users.c.created_at, users.c.id).limit(limit).offset(offset)
+    )
     return [UserRow(*row) for row in rows]

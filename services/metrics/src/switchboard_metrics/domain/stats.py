@@ -70,7 +70,7 @@ def stats_filter(
         raise InvalidInput("since must not be after until")
     if server_id is not None and len(server_id) > MAX_ID:
         raise InvalidInput(f"server_id is longer than {MAX_ID} characters")
-    return StatsFilter(since_ms=max(since, 0), until_ms=until, server_id=server_id or "")
+    return StatsFilter(since_ms=since, until_ms=until, server_id=server_id or "")
 
 
 class StatsReader:

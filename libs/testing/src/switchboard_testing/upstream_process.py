@@ -1,0 +1,109 @@
+"""Running the fixture upstream MCP server as a child process on a free port."""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import subprocess
+import sys
+import tempfile
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+from typing import IO
+
+from switchboard_testing.errors import ProcessStartError
+from switchboard_testing.ports import free_port
+from switchboard_testing.readiness import wait_until_http_ok
+
+STARTUP_TIMEOUT_S = 30.0
+STOP_TIMEOUT_S = 10.0
+_START_ATTEMPTS = 3
+
+
+@dataclass
+class UpstreamProcess:
+    """A fixture upstream running as a child process."""
+
+    name: str
+    port: int
+    process: subprocess.Popen[bytes]
+    log: IO[bytes] = field(repr=False)
+
+    @property
+    def base_url(self) -> str:
+        return f"http://127.0.0.1:{self.port}"
+
+    @property
+    def url(self) -> str:
+        """The Streamable HTTP endpoint, `http://127.0.0.1:PORT/mcp`."""
+        return f"{self.base_url}/mcp"
+
+    def output(self) -> str:
+        """What the process has written to stdout and stderr so far."""
+        self.log.flush()
+        self.log.seek(0)
+        return self.log.read().decode(errors="replace")
+
+    def stop(self) -> None:
+        """Terminate (SIGTERM); kill if it has not exited within the grace period."""
+        if self.process.poll() is None:
+            self.process.terminate()
+            try:
+                self.process.wait(timeout=STOP_TIMEOUT_S)
+            except subprocess.TimeoutExpired:
+                self.kill()
+
+    def kill(self) -> None:
+        """Kill (SIGKILL) and reap."""
+        if self.process.poll() is None:
+            self.process.kill()
+        self.process.wait()
+
+
+@contextlib.contextmanager
+def start_upstream(
+    *, name: str = "fixture", stateless: bool = False, extra_tools: int = 0
+) -> Iterator[UpstreamProcess]:
+    """Run a fixture upstream on a free port; yield it once it answers; stop it on exit."""
+    upstream = _spawn_until_ready(name=name, stateless=stateless, extra_tools=extra_tools)
+    try:
+        yield upstream
+    finally:
+        upstream.stop()
+        upstream.log.close()
+
+
+def _spawn_until_ready(*, name: str, stateless: bool, extra_tools: int) -> UpstreamProcess:
+    # A free port is only free when we look; a child that lost the race exits, and we retry.
+    for attempt in range(1, _START_ATTEMPTS + 1):
+        upstream = _spawn(name=name, stateless=stateless, extra_tools=extra_tools)
+        try:
+            wait_until_http_ok(f"{upstream.base_url}/healthz", process=upstream.process, timeout_s=STARTUP_TIMEOUT_S)
+        except ProcessStartError as exc:
+            upstream.kill()
+            output = upstream.output()
+            upstream.log.close()
+            lost_port_race = "address already in use" in output.lower()
+            if attempt < _START_ATTEMPTS and lost_port_race:
+                continue
+            raise ProcessStartError(
+                f"fixture upstream {name!r} on port {upstream.port} did not start: {exc}\n--- its output ---\n{output}"
+            ) from exc
+        return upstream
+    raise AssertionError("unreachable: the last attempt returns or raises")
+
+
+def _spawn(*, name: str, stateless: bool, extra_tools: int) -> UpstreamProcess:
+    port = free_port()
+    command = [sys.executable, "-m", "switchboard_testing.upstream_server", "--port", str(port), "--name", name]
+    if stateless:
+        command.append("--stateless")
+    if extra_tools:
+        command += ["--tools", str(extra_tools)]
+    # The child is its own interpreter: whatever warning policy the parent runs under
+    # (pytest's filterwarnings=error, PYTHONWARNINGS=error), the SDK's deprecation
+    # warnings must only be printed there, never turned into a crash.
+    env = {**os.environ, "PYTHONWARNINGS": "default"}
+    log = tempfile.TemporaryFile()
+    process = subprocess.Popen(command, stdin=subprocess.DEVNULL, stdout=log, stderr=subprocess.STDOUT, env=env)
+    return UpstreamProcess(name=name, port=port, process=process, log=log)

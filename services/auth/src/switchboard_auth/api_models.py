@@ -1,0 +1,79 @@
+"""JSON bodies of the auth service's HTTP API (they document it in OpenAPI)."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Literal
+
+from pydantic import BaseModel, Field
+
+from switchboard_auth.domain.accounts import MAX_TOKEN_NAME_LENGTH, MAX_TOKEN_TTL_DAYS
+from switchboard_auth.domain.passwords import MIN_PASSWORD_LENGTH
+from switchboard_auth.domain.users import MAX_EMAIL_LENGTH
+
+
+class LoginRequest(BaseModel):
+    email: str = Field(max_length=MAX_EMAIL_LENGTH, examples=["admin@example.com"])
+    password: str = Field(max_length=1024)
+
+
+class LoginResponse(BaseModel):
+    access_token: str
+    token_type: Literal["bearer"] = "bearer"
+    expires_at: datetime
+
+
+class CreateTokenRequest(BaseModel):
+    name: str = Field(min_length=1, max_length=MAX_TOKEN_NAME_LENGTH, examples=["ci-pipeline"])
+    expires_in_days: int | None = Field(
+        default=None, ge=1, le=MAX_TOKEN_TTL_DAYS, description="Defaults to the server's default lifetime."
+    )
+    email: str | None = Field(
+        default=None,
+        max_length=MAX_EMAIL_LENGTH,
+        description="Mint the token for this user instead of the caller (administrators only).",
+    )
+
+
+class CreatedToken(BaseModel):
+    id: str = Field(description="The token's id (its `jti`); revoke it with DELETE /auth/tokens/{id}.")
+    access_token: str = Field(description="Shown only in this response.")
+    token_type: Literal["bearer"] = "bearer"
+    expires_at: datetime
+
+
+class TokenInfo(BaseModel):
+    id: str
+    name: str
+    created_at: datetime
+    expires_at: datetime
+    revoked: bool
+    last_used_at: datetime | None = Field(description="Updated at most once a minute.")
+
+
+class PrincipalInfo(BaseModel):
+    user_id: str
+    email: str
+    is_admin: bool
+    teams: list[str]
+    token_id: str
+    expires_at: int = Field(description="Unix seconds.")
+
+
+class CreateUserRequest(BaseModel):
+    email: str = Field(max_length=MAX_EMAIL_LENGTH)
+    password: str = Field(min_length=MIN_PASSWORD_LENGTH, max_length=1024)
+    is_admin: bool = False
+
+
+class UserInfo(BaseModel):
+    id: str
+    email: str
+    is_admin: bool
+    created_at: datetime
+
+
+class JsonWebKeySet(BaseModel):
+    keys: list[dict] = Field(
+        description="Public ES256 keys (RFC 7517); tokens name theirs in the `kid` header."
+    )

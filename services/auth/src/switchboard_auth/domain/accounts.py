@@ -1,0 +1,134 @@
+"""What the auth service does for its callers: log in, mint, list and revoke tokens,
+authenticate a token, manage users. The HTTP and gRPC faces only translate to these."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from datetime import datetime, timedelta
+
+from sqlalchemy.ext.asyncio import async_sessionmaker
+from switchboard_core.errors import InvalidInput, NotFound, PermissionDenied, Unauthenticated
+from switchboard_core.principals import Principal
+
+from switchboard_auth.domain.passwords import password_matches_off_loop
+from switchboard_auth.domain.revocations import Revocation, RevocationFeed, Subscription
+from switchboard_auth.domain.signing_keys import KeyRing
+from switchboard_auth.domain.tokens import IssuedToken, Tokens
+from switchboard_auth.domain.users import new_user, normalize_email
+from switchboard_auth.store.api_tokens import TokenRow, mark_revoked, token_by_id, tokens_of
+from switchboard_auth.store.users import UserRow, insert_user, list_users, user_by_email, user_by_id
+
+MAX_TOKEN_TTL_DAYS = 3650
+MAX_TOKEN_NAME_LENGTH = 200
+LOGIN_TOKEN_NAME = "login"
+
+
+class Accounts:
+    def __init__(
+        self,
+        sessions: async_sessionmaker,
+        keys: KeyRing,
+        tokens: Tokens,
+        revocations: RevocationFeed,
+        *,
+        login_ttl: timedelta,
+        default_token_ttl: timedelta,
+        clock: Callable[[], datetime],
+    ) -> None:
+        self._sessions = sessions
+        self._keys = keys
+        self._tokens = tokens
+        self._revocations = revocations
+        self._login_ttl = login_ttl
+        self._default_token_ttl = default_token_ttl
+        self._clock = clock
+
+    async def login(self, email: str, password: str) -> IssuedToken:
+        try:
+            async with self._sessions() as session:
+                user = await user_by_email(session, normalize_email(email))
+        except InvalidInput:
+            user = None
+        # Verify even for an unknown email, so timing does not tell which emails exist.
+        matches = await password_matches_off_loop(user.password_hash if user else None, password)
+        if user is None or not matches:
+            raise Unauthenticated("invalid email or password")
+        return await self._tokens.issue(user, name=LOGIN_TOKEN_NAME, ttl=self._login_ttl)
+
+    async def authenticate(self, token: str) -> Principal:
+        return await self._tokens.verify(token)
+
+    async def mint(
+        self, actor: Principal, *, name: str, ttl_days: int | None = None, email: str | None = None
+    ) -> IssuedToken:
+        """A named API token for the actor, or (administrators only) for the user `email`."""
+        if email is None:
+            async with self._sessions() as session:
+                owner = await user_by_id(session, actor.user_id)
+            if owner is None:
+                raise Unauthenticated("the caller's account no longer exists")
+        else:
+            owner = await self._user(normalize_email(email))
+        if owner.id != actor.user_id and not actor.is_admin:
+            raise PermissionDenied("only administrators mint tokens for other users")
+        return await self._issue(owner, name, ttl_days)
+
+    async def mint_offline(self, *, email: str, name: str, ttl_days: int | None = None) -> IssuedToken:
+        """For the operator's CLI, which holds the database itself: no caller to check."""
+        return await self._issue(await self._user(normalize_email(email)), name, ttl_days)
+
+    async def tokens_of(self, actor: Principal, *, limit: int, offset: int) -> list[TokenRow]:
+        async with self._sessions() as session:
+            return await tokens_of(session, actor.user_id, limit=limit, offset=offset)
+
+    async def revoke(self, actor: Principal, token_id: str) -> None:
+        """Revokes a token of the actor's (any token, for an administrator) and tells every watcher."""
+        async with self._sessions.begin() as session:
+            row = await token_by_id(session, token_id)
+            if row is None or (row.user_id != actor.user_id and not actor.is_admin):
+                raise NotFound(f"no token {token_id!r}")
+            await mark_revoked(session, token_id, self._clock())
+        self._revocations.publish(Revocation(token_id=row.jti, user_id=row.user_id))
+
+    async def create_user(self, actor: Principal, *, email: str, password: str, is_admin: bool) -> UserRow:
+        _require_admin(actor)
+        user = await new_user(email, password, is_admin=is_admin, now=self._clock())
+        async with self._sessions.begin() as session:
+            await insert_user(session, user)
+        return user
+
+    async def users(self, actor: Principal, *, limit: int, offset: int) -> list[UserRow]:
+        _require_admin(actor)
+        async with self._sessions() as session:
+            return await list_users(session, limit=limit, offset=offset)
+
+    def watch_revocations(self) -> Subscription:
+        """Every revocation from now on; `close()` the subscription when done."""
+        return self._revocations.subscribe()
+
+    def jwks(self) -> dict:
+        return self._keys.jwks()
+
+    async def _user(self, email: str) -> UserRow:
+        async with self._sessions() as session:
+            user = await user_by_email(session, email)
+        if user is None:
+            raise NotFound(f"no user with email {email!r}")
+        return user
+
+    async def _issue(self, owner: UserRow, name: str, ttl_days: int | None) -> IssuedToken:
+        name = name.strip()
+        if not name or len(name) > MAX_TOKEN_NAME_LENGTH:
+            raise InvalidInput(f"token names have 1 to {MAX_TOKEN_NAME_LENGTH} characters")
+        if ttl_days is None:
+            ttl = self._default_token_ttl
+        elif 1 <= ttl_days <= MAX_TOKEN_TTL_DAYS:
+            ttl = timedelta(days=ttl_days)
+        else:
+            raise InvalidInput(f"token lifetimes are 1 to {MAX_TOKEN_TTL_DAYS} days")
+        return await self._tokens.issue(owner, name=name, ttl=ttl)
+
+
+def _require_admin(actor: Principal) -> None:
+    if not actor.is_admin:
+        raise PermissionDenied("this action needs an administrator")

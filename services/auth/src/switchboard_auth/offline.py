@@ -1,0 +1,41 @@
+"""For the operator's CLI: work on the auth database directly, with no server running."""
+
+from __future__ import annotations
+
+import sys
+from datetime import datetime
+
+from switchboard_auth.domain.bootstrap import admin_banner
+from switchboard_auth.domain.revocations import RevocationFeed
+from switchboard_auth.settings import AuthSettings
+from switchboard_auth.startup import open_auth
+
+
+async def ensure_bootstrap(settings: AuthSettings) -> str | None:
+    """Prepares the database; returns the admin password if one was just generated.
+
+    The caller must show it: it exists nowhere else and is never returned again.
+    """
+    opened = await open_auth(settings, RevocationFeed(), connect_attempts=1)
+    await opened.close()
+    return opened.generated_admin_password
+
+
+async def create_token(
+    settings: AuthSettings, *, email: str, name: str, ttl_days: int | None
+) -> tuple[str, datetime]:
+    """Mints an API token for the user `email` (`NotFound` if there is none).
+
+    On a fresh database this also creates the first admin; a generated password is
+    then printed to stderr, since it would otherwise be lost.
+    """
+    opened = await open_auth(settings, RevocationFeed(), connect_attempts=1)
+    try:
+        if opened.generated_admin_password is not None:
+            print(
+                admin_banner(settings.bootstrap_admin_email, opened.generated_admin_password), file=sys.stderr
+            )
+        issued = await opened.accounts.mint_offline(email=email, name=name, ttl_days=ttl_days)
+    finally:
+        await opened.close()
+    return issued.access_token, issued.expires_at

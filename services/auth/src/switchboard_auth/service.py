@@ -1,0 +1,62 @@
+"""The auth service as a host runs it."""
+
+from __future__ import annotations
+
+import sys
+from collections.abc import Sequence
+
+import grpc
+from fastapi import APIRouter
+from starlette.routing import BaseRoute
+from switchboard.auth.v1 import auth_pb2_grpc
+from switchboard_core.errors import DependencyUnavailable
+from switchboard_core.service import Runtime
+
+from switchboard_auth.app import build_router
+from switchboard_auth.domain.accounts import Accounts
+from switchboard_auth.domain.bootstrap import admin_banner
+from switchboard_auth.domain.revocations import RevocationFeed
+from switchboard_auth.rpc import AuthServicer
+from switchboard_auth.settings import AuthSettings
+from switchboard_auth.startup import OpenedAuth, open_auth
+
+
+class AuthService:
+    name = "auth"
+    grpc_names: Sequence[str] = ("switchboard.auth.v1.AuthService",)
+
+    def __init__(self, settings: AuthSettings) -> None:
+        self.settings = settings
+        self._revocations = RevocationFeed()
+        self._opened: OpenedAuth | None = None
+
+    @property
+    def accounts(self) -> Accounts:
+        if self._opened is None:
+            raise DependencyUnavailable("the auth service is not started")
+        return self._opened.accounts
+
+    def routers(self) -> Sequence[APIRouter]:
+        return [build_router(lambda: self.accounts)]
+
+    def routes(self) -> Sequence[BaseRoute]:
+        return []
+
+    def add_to_grpc(self, server: grpc.aio.Server) -> None:
+        auth_pb2_grpc.add_AuthServiceServicer_to_server(AuthServicer(lambda: self.accounts), server)
+
+    async def start(self, runtime: Runtime) -> None:
+        self._revocations = RevocationFeed()
+        self._opened = await open_auth(self.settings, self._revocations)
+        password = self._opened.generated_admin_password
+        if password is not None:
+            print(admin_banner(self.settings.bootstrap_admin_email, password), file=sys.stderr, flush=True)
+
+    async def drain(self) -> None:
+        # Ends open WatchRevocations streams so the gRPC server stops without waiting on them.
+        self._revocations.close()
+
+    async def stop(self) -> None:
+        if self._opened is not None:
+            opened, self._opened = self._opened, None
+            await opened.close()

@@ -1,0 +1,74 @@
+"""Opening the auth database and assembling the domain on it: shared by the service
+and the offline CLI helpers."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
+
+from sqlalchemy.exc import OperationalError
+from sqlalchemy.ext.asyncio import AsyncEngine
+from switchboard_core.db import create_engine, create_tables, sessionmaker
+from switchboard_core.resilience.backoff import retry
+
+from switchboard_auth.domain.accounts import Accounts
+from switchboard_auth.domain.bootstrap import ensure_admin
+from switchboard_auth.domain.revocations import RevocationFeed
+from switchboard_auth.domain.signing_keys import KeyRing
+from switchboard_auth.domain.tokens import Tokens
+from switchboard_auth.settings import AuthSettings
+from switchboard_auth.store import metadata
+
+
+def utcnow() -> datetime:
+    return datetime.now(UTC)
+
+
+@dataclass
+class OpenedAuth:
+    engine: AsyncEngine
+    accounts: Accounts
+    # Set only when this opening created the first admin with a generated password.
+    generated_admin_password: str | None
+
+    async def close(self) -> None:
+        await self.engine.dispose()
+
+
+async def open_auth(
+    settings: AuthSettings, revocations: RevocationFeed, *, connect_attempts: int = 30
+) -> OpenedAuth:
+    """Creates missing tables, an active signing key and the first admin, as needed."""
+    engine = create_engine(settings.database_url)
+    try:
+        await retry(
+            "opening the auth database",
+            lambda: create_tables(engine, metadata),
+            retry_on=(OperationalError, OSError),
+            attempts=connect_attempts,
+        )
+        sessions = sessionmaker(engine)
+        keys = KeyRing(sessions, utcnow)
+        await keys.load()
+        generated = await ensure_admin(
+            sessions,
+            email=settings.bootstrap_admin_email,
+            password=settings.bootstrap_admin_password,
+            clock=utcnow,
+        )
+        tokens = Tokens(
+            sessions, keys, issuer=settings.token_issuer, audience=settings.token_audience, clock=utcnow
+        )
+        accounts = Accounts(
+            sessions,
+            keys,
+            tokens,
+            revocations,
+            login_ttl=timedelta(seconds=settings.login_token_ttl_s),
+            default_token_ttl=timedelta(days=settings.default_token_ttl_days),
+            clock=utcnow,
+        )
+    except BaseException:
+        await engine.dispose()
+        raise
+    return OpenedAuth(engine, accounts, generated)

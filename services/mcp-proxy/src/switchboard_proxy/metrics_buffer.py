@@ -1,0 +1,152 @@
+"""Invocation records leave the request path through a bounded in-memory buffer.
+
+`record()` is what a request pays: one deque append, no await, no I/O. A background
+task sends what has gathered as one `Ingest` client stream per flush window (or as
+soon as a full batch is waiting), in batches of `max_batch`. When the metrics service
+is unreachable the records wait for the next flush; past `capacity` new records are
+dropped and counted, so a metrics outage never slows or stalls a tool call.
+
+Counters, for health pages and tests: every record ever offered is `sent`, `dropped`
+or still pending. A stream that fails after some batches arrived is sent again whole,
+so delivery is at least once.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+from collections import deque
+from collections.abc import AsyncIterator
+
+import grpc
+from switchboard.metrics.v1 import metrics_pb2, metrics_pb2_grpc
+from switchboard_core.resilience.backoff import delay
+
+logger = logging.getLogger(__name__)
+
+# Longest wait between attempts while the metrics service stays unreachable.
+MAX_RETRY_WAIT_S = 30.0
+
+
+class MetricsBuffer:
+    def __init__(
+        self,
+        channel: grpc.aio.Channel,
+        *,
+        flush_interval_s: float = 1.0,
+        max_batch: int = 1000,
+        capacity: int = 50_000,
+        timeout_s: float = 5.0,
+    ) -> None:
+        if max_batch < 1 or capacity < 1:
+            raise ValueError("max_batch and capacity must be positive")
+        self._stub = metrics_pb2_grpc.MetricsServiceStub(channel)
+        self._flush_interval_s = flush_interval_s
+        self._max_batch = max_batch
+        self._capacity = capacity
+        self._timeout_s = timeout_s
+        self._pending: deque[metrics_pb2.Invocation] = deque()
+        self._batch_ready = asyncio.Event()
+        self._flushing = asyncio.Lock()
+        self._task: asyncio.Task | None = None
+        self.sent = 0
+        self.dropped = 0
+        self.failed_flushes = 0
+
+    @property
+    def pending(self) -> int:
+        return len(self._pending)
+
+    def record(self, invocation: metrics_pb2.Invocation) -> None:
+        """Queue one record; never blocks. Past capacity the record is dropped and counted."""
+        pending = self._pending
+        if len(pending) >= self._capacity:
+            self.dropped += 1
+            return
+        pending.append(invocation)
+        if len(pending) >= self._max_batch:
+            self._batch_ready.set()
+
+    def start(self) -> None:
+        if self._task is None:
+            self._task = asyncio.create_task(self._run(), name="metrics-flush")
+
+    async def close(self) -> None:
+        """Stop the flush task and send what is left, all within `timeout_s`; the rest is dropped."""
+        try:
+            async with asyncio.timeout(self._timeout_s):
+                async with self._flushing:  # a flush under way finishes rather than being sent twice
+                    await self._stop_task()
+                await self.flush()
+        except TimeoutError:
+            pass
+        await self._stop_task()
+        if self._pending:
+            logger.warning(
+                "dropping %d metric records: the metrics service did not take them", len(self._pending)
+            )
+            self.dropped += len(self._pending)
+            self._pending.clear()
+
+    async def _stop_task(self) -> None:
+        task, self._task = self._task, None
+        if task is not None:
+            task.cancel()
+            # wait() rather than await: a cancellation of close() itself must not be swallowed.
+            await asyncio.wait([task])
+            if not task.cancelled() and task.exception() is not None:
+                logger.error("metrics flush task failed", exc_info=task.exception())
+
+    async def flush(self) -> bool:
+        """Send everything pending in one Ingest call; on failure keep it for the next try."""
+        async with self._flushing:
+            if not self._pending:
+                return True
+            taken = list(self._pending)
+            self._pending.clear()
+            try:
+                await self._stub.Ingest(self._batches(taken), timeout=self._timeout_s)
+            except grpc.aio.AioRpcError as exc:
+                self.failed_flushes += 1
+                self._put_back(taken)
+                logger.warning("metrics flush of %d records failed: %s", len(taken), exc.code().name)
+                return False
+            except asyncio.CancelledError:
+                self._put_back(taken)
+                raise
+            self.sent += len(taken)
+            return True
+
+    async def _batches(
+        self, records: list[metrics_pb2.Invocation]
+    ) -> AsyncIterator[metrics_pb2.InvocationBatch]:
+        for start in range(0, len(records), self._max_batch):
+            yield metrics_pb2.InvocationBatch(invocations=records[start : start + self._max_batch])
+
+    def _put_back(self, taken: list[metrics_pb2.Invocation]) -> None:
+        # Unsent records go back in front of newer ones; past capacity the oldest go.
+        self._pending.extendleft(reversed(taken))
+        excess = len(self._pending) - self._capacity
+        for _ in range(max(excess, 0)):
+            self._pending.popleft()
+        self.dropped += max(excess, 0)
+
+    async def _run(self) -> None:
+        failures = 0
+        while True:
+            if failures:
+                # Do not hammer a metrics service that is down, however fast records arrive.
+                await asyncio.sleep(
+                    delay(
+                        failures,
+                        base=self._flush_interval_s,
+                        cap=max(MAX_RETRY_WAIT_S, self._flush_interval_s),
+                    )
+                )
+            else:
+                with contextlib.suppress(TimeoutError):
+                    async with asyncio.timeout(self._flush_interval_s):
+                        await self._batch_ready.wait()
+            self._batch_ready.clear()
+            failures = 0 if await self.flush() else failures + 1

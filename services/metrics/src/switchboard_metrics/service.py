@@ -1,0 +1,63 @@
+"""The metrics service as a host runs it: ingest over gRPC, queries over HTTP, retention."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+import grpc
+from fastapi import APIRouter
+from opentelemetry import trace
+from starlette.routing import BaseRoute
+from switchboard.metrics.v1 import metrics_pb2_grpc
+from switchboard_core.service import Runtime
+
+from switchboard_metrics.app import build_router
+from switchboard_metrics.domain.ingest import Ingestor
+from switchboard_metrics.domain.retention import PRUNE_INTERVAL_S, RetentionPruner
+from switchboard_metrics.domain.stats import StatsReader
+from switchboard_metrics.rpc import MetricsServicer
+from switchboard_metrics.settings import MetricsSettings
+from switchboard_metrics.store import InvocationStore
+from switchboard_metrics.tracing import CallSpans
+
+
+class MetricsService:
+    name = "metrics"
+    grpc_names: Sequence[str] = ("switchboard.metrics.v1.MetricsService",)
+
+    def __init__(
+        self,
+        settings: MetricsSettings,
+        *,
+        tracer_provider: trace.TracerProvider | None = None,
+        prune_interval_s: float = PRUNE_INTERVAL_S,
+    ) -> None:
+        self.settings = settings
+        # Wired now, opened in start(): the host adds servicers and routers before starting.
+        self.store = InvocationStore(settings.database_url)
+        self.ingestor = Ingestor(self.store)
+        self.reader = StatsReader(self.store)
+        self.pruner = RetentionPruner(
+            self.store, retention_days=settings.metrics_retention_days, interval_s=prune_interval_s
+        )
+        self._servicer = MetricsServicer(self.ingestor, CallSpans(tracer_provider))
+
+    def routers(self) -> Sequence[APIRouter]:
+        return [build_router(self.reader)]
+
+    def routes(self) -> Sequence[BaseRoute]:
+        return []
+
+    def add_to_grpc(self, server: grpc.aio.Server) -> None:
+        metrics_pb2_grpc.add_MetricsServiceServicer_to_server(self._servicer, server)
+
+    async def start(self, runtime: Runtime) -> None:
+        await self.store.open()
+        self.pruner.start()
+
+    async def drain(self) -> None:
+        """Nothing buffered here: each batch is stored as it arrives."""
+
+    async def stop(self) -> None:
+        await self.pruner.stop()
+        await self.store.close()
