@@ -16,12 +16,18 @@ class AdminClient:
         self.url = (url or os.environ.get("SWITCHBOARD_URL") or DEFAULT_URL).rstrip("/")
         self.token = token or os.environ.get("SWITCHBOARD_TOKEN")
         if not self.token:
-            raise SystemExit("error: a token is needed: pass --token or set SWITCHBOARD_TOKEN (see 'switchboard token create')")
+            raise SystemExit(
+                "error: a token is needed: pass --token or set SWITCHBOARD_TOKEN (see 'switchboard token create')"
+            )
 
     def call(self, method: str, path: str, body: dict | None = None) -> int:
         try:
             response = httpx.request(
-                method, self.url + path, json=body, headers={"authorization": f"Bearer {self.token}"}, timeout=60
+                method,
+                self.url + path,
+                json=body,
+                headers={"authorization": f"Bearer {self.token}"},
+                timeout=60,
             )
         except httpx.HTTPError as exc:
             print(f"error: cannot reach Switchboard at {self.url}: {exc}", file=sys.stderr)

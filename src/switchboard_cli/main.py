@@ -24,32 +24,39 @@ def _parser() -> argparse.ArgumentParser:
     create.add_argument("--name", default="cli", help="a label for the token")
     create.add_argument("--ttl-days", type=int, default=None, help="lifetime in days (default from settings)")
 
-    def admin(name: str, help_: str) -> argparse._SubParsersAction:
-        p = sub.add_parser(name, help=help_)
-        p.add_argument("--url", dest="base_url", default=None, help="gateway base URL (default $SWITCHBOARD_URL or http://127.0.0.1:4444)")
-        p.add_argument("--token", default=None, help="bearer token (default $SWITCHBOARD_TOKEN)")
-        return p.add_subparsers(dest="action", required=True)
+    connection = argparse.ArgumentParser(add_help=False)
+    connection.add_argument(
+        "--url", dest="base_url", default=None, help="gateway base URL (default $SWITCHBOARD_URL or http://127.0.0.1:4444)"
+    )
+    connection.add_argument("--token", default=None, help="bearer token (default $SWITCHBOARD_TOKEN)")
+
+    def admin(name: str, help_: str):
+        return sub.add_parser(name, help=help_).add_subparsers(dest="action", required=True)
 
     gateways = admin("gateways", "upstream MCP servers")
-    add = gateways.add_parser("add", help="register an upstream MCP server and discover its tools")
+    add = gateways.add_parser("add", help="register an upstream MCP server and discover its tools", parents=[connection])
     add.add_argument("name")
     add.add_argument("url")
-    gateways.add_parser("list")
-    refresh = gateways.add_parser("refresh", help="re-discover an upstream's tools")
+    gateways.add_parser("list", parents=[connection])
+    refresh = gateways.add_parser("refresh", help="re-discover an upstream's tools", parents=[connection])
     refresh.add_argument("id")
-    remove = gateways.add_parser("remove")
+    remove = gateways.add_parser("remove", parents=[connection])
     remove.add_argument("id")
 
     servers = admin("servers", "virtual servers")
-    screate = servers.add_parser("create", help="compose a virtual server from tools")
+    screate = servers.add_parser("create", help="compose a virtual server from tools", parents=[connection])
     screate.add_argument("name")
-    screate.add_argument("--tool", action="append", required=True, dest="tools", help="tool id or gateway__tool; repeat")
+    screate.add_argument(
+        "--tool", action="append", required=True, dest="tools", help="tool id or gateway__tool; repeat"
+    )
     screate.add_argument("--description", default="")
-    screate.add_argument("--bare-names", action="store_true", help="expose upstream names without the gateway prefix")
-    servers.add_parser("list")
+    screate.add_argument(
+        "--bare-names", action="store_true", help="expose upstream names without the gateway prefix"
+    )
+    servers.add_parser("list", parents=[connection])
 
     tools = admin("tools", "tools discovered from upstreams")
-    tools.add_parser("list")
+    tools.add_parser("list", parents=[connection])
     return parser
 
 
@@ -81,7 +88,12 @@ def main(argv: list[str] | None = None) -> int:
         case ("gateways", "remove"):
             return client.call("DELETE", f"/gateways/{args.id}")
         case ("servers", "create"):
-            body = {"name": args.name, "tools": args.tools, "description": args.description, "bare_names": args.bare_names}
+            body = {
+                "name": args.name,
+                "tools": args.tools,
+                "description": args.description,
+                "bare_names": args.bare_names,
+            }
             return client.call("POST", "/servers", body)
         case ("servers", "list"):
             return client.call("GET", "/servers")

@@ -9,13 +9,16 @@ import sys
 from switchboard_core import telemetry
 from switchboard_core.service import Host
 from switchboard_core.settings import ServiceSettings
+
 from switchboard_cli.catalog import BUILDERS
 
 
 def run(names: list[str]) -> int:
     settings = ServiceSettings()
     logging.basicConfig(
-        level=settings.log_level.upper(), format="%(asctime)s %(levelname)s %(name)s: %(message)s", stream=sys.stderr
+        level=settings.log_level.upper(),
+        format="%(asctime)s %(levelname)s %(name)s: %(message)s",
+        stream=sys.stderr,
     )
     provider = telemetry.configure("switchboard" if len(names) > 1 else f"switchboard-{names[0]}")
     services = [BUILDERS[name]() for name in names]
@@ -56,7 +59,9 @@ Press Ctrl-C to stop.
 
 def _one_line(host: Host) -> None:
     names = ", ".join(s.name for s in host.services)
-    print(f"Switchboard {names} serving HTTP on {_base_url(host)} and gRPC on port {host.grpc_port}", flush=True)
+    print(
+        f"Switchboard {names} serving HTTP on {_base_url(host)} and gRPC on port {host.grpc_port}", flush=True
+    )
 
 
 def _admin_email() -> str:

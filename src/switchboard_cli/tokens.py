@@ -9,13 +9,15 @@ from switchboard_core.errors import SwitchboardError
 
 
 def create(email: str | None, name: str, ttl_days: int | None) -> int:
+    from switchboard_auth.domain.bootstrap import admin_banner
     from switchboard_auth.offline import create_token, ensure_bootstrap
     from switchboard_auth.settings import AuthSettings
 
     settings = AuthSettings()
 
     async def mint() -> str:
-        await ensure_bootstrap(settings)
+        if password := await ensure_bootstrap(settings):
+            print(admin_banner(settings.bootstrap_admin_email, password), file=sys.stderr)
         who = email or settings.bootstrap_admin_email
         token, _expires = await create_token(settings, email=who, name=name, ttl_days=ttl_days)
         return token

@@ -4,7 +4,6 @@ from collections.abc import Iterator
 
 import httpx
 import pytest
-
 from switchboard_testing.gateway_process import GatewayProcess, start_gateway
 from switchboard_testing.upstream_process import UpstreamProcess, start_upstream
 
@@ -22,7 +21,9 @@ def admin_token(gateway: GatewayProcess) -> str:
 
 @pytest.fixture(scope="module")
 def admin(gateway: GatewayProcess, admin_token: str) -> Iterator[httpx.Client]:
-    with httpx.Client(base_url=gateway.base_url, headers={"authorization": f"Bearer {admin_token}"}, timeout=30) as c:
+    with httpx.Client(
+        base_url=gateway.base_url, headers={"authorization": f"Bearer {admin_token}"}, timeout=30
+    ) as c:
         yield c
 
 

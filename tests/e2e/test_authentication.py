@@ -4,22 +4,31 @@ from __future__ import annotations
 
 import httpx
 import pytest
-
 from switchboard_testing.gateway_process import ADMIN_EMAIL, ADMIN_PASSWORD, GatewayProcess
 from switchboard_testing.mcp_http import McpHttp
 
-PROTECTED = [("GET", "/gateways"), ("GET", "/tools"), ("GET", "/servers"), ("GET", "/metrics/tools"), ("POST", "/mcp")]
+PROTECTED = [
+    ("GET", "/gateways"),
+    ("GET", "/tools"),
+    ("GET", "/servers"),
+    ("GET", "/metrics/tools"),
+    ("POST", "/mcp"),
+]
 
 
 def _tampered(token: str) -> str:
     head, payload, signature = token.split(".")
-    flipped = ("A" if signature[5] != "A" else "B")
+    flipped = "A" if signature[5] != "A" else "B"
     return f"{head}.{payload}.{signature[:5]}{flipped}{signature[6:]}"
 
 
 @pytest.mark.parametrize(("method", "path"), PROTECTED)
-def test_request_without_token_is_401_with_bearer_challenge(gateway: GatewayProcess, method: str, path: str) -> None:
-    response = httpx.request(method, gateway.base_url + path, json={"jsonrpc": "2.0", "id": 1, "method": "ping"})
+def test_request_without_token_is_401_with_bearer_challenge(
+    gateway: GatewayProcess, method: str, path: str
+) -> None:
+    response = httpx.request(
+        method, gateway.base_url + path, json={"jsonrpc": "2.0", "id": 1, "method": "ping"}
+    )
     assert response.status_code == 401
     assert response.headers["www-authenticate"].startswith("Bearer")
 
@@ -49,7 +58,9 @@ def test_cli_token_is_accepted_everywhere(gateway: GatewayProcess, admin_token: 
 
 
 def test_login_returns_a_working_token(gateway: GatewayProcess) -> None:
-    login = httpx.post(f"{gateway.base_url}/auth/login", json={"email": ADMIN_EMAIL, "password": ADMIN_PASSWORD})
+    login = httpx.post(
+        f"{gateway.base_url}/auth/login", json={"email": ADMIN_EMAIL, "password": ADMIN_PASSWORD}
+    )
     assert login.status_code == 200
     client = McpHttp(f"{gateway.base_url}/mcp", login.json()["access_token"])
     assert client.initialize()["serverInfo"]["name"] == "switchboard"

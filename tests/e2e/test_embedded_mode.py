@@ -7,7 +7,6 @@ import signal
 import grpc
 import httpx
 from grpc_health.v1 import health_pb2, health_pb2_grpc
-
 from switchboard_testing.gateway_process import GatewayProcess, start_gateway
 
 

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import httpx
 import pytest
-
 from switchboard_testing.admin_api import create_server, register
 from switchboard_testing.gateway_process import GatewayProcess
 from switchboard_testing.mcp_http import McpHttp
@@ -21,8 +20,7 @@ def server_id(admin: httpx.Client, fixture_upstream: UpstreamProcess) -> str:
 def mcp(gateway: GatewayProcess, admin_token: str, server_id: str):
     client = McpHttp(f"{gateway.base_url}/servers/{server_id}/mcp", admin_token)
     client.initialize()
-    yield client
-    client.close()
+    return client
 
 
 @pytest.mark.parametrize("version", ["2025-06-18", "2025-11-25"])
@@ -97,7 +95,16 @@ def test_deleted_session_is_gone(mcp: McpHttp) -> None:
 def test_unknown_server_is_404_at_initialize(gateway: GatewayProcess, admin_token: str) -> None:
     client = McpHttp(f"{gateway.base_url}/servers/does-not-exist/mcp", admin_token)
     response = client.post(
-        {"jsonrpc": "2.0", "id": 1, "method": "initialize", "params": {"protocolVersion": "2025-11-25", "capabilities": {}, "clientInfo": {"name": "t", "version": "0"}}}
+        {
+            "jsonrpc": "2.0",
+            "id": 1,
+            "method": "initialize",
+            "params": {
+                "protocolVersion": "2025-11-25",
+                "capabilities": {},
+                "clientInfo": {"name": "t", "version": "0"},
+            },
+        }
     )
     assert response.status_code == 404
 
@@ -110,16 +117,26 @@ def test_a_down_upstream_fails_only_its_own_tools(
         server = create_server(admin, "mixed", ["alpha__echo", "doomed__echo"])
         client = McpHttp(f"{gateway.base_url}/servers/{server}/mcp", admin_token)
         client.initialize()
-        assert client.call_tool("doomed__echo", {"text": "before"})["result"]["content"][0]["text"] == "before"
+        assert (
+            client.call_tool("doomed__echo", {"text": "before"})["result"]["content"][0]["text"] == "before"
+        )
         doomed.kill()
         failed = client.call_tool("doomed__echo", {"text": "after"})
         assert "doomed__echo" in failed["error"]["message"]
         assert "unavailable" in failed["error"]["message"]
-        assert client.call_tool("alpha__echo", {"text": "still here"})["result"]["content"][0]["text"] == "still here"
-        assert {t["name"] for t in client.request("tools/list")["result"]["tools"]} == {"alpha__echo", "doomed__echo"}
+        assert (
+            client.call_tool("alpha__echo", {"text": "still here"})["result"]["content"][0]["text"]
+            == "still here"
+        )
+        assert {t["name"] for t in client.request("tools/list")["result"]["tools"]} == {
+            "alpha__echo",
+            "doomed__echo",
+        }
 
 
-def test_all_tools_endpoint_federates_every_upstream(gateway: GatewayProcess, admin_token: str, server_id: str) -> None:
+def test_all_tools_endpoint_federates_every_upstream(
+    gateway: GatewayProcess, admin_token: str, server_id: str
+) -> None:
     client = McpHttp(f"{gateway.base_url}/mcp", admin_token)
     client.initialize()
     names = {t["name"] for t in client.request("tools/list")["result"]["tools"]}
@@ -127,7 +144,9 @@ def test_all_tools_endpoint_federates_every_upstream(gateway: GatewayProcess, ad
     assert client.call_tool("alpha__echo", {"text": "via /mcp"})["result"]["content"][0]["text"] == "via /mcp"
 
 
-def test_client_token_never_reaches_the_upstream(gateway: GatewayProcess, admin_token: str, server_id: str) -> None:
+def test_client_token_never_reaches_the_upstream(
+    gateway: GatewayProcess, admin_token: str, server_id: str
+) -> None:
     client = McpHttp(f"{gateway.base_url}/mcp", admin_token)
     client.initialize()
     result = client.call_tool("alpha__headers", {})["result"]

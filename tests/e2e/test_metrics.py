@@ -5,7 +5,6 @@ from __future__ import annotations
 import time
 
 import httpx
-
 from switchboard_testing.admin_api import create_server, register
 from switchboard_testing.gateway_process import GatewayProcess
 from switchboard_testing.mcp_http import McpHttp
@@ -35,8 +34,14 @@ def test_calls_show_up_with_counts_errors_and_percentiles(
         assert client.call_tool("metered__fail", {"message": "no"})["result"]["isError"] is True
 
     def rows() -> dict[str, dict] | None:
-        tools = {row["tool"]: row for row in admin.get("/metrics/tools", params={"server_id": server}).json()["tools"]}
-        if tools.get("metered__echo", {}).get("calls") == 20 and tools.get("metered__fail", {}).get("calls") == 3:
+        tools = {
+            row["tool"]: row
+            for row in admin.get("/metrics/tools", params={"server_id": server}).json()["tools"]
+        }
+        if (
+            tools.get("metered__echo", {}).get("calls") == 20
+            and tools.get("metered__fail", {}).get("calls") == 3
+        ):
             return tools
         return None
 

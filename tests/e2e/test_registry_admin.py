@@ -5,7 +5,6 @@ from __future__ import annotations
 import json
 
 import httpx
-
 from switchboard_testing.gateway_process import GatewayProcess
 from switchboard_testing.ports import free_port
 from switchboard_testing.upstream_process import UpstreamProcess, start_upstream
@@ -21,8 +20,15 @@ def test_cli_registers_an_upstream_and_composes_a_server(gateway: GatewayProcess
         assert {"cli-upstream__echo", "cli-upstream__add"} <= names
 
         created = gateway.cli(
-            "servers", "create", "cli-server", "--tool", "cli-upstream__echo", "--tool", "cli-upstream__add",
-            "--token", admin_token,
+            "servers",
+            "create",
+            "cli-server",
+            "--tool",
+            "cli-upstream__echo",
+            "--tool",
+            "cli-upstream__add",
+            "--token",
+            admin_token,
         )
         server = json.loads(created.stdout)
         servers = json.loads(gateway.cli("servers", "list", "--token", admin_token).stdout)
@@ -30,7 +36,9 @@ def test_cli_registers_an_upstream_and_composes_a_server(gateway: GatewayProcess
         assert server["id"] in ids
 
 
-def test_unreachable_upstream_is_refused_and_nothing_is_stored(gateway: GatewayProcess, admin: httpx.Client) -> None:
+def test_unreachable_upstream_is_refused_and_nothing_is_stored(
+    gateway: GatewayProcess, admin: httpx.Client
+) -> None:
     url = f"http://127.0.0.1:{free_port()}/mcp"
     response = admin.post("/gateways", json={"name": "nowhere", "url": url})
     assert response.status_code == 400
@@ -47,7 +55,9 @@ def test_non_mcp_url_is_refused_with_a_reason(gateway: GatewayProcess, admin: ht
     assert "MCP" in response.json()["detail"] or "mcp" in response.json()["detail"]
 
 
-def test_cli_reports_a_refusal_clearly(gateway: GatewayProcess, admin_token: str, fixture_upstream: UpstreamProcess) -> None:
+def test_cli_reports_a_refusal_clearly(
+    gateway: GatewayProcess, admin_token: str, fixture_upstream: UpstreamProcess
+) -> None:
     url = f"http://127.0.0.1:{free_port()}/mcp"
     result = gateway.cli("gateways", "add", "gone", url, "--token", admin_token, check=False)
     assert result.returncode == 1

@@ -11,7 +11,6 @@ import grpc
 import httpx
 import pytest
 from opentelemetry.proto.collector.trace.v1 import trace_service_pb2, trace_service_pb2_grpc
-
 from switchboard_testing.admin_api import create_server, register
 from switchboard_testing.gateway_process import start_gateway
 from switchboard_testing.mcp_http import McpHttp
@@ -66,7 +65,12 @@ def test_one_tools_call_is_one_trace_across_services(collector: tuple[Collector,
         client._auth = {"authorization": f"Bearer {gateway.mint_token()}"}
         trace_id = "4bf92f3577b34da6a3ce929d0e0e4736"
         response = client.post(
-            {"jsonrpc": "2.0", "id": 7, "method": "tools/call", "params": {"name": "traced__headers", "arguments": {}}},
+            {
+                "jsonrpc": "2.0",
+                "id": 7,
+                "method": "tools/call",
+                "params": {"name": "traced__headers", "arguments": {}},
+            },
             traceparent=f"00-{trace_id}-00f067aa0ba902b7-01",
         )
         seen = str(response.json()["result"])

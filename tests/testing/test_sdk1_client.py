@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import pytest
-
 from switchboard_testing import SdkClientError
 from switchboard_testing.sdk_clients import sdk1_list_and_call
 

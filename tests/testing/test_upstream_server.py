@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import httpx
 import pytest
-
 from switchboard_testing import start_upstream
 from switchboard_testing.sdk_clients import sdk2_list_and_call
 
@@ -53,7 +52,10 @@ async def test_headers_tool_reports_the_headers_the_call_arrived_with_lower_case
         "secret-token",
         "headers",
         {},
-        headers={"X-Switchboard-Probe": "probe-value", "traceparent": "00-" + "1" * 32 + "-" + "2" * 16 + "-01"},
+        headers={
+            "X-Switchboard-Probe": "probe-value",
+            "traceparent": "00-" + "1" * 32 + "-" + "2" * 16 + "-01",
+        },
     )
 
     received = outcome["result"]["structuredContent"]
@@ -87,7 +89,12 @@ def test_stateless_upstream_answers_a_lone_tools_call_with_plain_json():
     with start_upstream(stateless=True) as running:
         response = httpx.post(
             running.url,
-            json={"jsonrpc": "2.0", "id": 7, "method": "tools/call", "params": {"name": "echo", "arguments": {"text": "hi"}}},
+            json={
+                "jsonrpc": "2.0",
+                "id": 7,
+                "method": "tools/call",
+                "params": {"name": "echo", "arguments": {"text": "hi"}},
+            },
             headers={"Accept": "application/json, text/event-stream", "MCP-Protocol-Version": "2025-06-18"},
         )
 

@@ -78,7 +78,9 @@ class PrincipalCache:
             return entry[0]
         self.misses += 1
         try:
-            reply = await self._stub.Authenticate(auth_pb2.AuthenticateRequest(token=token), timeout=self._timeout_s)
+            reply = await self._stub.Authenticate(
+                auth_pb2.AuthenticateRequest(token=token), timeout=self._timeout_s
+            )
         except grpc.aio.AioRpcError as exc:
             raise from_grpc(exc, "auth") from exc
         principal = Principal.from_proto(reply.principal)
@@ -89,7 +91,9 @@ class PrincipalCache:
 
     def forget(self, token_id: str = "", user_id: str = "") -> None:
         doomed = [
-            t for t, (p, _) in self._entries.items() if (token_id and p.token_id == token_id) or (user_id and p.user_id == user_id and not token_id)
+            t
+            for t, (p, _) in self._entries.items()
+            if (token_id and p.token_id == token_id) or (user_id and p.user_id == user_id and not token_id)
         ]
         for token in doomed:
             del self._entries[token]

@@ -83,7 +83,9 @@ class Host:
             loop.add_signal_handler(sig, self._stopping.set)
         server, health = build_server()
         names = [n for s in self.services for n in s.grpc_names]
-        self.runtime.principals = PrincipalCache(self.runtime.channel("auth"), timeout_s=self.settings.grpc_timeout_s)
+        self.runtime.principals = PrincipalCache(
+            self.runtime.channel("auth"), timeout_s=self.settings.grpc_timeout_s
+        )
         started: list[Service] = []
         http_task: asyncio.Task | None = None
         try:

@@ -21,7 +21,9 @@ class ServiceSettings(BaseSettings):
     model_config = SettingsConfigDict(env_prefix="SWITCHBOARD_", extra="ignore")
 
     environment: Literal["development", "production"] = "development"
-    data_dir: Path = Field(default=Path(".switchboard"), description="Where SQLite files live in embedded mode.")
+    data_dir: Path = Field(
+        default=Path(".switchboard"), description="Where SQLite files live in embedded mode."
+    )
     http_host: str = "127.0.0.1"
     http_port: int = DEFAULT_HTTP_PORT
     grpc_host: str = "127.0.0.1"

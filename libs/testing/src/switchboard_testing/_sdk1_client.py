@@ -42,7 +42,9 @@ async def list_and_call(url, token, tool, arguments, headers):
 def main():
     spec = json.loads(sys.argv[1])
     outcome = asyncio.run(
-        list_and_call(spec["url"], spec.get("token"), spec["tool"], spec.get("arguments") or {}, spec.get("headers"))
+        list_and_call(
+            spec["url"], spec.get("token"), spec["tool"], spec.get("arguments") or {}, spec.get("headers")
+        )
     )
     sys.stdout.write(json.dumps(outcome) + "\n")
 

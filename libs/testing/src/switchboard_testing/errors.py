@@ -1,8 +1,8 @@
 """Errors raised by the test harness itself (not by the code under test).
 
-    HarnessError
-    ├── ProcessStartError   a child process (fixture upstream, gateway) never became ready
-    └── SdkClientError      an official-SDK client run failed (e.g. the 1.x subprocess)
+HarnessError
+├── ProcessStartError   a child process (fixture upstream, gateway) never became ready
+└── SdkClientError      an official-SDK client run failed (e.g. the 1.x subprocess)
 """
 
 from __future__ import annotations

@@ -40,7 +40,9 @@ class GatewayProcess:
             timeout=60,
         )
         if check and result.returncode != 0:
-            raise AssertionError(f"switchboard {' '.join(args)} failed ({result.returncode}):\n{result.stderr}")
+            raise AssertionError(
+                f"switchboard {' '.join(args)} failed ({result.returncode}):\n{result.stderr}"
+            )
         return result
 
     def mint_token(self, email: str = ADMIN_EMAIL) -> str:
@@ -61,11 +63,15 @@ class GatewayProcess:
         return self.process.returncode
 
 
-def wait_until_healthy(base_url: str, process: subprocess.Popen, log_path: Path, timeout: float = 30.0) -> None:
+def wait_until_healthy(
+    base_url: str, process: subprocess.Popen, log_path: Path, timeout: float = 30.0
+) -> None:
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
         if process.poll() is not None:
-            raise AssertionError(f"gateway exited with {process.returncode}:\n{log_path.read_text(errors='replace')}")
+            raise AssertionError(
+                f"gateway exited with {process.returncode}:\n{log_path.read_text(errors='replace')}"
+            )
         with contextlib.suppress(httpx.HTTPError):
             if httpx.get(f"{base_url}/healthz", timeout=1.0).status_code == 200:
                 return
@@ -78,9 +84,7 @@ def start_gateway(extra_env: Mapping[str, str] | None = None) -> Iterator[Gatewa
     with tempfile.TemporaryDirectory(prefix="switchboard-") as tmp:
         data_dir = Path(tmp) / "data"
         http_port, grpc_port = free_port(), free_port()
-        env = {
-            k: v for k, v in os.environ.items() if not k.startswith(("SWITCHBOARD_", "OTEL_"))
-        } | {
+        env = {k: v for k, v in os.environ.items() if not k.startswith(("SWITCHBOARD_", "OTEL_"))} | {
             "SWITCHBOARD_HTTP_PORT": str(http_port),
             "SWITCHBOARD_GRPC_PORT": str(grpc_port),
             "SWITCHBOARD_DATA_DIR": str(data_dir),
@@ -94,7 +98,10 @@ def start_gateway(extra_env: Mapping[str, str] | None = None) -> Iterator[Gatewa
         log_path = Path(tmp) / "gateway.log"
         with open(log_path, "wb") as log:
             process = subprocess.Popen(
-                [sys.executable, "-m", "switchboard_cli.main", "up"], env=env, stdout=log, stderr=subprocess.STDOUT
+                [sys.executable, "-m", "switchboard_cli.main", "up"],
+                env=env,
+                stdout=log,
+                stderr=subprocess.STDOUT,
             )
         base_url = f"http://127.0.0.1:{http_port}"
         gateway = GatewayProcess(base_url, grpc_port, data_dir, env, process, log_path)

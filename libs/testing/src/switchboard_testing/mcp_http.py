@@ -1,4 +1,4 @@
-"""A bare Streamable HTTP client for tests that need to see the wire (status codes,
+"""A bare Streamable HTTP client (one connection per request, nothing to close) for tests that need to see the wire (status codes,
 headers, exact JSON-RPC errors) rather than what an SDK makes of it."""
 
 from __future__ import annotations
@@ -17,7 +17,6 @@ class McpHttp:
         self.protocol_version = protocol_version
         self.session_id: str | None = None
         self._ids = itertools.count(1)
-        self._http = httpx.Client(timeout=30)
         self._auth = {"authorization": f"Bearer {token}"} if token else {}
 
     def headers(self, **extra: str) -> dict[str, str]:
@@ -28,10 +27,10 @@ class McpHttp:
         return headers | extra
 
     def post_raw(self, content: bytes, **extra: str) -> httpx.Response:
-        return self._http.post(self.url, content=content, headers=self.headers(**extra))
+        return httpx.post(self.url, content=content, headers=self.headers(**extra), timeout=30)
 
     def post(self, message: dict, **extra: str) -> httpx.Response:
-        return self._http.post(self.url, json=message, headers=self.headers(**extra))
+        return httpx.post(self.url, json=message, headers=self.headers(**extra), timeout=30)
 
     def initialize(self) -> dict:
         response = self.post(
@@ -60,6 +59,3 @@ class McpHttp:
 
     def call_tool(self, name: str, arguments: dict | None = None) -> dict[str, Any]:
         return self.request("tools/call", {"name": name, "arguments": arguments or {}})
-
-    def close(self) -> None:
-        self._http.close()

@@ -23,7 +23,9 @@ from switchboard_testing.upstream_process import UpstreamProcess, start_upstream
 
 
 class UpstreamFactory(Protocol):
-    def __call__(self, name: str = "fixture", *, stateless: bool = False, extra_tools: int = 0) -> UpstreamProcess: ...
+    def __call__(
+        self, name: str = "fixture", *, stateless: bool = False, extra_tools: int = 0
+    ) -> UpstreamProcess: ...
 
 
 @pytest.fixture
@@ -39,7 +41,9 @@ def upstream_factory() -> Iterator[UpstreamFactory]:
     with contextlib.ExitStack() as stack:
 
         def start(name: str = "fixture", *, stateless: bool = False, extra_tools: int = 0) -> UpstreamProcess:
-            return stack.enter_context(start_upstream(name=name, stateless=stateless, extra_tools=extra_tools))
+            return stack.enter_context(
+                start_upstream(name=name, stateless=stateless, extra_tools=extra_tools)
+            )
 
         yield start
 

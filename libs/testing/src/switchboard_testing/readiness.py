@@ -12,14 +12,18 @@ from switchboard_testing.errors import ProcessStartError
 POLL_INTERVAL_S = 0.05
 
 
-def wait_until_http_ok(url: str, *, process: subprocess.Popen[bytes] | None = None, timeout_s: float = 30.0) -> None:
+def wait_until_http_ok(
+    url: str, *, process: subprocess.Popen[bytes] | None = None, timeout_s: float = 30.0
+) -> None:
     """Return once `GET url` answers 200; raise `ProcessStartError` if `process` exits or time runs out."""
     deadline = time.monotonic() + timeout_s
     last_seen = "no answer"
     with httpx.Client(timeout=1.0) as client:
         while True:
             if process is not None and process.poll() is not None:
-                raise ProcessStartError(f"process exited with status {process.returncode} before {url} answered")
+                raise ProcessStartError(
+                    f"process exited with status {process.returncode} before {url} answered"
+                )
             try:
                 status = client.get(url).status_code
             except httpx.TransportError as exc:

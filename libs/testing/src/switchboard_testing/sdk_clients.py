@@ -78,19 +78,34 @@ def sdk1_list_and_call(
 ) -> dict[str, Any]:
     """List tools and call `tool` with the 1.x SDK in a subprocess; raise `SdkClientError` with its stderr."""
     spec = json.dumps(
-        {"url": url, "token": token, "tool": tool, "arguments": dict(arguments), "headers": dict(headers or {})}
+        {
+            "url": url,
+            "token": token,
+            "tool": tool,
+            "arguments": dict(arguments),
+            "headers": dict(headers or {}),
+        }
     )
     # The child must resolve its own environment, never this project's venv (mcp 2.x).
-    env = {key: value for key, value in os.environ.items() if key not in ("VIRTUAL_ENV", "UV_PROJECT_ENVIRONMENT")}
+    env = {
+        key: value
+        for key, value in os.environ.items()
+        if key not in ("VIRTUAL_ENV", "UV_PROJECT_ENVIRONMENT")
+    }
     env.setdefault("UV_PYTHON_DOWNLOADS", "never")
-    with as_file(files("switchboard_testing") / "_sdk1_client.py") as script, tempfile.TemporaryDirectory() as cwd:
+    with (
+        as_file(files("switchboard_testing") / "_sdk1_client.py") as script,
+        tempfile.TemporaryDirectory() as cwd,
+    ):
         command = ["uv", "run", "--no-project", "--with", SDK1_REQUIREMENT, "python", str(script), spec]
         try:
             completed = subprocess.run(
                 command, cwd=cwd, env=env, capture_output=True, text=True, timeout=SDK1_TIMEOUT_S, check=False
             )
         except subprocess.TimeoutExpired as exc:
-            raise SdkClientError(f"the 1.x SDK client timed out after {SDK1_TIMEOUT_S}s:\n{exc.stderr}") from exc
+            raise SdkClientError(
+                f"the 1.x SDK client timed out after {SDK1_TIMEOUT_S}s:\n{exc.stderr}"
+            ) from exc
     lines = completed.stdout.strip().splitlines()
     if completed.returncode != 0 or not lines:
         raise SdkClientError(

@@ -78,7 +78,9 @@ def _spawn_until_ready(*, name: str, stateless: bool, extra_tools: int) -> Upstr
     for attempt in range(1, _START_ATTEMPTS + 1):
         upstream = _spawn(name=name, stateless=stateless, extra_tools=extra_tools)
         try:
-            wait_until_http_ok(f"{upstream.base_url}/healthz", process=upstream.process, timeout_s=STARTUP_TIMEOUT_S)
+            wait_until_http_ok(
+                f"{upstream.base_url}/healthz", process=upstream.process, timeout_s=STARTUP_TIMEOUT_S
+            )
         except ProcessStartError as exc:
             upstream.kill()
             output = upstream.output()
@@ -87,7 +89,8 @@ def _spawn_until_ready(*, name: str, stateless: bool, extra_tools: int) -> Upstr
             if attempt < _START_ATTEMPTS and lost_port_race:
                 continue
             raise ProcessStartError(
-                f"fixture upstream {name!r} on port {upstream.port} did not start: {exc}\n--- its output ---\n{output}"
+                f"fixture upstream {name!r} on port {upstream.port} did not start: {exc}\n"
+                f"--- its output ---\n{output}"
             ) from exc
         return upstream
     raise AssertionError("unreachable: the last attempt returns or raises")
@@ -95,7 +98,15 @@ def _spawn_until_ready(*, name: str, stateless: bool, extra_tools: int) -> Upstr
 
 def _spawn(*, name: str, stateless: bool, extra_tools: int) -> UpstreamProcess:
     port = free_port()
-    command = [sys.executable, "-m", "switchboard_testing.upstream_server", "--port", str(port), "--name", name]
+    command = [
+        sys.executable,
+        "-m",
+        "switchboard_testing.upstream_server",
+        "--port",
+        str(port),
+        "--name",
+        name,
+    ]
     if stateless:
         command.append("--stateless")
     if extra_tools:
@@ -105,5 +116,7 @@ def _spawn(*, name: str, stateless: bool, extra_tools: int) -> UpstreamProcess:
     # warnings must only be printed there, never turned into a crash.
     env = {**os.environ, "PYTHONWARNINGS": "default"}
     log = tempfile.TemporaryFile()
-    process = subprocess.Popen(command, stdin=subprocess.DEVNULL, stdout=log, stderr=subprocess.STDOUT, env=env)
+    process = subprocess.Popen(
+        command, stdin=subprocess.DEVNULL, stdout=log, stderr=subprocess.STDOUT, env=env
+    )
     return UpstreamProcess(name=name, port=port, process=process, log=log)

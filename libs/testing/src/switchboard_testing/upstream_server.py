@@ -109,7 +109,9 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument(
         "--stateless", action="store_true", help="stateless HTTP with JSON responses (for benchmarks)"
     )
-    parser.add_argument("--tools", type=int, default=0, metavar="N", help="add N trivial tools tool_0..tool_{N-1}")
+    parser.add_argument(
+        "--tools", type=int, default=0, metavar="N", help="add N trivial tools tool_0..tool_{N-1}"
+    )
     args = parser.parse_args(argv)
     serve(port=args.port, name=args.name, stateless=args.stateless, extra_tools=args.tools)
 

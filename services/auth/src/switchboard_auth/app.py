@@ -2,12 +2,14 @@
 and back. Authenticated routes resolve the caller through `app.state.principals`,
 which asks this same service over gRPC."""
 
-from __future__ import annotations
+# No `from __future__ import annotations`: FastAPI must see the closure-local
+# `AccountsDep` annotation as an object, not as a string it cannot resolve.
 
 from collections.abc import Callable
 from typing import Annotated
 
 from fastapi import APIRouter, Depends, Query, Response
+from fastapi.responses import JSONResponse
 from switchboard_core.http.deps import AdminPrincipal, CurrentPrincipal
 
 from switchboard_auth.api_models import (
@@ -30,7 +32,8 @@ Offset = Annotated[int, Query(ge=0)]
 
 
 def build_router(accounts: Callable[[], Accounts]) -> APIRouter:
-    router = APIRouter(prefix="/auth", tags=["auth"])
+    # JSONResponse: FastAPI serializes the pydantic return types itself (ORJSONResponse is deprecated).
+    router = APIRouter(prefix="/auth", tags=["auth"], default_response_class=JSONResponse)
 
     def current_accounts() -> Accounts:
         return accounts()

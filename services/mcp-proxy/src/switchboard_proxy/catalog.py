@@ -16,7 +16,6 @@ from dataclasses import dataclass
 import grpc
 import orjson
 from switchboard.registry.v1 import registry_pb2, registry_pb2_grpc
-
 from switchboard_core.errors import from_grpc
 from switchboard_core.resilience.backoff import delay
 

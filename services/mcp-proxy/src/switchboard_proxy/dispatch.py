@@ -15,11 +15,11 @@ from typing import Any
 
 from opentelemetry import propagate, trace
 from switchboard.metrics.v1 import metrics_pb2
-
 from switchboard_core.errors import SwitchboardError, UpstreamUnavailable, status_of
 from switchboard_core.principals import Principal
 from switchboard_mcp import jsonrpc, versions
 from switchboard_mcp.upstream import UpstreamPool, UpstreamRPCError
+
 from switchboard_proxy.catalog import CatalogCache
 from switchboard_proxy.metrics_buffer import MetricsBuffer
 

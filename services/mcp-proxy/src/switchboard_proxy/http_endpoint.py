@@ -11,10 +11,10 @@ from urllib.parse import urlsplit
 
 import orjson
 from opentelemetry import context, propagate, trace
-
 from switchboard_core.errors import SwitchboardError, Unauthenticated, status_of
 from switchboard_core.principals import PrincipalCache, bearer_token
 from switchboard_mcp import jsonrpc, versions
+
 from switchboard_proxy.dispatch import CallContext, Dispatcher
 from switchboard_proxy.sessions import SessionStore
 from switchboard_proxy.settings import ProxySettings
@@ -29,7 +29,11 @@ _WWW_AUTHENTICATE = (b"www-authenticate", b'Bearer realm="switchboard"')
 
 class McpEndpoint:
     def __init__(
-        self, settings: ProxySettings, principals: PrincipalCache, sessions: SessionStore, dispatcher: Dispatcher
+        self,
+        settings: ProxySettings,
+        principals: PrincipalCache,
+        sessions: SessionStore,
+        dispatcher: Dispatcher,
     ) -> None:
         self._settings = settings
         self._principals = principals
@@ -42,7 +46,9 @@ class McpEndpoint:
         server_id = scope.get("path_params", {}).get("server_id", "")
         token = context.attach(propagate.extract(headers))
         try:
-            with tracer.start_as_current_span(f"{scope['method']} {scope['path']}", kind=trace.SpanKind.SERVER):
+            with tracer.start_as_current_span(
+                f"{scope['method']} {scope['path']}", kind=trace.SpanKind.SERVER
+            ):
                 await self._serve(scope, receive, send, headers, server_id)
         finally:
             context.detach(token)
@@ -62,7 +68,9 @@ class McpEndpoint:
         if method == "DELETE":
             session_id = headers.get("mcp-session-id", "")
             if self._sessions.get(session_id, user_id=principal.user_id, server_id=server_id) is None:
-                return await _reply(send, 404, jsonrpc.error(None, jsonrpc.INVALID_REQUEST, "Session not found"))
+                return await _reply(
+                    send, 404, jsonrpc.error(None, jsonrpc.INVALID_REQUEST, "Session not found")
+                )
             self._sessions.delete(session_id)
             return await _reply(send, 204, None)
         # GET (server-initiated stream) is not offered yet; the spec allows 405.
@@ -72,14 +80,20 @@ class McpEndpoint:
         body = await _read_body(receive, self._settings.max_message_bytes)
         if body is None:
             limit = self._settings.max_message_bytes
-            return await _reply(send, 413, jsonrpc.error(None, jsonrpc.INVALID_REQUEST, f"Message over {limit} bytes"))
+            return await _reply(
+                send, 413, jsonrpc.error(None, jsonrpc.INVALID_REQUEST, f"Message over {limit} bytes")
+            )
         try:
             msg = orjson.loads(body)
         except orjson.JSONDecodeError:
             return await _reply(send, 400, jsonrpc.error(None, jsonrpc.PARSE_ERROR, "Parse error"))
         if isinstance(msg, list):
             return await _reply(
-                send, 400, jsonrpc.error(None, jsonrpc.INVALID_REQUEST, "Batches are not supported by this protocol version")
+                send,
+                400,
+                jsonrpc.error(
+                    None, jsonrpc.INVALID_REQUEST, "Batches are not supported by this protocol version"
+                ),
             )
         problem = jsonrpc.envelope_problem(msg)
         if problem is not None:
@@ -91,18 +105,30 @@ class McpEndpoint:
         requested_version = headers.get("mcp-protocol-version")
         if requested_version is not None and requested_version not in versions.SUPPORTED:
             return await _reply(
-                send, 400, jsonrpc.error(msg.get("id"), jsonrpc.INVALID_REQUEST, f"Unsupported MCP-Protocol-Version: {requested_version}")
+                send,
+                400,
+                jsonrpc.error(
+                    msg.get("id"),
+                    jsonrpc.INVALID_REQUEST,
+                    f"Unsupported MCP-Protocol-Version: {requested_version}",
+                ),
             )
         session_id = headers.get("mcp-session-id")
         if session_id is None:
             if "method" in msg and not self._dispatcher.knows(msg["method"]):
-                error = jsonrpc.error(msg.get("id"), jsonrpc.METHOD_NOT_FOUND, f"Method not found: {msg['method']}")
+                error = jsonrpc.error(
+                    msg.get("id"), jsonrpc.METHOD_NOT_FOUND, f"Method not found: {msg['method']}"
+                )
             else:
-                error = jsonrpc.error(msg.get("id"), jsonrpc.INVALID_REQUEST, "Bad Request: Mcp-Session-Id header is required")
+                error = jsonrpc.error(
+                    msg.get("id"), jsonrpc.INVALID_REQUEST, "Bad Request: Mcp-Session-Id header is required"
+                )
             return await _reply(send, 400, error)
         session = self._sessions.get(session_id, user_id=principal.user_id, server_id=server_id)
         if session is None:
-            return await _reply(send, 404, jsonrpc.error(msg.get("id"), jsonrpc.INVALID_REQUEST, "Session not found"))
+            return await _reply(
+                send, 404, jsonrpc.error(msg.get("id"), jsonrpc.INVALID_REQUEST, "Session not found")
+            )
         if not jsonrpc.is_request(msg):
             return await _reply(send, 202, None)
         ctx = CallContext(principal, server_id, session.protocol_version)
@@ -110,7 +136,9 @@ class McpEndpoint:
 
     async def _initialize(self, send, msg: dict, server_id: str, principal) -> None:
         if "id" not in msg:
-            return await _reply(send, 400, jsonrpc.error(None, jsonrpc.INVALID_REQUEST, "initialize must be a request"))
+            return await _reply(
+                send, 400, jsonrpc.error(None, jsonrpc.INVALID_REQUEST, "initialize must be a request")
+            )
         params = msg.get("params") or {}
         # Fail early for an unknown server rather than on the first list.
         try:

@@ -106,13 +106,14 @@ class MetricsBuffer:
             taken = list(self._pending)
             self._pending.clear()
             try:
-                await self._stub.Ingest(self._batches(taken), timeout=self._timeout_s)
+                # wait_for_ready: a metrics service that is restarting gets the whole deadline to come back.
+                await self._stub.Ingest(self._batches(taken), timeout=self._timeout_s, wait_for_ready=True)
             except grpc.aio.AioRpcError as exc:
                 self.failed_flushes += 1
                 self._put_back(taken)
                 logger.warning("metrics flush of %d records failed: %s", len(taken), exc.code().name)
                 return False
-            except asyncio.CancelledError:
+            except BaseException:  # cancelled (close, timeout) or a bug: keep the records, re-raise
                 self._put_back(taken)
                 raise
             self.sent += len(taken)
@@ -149,4 +150,10 @@ class MetricsBuffer:
                     async with asyncio.timeout(self._flush_interval_s):
                         await self._batch_ready.wait()
             self._batch_ready.clear()
-            failures = 0 if await self.flush() else failures + 1
+            try:
+                delivered = await self.flush()
+            except Exception:
+                # Top of a background task: an unexpected error must not end metrics delivery.
+                logger.exception("metrics flush failed unexpectedly")
+                delivered = False
+            failures = 0 if delivered else failures + 1

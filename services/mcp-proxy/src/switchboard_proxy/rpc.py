@@ -5,10 +5,10 @@ from __future__ import annotations
 import grpc
 import orjson
 from switchboard.proxy.v1 import proxy_pb2, proxy_pb2_grpc
-
 from switchboard_core.errors import InvalidInput
 from switchboard_core.principals import PrincipalCache, bearer_token
 from switchboard_mcp import versions
+
 from switchboard_proxy.dispatch import CallContext, Dispatcher
 
 
@@ -34,10 +34,17 @@ class ProxyServicer(proxy_pb2_grpc.ProxyServiceServicer):
         except orjson.JSONDecodeError as exc:
             raise InvalidInput("arguments_json is not valid JSON") from exc
         reply = await self._dispatcher.handle(
-            {"jsonrpc": "2.0", "id": 1, "method": "tools/call", "params": {"name": request.name, "arguments": arguments}},
+            {
+                "jsonrpc": "2.0",
+                "id": 1,
+                "method": "tools/call",
+                "params": {"name": request.name, "arguments": arguments},
+            },
             call,
         )
         if "error" in reply:
             raise InvalidInput(reply["error"]["message"], data=reply["error"])
         result = reply["result"]
-        return proxy_pb2.CallToolResponse(result_json=orjson.dumps(result), is_error=bool(result.get("isError")))
+        return proxy_pb2.CallToolResponse(
+            result_json=orjson.dumps(result), is_error=bool(result.get("isError"))
+        )

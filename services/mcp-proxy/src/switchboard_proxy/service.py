@@ -5,9 +5,9 @@ from __future__ import annotations
 import grpc
 from starlette.routing import Route
 from switchboard.proxy.v1 import proxy_pb2_grpc
-
 from switchboard_core.service import Runtime
 from switchboard_mcp.upstream import UpstreamPool
+
 from switchboard_proxy.catalog import CatalogCache
 from switchboard_proxy.dispatch import Dispatcher
 from switchboard_proxy.http_endpoint import McpEndpoint
@@ -34,14 +34,19 @@ class ProxyService:
     def routes(self):
         endpoint = self.endpoint
         methods = ["GET", "POST", "DELETE"]
-        return [Route("/mcp", endpoint, methods=methods), Route("/servers/{server_id}/mcp", endpoint, methods=methods)]
+        return [
+            Route("/mcp", endpoint, methods=methods),
+            Route("/servers/{server_id}/mcp", endpoint, methods=methods),
+        ]
 
     def add_to_grpc(self, server: grpc.aio.Server) -> None:
         proxy_pb2_grpc.add_ProxyServiceServicer_to_server(self.servicer, server)
 
     async def start(self, runtime: Runtime) -> None:
         settings = self.settings
-        catalogs = CatalogCache(runtime.channel("registry"), timeout_s=settings.grpc_timeout_s, ttl_s=settings.catalog_ttl_s)
+        catalogs = CatalogCache(
+            runtime.channel("registry"), timeout_s=settings.grpc_timeout_s, ttl_s=settings.catalog_ttl_s
+        )
         metrics = MetricsBuffer(
             runtime.channel("metrics"),
             flush_interval_s=settings.metrics_flush_interval_s,

@@ -4,11 +4,17 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 
+import orjson
 from fastapi import APIRouter, FastAPI, Request
-from fastapi.responses import ORJSONResponse
+from starlette.responses import JSONResponse
 from starlette.routing import BaseRoute
 
 from switchboard_core.errors import SwitchboardError, Unauthenticated, status_of
+
+
+class OrjsonResponse(JSONResponse):
+    def render(self, content) -> bytes:
+        return orjson.dumps(content, option=orjson.OPT_SERIALIZE_NUMPY)
 
 
 def error_body(exc: SwitchboardError) -> dict:
@@ -18,9 +24,9 @@ def error_body(exc: SwitchboardError) -> dict:
     return body
 
 
-async def _switchboard_error(_request: Request, exc: SwitchboardError) -> ORJSONResponse:
+async def _switchboard_error(_request: Request, exc: SwitchboardError) -> OrjsonResponse:
     headers = {"WWW-Authenticate": 'Bearer realm="switchboard"'} if isinstance(exc, Unauthenticated) else None
-    return ORJSONResponse(error_body(exc), status_code=status_of(exc)[0], headers=headers)
+    return OrjsonResponse(error_body(exc), status_code=status_of(exc)[0], headers=headers)
 
 
 def create_app(
@@ -30,7 +36,9 @@ def create_app(
     routes: Sequence[BaseRoute] = (),
     description: str = "",
 ) -> FastAPI:
-    app = FastAPI(title=title, description=description, default_response_class=ORJSONResponse, version="0.1.0")
+    app = FastAPI(
+        title=title, description=description, version="0.1.0"
+    )
     # Raw routes (the MCP endpoints) first: they bypass FastAPI's per-request machinery.
     for route in routes:
         app.router.routes.append(route)

@@ -1,6 +1,6 @@
 """Retry with exponential backoff and jitter for dependency connections.
 
-    sleep = min(base * 2**(attempt-1), cap) * (1 ± jitter*random)
+sleep = min(base * 2**(attempt-1), cap) * (1 ± jitter*random)
 """
 
 from __future__ import annotations
@@ -35,6 +35,8 @@ async def retry(
             if attempt == attempts:
                 raise
             pause = delay(attempt, base=base)
-            logger.warning("%s failed (attempt %d/%d): %s; retrying in %.1fs", what, attempt, attempts, exc, pause)
+            logger.warning(
+                "%s failed (attempt %d/%d): %s; retrying in %.1fs", what, attempt, attempts, exc, pause
+            )
             await asyncio.sleep(pause)
     raise AssertionError("unreachable")

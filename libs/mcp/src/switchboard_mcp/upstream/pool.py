@@ -8,7 +8,9 @@ from switchboard_mcp.upstream.session import UpstreamSession
 
 
 def new_http_client(*, max_connections: int = 512) -> httpx.AsyncClient:
-    limits = httpx.Limits(max_connections=max_connections, max_keepalive_connections=max_connections, keepalive_expiry=60)
+    limits = httpx.Limits(
+        max_connections=max_connections, max_keepalive_connections=max_connections, keepalive_expiry=60
+    )
     return httpx.AsyncClient(limits=limits, follow_redirects=False, trust_env=False)
 
 

@@ -15,8 +15,8 @@ from typing import Any
 
 import httpx
 import orjson
-
 from switchboard_core.errors import UpstreamError, UpstreamUnavailable
+
 from switchboard_mcp import jsonrpc, sse, versions
 from switchboard_mcp.upstream.errors import UpstreamRPCError
 
@@ -95,7 +95,9 @@ class UpstreamSession:
         response = await self._post(msg, self._base_headers)
         init = self._read_result(response, msg["id"])
         if not isinstance(init, dict) or "protocolVersion" not in init:
-            raise UpstreamError(f"{self.url} answered initialize without a protocolVersion: not an MCP server")
+            raise UpstreamError(
+                f"{self.url} answered initialize without a protocolVersion: not an MCP server"
+            )
         self.protocol_version = init["protocolVersion"]
         self.server_info = init.get("serverInfo") or {}
         headers = dict(self._base_headers)
@@ -116,11 +118,15 @@ class UpstreamSession:
 
     async def _post(self, msg: dict, headers: Mapping[str, str]) -> httpx.Response:
         try:
-            return await self._http.post(self.url, content=orjson.dumps(msg), headers=headers, timeout=self._timeout)
+            return await self._http.post(
+                self.url, content=orjson.dumps(msg), headers=headers, timeout=self._timeout
+            )
         except httpx.TimeoutException as exc:
             raise UpstreamUnavailable(f"upstream {self.url} timed out after {self._timeout:g}s") from exc
         except httpx.HTTPError as exc:
-            raise UpstreamUnavailable(f"upstream {self.url} is unreachable: {exc or type(exc).__name__}") from exc
+            raise UpstreamUnavailable(
+                f"upstream {self.url} is unreachable: {exc or type(exc).__name__}"
+            ) from exc
 
     def _read_result(self, response: httpx.Response, id_: int) -> Any:
         if response.status_code >= 400 and not response.content:
@@ -139,9 +145,13 @@ class UpstreamSession:
             if isinstance(message, dict) and message.get("id") == id_ and "method" not in message:
                 if "error" in message:
                     err = message["error"] or {}
-                    raise UpstreamRPCError(err.get("code", jsonrpc.INTERNAL_ERROR), err.get("message", ""), err.get("data"))
+                    raise UpstreamRPCError(
+                        err.get("code", jsonrpc.INTERNAL_ERROR), err.get("message", ""), err.get("data")
+                    )
                 return message.get("result")
-        raise UpstreamError(f"upstream {self.url} sent no response to request {id_} (HTTP {response.status_code})")
+        raise UpstreamError(
+            f"upstream {self.url} sent no response to request {id_} (HTTP {response.status_code})"
+        )
 
 
 class _SessionGone(Exception):

@@ -74,8 +74,12 @@ class Accounts:
         return await self._issue(owner, name, ttl_days)
 
     async def mint_offline(self, *, email: str, name: str, ttl_days: int | None = None) -> IssuedToken:
-        """For the operator's CLI, which holds the database itself: no caller to check."""
-        return await self._issue(await self._user(normalize_email(email)), name, ttl_days)
+        """For the operator's CLI, which holds the database itself: no caller to check.
+
+        A negative lifetime mints an already-expired token, for trying out how clients
+        handle expiry.
+        """
+        return await self._issue(await self._user(normalize_email(email)), name, ttl_days, allow_expired=True)
 
     async def tokens_of(self, actor: Principal, *, limit: int, offset: int) -> list[TokenRow]:
         async with self._sessions() as session:
@@ -116,13 +120,15 @@ class Accounts:
             raise NotFound(f"no user with email {email!r}")
         return user
 
-    async def _issue(self, owner: UserRow, name: str, ttl_days: int | None) -> IssuedToken:
+    async def _issue(
+        self, owner: UserRow, name: str, ttl_days: int | None, *, allow_expired: bool = False
+    ) -> IssuedToken:
         name = name.strip()
         if not name or len(name) > MAX_TOKEN_NAME_LENGTH:
             raise InvalidInput(f"token names have 1 to {MAX_TOKEN_NAME_LENGTH} characters")
         if ttl_days is None:
             ttl = self._default_token_ttl
-        elif 1 <= ttl_days <= MAX_TOKEN_TTL_DAYS:
+        elif (-MAX_TOKEN_TTL_DAYS if allow_expired else 1) <= ttl_days <= MAX_TOKEN_TTL_DAYS:
             ttl = timedelta(days=ttl_days)
         else:
             raise InvalidInput(f"token lifetimes are 1 to {MAX_TOKEN_TTL_DAYS} days")

@@ -10,7 +10,7 @@ wait on open streams.
 from __future__ import annotations
 
 import asyncio
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Callable
 from dataclasses import dataclass
 
 
@@ -24,19 +24,20 @@ _END = None
 
 
 class Subscription:
-    def __init__(self, feed: RevocationFeed, capacity: int) -> None:
-        self._feed = feed
+    def __init__(self, capacity: int, on_close: Callable[[Subscription], None]) -> None:
+        self._on_close = on_close
         self._queue: asyncio.Queue[Revocation | None] = asyncio.Queue(capacity + 1)
         self._capacity = capacity
         self._ended = False
 
-    def _offer(self, revocation: Revocation) -> None:
-        if self._ended:
-            return
-        if self._queue.qsize() >= self._capacity:
-            self._end()
-            return
-        self._queue.put_nowait(revocation)
+    def _offer(self, revocation: Revocation) -> bool:
+        """Buffers the revocation; False once this subscription has ended."""
+        if not self._ended:
+            if self._queue.qsize() < self._capacity:
+                self._queue.put_nowait(revocation)
+            else:
+                self._end()
+        return not self._ended
 
     def _end(self) -> None:
         if not self._ended:
@@ -45,7 +46,7 @@ class Subscription:
             self._queue.put_nowait(_END)
 
     def close(self) -> None:
-        self._feed._subscribers.discard(self)
+        self._on_close(self)
         self._end()
 
     def __aiter__(self) -> AsyncIterator[Revocation]:
@@ -69,17 +70,16 @@ class RevocationFeed:
 
     def subscribe(self) -> Subscription:
         """Starts buffering revocations for a new subscriber; `close()` it when done."""
-        subscription = Subscription(self, self._capacity)
+        subscription = Subscription(self._capacity, self._subscribers.discard)
         if self._closed:
-            subscription._end()
+            subscription.close()
         else:
             self._subscribers.add(subscription)
         return subscription
 
     def publish(self, revocation: Revocation) -> None:
         for subscription in list(self._subscribers):
-            subscription._offer(revocation)
-            if subscription._ended:
+            if not subscription._offer(revocation):
                 self._subscribers.discard(subscription)
 
     def close(self) -> None:

@@ -9,12 +9,14 @@ flag, so demoting a user takes effect without re-issuing tokens.
 
 from __future__ import annotations
 
+import logging
 import uuid
 from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 
 import jwt
+from sqlalchemy.exc import OperationalError
 from sqlalchemy.ext.asyncio import async_sessionmaker
 from switchboard_core.errors import Unauthenticated
 from switchboard_core.principals import Principal
@@ -22,6 +24,8 @@ from switchboard_core.principals import Principal
 from switchboard_auth.domain.signing_keys import ALGORITHM, KeyRing
 from switchboard_auth.store.api_tokens import TokenRow, insert_token, mark_used, token_holder
 from switchboard_auth.store.users import UserRow
+
+logger = logging.getLogger(__name__)
 
 CLOCK_SKEW_S = 30
 # `last_used_at` is refreshed at most this often per token: a write per verification would not scale.
@@ -93,8 +97,7 @@ class Tokens:
             raise Unauthenticated("token has been revoked")
         now = self._clock()
         if holder.last_used_at is None or now - holder.last_used_at >= LAST_USED_RESOLUTION:
-            async with self._sessions.begin() as session:
-                await mark_used(session, jti, now)
+            await self._note_use(jti, now)
         return Principal(
             user_id=holder.user_id,
             email=holder.email,
@@ -103,6 +106,14 @@ class Tokens:
             token_id=jti,
             expires_at=int(claims["exp"]),
         )
+
+    async def _note_use(self, jti: str, now: datetime) -> None:
+        """Best effort: a busy database must not turn a valid token away."""
+        try:
+            async with self._sessions.begin() as session:
+                await mark_used(session, jti, now)
+        except OperationalError as exc:
+            logger.warning("could not record the use of token %s: %s", jti, exc)
 
     async def _verified_claims(self, token: str) -> dict:
         if not token:

@@ -24,9 +24,11 @@ from sqlalchemy import (
     not_,
     select,
 )
+from sqlalchemy.exc import InterfaceError, OperationalError
 from sqlalchemy.ext.asyncio import AsyncEngine
 from switchboard_core.db import create_engine, create_tables
 from switchboard_core.errors import DependencyUnavailable
+from switchboard_core.resilience.backoff import retry
 
 from switchboard_metrics.domain.invocations import Invocation
 from switchboard_metrics.domain.stats import PERCENTILES, LatencyStats, StatsFilter, Summary, ToolStats
@@ -45,8 +47,17 @@ class InvocationStore:
         self._engine: AsyncEngine | None = None
 
     async def open(self) -> None:
+        """Connect (retrying with backoff while the database is unreachable) and create tables."""
         engine = create_engine(self.url)
-        await create_tables(engine, metadata)
+        try:
+            await retry(
+                "metrics database",
+                lambda: create_tables(engine, metadata),
+                retry_on=(OperationalError, InterfaceError, OSError),
+            )
+        except BaseException:
+            await engine.dispose()
+            raise
         self._engine = engine
 
     async def close(self) -> None:

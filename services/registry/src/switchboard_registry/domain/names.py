@@ -24,7 +24,8 @@ _GATEWAY_NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_-]{0,31}$")
 def check_gateway_name(name: str) -> str:
     if not _GATEWAY_NAME.fullmatch(name):
         raise InvalidInput(
-            f"gateway name {name!r} is invalid: use 1 to 32 letters, digits, '_' or '-', starting with a letter or digit"
+            f"gateway name {name!r} is invalid: "
+            "use 1 to 32 letters, digits, '_' or '-', starting with a letter or digit"
         )
     if SEPARATOR in name:
         raise InvalidInput(f"gateway name {name!r} is invalid: it may not contain {SEPARATOR!r}")
@@ -38,7 +39,9 @@ def check_upstream_url(url: str) -> str:
     except ValueError as exc:
         raise InvalidInput(f"upstream url {url!r} is invalid: {exc}") from exc
     if parts.scheme not in ("http", "https") or not parts.hostname or not port_ok:
-        raise InvalidInput(f"upstream url {url!r} is invalid: it must be an http:// or https:// URL with a host")
+        raise InvalidInput(
+            f"upstream url {url!r} is invalid: it must be an http:// or https:// URL with a host"
+        )
     return url
 
 
@@ -63,7 +66,8 @@ def check_lengths(names: Iterable[str], *, where: str) -> None:
     too_long = [n for n in names if len(n) > MAX_EXPOSED_NAME]
     if too_long:
         raise InvalidInput(
-            f"{where}: tool names longer than {MAX_EXPOSED_NAME} characters would be exposed: {', '.join(too_long)}",
+            f"{where}: tool names longer than {MAX_EXPOSED_NAME} characters would be exposed: "
+            f"{', '.join(too_long)}",
             data={"too_long": too_long},
         )
 
@@ -75,8 +79,11 @@ def check_unique(exposed: Iterable[tuple[str, str]], *, where: str) -> None:
         by_name[name].append(qualified)
     clashes = {name: tools for name, tools in by_name.items() if len(tools) > 1}
     if clashes:
-        listed = "; ".join(f"{' and '.join(tools)} share the name {name!r}" for name, tools in clashes.items())
+        listed = "; ".join(
+            f"{' and '.join(tools)} share the name {name!r}" for name, tools in clashes.items()
+        )
         raise Conflict(
-            f"{where}: exposed tool names clash: {listed}; leave bare_names off or choose tools with distinct names",
+            f"{where}: exposed tool names clash: {listed}; "
+            "leave bare_names off or choose tools with distinct names",
             data={"clashing": clashes},
         )

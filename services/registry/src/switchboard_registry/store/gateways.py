@@ -9,8 +9,8 @@ from sqlalchemy import delete, func, insert, or_, select, update
 from sqlalchemy.engine import Row
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
-
 from switchboard_core.errors import Conflict
+
 from switchboard_registry.domain.models import Gateway, Page
 from switchboard_registry.store.tables import gateways, tools, utc
 
@@ -31,7 +31,13 @@ async def insert_gateway(
     server_info: dict[str, Any],
 ) -> None:
     values = dict(
-        id=id, name=name, url=url, created_at=at, created_by=created_by, last_refreshed_at=at, server_info=server_info
+        id=id,
+        name=name,
+        url=url,
+        created_at=at,
+        created_by=created_by,
+        last_refreshed_at=at,
+        server_info=server_info,
     )
     try:
         await s.execute(insert(gateways).values(**values))
@@ -41,7 +47,11 @@ async def insert_gateway(
 
 async def taken(s: AsyncSession, name: str, url: str) -> list[str]:
     """What of `name` and `url` another gateway already has, as readable phrases."""
-    rows = (await s.execute(select(gateways.c.name, gateways.c.url).where(or_(gateways.c.name == name, gateways.c.url == url)))).all()
+    rows = (
+        await s.execute(
+            select(gateways.c.name, gateways.c.url).where(or_(gateways.c.name == name, gateways.c.url == url))
+        )
+    ).all()
     found = []
     if any(row.name == name for row in rows):
         found.append(f"a gateway named {name!r} already exists")
@@ -50,9 +60,13 @@ async def taken(s: AsyncSession, name: str, url: str) -> list[str]:
     return found
 
 
-async def mark_refreshed(s: AsyncSession, gateway_id: str, *, at: datetime, server_info: dict[str, Any]) -> bool:
+async def mark_refreshed(
+    s: AsyncSession, gateway_id: str, *, at: datetime, server_info: dict[str, Any]
+) -> bool:
     result = await s.execute(
-        update(gateways).where(gateways.c.id == gateway_id).values(last_refreshed_at=at, server_info=server_info)
+        update(gateways)
+        .where(gateways.c.id == gateway_id)
+        .values(last_refreshed_at=at, server_info=server_info)
     )
     return result.rowcount > 0
 

@@ -9,8 +9,8 @@ from sqlalchemy import delete, func, insert, select
 from sqlalchemy.engine import Row
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
-
 from switchboard_core.errors import Conflict
+
 from switchboard_registry.domain.models import Page, Server, Tool
 from switchboard_registry.store.tables import server_tools, servers, tools, utc
 from switchboard_registry.store.tools import SELECT_TOOLS, tool_from_row
@@ -38,7 +38,12 @@ async def insert_server(
     try:
         await s.execute(
             insert(servers).values(
-                id=id, name=name, description=description, bare_names=bare_names, created_at=at, created_by=created_by
+                id=id,
+                name=name,
+                description=description,
+                bare_names=bare_names,
+                created_at=at,
+                created_by=created_by,
             )
         )
     except IntegrityError as exc:

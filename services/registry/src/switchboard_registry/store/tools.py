@@ -34,24 +34,31 @@ async def insert_tools(s: AsyncSession, gateway_id: str, definitions: Mapping[st
         await s.execute(insert(tools), rows)
 
 
-async def replace_tools(s: AsyncSession, gateway_id: str, definitions: Mapping[str, str]) -> None:
-    """Make a gateway's tools exactly `definitions`.
+async def replace_tools(s: AsyncSession, gateway_id: str, definitions: Mapping[str, str]) -> bool:
+    """Make a gateway's tools exactly `definitions`; False when they already were.
 
     A tool that is still listed keeps its id, so virtual servers that chose it keep it.
     """
-    existing = dict(
-        (await s.execute(select(tools.c.name, tools.c.id).where(tools.c.gateway_id == gateway_id))).tuples().all()
-    )
-    gone = [tool_id for name, tool_id in existing.items() if name not in definitions]
+    query = select(tools.c.name, tools.c.id, tools.c.definition_json).where(tools.c.gateway_id == gateway_id)
+    existing = {row.name: row for row in await s.execute(query)}
+    gone = [row.id for name, row in existing.items() if name not in definitions]
     if gone:
         await s.execute(delete(tools).where(tools.c.id.in_(gone)))
-    kept = [{"tool_id": existing[name], "definition": d} for name, d in definitions.items() if name in existing]
-    if kept:
+    changed = [
+        {"tool_id": existing[name].id, "definition": definition}
+        for name, definition in definitions.items()
+        if name in existing and existing[name].definition_json != definition
+    ]
+    if changed:
         await s.execute(
-            update(tools).where(tools.c.id == bindparam("tool_id")).values(definition_json=bindparam("definition")),
-            kept,
+            update(tools)
+            .where(tools.c.id == bindparam("tool_id"))
+            .values(definition_json=bindparam("definition")),
+            changed,
         )
-    await insert_tools(s, gateway_id, {name: d for name, d in definitions.items() if name not in existing})
+    new = {name: definition for name, definition in definitions.items() if name not in existing}
+    await insert_tools(s, gateway_id, new)
+    return bool(gone or changed or new)
 
 
 async def tools_of_gateway(s: AsyncSession, gateway_id: str) -> list[Tool]:
@@ -62,7 +69,10 @@ async def tools_of_gateway(s: AsyncSession, gateway_id: str) -> list[Tool]:
 async def list_tools(s: AsyncSession, *, gateway_id: str | None, limit: int, offset: int) -> Page[Tool]:
     query, count = SELECT_TOOLS, select(func.count()).select_from(tools)
     if gateway_id is not None:
-        query, count = query.where(tools.c.gateway_id == gateway_id), count.where(tools.c.gateway_id == gateway_id)
+        query, count = (
+            query.where(tools.c.gateway_id == gateway_id),
+            count.where(tools.c.gateway_id == gateway_id),
+        )
     rows = await s.execute(query.order_by(*_ordered).limit(limit).offset(offset))
     return Page([tool_from_row(row) for row in rows], int(await s.scalar(count) or 0))
 

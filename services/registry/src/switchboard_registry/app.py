@@ -1,0 +1,124 @@
+"""The registry's HTTP API: admin CRUD of gateways and virtual servers, tool discovery.
+
+Translation only: each route turns JSON into a call on the `Registry` and its answer
+back into JSON. Reads need any authenticated principal, writes an administrator.
+`/servers/{id}/mcp` belongs to the MCP proxy, so nothing here lives under a server's
+path.
+"""
+
+from collections.abc import Callable
+from typing import Annotated, Any
+
+from fastapi import APIRouter, Depends, Query, Response, status
+from fastapi.responses import JSONResponse
+from switchboard_core.http.deps import AdminPrincipal, CurrentPrincipal
+
+from switchboard_registry.domain.registry import Registry
+from switchboard_registry.schemas import (
+    GatewayDetailOut,
+    GatewayIn,
+    GatewayOut,
+    PageOut,
+    ServerDetailOut,
+    ServerIn,
+    ServerOut,
+    ToolOut,
+)
+
+# JSONResponse: FastAPI serializes the pydantic return types itself (ORJSONResponse is deprecated).
+Limit = Annotated[int, Query(ge=1, le=500, description="Page size.")]
+Offset = Annotated[int, Query(ge=0, description="Items to skip.")]
+
+
+def build_routers(registry: Callable[[], Registry]) -> list[APIRouter]:
+    """Routers bound to the registry `registry()` returns when a request arrives.
+
+    Route signatures name the dependency through a local alias, so this module must
+    not use `from __future__ import annotations` (FastAPI would not resolve it).
+    """
+    Reg = Annotated[Registry, Depends(registry)]
+    return [_gateways(Reg), _tools(Reg), _servers(Reg)]
+
+
+def _gateways(Reg: Any) -> APIRouter:
+    router = APIRouter(prefix="/gateways", tags=["gateways"], default_response_class=JSONResponse)
+
+    @router.post("", status_code=status.HTTP_201_CREATED, summary="Register an upstream MCP server")
+    async def register_gateway(body: GatewayIn, reg: Reg, who: AdminPrincipal) -> GatewayDetailOut:
+        return GatewayDetailOut.of_detail(await reg.gateways.register(body.name, body.url, by=who.user_id))
+
+    @router.get("", summary="List gateways")
+    async def list_gateways(
+        reg: Reg, _: CurrentPrincipal, limit: Limit = 50, offset: Offset = 0
+    ) -> PageOut[GatewayOut]:
+        page = await reg.gateways.page(limit=limit, offset=offset)
+        return PageOut(
+            items=[GatewayOut.of(g) for g in page.items], total=page.total, limit=limit, offset=offset
+        )
+
+    @router.get("/{gateway_id}", summary="A gateway and its tools")
+    async def get_gateway(gateway_id: str, reg: Reg, _: CurrentPrincipal) -> GatewayDetailOut:
+        return GatewayDetailOut.of_detail(await reg.gateways.get(gateway_id))
+
+    @router.post("/{gateway_id}/refresh", summary="List the upstream's tools again")
+    async def refresh_gateway(gateway_id: str, reg: Reg, _: AdminPrincipal) -> GatewayDetailOut:
+        return GatewayDetailOut.of_detail(await reg.gateways.refresh(gateway_id))
+
+    @router.delete(
+        "/{gateway_id}", status_code=status.HTTP_204_NO_CONTENT, summary="Remove a gateway and its tools"
+    )
+    async def delete_gateway(gateway_id: str, reg: Reg, _: AdminPrincipal) -> Response:
+        await reg.gateways.delete(gateway_id)
+        return Response(status_code=status.HTTP_204_NO_CONTENT)
+
+    return router
+
+
+def _tools(Reg: Any) -> APIRouter:
+    router = APIRouter(prefix="/tools", tags=["tools"], default_response_class=JSONResponse)
+
+    @router.get("", summary="List tools of every gateway, or of one")
+    async def list_tools(
+        reg: Reg, _: CurrentPrincipal, gateway_id: str | None = None, limit: Limit = 50, offset: Offset = 0
+    ) -> PageOut[ToolOut]:
+        page = await reg.catalog.tools(gateway_id=gateway_id, limit=limit, offset=offset)
+        return PageOut(
+            items=[ToolOut.of(t) for t in page.items], total=page.total, limit=limit, offset=offset
+        )
+
+    return router
+
+
+def _servers(Reg: Any) -> APIRouter:
+    router = APIRouter(prefix="/servers", tags=["servers"], default_response_class=JSONResponse)
+
+    @router.post("", status_code=status.HTTP_201_CREATED, summary="Create a virtual server from chosen tools")
+    async def create_server(body: ServerIn, reg: Reg, who: AdminPrincipal) -> ServerDetailOut:
+        detail = await reg.servers.create(
+            body.name,
+            description=body.description,
+            tools=body.tools,
+            bare_names=body.bare_names,
+            by=who.user_id,
+        )
+        return ServerDetailOut.of_detail(detail)
+
+    @router.get("", summary="List virtual servers")
+    async def list_servers(
+        reg: Reg, _: CurrentPrincipal, limit: Limit = 50, offset: Offset = 0
+    ) -> PageOut[ServerOut]:
+        page = await reg.servers.page(limit=limit, offset=offset)
+        return PageOut(
+            items=[ServerOut.of(s) for s in page.items], total=page.total, limit=limit, offset=offset
+        )
+
+    @router.get("/{server_id}", summary="A virtual server and the names it exposes its tools by")
+    async def get_server(server_id: str, reg: Reg, _: CurrentPrincipal) -> ServerDetailOut:
+        return ServerDetailOut.of_detail(await reg.servers.get(server_id))
+
+    @router.delete("/{server_id}", status_code=status.HTTP_204_NO_CONTENT, summary="Remove a virtual server")
+    async def delete_server(server_id: str, reg: Reg, _: AdminPrincipal) -> Response:
+        await reg.servers.delete(server_id)
+        return Response(status_code=status.HTTP_204_NO_CONTENT)
+
+    return router

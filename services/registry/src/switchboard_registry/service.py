@@ -1,0 +1,82 @@
+"""The registry as a hosted service: its database, its upstream HTTP client, its APIs."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+import grpc
+import httpx
+from fastapi import APIRouter
+from sqlalchemy.exc import InterfaceError, OperationalError
+from sqlalchemy.ext.asyncio import AsyncEngine
+from starlette.routing import BaseRoute
+from switchboard.registry.v1 import registry_pb2_grpc
+from switchboard_core.db import create_engine, create_tables, sessionmaker
+from switchboard_core.errors import DependencyUnavailable
+from switchboard_core.resilience.backoff import retry
+from switchboard_core.service import Runtime
+from switchboard_mcp.upstream.pool import new_http_client
+
+from switchboard_registry.app import build_routers
+from switchboard_registry.domain.registry import Registry
+from switchboard_registry.rpc import RegistryServicer
+from switchboard_registry.settings import RegistrySettings
+from switchboard_registry.store import metadata
+from switchboard_registry.store import revision as revision_store
+
+
+class RegistryService:
+    name = "registry"
+    grpc_names: Sequence[str] = ("switchboard.registry.v1.RegistryService",)
+
+    def __init__(self, settings: RegistrySettings) -> None:
+        self.settings = settings
+        self._engine: AsyncEngine | None = None
+        self._http: httpx.AsyncClient | None = None
+        self._registry: Registry | None = None
+
+    @property
+    def registry(self) -> Registry:
+        if self._registry is None:
+            raise DependencyUnavailable("the registry service is not started")
+        return self._registry
+
+    def _current(self) -> Registry:
+        return self.registry
+
+    def routers(self) -> Sequence[APIRouter]:
+        return build_routers(self._current)
+
+    def routes(self) -> Sequence[BaseRoute]:
+        return []
+
+    def add_to_grpc(self, server: grpc.aio.Server) -> None:
+        registry_pb2_grpc.add_RegistryServiceServicer_to_server(RegistryServicer(self._current), server)
+
+    async def start(self, runtime: Runtime) -> None:
+        self._engine = engine = create_engine(self.settings.database_url)
+        await retry(
+            "registry database",
+            lambda: create_tables(engine, metadata),
+            retry_on=(OperationalError, InterfaceError),
+        )
+        sessions = sessionmaker(engine)
+        await revision_store.ensure(sessions)
+        self._http = new_http_client()
+        self._registry = Registry.build(
+            sessions, self._http, upstream_timeout_s=self.settings.upstream_timeout_s
+        )
+
+    async def drain(self) -> None:
+        # Open WatchCatalog streams end now rather than at the end of the grace period.
+        if self._registry is not None:
+            self._registry.changes.feed.close()
+
+    async def stop(self) -> None:
+        self._registry = None
+        if self._http is not None:
+            await self._http.aclose()
+            self._http = None
+        if self._engine is not None:
+            await self._engine.dispose()
+            self._engine = None

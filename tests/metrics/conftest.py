@@ -1,0 +1,82 @@
+"""Fixtures for the metrics service: a store on a fresh database, the service behind a
+real gRPC server, and a client channel to it.
+
+Every store test runs on SQLite; set `SWITCHBOARD_TEST_POSTGRES_URL`
+(`postgresql+psycopg://user@127.0.0.1:5432/db`) to run them on Postgres as well.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import AsyncIterator
+from pathlib import Path
+
+import grpc
+import pytest
+from opentelemetry.sdk.trace import TracerProvider
+from opentelemetry.sdk.trace.export import SimpleSpanProcessor
+from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanExporter
+from switchboard_core.grpc import Channels, build_server
+from switchboard_core.service import Runtime
+from switchboard_metrics.service import MetricsService
+from switchboard_metrics.settings import MetricsSettings
+from switchboard_metrics.store import InvocationStore
+from switchboard_metrics.store.tables import metadata
+
+POSTGRES_URL = os.environ.get("SWITCHBOARD_TEST_POSTGRES_URL", "")
+DATABASES = ["sqlite", "postgres"] if POSTGRES_URL else ["sqlite"]
+
+
+@pytest.fixture(params=DATABASES)
+async def database_url(request: pytest.FixtureRequest, tmp_path: Path) -> AsyncIterator[str]:
+    if request.param == "sqlite":
+        yield f"sqlite+aiosqlite:///{tmp_path / 'metrics.db'}"
+        return
+    yield POSTGRES_URL
+    cleanup = InvocationStore(POSTGRES_URL)
+    await cleanup.open()
+    async with cleanup.engine.begin() as conn:
+        await conn.run_sync(metadata.drop_all)
+    await cleanup.close()
+
+
+@pytest.fixture
+async def store(database_url: str) -> AsyncIterator[InvocationStore]:
+    opened = InvocationStore(database_url)
+    await opened.open()
+    yield opened
+    await opened.close()
+
+
+@pytest.fixture
+def settings(tmp_path: Path, database_url: str) -> MetricsSettings:
+    return MetricsSettings(data_dir=tmp_path, metrics_database_url=database_url)
+
+
+@pytest.fixture
+def spans() -> InMemorySpanExporter:
+    return InMemorySpanExporter()
+
+
+@pytest.fixture
+async def service(settings: MetricsSettings, spans: InMemorySpanExporter) -> AsyncIterator[MetricsService]:
+    provider = TracerProvider()
+    provider.add_span_processor(SimpleSpanProcessor(spans))
+    running = MetricsService(settings, tracer_provider=provider)
+    await running.start(Runtime(settings))
+    yield running
+    await running.stop()
+    provider.shutdown()
+
+
+@pytest.fixture
+async def channel(service: MetricsService) -> AsyncIterator[grpc.aio.Channel]:
+    """A client channel to the service behind a real gRPC server on loopback."""
+    server, _health = build_server()
+    service.add_to_grpc(server)
+    port = server.add_insecure_port("127.0.0.1:0")
+    await server.start()
+    channels = Channels()
+    yield channels.get(f"127.0.0.1:{port}")
+    await channels.close()
+    await server.stop(None)

@@ -1,0 +1,215 @@
+"""Fixtures for the registry tests: real upstream MCP servers, a started registry, its APIs."""
+
+from __future__ import annotations
+
+import json
+import socket
+import subprocess
+import sys
+import threading
+from collections.abc import AsyncIterator, Iterator
+from dataclasses import dataclass
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from pathlib import Path
+
+import httpx
+import pytest
+from switchboard.registry.v1 import registry_pb2_grpc
+from switchboard_core.errors import Unauthenticated
+from switchboard_core.grpc import Channels, build_server
+from switchboard_core.http.app import create_app
+from switchboard_core.principals import Principal
+from switchboard_core.service import Runtime
+from switchboard_mcp.upstream import UpstreamSession
+from switchboard_mcp.upstream.pool import new_http_client
+from switchboard_registry import RegistryService, RegistrySettings
+from switchboard_registry.domain.registry import Registry
+
+UPSTREAM_APP = Path(__file__).with_name("upstream_app.py")
+ADMIN = Principal("u-admin", "admin@example.com", True, (), "t-admin", 2**40)
+USER = Principal("u-user", "user@example.com", False, (), "t-user", 2**40)
+TOKENS = {"admin-token": ADMIN, "user-token": USER}
+
+
+@dataclass
+class Upstream:
+    """An MCP server (tests/registry/upstream_app.py) in its own process."""
+
+    name: str
+    url: str
+    process: subprocess.Popen
+
+    async def grow(self, tool_name: str) -> None:
+        """Make the upstream list one more tool."""
+        async with new_http_client() as http:
+            session = UpstreamSession(self.url, http, timeout_s=10)
+            try:
+                await session.call_tool("grow", {"name": tool_name})
+            finally:
+                await session.close()
+
+
+def _spawn(name: str) -> Upstream:
+    # The listening socket is handed to the child, so connections made before it
+    # serves wait in the backlog instead of failing.
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        sock.listen(128)
+        port = sock.getsockname()[1]
+        process = subprocess.Popen(
+            [sys.executable, str(UPSTREAM_APP), str(sock.fileno()), name], pass_fds=[sock.fileno()]
+        )
+    return Upstream(name, f"http://127.0.0.1:{port}/mcp", process)
+
+
+def _wait_serving(upstream: Upstream) -> None:
+    with httpx.Client(trust_env=False, timeout=30) as client:
+        client.get(upstream.url)  # any answer means it serves
+
+
+def _stop(upstream: Upstream) -> None:
+    upstream.process.terminate()
+    upstream.process.wait(timeout=10)
+
+
+@pytest.fixture(scope="session")
+def upstreams() -> Iterator[dict[str, Upstream]]:
+    """Two upstreams, `alpha` and `beta`, each with the tools echo, add and grow."""
+    started = {name: _spawn(name) for name in ("alpha", "beta")}
+    try:
+        for upstream in started.values():
+            _wait_serving(upstream)
+        yield started
+    finally:
+        for upstream in started.values():
+            _stop(upstream)
+
+
+@pytest.fixture
+def alpha(upstreams: dict[str, Upstream]) -> Upstream:
+    return upstreams["alpha"]
+
+
+@pytest.fixture
+def beta(upstreams: dict[str, Upstream]) -> Upstream:
+    return upstreams["beta"]
+
+
+@pytest.fixture
+def growing_upstream() -> Iterator[Upstream]:
+    """An upstream of this test's own, free to gain tools."""
+    upstream = _spawn("growing")
+    try:
+        _wait_serving(upstream)
+        yield upstream
+    finally:
+        _stop(upstream)
+
+
+class _NotMCP(BaseHTTPRequestHandler):
+    """`/html` answers like a web site; `/rpc-error` answers every request with a JSON-RPC error."""
+
+    def do_POST(self) -> None:  # noqa: N802 - http.server's naming
+        body = self.rfile.read(int(self.headers.get("content-length") or 0))
+        if self.path == "/rpc-error":
+            request = json.loads(body)
+            reply = {
+                "jsonrpc": "2.0",
+                "id": request.get("id"),
+                "error": {"code": -32601, "message": "no MCP here"},
+            }
+            self._send(200, "application/json", json.dumps(reply).encode())
+        else:
+            self._send(404, "text/html", b"<html><body><h1>Not Found</h1></body></html>")
+
+    def do_GET(self) -> None:  # noqa: N802
+        self._send(404, "text/html", b"<html><body><h1>Not Found</h1></body></html>")
+
+    def _send(self, status: int, content_type: str, body: bytes) -> None:
+        self.send_response(status)
+        self.send_header("content-type", content_type)
+        self.send_header("content-length", str(len(body)))
+        self.end_headers()
+        self.wfile.write(body)
+
+    def log_message(self, format: str, *args: object) -> None:
+        pass
+
+
+@pytest.fixture(scope="session")
+def not_mcp() -> Iterator[str]:
+    """Base URL of a plain HTTP server that is not an MCP server."""
+    server = ThreadingHTTPServer(("127.0.0.1", 0), _NotMCP)
+    thread = threading.Thread(target=server.serve_forever, name="not-mcp", daemon=True)
+    thread.start()
+    try:
+        yield f"http://127.0.0.1:{server.server_address[1]}"
+    finally:
+        server.shutdown()
+        server.server_close()
+        thread.join(timeout=10)
+
+
+@pytest.fixture
+def closed_port_url() -> str:
+    """A URL nothing listens on."""
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        port = sock.getsockname()[1]
+    return f"http://127.0.0.1:{port}/mcp"
+
+
+@pytest.fixture
+async def registry_service(tmp_path: Path) -> AsyncIterator[RegistryService]:
+    service = RegistryService(RegistrySettings(data_dir=tmp_path, upstream_timeout_s=5.0))
+    await service.start(Runtime(service.settings))
+    try:
+        yield service
+    finally:
+        await service.drain()
+        await service.stop()
+
+
+@pytest.fixture
+def registry(registry_service: RegistryService) -> Registry:
+    return registry_service.registry
+
+
+class StaticPrincipals:
+    """Stands in for the auth service: a fixed token → principal table."""
+
+    async def authenticate(self, token: str) -> Principal:
+        principal = TOKENS.get(token)
+        if principal is None:
+            raise Unauthenticated("unknown token")
+        return principal
+
+
+@pytest.fixture
+async def api(registry_service: RegistryService) -> AsyncIterator[httpx.AsyncClient]:
+    """The registry's HTTP API, called as an administrator unless a test sends other headers."""
+    app = create_app(title="registry under test", routers=registry_service.routers())
+    app.state.principals = StaticPrincipals()
+    transport = httpx.ASGITransport(app=app)
+    headers = {"authorization": "Bearer admin-token"}
+    async with httpx.AsyncClient(
+        transport=transport, base_url="http://registry.test", headers=headers
+    ) as client:
+        yield client
+
+
+@pytest.fixture
+async def registry_stub(
+    registry_service: RegistryService,
+) -> AsyncIterator[registry_pb2_grpc.RegistryServiceStub]:
+    """A client of the registry's gRPC face, served by a real gRPC server on loopback."""
+    server, _health = build_server()
+    registry_service.add_to_grpc(server)
+    port = server.add_insecure_port("127.0.0.1:0")
+    await server.start()
+    channels = Channels()
+    try:
+        yield registry_pb2_grpc.RegistryServiceStub(channels.get(f"127.0.0.1:{port}"))
+    finally:
+        await channels.close()
+        await server.stop(None)

@@ -1,0 +1,129 @@
+"""The registry's gRPC face, over a real gRPC server: catalogs and the change feed."""
+
+from __future__ import annotations
+
+import asyncio
+
+import grpc
+import orjson
+import pytest
+from switchboard.registry.v1 import registry_pb2
+from switchboard_core.errors import InvalidInput
+from switchboard_registry.domain.registry import Registry
+
+BY = "u-admin"
+
+
+@pytest.fixture
+async def registered(registry: Registry, alpha, beta) -> Registry:
+    await registry.gateways.register("alpha", alpha.url, by=BY)
+    await registry.gateways.register("beta", beta.url, by=BY)
+    return registry
+
+
+async def test_a_server_catalog_binds_each_exposed_name_to_its_upstream(
+    registered: Registry, registry_stub, alpha
+):
+    server = await registered.servers.create(
+        "bare", tools=["alpha__echo", "beta__add"], bare_names=True, by=BY
+    )
+
+    catalog = await registry_stub.GetCatalog(registry_pb2.GetCatalogRequest(server_id=server.server.id))
+
+    assert (catalog.server_id, catalog.server_name) == (server.server.id, "bare")
+    assert catalog.revision == await registered.changes.current()
+    assert [(t.name, t.upstream_name, t.gateway_name) for t in catalog.tools] == [
+        ("echo", "echo", "alpha"),
+        ("add", "add", "beta"),
+    ]
+    echo = catalog.tools[0]
+    assert echo.upstream_url == alpha.url
+    assert echo.tool_id == server.tools[0].tool.id
+    assert echo.gateway_id == server.tools[0].tool.gateway_id
+    definition = orjson.loads(echo.definition_json)
+    assert definition["name"] == "echo"
+    assert definition["description"] == "Echo the text back."
+    assert definition["inputSchema"]["required"] == ["text"]
+
+
+async def test_the_catalog_without_a_server_holds_every_tool_by_qualified_name(
+    registered: Registry, registry_stub
+):
+    catalog = await registry_stub.GetCatalog(registry_pb2.GetCatalogRequest())
+
+    assert catalog.server_id == ""
+    assert sorted(t.name for t in catalog.tools) == [
+        "alpha__add",
+        "alpha__echo",
+        "alpha__grow",
+        "beta__add",
+        "beta__echo",
+        "beta__grow",
+    ]
+    assert all(t.name == f"{t.gateway_name}__{t.upstream_name}" for t in catalog.tools)
+
+
+async def test_an_unknown_server_is_not_found(registry_stub):
+    with pytest.raises(grpc.aio.AioRpcError) as caught:
+        await registry_stub.GetCatalog(registry_pb2.GetCatalogRequest(server_id="no-such-server"))
+
+    assert caught.value.code() == grpc.StatusCode.NOT_FOUND
+    assert caught.value.details() == "no server 'no-such-server'"
+
+
+async def test_a_watcher_sees_a_new_revision_after_a_change(registry: Registry, registry_stub, alpha):
+    stream = registry_stub.WatchCatalog(registry_pb2.WatchCatalogRequest())
+    async with asyncio.timeout(10):
+        first = await stream.read()  # the current revision: the watch is in place
+
+        await registry.gateways.register("alpha", alpha.url, by=BY)
+        change = await stream.read()
+
+    assert change.revision > first.revision
+    assert change.revision == await registry.changes.current()
+    stream.cancel()
+
+
+async def test_every_watcher_hears_of_each_change(registry: Registry, registry_stub, alpha):
+    streams = [registry_stub.WatchCatalog(registry_pb2.WatchCatalogRequest()) for _ in range(3)]
+    async with asyncio.timeout(10):
+        firsts = [await stream.read() for stream in streams]
+
+        detail = await registry.gateways.register("alpha", alpha.url, by=BY)
+        await registry.gateways.delete(detail.gateway.id)
+        revision = await registry.changes.current()
+        for stream, first in zip(streams, firsts, strict=True):
+            seen = first.revision
+            while seen < revision:
+                seen = (await stream.read()).revision
+
+    for stream in streams:
+        stream.cancel()
+
+
+async def test_the_revision_rises_with_each_committed_change_and_only_then(registry: Registry, alpha):
+    revisions = [await registry.changes.current()]
+    gateway = await registry.gateways.register("alpha", alpha.url, by=BY)
+    revisions.append(await registry.changes.current())
+    server = await registry.servers.create("s", tools=["alpha__echo"], by=BY)
+    revisions.append(await registry.changes.current())
+
+    with pytest.raises(InvalidInput):
+        await registry.servers.create("t", tools=["alpha__missing"], by=BY)
+    revisions.append(await registry.changes.current())
+
+    await registry.servers.delete(server.server.id)
+    await registry.gateways.delete(gateway.gateway.id)
+    revisions.append(await registry.changes.current())
+
+    assert revisions[0] < revisions[1] < revisions[2] == revisions[3] < revisions[4]
+
+
+async def test_watch_streams_end_when_the_service_drains(registry_service, registry_stub):
+    stream = registry_stub.WatchCatalog(registry_pb2.WatchCatalogRequest())
+    async with asyncio.timeout(10):
+        await stream.read()
+
+        await registry_service.drain()
+
+        assert await stream.read() is grpc.aio.EOF

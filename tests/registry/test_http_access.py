@@ -1,0 +1,57 @@
+"""Who may use the registry's HTTP API, and how it describes itself."""
+
+from __future__ import annotations
+
+import pytest
+
+# core's error handler still answers with the deprecated ORJSONResponse.
+pytestmark = pytest.mark.filterwarnings("ignore:ORJSONResponse is deprecated")
+
+AS_USER = {"authorization": "Bearer user-token"}  # a non-administrator (see conftest.TOKENS)
+WRITES = [
+    ("POST", "/gateways", {"name": "alpha", "url": "http://127.0.0.1:1/mcp"}),
+    ("POST", "/gateways/any-id/refresh", None),
+    ("DELETE", "/gateways/any-id", None),
+    ("POST", "/servers", {"name": "s", "tools": []}),
+    ("DELETE", "/servers/any-id", None),
+]
+READS = ["/gateways", "/tools", "/servers"]
+
+
+@pytest.mark.parametrize(("method", "path", "body"), WRITES)
+async def test_writes_by_a_non_administrator_are_forbidden(api, method, path, body):
+    response = await api.request(method, path, json=body, headers=AS_USER)
+
+    assert response.status_code == 403
+    assert response.json() == {"error": "PermissionDenied", "detail": "this action needs an administrator"}
+
+
+@pytest.mark.parametrize("path", READS)
+async def test_any_authenticated_principal_may_read(api, path):
+    response = await api.get(path, headers=AS_USER)
+
+    assert response.status_code == 200
+    assert response.json() == {"items": [], "total": 0, "limit": 50, "offset": 0}
+
+
+@pytest.mark.parametrize("path", READS)
+async def test_a_request_without_a_token_is_unauthenticated(api, path):
+    response = await api.get(path, headers={"authorization": ""})
+
+    assert response.status_code == 401
+    assert response.headers["www-authenticate"].startswith("Bearer")
+
+
+async def test_the_openapi_document_groups_routes_by_tag(api):
+    document = (await api.get("/openapi.json")).json()
+
+    tags = {op["tags"][0] for path in document["paths"].values() for op in path.values()}
+    assert tags == {"gateways", "tools", "servers"}
+    assert "inputSchema" in document["components"]["schemas"]["ToolOut"]["properties"]
+
+
+async def test_nothing_is_routed_under_a_servers_own_path(registry_service):
+    # `/servers/{id}/mcp` and anything else below a server belong to the MCP proxy.
+    paths = [route.path for router in registry_service.routers() for route in router.routes]
+
+    assert not [p for p in paths if p.startswith("/servers/{") and p.count("/") > 2]
