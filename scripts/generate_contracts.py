@@ -1,7 +1,7 @@
 """Regenerate libs/contracts from proto/ (the only way those files are written).
 
-    uv run python scripts/generate_contracts.py          # write
-    uv run python scripts/generate_contracts.py --check  # exit 1 when stale
+uv run python scripts/generate_contracts.py          # write
+uv run python scripts/generate_contracts.py --check  # exit 1 when stale
 """
 
 from __future__ import annotations
@@ -56,7 +56,8 @@ def main() -> int:
         if check:
             old, new = generated_files(OUT_ROOT), generated_files(fresh)
             stale = sorted(
-                str(p) for p in old ^ new | {p for p in old & new if not filecmp.cmp(OUT_ROOT / p, fresh / p, False)}
+                str(p)
+                for p in old ^ new | {p for p in old & new if not filecmp.cmp(OUT_ROOT / p, fresh / p, False)}
             )
             if stale:
                 print("generated contracts are stale; run scripts/generate_contracts.py:", *stale, sep="\n  ")

@@ -26,7 +26,10 @@ def _parser() -> argparse.ArgumentParser:
 
     connection = argparse.ArgumentParser(add_help=False)
     connection.add_argument(
-        "--url", dest="base_url", default=None, help="gateway base URL (default $SWITCHBOARD_URL or http://127.0.0.1:4444)"
+        "--url",
+        dest="base_url",
+        default=None,
+        help="gateway base URL (default $SWITCHBOARD_URL or http://127.0.0.1:4444)",
     )
     connection.add_argument("--token", default=None, help="bearer token (default $SWITCHBOARD_TOKEN)")
 
@@ -34,7 +37,9 @@ def _parser() -> argparse.ArgumentParser:
         return sub.add_parser(name, help=help_).add_subparsers(dest="action", required=True)
 
     gateways = admin("gateways", "upstream MCP servers")
-    add = gateways.add_parser("add", help="register an upstream MCP server and discover its tools", parents=[connection])
+    add = gateways.add_parser(
+        "add", help="register an upstream MCP server and discover its tools", parents=[connection]
+    )
     add.add_argument("name")
     add.add_argument("url")
     gateways.add_parser("list", parents=[connection])

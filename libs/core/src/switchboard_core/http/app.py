@@ -36,9 +36,7 @@ def create_app(
     routes: Sequence[BaseRoute] = (),
     description: str = "",
 ) -> FastAPI:
-    app = FastAPI(
-        title=title, description=description, version="0.1.0"
-    )
+    app = FastAPI(title=title, description=description, version="0.1.0")
     # Raw routes (the MCP endpoints) first: they bypass FastAPI's per-request machinery.
     for route in routes:
         app.router.routes.append(route)
