@@ -6,9 +6,6 @@ import httpx
 import pytest
 from switchboard_registry.domain.registry import Registry
 
-# core's error handler still answers with the deprecated ORJSONResponse.
-pytestmark = pytest.mark.filterwarnings("ignore:ORJSONResponse is deprecated")
-
 
 async def _register(api: httpx.AsyncClient, name: str, url: str) -> httpx.Response:
     return await api.post("/gateways", json={"name": name, "url": url})
@@ -93,7 +90,20 @@ async def test_malformed_gateway_names_are_refused(api, alpha, name):
     assert "gateway name" in response.json()["detail"]
 
 
-@pytest.mark.parametrize("url", ["ftp://127.0.0.1/mcp", "127.0.0.1:8000/mcp", "http://", "http://[::1/mcp"])
+@pytest.mark.parametrize(
+    "url",
+    [
+        "ftp://127.0.0.1/mcp",
+        "127.0.0.1:8000/mcp",
+        "http://",
+        "http://[::1/mcp",
+        "http://127.0.0.1:99999/mcp",
+        "http://127.0.0.1:0/mcp",
+        "http://exa mple.com/mcp",
+        "http://a\x00b/mcp",
+        f"http://127.0.0.1/{'x' * 2048}",
+    ],
+)
 async def test_urls_that_are_not_http_are_refused(api, url):
     response = await _register(api, "gw", url)
 

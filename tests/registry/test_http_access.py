@@ -4,9 +4,6 @@ from __future__ import annotations
 
 import pytest
 
-# core's error handler still answers with the deprecated ORJSONResponse.
-pytestmark = pytest.mark.filterwarnings("ignore:ORJSONResponse is deprecated")
-
 AS_USER = {"authorization": "Bearer user-token"}  # a non-administrator (see conftest.TOKENS)
 WRITES = [
     ("POST", "/gateways", {"name": "alpha", "url": "http://127.0.0.1:1/mcp"}),

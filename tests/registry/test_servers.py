@@ -5,9 +5,6 @@ from __future__ import annotations
 import httpx
 import pytest
 
-# core's error handler still answers with the deprecated ORJSONResponse.
-pytestmark = pytest.mark.filterwarnings("ignore:ORJSONResponse is deprecated")
-
 
 @pytest.fixture
 async def gateways(api: httpx.AsyncClient, alpha, beta) -> dict[str, dict]:

@@ -18,6 +18,7 @@ from switchboard_core.errors import Conflict, InvalidInput
 SEPARATOR = "__"
 MAX_EXPOSED_NAME = 64
 MAX_SERVER_NAME = 100
+MAX_URL = 2048
 _GATEWAY_NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_-]{0,31}$")
 
 
@@ -33,6 +34,10 @@ def check_gateway_name(name: str) -> str:
 
 
 def check_upstream_url(url: str) -> str:
+    if len(url) > MAX_URL or any(ord(c) <= 32 or ord(c) == 127 for c in url):
+        raise InvalidInput(
+            f"upstream url {url!r} is invalid: at most {MAX_URL} characters, without spaces or control characters"
+        )
     try:
         parts = urlsplit(url)
         port_ok = parts.port is None or parts.port > 0

@@ -63,7 +63,7 @@ class RegistryServiceServicer:
         raise NotImplementedError('Method not implemented!')
 
     def WatchCatalog(self, request, context):
-        """One message per committed change to gateways, tools or servers.
+        """The current revision first, then each newer one; a slow subscriber skips to the latest.
         """
         context.set_code(grpc.StatusCode.UNIMPLEMENTED)
         context.set_details('Method not implemented!')
