@@ -5,7 +5,6 @@ from __future__ import annotations
 from collections.abc import Sequence
 
 import grpc
-import httpx
 from fastapi import APIRouter
 from sqlalchemy.exc import InterfaceError, OperationalError
 from sqlalchemy.ext.asyncio import AsyncEngine
@@ -15,7 +14,7 @@ from switchboard_core.db import create_engine, create_tables, sessionmaker
 from switchboard_core.errors import DependencyUnavailable
 from switchboard_core.resilience.backoff import retry
 from switchboard_core.service import Runtime
-from switchboard_mcp.upstream.pool import new_http_client
+from switchboard_mcp.upstream.pool import HttpClient, new_http_client
 
 from switchboard_registry.app import build_routers
 from switchboard_registry.domain.registry import Registry
@@ -32,7 +31,7 @@ class RegistryService:
     def __init__(self, settings: RegistrySettings) -> None:
         self.settings = settings
         self._engine: AsyncEngine | None = None
-        self._http: httpx.AsyncClient | None = None
+        self._http: HttpClient | None = None
         self._registry: Registry | None = None
 
     @property
@@ -75,7 +74,7 @@ class RegistryService:
     async def stop(self) -> None:
         self._registry = None
         if self._http is not None:
-            await self._http.aclose()
+            await self._http.close()
             self._http = None
         if self._engine is not None:
             await self._engine.dispose()

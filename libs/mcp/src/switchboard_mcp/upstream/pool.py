@@ -2,22 +2,26 @@
 
 from __future__ import annotations
 
-import httpx
+import aiohttp
 
 from switchboard_mcp.upstream.session import UpstreamSession
 
+# The upstream HTTP client. aiohttp, not httpx: httpx's pool scans every pooled
+# connection on each request (probing each socket), which cost more CPU than the
+# rest of a proxied tools/call together.
+HttpClient = aiohttp.ClientSession
 
-def new_http_client(*, max_connections: int = 512) -> httpx.AsyncClient:
-    limits = httpx.Limits(
-        max_connections=max_connections, max_keepalive_connections=max_connections, keepalive_expiry=60
-    )
-    return httpx.AsyncClient(limits=limits, follow_redirects=False, trust_env=False)
+
+def new_http_client(*, max_connections: int = 512) -> HttpClient:
+    """A pooled keep-alive client; call it inside the running event loop."""
+    connector = aiohttp.TCPConnector(limit=max_connections, keepalive_timeout=60, ttl_dns_cache=60)
+    return aiohttp.ClientSession(connector=connector, trust_env=False)
 
 
 class UpstreamPool:
     """One session per upstream URL, reused across calls (stateless-safe upstreams)."""
 
-    def __init__(self, http: httpx.AsyncClient | None = None, *, timeout_s: float = 30.0) -> None:
+    def __init__(self, http: HttpClient | None = None, *, timeout_s: float = 30.0) -> None:
         self.http = http or new_http_client()
         self._timeout_s = timeout_s
         self._sessions: dict[str, UpstreamSession] = {}
@@ -35,4 +39,4 @@ class UpstreamPool:
         for session in self._sessions.values():
             await session.close()
         self._sessions.clear()
-        await self.http.aclose()
+        await self.http.close()

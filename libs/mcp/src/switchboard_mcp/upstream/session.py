@@ -11,11 +11,14 @@ from __future__ import annotations
 import asyncio
 import itertools
 from collections.abc import Mapping
+from dataclasses import dataclass
 from typing import Any
 
-import httpx
+import aiohttp
 import orjson
+from multidict import CIMultiDictProxy
 from switchboard_core.errors import UpstreamError, UpstreamUnavailable
+from yarl import URL
 
 from switchboard_mcp import jsonrpc, sse, versions
 from switchboard_mcp.upstream.errors import UpstreamRPCError
@@ -28,15 +31,17 @@ class UpstreamSession:
     def __init__(
         self,
         url: str,
-        http: httpx.AsyncClient,
+        http: aiohttp.ClientSession,
         *,
         headers: Mapping[str, str] | None = None,
         timeout_s: float = 30.0,
     ) -> None:
         self.url = url
+        self._url = URL(url)
         self._http = http
         self._base_headers = {"accept": _ACCEPT, "content-type": "application/json", **(headers or {})}
-        self._timeout = timeout_s
+        self._timeout_s = timeout_s
+        self._timeout = aiohttp.ClientTimeout(total=timeout_s)
         self._ids = itertools.count(1)
         self._lock = asyncio.Lock()
         self._session_headers: dict[str, str] | None = None
@@ -77,8 +82,11 @@ class UpstreamSession:
         headers, self._session_headers = self._session_headers, None
         if headers and "mcp-session-id" in headers:
             try:
-                await self._http.delete(self.url, headers=headers, timeout=2.0)
-            except httpx.HTTPError:
+                async with self._http.delete(
+                    self._url, headers=headers, timeout=aiohttp.ClientTimeout(total=2.0)
+                ):
+                    pass
+            except (aiohttp.ClientError, TimeoutError):
                 pass
 
     async def _ensure_session(self) -> dict[str, str]:
@@ -112,25 +120,26 @@ class UpstreamSession:
     ) -> Any:
         msg = jsonrpc.request(next(self._ids), method, params)
         response = await self._post(msg, {**headers, **extra} if extra else headers)
-        if response.status_code == 404 and "mcp-session-id" in headers:
+        if response.status == 404 and "mcp-session-id" in headers:
             raise _SessionGone
         return self._read_result(response, msg["id"])
 
-    async def _post(self, msg: dict, headers: Mapping[str, str]) -> httpx.Response:
+    async def _post(self, msg: dict, headers: Mapping[str, str]) -> _Response:
         try:
-            return await self._http.post(
-                self.url, content=orjson.dumps(msg), headers=headers, timeout=self._timeout
-            )
-        except httpx.TimeoutException as exc:
-            raise UpstreamUnavailable(f"upstream {self.url} timed out after {self._timeout:g}s") from exc
-        except httpx.HTTPError as exc:
+            async with self._http.post(
+                self._url, data=orjson.dumps(msg), headers=headers, timeout=self._timeout
+            ) as r:
+                return _Response(r.status, r.headers, await r.read())
+        except TimeoutError as exc:
+            raise UpstreamUnavailable(f"upstream {self.url} timed out after {self._timeout_s:g}s") from exc
+        except aiohttp.ClientError as exc:
             raise UpstreamUnavailable(
                 f"upstream {self.url} is unreachable: {exc or type(exc).__name__}"
             ) from exc
 
-    def _read_result(self, response: httpx.Response, id_: int) -> Any:
-        if response.status_code >= 400 and not response.content:
-            raise UpstreamError(f"upstream {self.url} answered HTTP {response.status_code}")
+    def _read_result(self, response: _Response, id_: int) -> Any:
+        if response.status >= 400 and not response.content:
+            raise UpstreamError(f"upstream {self.url} answered HTTP {response.status}")
         content_type = response.headers.get("content-type", "")
         try:
             if content_type.startswith("text/event-stream"):
@@ -139,7 +148,7 @@ class UpstreamSession:
                 messages = [orjson.loads(response.content)]
         except orjson.JSONDecodeError as exc:
             raise UpstreamError(
-                f"upstream {self.url} did not answer like an MCP server (HTTP {response.status_code}, {content_type or 'no content type'})"
+                f"upstream {self.url} did not answer like an MCP server (HTTP {response.status}, {content_type or 'no content type'})"
             ) from exc
         for message in messages:
             if isinstance(message, dict) and message.get("id") == id_ and "method" not in message:
@@ -149,9 +158,14 @@ class UpstreamSession:
                         err.get("code", jsonrpc.INTERNAL_ERROR), err.get("message", ""), err.get("data")
                     )
                 return message.get("result")
-        raise UpstreamError(
-            f"upstream {self.url} sent no response to request {id_} (HTTP {response.status_code})"
-        )
+        raise UpstreamError(f"upstream {self.url} sent no response to request {id_} (HTTP {response.status})")
+
+
+@dataclass(frozen=True, slots=True)
+class _Response:
+    status: int
+    headers: CIMultiDictProxy[str]
+    content: bytes
 
 
 class _SessionGone(Exception):

@@ -5,10 +5,9 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any
 
-import httpx
 import orjson
 from switchboard_core.errors import UpstreamError
-from switchboard_mcp.upstream import UpstreamRPCError, UpstreamSession
+from switchboard_mcp.upstream import HttpClient, UpstreamRPCError, UpstreamSession
 
 
 @dataclass(frozen=True, slots=True)
@@ -18,7 +17,7 @@ class Discovery:
     definitions: dict[str, str]
 
 
-async def discover(http: httpx.AsyncClient, url: str, *, timeout_s: float) -> Discovery:
+async def discover(http: HttpClient, url: str, *, timeout_s: float) -> Discovery:
     """One short session: initialize, list every tool, end the session.
 
     Raises core `UpstreamUnavailable` (unreachable, timed out) or `UpstreamError`

@@ -10,9 +10,9 @@ from __future__ import annotations
 import uuid
 from datetime import UTC, datetime
 
-import httpx
 from sqlalchemy.ext.asyncio import async_sessionmaker
 from switchboard_core.errors import Conflict, InvalidInput, NotFound, UpstreamError, UpstreamUnavailable
+from switchboard_mcp.upstream import HttpClient
 
 from switchboard_registry.domain.changes import Changes
 from switchboard_registry.domain.discovery import Discovery, discover, reason
@@ -37,7 +37,7 @@ from switchboard_registry.store.tools import insert_tools, replace_tools, tools_
 
 class Gateways:
     def __init__(
-        self, sessions: async_sessionmaker, changes: Changes, http: httpx.AsyncClient, *, timeout_s: float
+        self, sessions: async_sessionmaker, changes: Changes, http: HttpClient, *, timeout_s: float
     ) -> None:
         self._sessions = sessions
         self._changes = changes

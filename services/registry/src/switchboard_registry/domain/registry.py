@@ -4,8 +4,8 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-import httpx
 from sqlalchemy.ext.asyncio import async_sessionmaker
+from switchboard_mcp.upstream import HttpClient
 
 from switchboard_registry.domain.catalog import CatalogReader
 from switchboard_registry.domain.changes import ChangeFeed, Changes
@@ -21,9 +21,7 @@ class Registry:
     changes: Changes
 
     @classmethod
-    def build(
-        cls, sessions: async_sessionmaker, http: httpx.AsyncClient, *, upstream_timeout_s: float
-    ) -> Registry:
+    def build(cls, sessions: async_sessionmaker, http: HttpClient, *, upstream_timeout_s: float) -> Registry:
         changes = Changes(sessions, ChangeFeed())
         return cls(
             gateways=Gateways(sessions, changes, http, timeout_s=upstream_timeout_s),
