@@ -34,8 +34,6 @@ from switchboard_metrics.domain.invocations import Invocation
 from switchboard_metrics.domain.stats import PERCENTILES, LatencyStats, StatsFilter, Summary, ToolStats
 from switchboard_metrics.store.tables import invocations, metadata
 
-# 9 bound values a row: 1000 rows stay under SQLite's 32766 and Postgres's 65535 parameters.
-ROWS_PER_STATEMENT = 1000
 DELETE_BATCH = 5000
 
 
@@ -72,13 +70,14 @@ class InvocationStore:
         return self._engine
 
     async def insert_many(self, records: Sequence[Invocation]) -> None:
-        """One multi-row INSERT per `ROWS_PER_STATEMENT` records, all in one short transaction."""
+        """All records in one short transaction, as an executemany of one cached INSERT
+        (SQLAlchemy batches it into multi-row VALUES itself: "insertmanyvalues").
+        A literal `.values([...])` would be compiled anew for every batch."""
         if not records:
             return
         rows = [_row(record) for record in records]
         async with self.engine.begin() as conn:
-            for start in range(0, len(rows), ROWS_PER_STATEMENT):
-                await conn.execute(insert(invocations).values(rows[start : start + ROWS_PER_STATEMENT]))
+            await conn.execute(insert(invocations), rows)
 
     async def tool_stats(self, query: StatsFilter) -> list[ToolStats]:
         ranked = _ranked(query, by_tool=True)
