@@ -2,23 +2,12 @@
 
 from __future__ import annotations
 
-import time
-
 import httpx
 from switchboard_testing.admin_api import create_server, register
 from switchboard_testing.gateway_process import GatewayProcess
 from switchboard_testing.mcp_http import McpHttp
+from switchboard_testing.readiness import eventually
 from switchboard_testing.upstream_process import UpstreamProcess
-
-
-def _wait_for(predicate, timeout: float = 10.0):
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        value = predicate()
-        if value:
-            return value
-        time.sleep(0.05)
-    raise AssertionError("condition not met in time")
 
 
 def test_calls_show_up_with_counts_errors_and_percentiles(
@@ -45,7 +34,7 @@ def test_calls_show_up_with_counts_errors_and_percentiles(
             return tools
         return None
 
-    tools = _wait_for(rows)
+    tools = eventually(rows, what="all 23 calls recorded")
     echo, fail = tools["metered__echo"], tools["metered__fail"]
     assert echo["errors"] == 0
     assert fail["errors"] == 3

@@ -8,14 +8,13 @@ import signal
 import subprocess
 import sys
 import tempfile
-import time
 from collections.abc import Iterator, Mapping
 from dataclasses import dataclass
 from pathlib import Path
 
-import httpx
-
+from switchboard_testing.errors import ProcessStartError
 from switchboard_testing.ports import free_port
+from switchboard_testing.readiness import wait_until_http_ok
 
 ADMIN_EMAIL = "admin@example.com"
 ADMIN_PASSWORD = "correct-horse-battery-staple"
@@ -63,27 +62,19 @@ class GatewayProcess:
         return self.process.returncode
 
 
-def wait_until_healthy(
-    base_url: str, process: subprocess.Popen, log_path: Path, timeout: float = 30.0
-) -> None:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        if process.poll() is not None:
-            raise AssertionError(
-                f"gateway exited with {process.returncode}:\n{log_path.read_text(errors='replace')}"
-            )
-        with contextlib.suppress(httpx.HTTPError):
-            if httpx.get(f"{base_url}/healthz", timeout=1.0).status_code == 200:
-                return
-        time.sleep(0.05)
-    raise AssertionError(f"gateway not healthy within {timeout}s:\n{log_path.read_text(errors='replace')}")
-
-
 @contextlib.contextmanager
-def start_gateway(extra_env: Mapping[str, str] | None = None) -> Iterator[GatewayProcess]:
+def start_gateway(
+    extra_env: Mapping[str, str] | None = None,
+    *,
+    command: tuple[str, ...] = ("up",),
+    data_dir: Path | None = None,
+    http_port: int | None = None,
+    grpc_port: int | None = None,
+) -> Iterator[GatewayProcess]:
+    """`switchboard up` (or another command, e.g. `("serve", "registry")`) on free ports."""
     with tempfile.TemporaryDirectory(prefix="switchboard-") as tmp:
-        data_dir = Path(tmp) / "data"
-        http_port, grpc_port = free_port(), free_port()
+        data_dir = data_dir or Path(tmp) / "data"
+        http_port, grpc_port = http_port or free_port(), grpc_port or free_port()
         env = {k: v for k, v in os.environ.items() if not k.startswith(("SWITCHBOARD_", "OTEL_"))} | {
             "SWITCHBOARD_HTTP_PORT": str(http_port),
             "SWITCHBOARD_GRPC_PORT": str(grpc_port),
@@ -98,7 +89,7 @@ def start_gateway(extra_env: Mapping[str, str] | None = None) -> Iterator[Gatewa
         log_path = Path(tmp) / "gateway.log"
         with open(log_path, "wb") as log:
             process = subprocess.Popen(
-                [sys.executable, "-m", "switchboard_cli.main", "up"],
+                [sys.executable, "-m", "switchboard_cli.main", *command],
                 env=env,
                 stdout=log,
                 stderr=subprocess.STDOUT,
@@ -106,7 +97,10 @@ def start_gateway(extra_env: Mapping[str, str] | None = None) -> Iterator[Gatewa
         base_url = f"http://127.0.0.1:{http_port}"
         gateway = GatewayProcess(base_url, grpc_port, data_dir, env, process, log_path)
         try:
-            wait_until_healthy(base_url, process, log_path)
+            try:
+                wait_until_http_ok(f"{base_url}/healthz", process=process)
+            except ProcessStartError as exc:
+                raise AssertionError(f"{exc}\n--- gateway log ---\n{gateway.log()}") from exc
             yield gateway
         finally:
             if process.poll() is None:
@@ -116,3 +110,25 @@ def start_gateway(extra_env: Mapping[str, str] | None = None) -> Iterator[Gatewa
                 except subprocess.TimeoutExpired:
                     process.kill()
                     process.wait()
+
+
+@contextlib.contextmanager
+def start_services(data_dir: Path) -> Iterator[dict[str, GatewayProcess]]:
+    """The four services as four processes (`switchboard serve NAME`), each finding the
+    others by address, as in distributed mode (but on SQLite)."""
+    names = ("auth", "registry", "metrics", "mcp-proxy")
+    grpc_ports = {name: free_port() for name in names}
+    addresses = {
+        "SWITCHBOARD_AUTH_ADDR": f"127.0.0.1:{grpc_ports['auth']}",
+        "SWITCHBOARD_REGISTRY_ADDR": f"127.0.0.1:{grpc_ports['registry']}",
+        "SWITCHBOARD_METRICS_ADDR": f"127.0.0.1:{grpc_ports['metrics']}",
+    }
+    with contextlib.ExitStack() as stack:
+        yield {
+            name: stack.enter_context(
+                start_gateway(
+                    addresses, command=("serve", name), data_dir=data_dir, grpc_port=grpc_ports[name]
+                )
+            )
+            for name in names
+        }

@@ -35,3 +35,15 @@ def wait_until_http_ok(
             if time.monotonic() >= deadline:
                 raise ProcessStartError(f"{url} did not answer 200 within {timeout_s}s (last: {last_seen})")
             time.sleep(POLL_INTERVAL_S)
+
+
+def eventually(predicate, *, timeout_s: float = 10.0, what: str = "condition"):
+    """Poll `predicate()` until it returns something truthy (returned), or fail at the deadline."""
+    deadline = time.monotonic() + timeout_s
+    while True:
+        value = predicate()
+        if value:
+            return value
+        if time.monotonic() >= deadline:
+            raise AssertionError(f"{what} not met within {timeout_s}s")
+        time.sleep(POLL_INTERVAL_S)
