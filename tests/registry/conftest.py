@@ -161,7 +161,7 @@ def closed_port_url() -> str:
 
 @pytest.fixture
 async def registry_service(tmp_path: Path) -> AsyncIterator[RegistryService]:
-    service = RegistryService(RegistrySettings(data_dir=tmp_path, upstream_timeout_s=5.0))
+    service = RegistryService(RegistrySettings(data_dir=tmp_path, discovery_timeout_s=5.0))
     await service.start(Runtime(service.settings))
     try:
         yield service

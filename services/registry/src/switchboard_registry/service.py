@@ -63,7 +63,7 @@ class RegistryService:
         await revision_store.ensure(sessions)
         self._http = new_http_client()
         self._registry = Registry.build(
-            sessions, self._http, upstream_timeout_s=self.settings.upstream_timeout_s
+            sessions, self._http, discovery_timeout_s=self.settings.discovery_timeout_s
         )
 
     async def drain(self) -> None:

@@ -10,7 +10,7 @@ class RegistrySettings(ServiceSettings):
     # Empty means the embedded SQLite file `<data_dir>/registry.db`.
     registry_database_url: str = ""
     # Deadline for one request to an upstream while registering or refreshing it.
-    upstream_timeout_s: float = Field(default=10.0, gt=0)
+    discovery_timeout_s: float = Field(default=10.0, gt=0)
 
     @property
     def database_url(self) -> str:

@@ -21,10 +21,10 @@ class Registry:
     changes: Changes
 
     @classmethod
-    def build(cls, sessions: async_sessionmaker, http: HttpClient, *, upstream_timeout_s: float) -> Registry:
+    def build(cls, sessions: async_sessionmaker, http: HttpClient, *, discovery_timeout_s: float) -> Registry:
         changes = Changes(sessions, ChangeFeed())
         return cls(
-            gateways=Gateways(sessions, changes, http, timeout_s=upstream_timeout_s),
+            gateways=Gateways(sessions, changes, http, timeout_s=discovery_timeout_s),
             servers=Servers(sessions, changes),
             catalog=CatalogReader(sessions),
             changes=changes,
