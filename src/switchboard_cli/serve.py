@@ -31,6 +31,7 @@ def run(names: list[str]) -> int:
         pass
     finally:
         telemetry.shutdown(provider)
+    print("Switchboard stopped.", flush=True)
     return 0
 
 

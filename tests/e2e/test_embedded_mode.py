@@ -46,6 +46,7 @@ def test_ctrl_c_stops_the_gateway_cleanly() -> None:
     with start_gateway() as process:
         assert process.stop(signal.SIGINT) == 0
         assert "Traceback" not in process.log()
+        assert process.log().rstrip().endswith("Switchboard stopped.")
 
 
 def test_sigterm_stops_the_gateway_cleanly() -> None:

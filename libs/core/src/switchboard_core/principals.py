@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import logging
 import time
 from dataclasses import dataclass
 
@@ -17,9 +16,7 @@ import grpc
 from switchboard.auth.v1 import auth_pb2, auth_pb2_grpc
 
 from switchboard_core.errors import DependencyUnavailable, Unauthenticated, from_grpc
-from switchboard_core.resilience.backoff import delay
-
-logger = logging.getLogger(__name__)
+from switchboard_core.grpc import feeds
 
 
 @dataclass(frozen=True, slots=True)
@@ -108,19 +105,12 @@ class PrincipalCache:
                 await self._watch
 
     async def _follow_revocations(self) -> None:
-        attempt = 0
-        while True:
-            try:
-                stream = self._stub.WatchRevocations(auth_pb2.WatchRevocationsRequest())
-                async for revocation in stream:
-                    attempt = 0
-                    self.forget(revocation.token_id, revocation.user_id)
-            except grpc.aio.AioRpcError as exc:
-                logger.debug("revocation feed broke: %s", exc.code())
-            # A gap in the feed could hide a revocation: start clean.
-            self._entries.clear()
-            attempt += 1
-            await asyncio.sleep(delay(min(attempt, 6), base=0.2, cap=5.0))
+        await feeds.follow(
+            "revocation",
+            lambda: self._stub.WatchRevocations(auth_pb2.WatchRevocationsRequest()),
+            lambda revocation: self.forget(revocation.token_id, revocation.user_id),
+            self._entries.clear,
+        )
 
 
 __all__ = ["DependencyUnavailable", "Principal", "PrincipalCache", "Unauthenticated", "bearer_token"]

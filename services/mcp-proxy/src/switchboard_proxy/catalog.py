@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import logging
 import time
 from dataclasses import dataclass
 
@@ -17,9 +16,7 @@ import grpc
 import orjson
 from switchboard.registry.v1 import registry_pb2, registry_pb2_grpc
 from switchboard_core.errors import from_grpc
-from switchboard_core.resilience.backoff import delay
-
-logger = logging.getLogger(__name__)
+from switchboard_core.grpc import feeds
 
 
 @dataclass(frozen=True, slots=True)
@@ -109,15 +106,9 @@ class CatalogCache:
                 await self._watch
 
     async def _follow_changes(self) -> None:
-        attempt = 0
-        while True:
-            try:
-                async for _change in self._stub.WatchCatalog(registry_pb2.WatchCatalogRequest()):
-                    attempt = 0
-                    self.invalidate()
-            except grpc.aio.AioRpcError as exc:
-                logger.debug("catalog feed broke: %s", exc.code())
-            # Changes may have been missed while the feed was down.
-            self.invalidate()
-            attempt += 1
-            await asyncio.sleep(delay(min(attempt, 6), base=0.2, cap=5.0))
+        await feeds.follow(
+            "catalog",
+            lambda: self._stub.WatchCatalog(registry_pb2.WatchCatalogRequest()),
+            lambda _change: self.invalidate(),
+            self.invalidate,
+        )
