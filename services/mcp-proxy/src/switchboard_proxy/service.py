@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import asyncio
+
 import grpc
 from starlette.routing import Route
 from switchboard.proxy.v1 import proxy_pb2_grpc
@@ -27,6 +29,7 @@ class ProxyService:
         self.dispatcher: Dispatcher | None = None
         self.endpoint: McpEndpoint | None = None
         self.servicer: ProxyServicer | None = None
+        self._sweeper: asyncio.Task | None = None
 
     def routers(self):
         return []
@@ -58,8 +61,16 @@ class ProxyService:
         self.servicer = ProxyServicer(runtime.principals, self.dispatcher)
         catalogs.start_watching()
         metrics.start()
+        self._sweeper = asyncio.create_task(self._sweep_sessions(), name="session-sweeper")
+
+    async def _sweep_sessions(self) -> None:
+        while True:
+            await asyncio.sleep(min(60.0, self.settings.session_idle_ttl_s))
+            self.sessions.expire()
 
     async def drain(self) -> None:
+        if self._sweeper is not None:
+            self._sweeper.cancel()
         if self.dispatcher is not None:
             await self.dispatcher.metrics.close()
 
