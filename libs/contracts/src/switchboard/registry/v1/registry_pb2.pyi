@@ -31,17 +31,63 @@ class ToolBinding(_message.Message):
     definition_json: bytes
     def __init__(self, tool_id: _Optional[str] = ..., name: _Optional[str] = ..., upstream_name: _Optional[str] = ..., gateway_id: _Optional[str] = ..., gateway_name: _Optional[str] = ..., upstream_url: _Optional[str] = ..., definition_json: _Optional[bytes] = ...) -> None: ...
 
+class ResourceBinding(_message.Message):
+    __slots__ = ("resource_id", "uri", "gateway_id", "definition_json")
+    RESOURCE_ID_FIELD_NUMBER: _ClassVar[int]
+    URI_FIELD_NUMBER: _ClassVar[int]
+    GATEWAY_ID_FIELD_NUMBER: _ClassVar[int]
+    DEFINITION_JSON_FIELD_NUMBER: _ClassVar[int]
+    resource_id: str
+    uri: str
+    gateway_id: str
+    definition_json: bytes
+    def __init__(self, resource_id: _Optional[str] = ..., uri: _Optional[str] = ..., gateway_id: _Optional[str] = ..., definition_json: _Optional[bytes] = ...) -> None: ...
+
+class PromptBinding(_message.Message):
+    __slots__ = ("prompt_id", "name", "upstream_name", "gateway_id", "definition_json")
+    PROMPT_ID_FIELD_NUMBER: _ClassVar[int]
+    NAME_FIELD_NUMBER: _ClassVar[int]
+    UPSTREAM_NAME_FIELD_NUMBER: _ClassVar[int]
+    GATEWAY_ID_FIELD_NUMBER: _ClassVar[int]
+    DEFINITION_JSON_FIELD_NUMBER: _ClassVar[int]
+    prompt_id: str
+    name: str
+    upstream_name: str
+    gateway_id: str
+    definition_json: bytes
+    def __init__(self, prompt_id: _Optional[str] = ..., name: _Optional[str] = ..., upstream_name: _Optional[str] = ..., gateway_id: _Optional[str] = ..., definition_json: _Optional[bytes] = ...) -> None: ...
+
+class Upstream(_message.Message):
+    __slots__ = ("gateway_id", "name", "url", "capabilities_json")
+    GATEWAY_ID_FIELD_NUMBER: _ClassVar[int]
+    NAME_FIELD_NUMBER: _ClassVar[int]
+    URL_FIELD_NUMBER: _ClassVar[int]
+    CAPABILITIES_JSON_FIELD_NUMBER: _ClassVar[int]
+    gateway_id: str
+    name: str
+    url: str
+    capabilities_json: bytes
+    def __init__(self, gateway_id: _Optional[str] = ..., name: _Optional[str] = ..., url: _Optional[str] = ..., capabilities_json: _Optional[bytes] = ...) -> None: ...
+
 class Catalog(_message.Message):
-    __slots__ = ("server_id", "server_name", "tools", "revision")
+    __slots__ = ("server_id", "server_name", "tools", "revision", "resources", "resource_templates", "prompts", "upstreams")
     SERVER_ID_FIELD_NUMBER: _ClassVar[int]
     SERVER_NAME_FIELD_NUMBER: _ClassVar[int]
     TOOLS_FIELD_NUMBER: _ClassVar[int]
     REVISION_FIELD_NUMBER: _ClassVar[int]
+    RESOURCES_FIELD_NUMBER: _ClassVar[int]
+    RESOURCE_TEMPLATES_FIELD_NUMBER: _ClassVar[int]
+    PROMPTS_FIELD_NUMBER: _ClassVar[int]
+    UPSTREAMS_FIELD_NUMBER: _ClassVar[int]
     server_id: str
     server_name: str
     tools: _containers.RepeatedCompositeFieldContainer[ToolBinding]
     revision: int
-    def __init__(self, server_id: _Optional[str] = ..., server_name: _Optional[str] = ..., tools: _Optional[_Iterable[_Union[ToolBinding, _Mapping]]] = ..., revision: _Optional[int] = ...) -> None: ...
+    resources: _containers.RepeatedCompositeFieldContainer[ResourceBinding]
+    resource_templates: _containers.RepeatedCompositeFieldContainer[ResourceBinding]
+    prompts: _containers.RepeatedCompositeFieldContainer[PromptBinding]
+    upstreams: _containers.RepeatedCompositeFieldContainer[Upstream]
+    def __init__(self, server_id: _Optional[str] = ..., server_name: _Optional[str] = ..., tools: _Optional[_Iterable[_Union[ToolBinding, _Mapping]]] = ..., revision: _Optional[int] = ..., resources: _Optional[_Iterable[_Union[ResourceBinding, _Mapping]]] = ..., resource_templates: _Optional[_Iterable[_Union[ResourceBinding, _Mapping]]] = ..., prompts: _Optional[_Iterable[_Union[PromptBinding, _Mapping]]] = ..., upstreams: _Optional[_Iterable[_Union[Upstream, _Mapping]]] = ...) -> None: ...
 
 class WatchCatalogRequest(_message.Message):
     __slots__ = ()
