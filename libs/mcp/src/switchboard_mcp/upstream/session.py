@@ -46,18 +46,23 @@ class UpstreamSession:
         self._lock = asyncio.Lock()
         self._session_headers: dict[str, str] | None = None
         self.server_info: dict[str, Any] = {}
+        self.capabilities: dict[str, Any] = {}
         self.protocol_version = ""
 
     async def list_tools(self) -> list[dict]:
-        tools: list[dict] = []
+        return await self.list_all("tools/list", "tools")
+
+    async def list_all(self, method: str, key: str) -> list[dict]:
+        """Every item of a paginated list method (`tools/list` → `tools`, ...)."""
+        items: list[dict] = []
         cursor: str | None = None
         for _ in range(1000):
-            page = await self.request("tools/list", {"cursor": cursor} if cursor else {})
-            tools.extend(page.get("tools") or [])
+            page = await self.request(method, {"cursor": cursor} if cursor else {})
+            items.extend(page.get(key) or [])
             cursor = page.get("nextCursor")
             if not cursor:
-                return tools
-        raise UpstreamError(f"{self.url} kept paginating tools/list past 1000 pages")
+                return items
+        raise UpstreamError(f"{self.url} kept paginating {method} past 1000 pages")
 
     async def call_tool(
         self, name: str, arguments: Any, *, extra_headers: Mapping[str, str] | None = None
@@ -108,6 +113,7 @@ class UpstreamSession:
             )
         self.protocol_version = init["protocolVersion"]
         self.server_info = init.get("serverInfo") or {}
+        self.capabilities = init.get("capabilities") or {}
         headers = dict(self._base_headers)
         headers["mcp-protocol-version"] = self.protocol_version
         if session_id := response.headers.get("mcp-session-id"):
