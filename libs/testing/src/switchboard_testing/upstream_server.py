@@ -11,7 +11,14 @@ serves `http://127.0.0.1:9100/mcp` (and `GET /healthz` for readiness). Its tools
 - `slow(seconds)` sleeps, then returns "slept <seconds>";
 - `headers()` returns the HTTP request headers this call arrived with, names lower-cased
   (to check that `traceparent` arrives and the client's `Authorization` never does);
+- `progress(steps)` reports progress `steps` times and logs a message, then answers;
+- `sample(prompt)` asks the client to sample (sampling/createMessage) and returns its text;
+- `elicit(question)` asks the client for a `name` (elicitation/create) and returns the answer;
+- `roots()` asks the client for its roots (roots/list) and returns their URIs;
 - `tool_0` … `tool_{N-1}` with `--tools N`, each returning its own name.
+
+Resources `fixture://static` (text) and the template `fixture://items/{item_id}`, the
+prompt `greet(name)`, and completion of `greet`'s `name` argument.
 
 `--stateless` serves stateless HTTP with plain JSON responses (no session, no SSE), which
 is what the benchmark drives. To run it as a child process, see `upstream_process`.
@@ -27,6 +34,8 @@ import uvicorn
 from mcp.server import MCPServer
 from mcp.server.mcpserver import Context
 from mcp.server.mcpserver.exceptions import ToolError
+from mcp.types import Completion, SamplingMessage, TextContent
+from pydantic import BaseModel
 from starlette.applications import Starlette
 from starlette.requests import Request
 from starlette.responses import PlainTextResponse
@@ -67,6 +76,57 @@ def build_server(*, name: str = "fixture", extra_tools: int = 0) -> MCPServer:
         received = ctx.headers or {}
         return {key.lower(): value for key, value in received.items()}
 
+    @server.tool()
+    async def progress(steps: int, ctx: Context) -> str:
+        """Report progress `steps` times (and log once), then answer."""
+        await ctx.info(f"starting {steps} steps")
+        for step in range(1, steps + 1):
+            await ctx.report_progress(step, steps, f"step {step}")
+        return f"did {steps} steps"
+
+    @server.tool()
+    async def sample(prompt: str, ctx: Context) -> str:
+        """Ask the client's model (sampling/createMessage) and return what it said."""
+        result = await ctx.session.create_message(
+            [SamplingMessage(role="user", content=TextContent(type="text", text=prompt))],
+            max_tokens=50,
+            related_request_id=ctx.request_id,
+        )
+        return result.content.text if isinstance(result.content, TextContent) else str(result.content)
+
+    @server.tool()
+    async def elicit(question: str, ctx: Context) -> str:
+        """Ask the user (elicitation/create) for a name and return the answer."""
+        answer = await ctx.elicit(question, schema=_Name)
+        return f"{answer.action}: {answer.data.name if answer.data else ''}"
+
+    @server.tool()
+    async def roots(ctx: Context) -> list[str]:
+        """Ask the client for its roots (roots/list) and return their URIs."""
+        result = await ctx.session.list_roots()
+        return [str(root.uri) for root in result.roots]
+
+    @server.resource("fixture://static", mime_type="text/plain")
+    def static_resource() -> str:
+        """A fixed text resource."""
+        return f"static text from {name}"
+
+    @server.resource("fixture://items/{item_id}", mime_type="text/plain")
+    def item(item_id: str) -> str:
+        """One item, by id."""
+        return f"item {item_id}"
+
+    @server.prompt()
+    def greet(name: str) -> str:
+        """A greeting prompt."""
+        return f"Say hello to {name}."
+
+    @server.completion()
+    async def complete(ref, argument, context) -> Completion | None:
+        if argument.name == "name":
+            return Completion(values=[v for v in ("alice", "albert", "bob") if v.startswith(argument.value)])
+        return None
+
     for index in range(extra_tools):
         tool_name = f"tool_{index}"
         server.add_tool(_answering(tool_name), name=tool_name, description=f"Extra tool {index}.")
@@ -76,6 +136,10 @@ def build_server(*, name: str = "fixture", extra_tools: int = 0) -> MCPServer:
         return PlainTextResponse("ok")
 
     return server
+
+
+class _Name(BaseModel):
+    name: str
 
 
 def _answering(answer: str) -> Callable[[], str]:

@@ -2,15 +2,16 @@
 
 A catalog is fetched over gRPC on first use and kept until the registry's change
 feed reports a new revision (or `ttl_s` passes, as a safety net). Each cached catalog
-carries its tool list already rendered for tools/list, so listing costs nothing.
+is rendered once: the lists clients ask for, and the indexes calls are routed by.
 """
 
 from __future__ import annotations
 
 import asyncio
 import contextlib
+import re
 import time
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 import grpc
 import orjson
@@ -18,35 +19,94 @@ from switchboard.registry.v1 import registry_pb2, registry_pb2_grpc
 from switchboard_core.errors import from_grpc
 from switchboard_core.grpc import feeds
 
+from switchboard_proxy.uri_templates import compile_template
+
+
+@dataclass(frozen=True, slots=True)
+class Upstream:
+    gateway_id: str
+    name: str
+    url: str
+    capabilities: dict
+
 
 @dataclass(frozen=True, slots=True)
 class Binding:
+    """Something a client names (a tool, a prompt, a resource) bound to its upstream."""
+
     name: str
     upstream_name: str
     gateway_id: str
-    gateway_name: str
-    upstream_url: str
+    upstream: Upstream
 
 
-@dataclass(frozen=True, slots=True)
+@dataclass(slots=True)
 class Catalog:
     server_id: str
-    by_name: dict[str, Binding]
-    # tools/list entries: the upstream definitions under their exposed names.
-    tools: list[dict]
-    fetched_at: float
+    upstreams: dict[str, Upstream]
+    tools: list[dict] = field(default_factory=list)
+    tools_by_name: dict[str, Binding] = field(default_factory=dict)
+    prompts: list[dict] = field(default_factory=list)
+    prompts_by_name: dict[str, Binding] = field(default_factory=dict)
+    resources: list[dict] = field(default_factory=list)
+    resources_by_uri: dict[str, Binding] = field(default_factory=dict)
+    templates: list[dict] = field(default_factory=list)
+    template_routes: list[tuple[re.Pattern[str], Binding]] = field(default_factory=list)
+    fetched_at: float = field(default_factory=time.monotonic)
+
+    def resource(self, uri: str) -> Binding | None:
+        """The upstream serving `uri`: a listed resource, else the first template matching it."""
+        binding = self.resources_by_uri.get(uri)
+        if binding is not None:
+            return binding
+        for pattern, candidate in self.template_routes:
+            if pattern.match(uri):
+                return candidate
+        return None
+
+    def upstreams_with(self, capability: str) -> list[Upstream]:
+        return [u for u in self.upstreams.values() if capability in u.capabilities]
+
+
+def _definition(raw: bytes) -> dict:
+    return orjson.loads(raw) if raw else {}
 
 
 def _render(reply: registry_pb2.Catalog) -> Catalog:
-    by_name: dict[str, Binding] = {}
-    tools: list[dict] = []
+    upstreams = {
+        u.gateway_id: Upstream(u.gateway_id, u.name, u.url, _definition(u.capabilities_json))
+        for u in reply.upstreams
+    }
+    catalog = Catalog(reply.server_id, upstreams)
     for t in reply.tools:
-        by_name[t.name] = Binding(t.name, t.upstream_name, t.gateway_id, t.gateway_name, t.upstream_url)
-        definition = orjson.loads(t.definition_json) if t.definition_json else {}
+        upstream = upstreams.get(t.gateway_id) or Upstream(
+            t.gateway_id, t.gateway_name, t.upstream_url, {"tools": {}}
+        )
+        catalog.tools_by_name[t.name] = Binding(t.name, t.upstream_name, t.gateway_id, upstream)
+        definition = _definition(t.definition_json)
         definition["name"] = t.name
         definition.setdefault("inputSchema", {"type": "object"})
-        tools.append(definition)
-    return Catalog(reply.server_id, by_name, tools, time.monotonic())
+        catalog.tools.append(definition)
+    for p in reply.prompts:
+        if (upstream := upstreams.get(p.gateway_id)) is None:
+            continue
+        catalog.prompts_by_name[p.name] = Binding(p.name, p.upstream_name, p.gateway_id, upstream)
+        definition = _definition(p.definition_json)
+        definition["name"] = p.name
+        catalog.prompts.append(definition)
+    for r in reply.resources:
+        if (upstream := upstreams.get(r.gateway_id)) is None:
+            continue
+        catalog.resources_by_uri[r.uri] = Binding(r.uri, r.uri, r.gateway_id, upstream)
+        catalog.resources.append(_definition(r.definition_json))
+    for r in reply.resource_templates:
+        if (upstream := upstreams.get(r.gateway_id)) is None:
+            continue
+        catalog.template_routes.append(
+            (compile_template(r.uri), Binding(r.uri, r.uri, r.gateway_id, upstream))
+        )
+        catalog.templates.append(_definition(r.definition_json))
+    return catalog
 
 
 class CatalogCache:
@@ -57,6 +117,7 @@ class CatalogCache:
         self._catalogs: dict[str, Catalog] = {}
         self._inflight: dict[str, asyncio.Future[Catalog]] = {}
         self._watch: asyncio.Task | None = None
+        self._listeners: list = []
         self.hits = 0
         self.misses = 0
 
@@ -93,8 +154,17 @@ class CatalogCache:
             raise from_grpc(exc, "registry") from exc
         return _render(reply)
 
+    def on_change(self, listener) -> None:
+        """Call `listener()` after each catalog change (to tell open sessions)."""
+        self._listeners.append(listener)
+
     def invalidate(self) -> None:
         self._catalogs.clear()
+
+    def _changed(self, _change) -> None:
+        self.invalidate()
+        for listener in self._listeners:
+            listener()
 
     def start_watching(self) -> None:
         self._watch = asyncio.create_task(self._follow_changes(), name="catalog-changes")
@@ -109,6 +179,6 @@ class CatalogCache:
         await feeds.follow(
             "catalog",
             lambda: self._stub.WatchCatalog(registry_pb2.WatchCatalogRequest()),
-            lambda _change: self.invalidate(),
+            self._changed,
             self.invalidate,
         )

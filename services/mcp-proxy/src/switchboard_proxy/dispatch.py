@@ -1,32 +1,46 @@
-"""MCP methods the proxy answers, and the forwarding of tools/call to upstreams.
+"""MCP methods the proxy answers, and which upstream each forwarded one goes to.
 
-Transport-free: the HTTP endpoint and the gRPC servicer both hand a parsed message
-and a `CallContext` here and get a JSON-RPC response dict (or None for a
-notification) back.
+Transport-free: the HTTP endpoints and the gRPC servicer hand a parsed message and
+a `CallContext` here and get back a JSON-RPC response dict, a `Relay` (when the
+upstream streams), or None (a notification).
 """
 
 from __future__ import annotations
 
+import base64
+import binascii
 import logging
 import time
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from typing import Any
 
-from opentelemetry import propagate, trace
+from opentelemetry import trace
 from switchboard.metrics.v1 import metrics_pb2
 from switchboard_core.errors import SwitchboardError, UpstreamUnavailable, status_of
 from switchboard_core.principals import Principal
 from switchboard_mcp import jsonrpc, versions
-from switchboard_mcp.upstream import UpstreamPool, UpstreamRPCError
+from switchboard_mcp.upstream import UpstreamPool
 
-from switchboard_proxy.catalog import CatalogCache
+from switchboard_proxy.catalog import Binding, Catalog, CatalogCache
+from switchboard_proxy.forward import Relay, forward
 from switchboard_proxy.metrics_buffer import MetricsBuffer
+from switchboard_proxy.sessions import Session
 
 logger = logging.getLogger(__name__)
 tracer = trace.get_tracer(__name__)
 
 SERVER_INFO = {"name": "switchboard", "title": "Switchboard MCP gateway", "version": "0.1.0"}
+CAPABILITIES = {
+    "tools": {"listChanged": True},
+    "prompts": {"listChanged": True},
+    "resources": {"subscribe": True, "listChanged": True},
+    "completions": {},
+    "logging": {},
+}
+RESOURCE_NOT_FOUND = -32002
+
+Reply = dict | Relay | None
 
 
 @dataclass(slots=True)
@@ -34,101 +48,267 @@ class CallContext:
     principal: Principal
     server_id: str
     protocol_version: str
+    session: Session | None = None
 
 
-Handler = Callable[[dict, CallContext], Awaitable[Any]]
+class InvalidParams(Exception):
+    pass
+
+
+class _Refused(Exception):
+    def __init__(self, code: int, message: str) -> None:
+        super().__init__(message)
+        self.code = code
+
+
+Handler = Callable[[Any, dict, CallContext], Awaitable[Reply | dict]]
 
 
 class Dispatcher:
-    def __init__(self, catalogs: CatalogCache, upstreams: UpstreamPool, metrics: MetricsBuffer) -> None:
+    def __init__(
+        self,
+        catalogs: CatalogCache,
+        upstreams: UpstreamPool,
+        metrics: MetricsBuffer,
+        *,
+        page_size: int = 1000,
+    ) -> None:
         self.catalogs = catalogs
         self.upstreams = upstreams
         self.metrics = metrics
+        self.events = events
+        self.page_size = page_size
         self._methods: dict[str, Handler] = {
             "ping": self._ping,
-            "tools/list": self._tools_list,
+            "tools/list": self._lister("tools", lambda c: c.tools),
+            "prompts/list": self._lister("prompts", lambda c: c.prompts),
+            "resources/list": self._lister("resources", lambda c: c.resources),
+            "resources/templates/list": self._lister("resourceTemplates", lambda c: c.templates),
             "tools/call": self._tools_call,
+            "prompts/get": self._prompts_get,
+            "resources/read": self._resources_read,
+            "resources/subscribe": self._subscriber("resources/subscribe", subscribe=True),
+            "resources/unsubscribe": self._subscriber("resources/unsubscribe", subscribe=False),
+            "completion/complete": self._complete,
+            "logging/setLevel": self._set_level,
         }
 
     def knows(self, method: str) -> bool:
         return method in self._methods or method == "initialize"
 
-    async def handle(self, msg: dict, ctx: CallContext) -> dict | None:
-        """The response to one request, or None for a notification."""
-        method = msg["method"]
-        if "id" not in msg:
-            return None
-        handler = self._methods.get(method)
-        if handler is None:
-            return jsonrpc.error(msg["id"], jsonrpc.METHOD_NOT_FOUND, f"Method not found: {method}")
-        try:
-            return jsonrpc.result(msg["id"], await handler(msg.get("params") or {}, ctx))
-        except UpstreamRPCError as exc:
-            return jsonrpc.error(msg["id"], exc.code, exc.message, exc.rpc_data)
-        except _InvalidParams as exc:
-            return jsonrpc.error(msg["id"], jsonrpc.INVALID_PARAMS, str(exc))
-        except SwitchboardError as exc:
-            return jsonrpc.error(msg["id"], status_of(exc)[2], exc.message, exc.data)
-
     def initialize_result(self, params: dict) -> dict:
         return {
             "protocolVersion": versions.negotiate(params.get("protocolVersion")),
-            "capabilities": {"tools": {"listChanged": False}},
+            "capabilities": CAPABILITIES,
             "serverInfo": SERVER_INFO,
         }
 
-    async def _ping(self, _params: dict, _ctx: CallContext) -> dict:
-        return {}
+    async def handle(self, msg: dict, ctx: CallContext) -> Reply:
+        """The reply to one request, or None for a notification."""
+        if "id" not in msg:
+            return None
+        id_ = msg["id"]
+        handler = self._methods.get(msg["method"])
+        if handler is None:
+            return jsonrpc.error(id_, jsonrpc.METHOD_NOT_FOUND, f"Method not found: {msg['method']}")
+        params = msg.get("params") or {}
+        try:
+            return await handler(id_, params, ctx)
+        except InvalidParams as exc:
+            return jsonrpc.error(id_, jsonrpc.INVALID_PARAMS, str(exc))
+        except _Refused as exc:
+            return jsonrpc.error(id_, exc.code, str(exc))
+        except SwitchboardError as exc:
+            return jsonrpc.error(id_, status_of(exc)[2], exc.message, exc.data)
 
-    async def _tools_list(self, _params: dict, ctx: CallContext) -> dict:
+    async def deliver(self, response: dict, session: Session) -> None:
+        """The client's answer to a request an upstream sent it: back to that upstream."""
+        ref = session.pending.pop(str(response.get("id")), None)
+        if ref is None:
+            logger.debug("response to an unknown request %r dropped", response.get("id"))
+            return
+        try:
+            await ref.upstream.send({**response, "id": ref.request_id})
+        except SwitchboardError as exc:
+            logger.info("could not deliver a client response upstream: %s", exc.message)
+
+    async def notify(self, notification: dict, session: Session) -> None:
+        """A client notification: cancellations go to the upstream doing the work."""
+        if notification["method"] != "notifications/cancelled":
+            return
+        params = notification.get("params") or {}
+        ref = session.inflight.get(params.get("requestId"))
+        if ref is None:
+            return
+        try:
+            await ref.upstream.send(
+                jsonrpc.notification("notifications/cancelled", {**params, "requestId": ref.request_id})
+            )
+        except SwitchboardError as exc:
+            logger.info("could not forward a cancellation: %s", exc.message)
+
+    # -- answered here -------------------------------------------------------
+
+    async def _ping(self, id_, _params: dict, _ctx: CallContext) -> dict:
+        return jsonrpc.result(id_, {})
+
+    def _lister(self, key: str, items: Callable[[Catalog], list[dict]]) -> Handler:
+        async def list_page(id_, params: dict, ctx: CallContext) -> dict:
+            everything = items(await self.catalogs.get(ctx.server_id))
+            start = _offset(params.get("cursor"))
+            page: dict[str, Any] = {key: everything[start : start + self.page_size]}
+            if start + self.page_size < len(everything):
+                page["nextCursor"] = _cursor(start + self.page_size)
+            return jsonrpc.result(id_, page)
+
+        return list_page
+
+    async def _set_level(self, id_, params: dict, ctx: CallContext) -> dict:
+        if not isinstance(params.get("level"), str):
+            raise InvalidParams("logging/setLevel needs a level")
         catalog = await self.catalogs.get(ctx.server_id)
-        return {"tools": catalog.tools}
+        for upstream in catalog.upstreams_with("logging"):
+            try:
+                await self.upstreams.session(upstream.url).request(
+                    "logging/setLevel", {"level": params["level"]}
+                )
+            except SwitchboardError as exc:
+                logger.info("logging/setLevel not applied at %s: %s", upstream.name, exc.message)
+        return jsonrpc.result(id_, {})
 
-    async def _tools_call(self, params: dict, ctx: CallContext) -> dict:
+    # -- forwarded -----------------------------------------------------------
+
+    async def _tools_call(self, id_, params: dict, ctx: CallContext) -> Reply:
         name = params.get("name")
         if not isinstance(name, str):
-            raise _InvalidParams("tools/call needs a tool name")
-        arguments = params.get("arguments")
-        if arguments is not None and not isinstance(arguments, dict):
-            raise _InvalidParams("tools/call arguments must be an object")
-        catalog = await self.catalogs.get(ctx.server_id)
-        binding = catalog.by_name.get(name)
+            raise InvalidParams("tools/call needs a tool name")
+        if params.get("arguments") is not None and not isinstance(params["arguments"], dict):
+            raise InvalidParams("tools/call arguments must be an object")
+        binding = (await self.catalogs.get(ctx.server_id)).tools_by_name.get(name)
         if binding is None:
-            raise _InvalidParams(f"Unknown tool: {name}")
+            raise InvalidParams(f"Unknown tool: {name}")
         started = time.time()
-        ok, error = False, ""
         with tracer.start_as_current_span("tools/call", kind=trace.SpanKind.CLIENT) as span:
             span.set_attribute("mcp.tool", name)
-            headers: dict[str, str] = {}
-            propagate.inject(headers)
+            record = self._recorder(name, binding, ctx, started, span.get_span_context())
             try:
-                session = self.upstreams.session(binding.upstream_url)
-                result = await session.call_tool(binding.upstream_name, arguments, extra_headers=headers)
-                ok = not (isinstance(result, dict) and result.get("isError"))
-                return result
-            except UpstreamUnavailable as exc:
-                error = exc.message
-                raise UpstreamUnavailable(f"tool '{name}' is unavailable: {exc.message}") from exc
-            except SwitchboardError as exc:
-                error = exc.message
-                raise
-            finally:
-                ctx_span = span.get_span_context()
-                self.metrics.record(
-                    metrics_pb2.Invocation(
-                        tool=name,
-                        server_id=ctx.server_id,
-                        gateway_id=binding.gateway_id,
-                        caller=ctx.principal.email,
-                        duration_ms=(time.time() - started) * 1000.0,
-                        success=ok,
-                        started_at_ms=int(started * 1000),
-                        error=error,
-                        trace_id=format(ctx_span.trace_id, "032x") if ctx_span.is_valid else "",
-                        span_id=format(ctx_span.span_id, "016x") if ctx_span.is_valid else "",
-                    )
+                return await self._forward(
+                    binding, id_, "tools/call", {**params, "name": binding.upstream_name}, ctx, record
                 )
+            except UpstreamUnavailable as exc:
+                raise UpstreamUnavailable(f"tool '{name}' is unavailable: {exc.message}") from exc
+
+    async def _prompts_get(self, id_, params: dict, ctx: CallContext) -> Reply:
+        name = params.get("name")
+        if not isinstance(name, str):
+            raise InvalidParams("prompts/get needs a prompt name")
+        binding = (await self.catalogs.get(ctx.server_id)).prompts_by_name.get(name)
+        if binding is None:
+            raise InvalidParams(f"Unknown prompt: {name}")
+        return await self._forward(
+            binding, id_, "prompts/get", {**params, "name": binding.upstream_name}, ctx
+        )
+
+    async def _resources_read(self, id_, params: dict, ctx: CallContext) -> Reply:
+        binding = await self._resource(params, ctx)
+        return await self._forward(binding, id_, "resources/read", params, ctx)
+
+    def _subscriber(self, method: str, *, subscribe: bool) -> Handler:
+        async def subscription(id_, params: dict, ctx: CallContext) -> Reply:
+            binding = await self._resource(params, ctx)
+            if not (binding.upstream.capabilities.get("resources") or {}).get("subscribe"):
+                raise _Refused(
+                    jsonrpc.METHOD_NOT_FOUND, f"the upstream serving {params['uri']} offers no subscriptions"
+                )
+            reply = await self._forward(binding, id_, method, params, ctx)
+            if ctx.session is not None and isinstance(reply, dict) and "result" in reply:
+                if subscribe:
+                    self.events.watch(self.upstreams.session(binding.upstream.url))
+                    ctx.session.subscriptions.add(params["uri"])
+                else:
+                    ctx.session.subscriptions.discard(params["uri"])
+            return reply
+
+        return subscription
+
+    async def _complete(self, id_, params: dict, ctx: CallContext) -> Reply:
+        ref = params.get("ref")
+        if not isinstance(ref, dict):
+            raise InvalidParams("completion/complete needs a ref")
+        catalog = await self.catalogs.get(ctx.server_id)
+        if ref.get("type") == "ref/prompt":
+            binding = catalog.prompts_by_name.get(ref.get("name", ""))
+            if binding is None:
+                raise InvalidParams(f"Unknown prompt: {ref.get('name')}")
+            params = {**params, "ref": {**ref, "name": binding.upstream_name}}
+        elif ref.get("type") == "ref/resource":
+            binding = catalog.resource(ref.get("uri", ""))
+            if binding is None:
+                raise InvalidParams(f"Unknown resource: {ref.get('uri')}")
+        else:
+            raise InvalidParams("ref.type must be ref/prompt or ref/resource")
+        if "completions" not in binding.upstream.capabilities:
+            return jsonrpc.result(id_, {"completion": {"values": [], "hasMore": False}})
+        return await self._forward(binding, id_, "completion/complete", params, ctx)
+
+    async def _resource(self, params: dict, ctx: CallContext) -> Binding:
+        uri = params.get("uri")
+        if not isinstance(uri, str):
+            raise InvalidParams("a resource uri is needed")
+        binding = (await self.catalogs.get(ctx.server_id)).resource(uri)
+        if binding is None:
+            raise _Refused(RESOURCE_NOT_FOUND, f"Resource not found: {uri}")
+        return binding
+
+    async def _forward(
+        self, binding: Binding, id_, method: str, params: dict, ctx: CallContext, on_done=None
+    ) -> Reply:
+        upstream = self.upstreams.session(binding.upstream.url)
+        return await forward(upstream, id_, method, params, ctx.session, on_done)
+
+    def _recorder(self, name: str, binding: Binding, ctx: CallContext, started: float, span_context):
+        trace_id = format(span_context.trace_id, "032x") if span_context.is_valid else ""
+        span_id = format(span_context.span_id, "016x") if span_context.is_valid else ""
+
+        def record(final: dict | None) -> None:
+            result = final.get("result") if final else None
+            ok = isinstance(result, dict) and not result.get("isError")
+            error = (
+                ""
+                if ok
+                else str(
+                    (final or {}).get("error", {}).get("message", "tool error" if result else "no answer")
+                )
+            )
+            self.metrics.record(
+                metrics_pb2.Invocation(
+                    tool=name,
+                    server_id=ctx.server_id,
+                    gateway_id=binding.gateway_id,
+                    caller=ctx.principal.email,
+                    duration_ms=(time.time() - started) * 1000.0,
+                    success=ok,
+                    started_at_ms=int(started * 1000),
+                    error=error,
+                    trace_id=trace_id,
+                    span_id=span_id,
+                )
+            )
+
+        return record
 
 
-class _InvalidParams(Exception):
-    pass
+def _cursor(offset: int) -> str:
+    return base64.urlsafe_b64encode(f"o:{offset}".encode()).decode()
+
+
+def _offset(cursor: Any) -> int:
+    if cursor is None:
+        return 0
+    try:
+        kind, _, value = base64.urlsafe_b64decode(str(cursor).encode()).decode().partition(":")
+        if kind == "o" and int(value) >= 0:
+            return int(value)
+    except (binascii.Error, ValueError, UnicodeDecodeError):
+        pass
+    raise InvalidParams("invalid cursor")

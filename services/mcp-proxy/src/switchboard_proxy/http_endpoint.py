@@ -6,6 +6,8 @@ It turns HTTP into JSON-RPC messages and back; what a method does is decided in
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
 import logging
 from urllib.parse import urlsplit
 
@@ -13,18 +15,25 @@ import orjson
 from opentelemetry import context, propagate, trace
 from switchboard_core.errors import SwitchboardError, Unauthenticated, status_of
 from switchboard_core.principals import PrincipalCache, bearer_token
-from switchboard_mcp import jsonrpc, versions
+from switchboard_mcp import jsonrpc, sse, versions
 
 from switchboard_proxy.dispatch import CallContext, Dispatcher
-from switchboard_proxy.sessions import SessionStore
+from switchboard_proxy.forward import Relay
+from switchboard_proxy.sessions import Session, SessionStore
 from switchboard_proxy.settings import ProxySettings
 
 logger = logging.getLogger(__name__)
 tracer = trace.get_tracer(__name__)
 
 _JSON = [(b"content-type", b"application/json")]
+_SSE = [
+    (b"content-type", b"text/event-stream"),
+    (b"cache-control", b"no-cache"),
+    (b"x-accel-buffering", b"no"),
+]
+KEEPALIVE_S = 15.0
 _LOOPBACK_HOSTS = {"localhost", "127.0.0.1", "::1", "[::1]"}
-_WWW_AUTHENTICATE = (b"www-authenticate", b'Bearer realm="switchboard"')
+WWW_AUTHENTICATE = (b"www-authenticate", b'Bearer realm="switchboard"')
 
 
 class McpEndpoint:
@@ -56,39 +65,45 @@ class McpEndpoint:
     async def _serve(self, scope, receive, send, headers: dict[str, str], server_id: str) -> None:
         method = scope["method"]
         if not self._origin_allowed(headers.get("origin")):
-            return await _reply(send, 403, jsonrpc.error(None, jsonrpc.INVALID_REQUEST, "Origin not allowed"))
+            return await reply(send, 403, jsonrpc.error(None, jsonrpc.INVALID_REQUEST, "Origin not allowed"))
         try:
             principal = await self._principals.authenticate(bearer_token(headers.get("authorization")))
         except SwitchboardError as exc:
             code = status_of(exc)
-            extra = [_WWW_AUTHENTICATE] if isinstance(exc, Unauthenticated) else []
-            return await _reply(send, code[0], jsonrpc.error(None, code[2], exc.message), extra)
+            extra = [WWW_AUTHENTICATE] if isinstance(exc, Unauthenticated) else []
+            return await reply(send, code[0], jsonrpc.error(None, code[2], exc.message), extra)
         if method == "POST":
             return await self._post(receive, send, headers, server_id, principal)
         if method == "DELETE":
             session_id = headers.get("mcp-session-id", "")
             if self._sessions.get(session_id, user_id=principal.user_id, server_id=server_id) is None:
-                return await _reply(
+                return await reply(
                     send, 404, jsonrpc.error(None, jsonrpc.INVALID_REQUEST, "Session not found")
                 )
             self._sessions.delete(session_id)
-            return await _reply(send, 204, None)
-        # GET (server-initiated stream) is not offered yet; the spec allows 405.
-        return await _reply(send, 405, None, [(b"allow", b"POST, DELETE")])
+            return await reply(send, 204, None)
+        if method == "GET":
+            session = self._sessions.get(
+                headers.get("mcp-session-id", ""), user_id=principal.user_id, server_id=server_id
+            )
+            if session is None:
+                return await reply(send, 404 if "mcp-session-id" in headers else 400, None)
+            return await _stream_outbox(session, receive, send)
+        return await reply(send, 405, None, [(b"allow", b"GET, POST, DELETE")])
 
     async def _post(self, receive, send, headers: dict[str, str], server_id: str, principal) -> None:
-        body = await _read_body(receive, self._settings.max_message_bytes)
+        body = await read_body(receive, self._settings.max_message_bytes)
         if body is None:
             limit = self._settings.max_message_bytes
-            return await _reply(
+            return await reply(
                 send, 413, jsonrpc.error(None, jsonrpc.INVALID_REQUEST, f"Message over {limit} bytes")
             )
         try:
             msg = orjson.loads(body)
         except orjson.JSONDecodeError:
-            return await _reply(send, 400, jsonrpc.error(None, jsonrpc.PARSE_ERROR, "Parse error"))
+            return await reply(send, 400, jsonrpc.error(None, jsonrpc.PARSE_ERROR, "Parse error"))
         if isinstance(msg, list):
-            return await _reply(
+            return await reply(
                 send,
                 400,
                 jsonrpc.error(
@@ -98,13 +113,13 @@ class McpEndpoint:
         problem = jsonrpc.envelope_problem(msg)
         if problem is not None:
             id_ = msg.get("id") if isinstance(msg, dict) else None
-            return await _reply(send, 400, jsonrpc.error(id_, jsonrpc.INVALID_REQUEST, problem))
+            return await reply(send, 400, jsonrpc.error(id_, jsonrpc.INVALID_REQUEST, problem))
         if msg.get("method") == "initialize":
             return await self._initialize(send, msg, server_id, principal)
 
         requested_version = headers.get("mcp-protocol-version")
         if requested_version is not None and requested_version not in versions.SUPPORTED:
-            return await _reply(
+            return await reply(
                 send,
                 400,
                 jsonrpc.error(
@@ -123,20 +138,27 @@ class McpEndpoint:
                 error = jsonrpc.error(
                     msg.get("id"), jsonrpc.INVALID_REQUEST, "Bad Request: Mcp-Session-Id header is required"
                 )
-            return await _reply(send, 400, error)
+            return await reply(send, 400, error)
         session = self._sessions.get(session_id, user_id=principal.user_id, server_id=server_id)
         if session is None:
-            return await _reply(
+            return await reply(
                 send, 404, jsonrpc.error(msg.get("id"), jsonrpc.INVALID_REQUEST, "Session not found")
             )
-        if not jsonrpc.is_request(msg):
-            return await _reply(send, 202, None)
-        ctx = CallContext(principal, server_id, session.protocol_version)
-        await _reply(send, 200, await self._dispatcher.handle(msg, ctx))
+        if jsonrpc.is_response(msg):
+            await self._dispatcher.deliver(msg, session)
+            return await reply(send, 202, None)
+        if jsonrpc.is_notification(msg):
+            await self._dispatcher.notify(msg, session)
+            return await reply(send, 202, None)
+        ctx = CallContext(principal, server_id, session.protocol_version, session)
+        answer = await self._dispatcher.handle(msg, ctx)
+        if isinstance(answer, Relay):
+            return await _stream_relay(answer, msg["id"], send)
+        await reply(send, 200, answer)
 
     async def _initialize(self, send, msg: dict, server_id: str, principal) -> None:
         if "id" not in msg:
-            return await _reply(
+            return await reply(
                 send, 400, jsonrpc.error(None, jsonrpc.INVALID_REQUEST, "initialize must be a request")
             )
         params = msg.get("params") or {}
@@ -145,15 +167,16 @@ class McpEndpoint:
             await self._dispatcher.catalogs.get(server_id)
         except SwitchboardError as exc:
             code = status_of(exc)
-            return await _reply(send, code[0], jsonrpc.error(msg["id"], code[2], exc.message))
+            return await reply(send, code[0], jsonrpc.error(msg["id"], code[2], exc.message))
         result = self._dispatcher.initialize_result(params)
         session = self._sessions.create(
             user_id=principal.user_id,
             server_id=server_id,
             protocol_version=result["protocolVersion"],
             client_info=params.get("clientInfo") or {},
+            client_capabilities=params.get("capabilities") or {},
         )
-        await _reply(send, 200, jsonrpc.result(msg["id"], result), [(b"mcp-session-id", session.id.encode())])
+        await reply(send, 200, jsonrpc.result(msg["id"], result), [(b"mcp-session-id", session.id.encode())])
 
     def _origin_allowed(self, origin: str | None) -> bool:
         if origin is None or "*" in self._allowed_origins or origin in self._allowed_origins:
@@ -166,7 +189,7 @@ def _headers(scope) -> dict[str, str]:
     return {k.decode("latin-1"): v.decode("latin-1") for k, v in scope["headers"]}
 
 
-async def _read_body(receive, limit: int) -> bytes | None:
+async def read_body(receive, limit: int) -> bytes | None:
     chunks: list[bytes] = []
     size = 0
     while True:
@@ -180,7 +203,7 @@ async def _read_body(receive, limit: int) -> bytes | None:
             return b"".join(chunks)
 
 
-async def _reply(send, status: int, payload: dict | None, extra_headers: list | None = None) -> None:
+async def reply(send, status: int, payload: dict | None, extra_headers: list | None = None) -> None:
     body = orjson.dumps(payload) if payload is not None else b""
     headers = list(_JSON) if payload is not None else []
     if extra_headers:
@@ -188,3 +211,50 @@ async def _reply(send, status: int, payload: dict | None, extra_headers: list | 
     headers.append((b"content-length", str(len(body)).encode()))
     await send({"type": "http.response.start", "status": status, "headers": headers})
     await send({"type": "http.response.body", "body": body})
+
+
+async def _stream_relay(relay: Relay, client_id, send) -> None:
+    """A streamed reply: each message as an SSE event, the response last."""
+    await send({"type": "http.response.start", "status": 200, "headers": _SSE})
+    try:
+        async for message in relay:
+            await send(
+                {"type": "http.response.body", "body": sse.encode(orjson.dumps(message)), "more_body": True}
+            )
+    except SwitchboardError as exc:
+        error = jsonrpc.error(client_id, status_of(exc)[2], exc.message)
+        await send({"type": "http.response.body", "body": sse.encode(orjson.dumps(error)), "more_body": True})
+    await send({"type": "http.response.body", "body": b"", "more_body": False})
+
+
+async def _stream_outbox(session: Session, receive, send) -> None:
+    """The GET stream: messages for the session that belong to no request, until the
+    client goes away."""
+    await send({"type": "http.response.start", "status": 200, "headers": _SSE})
+    await send({"type": "http.response.body", "body": b": stream open\n\n", "more_body": True})
+    gone = asyncio.create_task(_wait_for_disconnect(receive))
+    try:
+        while not gone.done():
+            getter = asyncio.ensure_future(session.outbox.get())
+            await asyncio.wait({getter, gone}, timeout=KEEPALIVE_S, return_when=asyncio.FIRST_COMPLETED)
+            if getter.done():
+                body = sse.encode(orjson.dumps(getter.result()))
+            else:
+                getter.cancel()
+                if gone.done():
+                    break
+                body = b": keepalive\n\n"
+            await send({"type": "http.response.body", "body": body, "more_body": True})
+    except OSError:
+        pass
+    finally:
+        gone.cancel()
+        with contextlib.suppress(asyncio.CancelledError):
+            await gone
+    with contextlib.suppress(OSError, RuntimeError):
+        await send({"type": "http.response.body", "body": b"", "more_body": False})
+
+
+async def _wait_for_disconnect(receive) -> None:
+    while (await receive())["type"] != "http.disconnect":
+        pass

@@ -10,6 +10,7 @@ from switchboard_core.principals import PrincipalCache, bearer_token
 from switchboard_mcp import versions
 
 from switchboard_proxy.dispatch import CallContext, Dispatcher
+from switchboard_proxy.forward import final_reply
 
 
 class ProxyServicer(proxy_pb2_grpc.ProxyServiceServicer):
@@ -33,14 +34,16 @@ class ProxyServicer(proxy_pb2_grpc.ProxyServiceServicer):
             arguments = orjson.loads(request.arguments_json) if request.arguments_json else None
         except orjson.JSONDecodeError as exc:
             raise InvalidInput("arguments_json is not valid JSON") from exc
-        reply = await self._dispatcher.handle(
-            {
-                "jsonrpc": "2.0",
-                "id": 1,
-                "method": "tools/call",
-                "params": {"name": request.name, "arguments": arguments},
-            },
-            call,
+        reply = await final_reply(
+            await self._dispatcher.handle(
+                {
+                    "jsonrpc": "2.0",
+                    "id": 1,
+                    "method": "tools/call",
+                    "params": {"name": request.name, "arguments": arguments},
+                },
+                call,
+            )
         )
         if "error" in reply:
             raise InvalidInput(reply["error"]["message"], data=reply["error"])

@@ -8,6 +8,7 @@ import grpc
 from starlette.routing import Route
 from switchboard.proxy.v1 import proxy_pb2_grpc
 from switchboard_core.service import Runtime
+from switchboard_mcp import jsonrpc
 from switchboard_mcp.upstream import UpstreamPool
 
 from switchboard_proxy.catalog import CatalogCache
@@ -15,8 +16,10 @@ from switchboard_proxy.dispatch import Dispatcher
 from switchboard_proxy.http_endpoint import McpEndpoint
 from switchboard_proxy.metrics_buffer import MetricsBuffer
 from switchboard_proxy.rpc import ProxyServicer
+from switchboard_proxy.rpc_endpoint import RpcEndpoint
 from switchboard_proxy.sessions import SessionStore
 from switchboard_proxy.settings import ProxySettings
+from switchboard_proxy.upstream_events import UpstreamEvents
 
 
 class ProxyService:
@@ -29,6 +32,7 @@ class ProxyService:
         self.dispatcher: Dispatcher | None = None
         self.endpoint: McpEndpoint | None = None
         self.servicer: ProxyServicer | None = None
+        self.rpc_endpoint: RpcEndpoint | None = None
         self._sweeper: asyncio.Task | None = None
 
     def routers(self):
@@ -56,12 +60,27 @@ class ProxyService:
             capacity=settings.metrics_buffer_capacity,
             timeout_s=settings.grpc_timeout_s,
         )
-        self.dispatcher = Dispatcher(catalogs, UpstreamPool(timeout_s=settings.upstream_timeout_s), metrics)
+        self.dispatcher = Dispatcher(
+            catalogs,
+            UpstreamPool(timeout_s=settings.upstream_timeout_s),
+            metrics,
+            UpstreamEvents(self.sessions),
+            page_size=settings.list_page_size,
+        )
         self.endpoint = McpEndpoint(settings, runtime.principals, self.sessions, self.dispatcher)
+        self.rpc_endpoint = RpcEndpoint(
+            runtime.principals, self.dispatcher, max_message_bytes=settings.max_message_bytes
+        )
         self.servicer = ProxyServicer(runtime.principals, self.dispatcher)
+        catalogs.on_change(self._announce_list_changes)
         catalogs.start_watching()
         metrics.start()
         self._sweeper = asyncio.create_task(self._sweep_sessions(), name="session-sweeper")
+
+    def _announce_list_changes(self) -> None:
+        for session in self.sessions.all():
+            for kind in ("tools", "prompts", "resources"):
+                session.push(jsonrpc.notification(f"notifications/{kind}/list_changed"))
 
     async def _sweep_sessions(self) -> None:
         while True:
@@ -77,4 +96,5 @@ class ProxyService:
     async def stop(self) -> None:
         if self.dispatcher is not None:
             await self.dispatcher.catalogs.close()
+            await self.dispatcher.events.close()
             await self.dispatcher.upstreams.close()

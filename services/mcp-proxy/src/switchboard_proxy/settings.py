@@ -11,6 +11,8 @@ class ProxySettings(ServiceSettings):
     # Idle MCP sessions are forgotten after this long.
     session_idle_ttl_s: float = 3600.0
     upstream_timeout_s: float = 30.0
+    # Items per page of tools/list, prompts/list, resources/list (cursor beyond).
+    list_page_size: int = 1000
     # Safety net behind the registry's change feed.
     catalog_ttl_s: float = 60.0
     metrics_flush_interval_s: float = 1.0

@@ -9,8 +9,9 @@ taken.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import itertools
-from collections.abc import Mapping
+from collections.abc import AsyncIterator, Mapping
 from dataclasses import dataclass
 from typing import Any
 
@@ -42,6 +43,8 @@ class UpstreamSession:
         self._base_headers = {"accept": _ACCEPT, "content-type": "application/json", **(headers or {})}
         self._timeout_s = timeout_s
         self._timeout = aiohttp.ClientTimeout(total=timeout_s)
+        # A streamed exchange may run long; it fails when the upstream goes silent.
+        self._stream_timeout = aiohttp.ClientTimeout(total=None, sock_connect=timeout_s, sock_read=timeout_s)
         self._ids = itertools.count(1)
         self._lock = asyncio.Lock()
         self._session_headers: dict[str, str] | None = None
@@ -82,6 +85,104 @@ class UpstreamSession:
             self._session_headers = None
             headers = await self._ensure_session()
             return await self._exchange(method, params, headers, extra_headers)
+
+    def next_id(self) -> int:
+        return next(self._ids)
+
+    async def stream(
+        self,
+        request_id: int,
+        method: str,
+        params: dict | None,
+        *,
+        extra_headers: Mapping[str, str] | None = None,
+    ) -> AsyncIterator[dict]:
+        """Every message the upstream sends while answering one request, as it arrives:
+        notifications and requests of its own first, the response to `request_id` last."""
+        msg = jsonrpc.dumps(jsonrpc.request(request_id, method, params))
+        async with self._open_stream(msg, extra_headers) as response:
+            if response.status >= 400 and "json" not in response.headers.get("content-type", ""):
+                raise UpstreamError(f"upstream {self.url} answered HTTP {response.status}")
+            if not response.headers.get("content-type", "").startswith("text/event-stream"):
+                body = await response.read()
+                yield self._single_message(body, response.status)
+                return
+            decoder = sse.Decoder()
+            async for chunk in response.content.iter_any():
+                for event in decoder.feed(chunk):
+                    if event.event != "message" or not event.data:
+                        continue
+                    message = orjson.loads(event.data)
+                    yield message
+                    if (
+                        isinstance(message, dict)
+                        and message.get("id") == request_id
+                        and "method" not in message
+                    ):
+                        return
+        raise UpstreamError(f"upstream {self.url} ended its stream without answering {method}")
+
+    async def listen(self) -> AsyncIterator[dict]:
+        """Messages the upstream sends on its own (the GET stream): resource updates,
+        list changes, log messages. Ends when the upstream closes it or offers none (405)."""
+        headers = {**await self._ensure_session(), "accept": "text/event-stream"}
+        try:
+            async with self._http.get(
+                self._url, headers=headers, timeout=aiohttp.ClientTimeout(total=None)
+            ) as response:
+                if response.status != 200:
+                    return
+                decoder = sse.Decoder()
+                async for chunk in response.content.iter_any():
+                    for event in decoder.feed(chunk):
+                        if event.event == "message" and event.data:
+                            yield orjson.loads(event.data)
+        except aiohttp.ClientError as exc:
+            raise UpstreamUnavailable(f"upstream {self.url} dropped its event stream: {exc}") from exc
+
+    async def send(self, message: dict, *, extra_headers: Mapping[str, str] | None = None) -> None:
+        """Deliver a notification or a response (to a request of the upstream's) to it."""
+        headers = await self._ensure_session()
+        response = await self._post(message, {**headers, **extra_headers} if extra_headers else headers)
+        if response.status >= 400:
+            raise UpstreamError(
+                f"upstream {self.url} refused a {message.get('method', 'response')}: HTTP {response.status}"
+            )
+
+    @contextlib.asynccontextmanager
+    async def _open_stream(self, body: bytes, extra: Mapping[str, str] | None):
+        for attempt in (1, 2):
+            headers = await self._ensure_session()
+            if extra:
+                headers = {**headers, **extra}
+            try:
+                async with self._http.post(
+                    self._url, data=body, headers=headers, timeout=self._stream_timeout
+                ) as r:
+                    if r.status == 404 and "mcp-session-id" in headers and attempt == 1:
+                        self._session_headers = None
+                        continue
+                    yield r
+                    return
+            except TimeoutError as exc:
+                raise UpstreamUnavailable(
+                    f"upstream {self.url} went silent for {self._timeout_s:g}s"
+                ) from exc
+            except aiohttp.ClientError as exc:
+                raise UpstreamUnavailable(
+                    f"upstream {self.url} is unreachable: {exc or type(exc).__name__}"
+                ) from exc
+
+    def _single_message(self, body: bytes, status: int) -> dict:
+        try:
+            message = orjson.loads(body)
+        except orjson.JSONDecodeError as exc:
+            raise UpstreamError(
+                f"upstream {self.url} did not answer like an MCP server (HTTP {status})"
+            ) from exc
+        if not isinstance(message, dict):
+            raise UpstreamError(f"upstream {self.url} answered with a JSON-RPC batch, not one response")
+        return message
 
     async def close(self) -> None:
         headers, self._session_headers = self._session_headers, None

@@ -1,34 +1,72 @@
-"""Asking an upstream MCP server which tools it has."""
+"""Asking an upstream MCP server what it offers: tools, resources, resource templates, prompts.
+
+Resources and prompts are listed only when the upstream's capabilities advertise them.
+An upstream whose tools list fails cannot be registered; one that answers a resources
+or prompts list with a JSON-RPC error is registered without any of that kind (many
+servers advertise more than they implement), and the error is logged.
+"""
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+import logging
+from dataclasses import dataclass, field
 from typing import Any
 
 import orjson
 from switchboard_core.errors import UpstreamError
 from switchboard_mcp.upstream import HttpClient, UpstreamRPCError, UpstreamSession
 
+from switchboard_registry.domain.names import MAX_URL
+
+logger = logging.getLogger(__name__)
+
 
 @dataclass(frozen=True, slots=True)
 class Discovery:
     server_info: dict[str, Any]
-    # Upstream tool name → the upstream's whole Tool object as JSON text.
-    definitions: dict[str, str]
+    capabilities: dict[str, Any]
+    # Each maps the item's key (name, URI or URI template) to the upstream's whole object as JSON text.
+    tools: dict[str, str]
+    resources: dict[str, str] = field(default_factory=dict)
+    resource_templates: dict[str, str] = field(default_factory=dict)
+    prompts: dict[str, str] = field(default_factory=dict)
+
+
+@dataclass(frozen=True, slots=True)
+class _Listing:
+    method: str
+    # Where the items are in the result, and which field of each is its key.
+    items: str
+    key: str
+    noun: str
+    max_key: int | None = None
+
+
+_TOOLS = _Listing("tools/list", "tools", "name", "tool")
+_RESOURCES = _Listing("resources/list", "resources", "uri", "resource", MAX_URL)
+_TEMPLATES = _Listing("resources/templates/list", "resourceTemplates", "uriTemplate", "resource template", MAX_URL)
+_PROMPTS = _Listing("prompts/list", "prompts", "name", "prompt")
 
 
 async def discover(http: HttpClient, url: str, *, timeout_s: float) -> Discovery:
-    """One short session: initialize, list every tool, end the session.
+    """One short session: initialize, list everything advertised, end the session.
 
     Raises core `UpstreamUnavailable` (unreachable, timed out) or `UpstreamError`
-    (not MCP, a JSON-RPC error, or a malformed tool list).
+    (not MCP, a JSON-RPC error listing tools, or a malformed list).
     """
     session = UpstreamSession(url, http, timeout_s=timeout_s)
     try:
-        listed = await session.list_tools()
+        tools = await _list(session, _TOOLS)
+        capabilities = session.capabilities if isinstance(session.capabilities, dict) else {}
+        resources = templates = prompts = {}
+        if capabilities.get("resources") is not None:
+            resources = await _list_optional(session, _RESOURCES)
+            templates = await _list_optional(session, _TEMPLATES)
+        if capabilities.get("prompts") is not None:
+            prompts = await _list_optional(session, _PROMPTS)
     finally:
         await session.close()
-    return Discovery(dict(session.server_info), _definitions(url, listed))
+    return Discovery(dict(session.server_info), dict(capabilities), tools, resources, templates, prompts)
 
 
 def reason(url: str, error: UpstreamError) -> str:
@@ -38,13 +76,34 @@ def reason(url: str, error: UpstreamError) -> str:
     return error.message
 
 
-def _definitions(url: str, listed: list[Any]) -> dict[str, str]:
+async def _list_optional(session: UpstreamSession, listing: _Listing) -> dict[str, str]:
+    try:
+        return await _list(session, listing)
+    except UpstreamRPCError as exc:
+        logger.warning(
+            "upstream %s advertises %ss but %s failed (JSON-RPC error %s: %s); none are registered",
+            session.url,
+            listing.noun,
+            listing.method,
+            exc.code,
+            exc.message,
+        )
+        return {}
+
+
+async def _list(session: UpstreamSession, listing: _Listing) -> dict[str, str]:
+    listed = await session.list_all(listing.method, listing.items)
     definitions: dict[str, str] = {}
-    for tool in listed:
-        name = tool.get("name") if isinstance(tool, dict) else None
-        if not isinstance(name, str) or not name:
-            raise UpstreamError(f"upstream {url} listed a tool without a name")
-        if name in definitions:
-            raise UpstreamError(f"upstream {url} listed the tool {name!r} twice")
-        definitions[name] = orjson.dumps(tool).decode()
+    for item in listed:
+        key = item.get(listing.key) if isinstance(item, dict) else None
+        if not isinstance(key, str) or not key:
+            raise UpstreamError(f"upstream {session.url} listed a {listing.noun} without a {listing.key}")
+        if listing.max_key is not None and len(key) > listing.max_key:
+            raise UpstreamError(
+                f"upstream {session.url} listed a {listing.noun} whose {listing.key} is longer than "
+                f"{listing.max_key} characters"
+            )
+        if key in definitions:
+            raise UpstreamError(f"upstream {session.url} listed the {listing.noun} {key!r} twice")
+        definitions[key] = orjson.dumps(item).decode()
     return definitions

@@ -1,16 +1,17 @@
-"""Values the registry hands out: gateways, tools, virtual servers, catalogs."""
+"""Values the registry hands out: gateways, what they list, virtual servers, catalogs."""
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import datetime
-from typing import Any, Generic, TypeVar
+from typing import Any, Generic, Literal, TypeVar
 
 import orjson
 
 from switchboard_registry.domain.names import qualified_name
 
 T = TypeVar("T")
+NamingMode = Literal["prefix", "bare"]
 
 
 @dataclass(frozen=True, slots=True)
@@ -24,11 +25,36 @@ class Gateway:
     created_by: str
     last_refreshed_at: datetime
     server_info: dict[str, Any]
+    # The upstream's capabilities from its initialize result.
+    capabilities: dict[str, Any]
     tool_count: int
+    resource_count: int
+    resource_template_count: int
+    prompt_count: int
+
+
+class _Defined:
+    """Something described by the upstream's own JSON object."""
+
+    __slots__ = ()
+    definition_json: str
+
+    def definition(self) -> dict[str, Any]:
+        return orjson.loads(self.definition_json)
+
+
+class _Named(_Defined):
+    __slots__ = ()
+    name: str
+    gateway_name: str
+
+    @property
+    def qualified_name(self) -> str:
+        return qualified_name(self.gateway_name, self.name)
 
 
 @dataclass(frozen=True, slots=True)
-class Tool:
+class Tool(_Named):
     """One tool of one gateway, as the upstream describes it."""
 
     id: str
@@ -40,12 +66,30 @@ class Tool:
     # The upstream's whole Tool object, as JSON text.
     definition_json: str
 
-    @property
-    def qualified_name(self) -> str:
-        return qualified_name(self.gateway_name, self.name)
 
-    def definition(self) -> dict[str, Any]:
-        return orjson.loads(self.definition_json)
+@dataclass(frozen=True, slots=True)
+class Prompt(_Named):
+    """One prompt of one gateway, as the upstream describes it."""
+
+    id: str
+    name: str
+    gateway_id: str
+    gateway_name: str
+    gateway_url: str
+    definition_json: str
+
+
+@dataclass(frozen=True, slots=True)
+class Resource(_Defined):
+    """One resource (or resource template) of one gateway; its URI is never renamed."""
+
+    id: str
+    # The resource's URI, or the template's URI template.
+    uri: str
+    gateway_id: str
+    gateway_name: str
+    gateway_url: str
+    definition_json: str
 
 
 @dataclass(frozen=True, slots=True)
@@ -57,38 +101,116 @@ class ToolBinding:
 
 
 @dataclass(frozen=True, slots=True)
+class PromptBinding:
+    """A prompt under the name a catalog exposes it by."""
+
+    name: str
+    prompt: Prompt
+
+
+@dataclass(frozen=True, slots=True)
 class GatewayDetail:
     gateway: Gateway
     tools: list[Tool]
+    resources: list[Resource] = field(default_factory=list)
+    resource_templates: list[Resource] = field(default_factory=list)
+    prompts: list[Prompt] = field(default_factory=list)
+
+
+@dataclass(frozen=True, slots=True)
+class Naming:
+    """How a virtual server exposes tool and prompt names.
+
+    `renames` maps a reference (an item's id, or its qualified name `gateway__name`)
+    to the name to expose instead; otherwise the name is the upstream's, prefixed by
+    the gateway's name and `separator` in "prefix" mode.
+    """
+
+    mode: NamingMode = "prefix"
+    separator: str = "__"
+    renames: dict[str, str] = field(default_factory=dict)
 
 
 @dataclass(frozen=True, slots=True)
 class Server:
-    """A virtual server: chosen tools from any gateways, exposed under one endpoint."""
+    """A virtual server: chosen tools, resources and prompts, and whole gateways, under one endpoint."""
 
     id: str
     name: str
     description: str
-    bare_names: bool
+    naming: Naming
     created_at: datetime
     created_by: str
     tool_count: int
+    resource_count: int
+    resource_template_count: int
+    prompt_count: int
+
+    @property
+    def bare_names(self) -> bool:
+        return self.naming.mode == "bare"
+
+
+@dataclass(frozen=True, slots=True)
+class GatewayRef:
+    id: str
+    name: str
+
+
+@dataclass(frozen=True, slots=True)
+class Selection:
+    """What a server was configured with: chosen items by id (in order) and whole gateways."""
+
+    tools: list[str]
+    resources: list[str]
+    resource_templates: list[str]
+    prompts: list[str]
+    gateways: list[GatewayRef]
+
+
+@dataclass(frozen=True, slots=True)
+class Contents:
+    """What a server exposes, once its selection and naming are applied."""
+
+    tools: list[ToolBinding]
+    resources: list[Resource]
+    resource_templates: list[Resource]
+    prompts: list[PromptBinding]
+
+    def gateway_ids(self) -> set[str]:
+        """Every gateway serving something here."""
+        return (
+            {b.tool.gateway_id for b in self.tools}
+            | {b.prompt.gateway_id for b in self.prompts}
+            | {r.gateway_id for r in self.resources}
+            | {r.gateway_id for r in self.resource_templates}
+        )
 
 
 @dataclass(frozen=True, slots=True)
 class ServerDetail:
     server: Server
-    tools: list[ToolBinding]
+    selection: Selection
+    contents: Contents
+
+    @property
+    def tools(self) -> list[ToolBinding]:
+        return self.contents.tools
 
 
 @dataclass(frozen=True, slots=True)
 class Catalog:
-    """What the data path serves for one server (or for every tool when server_id is empty)."""
+    """What the data path serves for one server (or for everything when server_id is empty)."""
 
     server_id: str
     server_name: str
     tools: list[ToolBinding]
     revision: int
+    resources: list[Resource] = field(default_factory=list)
+    resource_templates: list[Resource] = field(default_factory=list)
+    prompts: list[PromptBinding] = field(default_factory=list)
+    # Every gateway serving something in this catalog, by name.
+    upstreams: list[Gateway] = field(default_factory=list)
 
 
 @dataclass(frozen=True, slots=True)

@@ -1,25 +1,26 @@
-"""Naming rules: gateway names, upstream URLs, and the names tools are exposed by.
+"""Naming rules: gateway names, upstream URLs, qualified names, what may be exposed.
 
-A tool is exposed as `<gateway>__<tool>` (its qualified name) unless a virtual server
-asks for bare upstream names. Collisions and names past the 64 characters many MCP
-clients accept are refused when the configuration is made, never at call time. A
-gateway name may not contain the separator, so a qualified name splits one way only.
+A tool or prompt's qualified name is `<gateway>__<name>`: that is how the catalog of
+everything (`/mcp`) exposes it and how administrators refer to it. A gateway name
+may not contain the separator, so a qualified name splits one way only. Names past
+the 64 characters many MCP clients accept are refused when the configuration is
+made, never at call time. How virtual servers name things is `naming.py`.
 """
 
 from __future__ import annotations
 
 import re
-from collections import defaultdict
 from collections.abc import Iterable
 from urllib.parse import urlsplit
 
-from switchboard_core.errors import Conflict, InvalidInput
+from switchboard_core.errors import InvalidInput
 
 SEPARATOR = "__"
 MAX_EXPOSED_NAME = 64
 MAX_SERVER_NAME = 100
 MAX_URL = 2048
 _GATEWAY_NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_-]{0,31}$")
+_PRINTABLE_NAME = re.compile(r"[^\s\x00-\x1f\x7f]+")
 
 
 def check_gateway_name(name: str) -> str:
@@ -67,28 +68,27 @@ def split_qualified(ref: str) -> tuple[str, str] | None:
     return (gateway, tool) if sep and gateway and tool else None
 
 
-def check_lengths(names: Iterable[str], *, where: str) -> None:
-    too_long = [n for n in names if len(n) > MAX_EXPOSED_NAME]
-    if too_long:
+def too_long(names: Iterable[str]) -> list[str]:
+    return [n for n in names if len(n) > MAX_EXPOSED_NAME]
+
+
+def unprintable(names: Iterable[str]) -> list[str]:
+    """Names a client could not show or type: empty, or with spaces or control characters."""
+    return [n for n in names if not _PRINTABLE_NAME.fullmatch(n)]
+
+
+def check_exposed(names: Iterable[str], *, noun: str, where: str) -> None:
+    """Refuse names no client should be shown (the 64-character limit, spaces)."""
+    names = list(names)
+    if long := too_long(names):
         raise InvalidInput(
-            f"{where}: tool names longer than {MAX_EXPOSED_NAME} characters would be exposed: "
-            f"{', '.join(too_long)}",
-            data={"too_long": too_long},
+            f"{where}: {noun} names longer than {MAX_EXPOSED_NAME} characters would be exposed: "
+            f"{', '.join(long)}",
+            data={"too_long": long},
         )
-
-
-def check_unique(exposed: Iterable[tuple[str, str]], *, where: str) -> None:
-    """`exposed` pairs an exposed name with the qualified name of the tool behind it."""
-    by_name: dict[str, list[str]] = defaultdict(list)
-    for name, qualified in exposed:
-        by_name[name].append(qualified)
-    clashes = {name: tools for name, tools in by_name.items() if len(tools) > 1}
-    if clashes:
-        listed = "; ".join(
-            f"{' and '.join(tools)} share the name {name!r}" for name, tools in clashes.items()
-        )
-        raise Conflict(
-            f"{where}: exposed tool names clash: {listed}; "
-            "leave bare_names off or choose tools with distinct names",
-            data={"clashing": clashes},
+    if bad := unprintable(names):
+        raise InvalidInput(
+            f"{where}: {noun} names with spaces or control characters would be exposed: "
+            f"{', '.join(map(repr, bad))}",
+            data={"unprintable": bad},
         )

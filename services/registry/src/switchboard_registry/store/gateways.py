@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Collection
 from datetime import datetime
 from typing import Any
 
@@ -11,13 +12,17 @@ from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
 from switchboard_core.errors import Conflict
 
-from switchboard_registry.domain.models import Gateway, Page
-from switchboard_registry.store.tables import gateways, tools, utc
+from switchboard_registry.domain.models import Gateway, GatewayRef, Page
+from switchboard_registry.store.listings import PROMPTS, RESOURCES, TEMPLATES, TOOLS, count_per_gateway
+from switchboard_registry.store.tables import gateways, utc
 
-_tool_count = (
-    select(func.count()).select_from(tools).where(tools.c.gateway_id == gateways.c.id).scalar_subquery()
+_with_counts = select(
+    gateways,
+    count_per_gateway(TOOLS).label("tool_count"),
+    count_per_gateway(RESOURCES).label("resource_count"),
+    count_per_gateway(TEMPLATES).label("resource_template_count"),
+    count_per_gateway(PROMPTS).label("prompt_count"),
 )
-_with_count = select(gateways, _tool_count.label("tool_count"))
 
 
 async def insert_gateway(
@@ -29,6 +34,7 @@ async def insert_gateway(
     at: datetime,
     created_by: str,
     server_info: dict[str, Any],
+    capabilities: dict[str, Any],
 ) -> None:
     values = dict(
         id=id,
@@ -38,6 +44,7 @@ async def insert_gateway(
         created_by=created_by,
         last_refreshed_at=at,
         server_info=server_info,
+        capabilities=capabilities,
     )
     try:
         await s.execute(insert(gateways).values(**values))
@@ -71,13 +78,39 @@ async def mark_refreshed(
     return result.rowcount > 0
 
 
+async def replace_capabilities(s: AsyncSession, gateway_id: str, capabilities: dict[str, Any]) -> bool:
+    """Store the upstream's capabilities; False when they were already these."""
+    stored = await s.scalar(select(gateways.c.capabilities).where(gateways.c.id == gateway_id))
+    if stored == capabilities:
+        return False
+    await s.execute(update(gateways).where(gateways.c.id == gateway_id).values(capabilities=capabilities))
+    return True
+
+
 async def get_gateway(s: AsyncSession, gateway_id: str) -> Gateway | None:
-    row = (await s.execute(_with_count.where(gateways.c.id == gateway_id))).one_or_none()
+    row = (await s.execute(_with_counts.where(gateways.c.id == gateway_id))).one_or_none()
     return None if row is None else _gateway(row)
 
 
+async def gateways_by_id(s: AsyncSession, ids: Collection[str]) -> list[Gateway]:
+    if not ids:
+        return []
+    rows = await s.execute(_with_counts.where(gateways.c.id.in_(list(ids))).order_by(gateways.c.name))
+    return [_gateway(row) for row in rows]
+
+
+async def gateway_refs(s: AsyncSession, refs: Collection[str]) -> list[GatewayRef]:
+    """Gateways whose id or name is among `refs`."""
+    if not refs:
+        return []
+    query = select(gateways.c.id, gateways.c.name).where(
+        or_(gateways.c.id.in_(list(refs)), gateways.c.name.in_(list(refs)))
+    )
+    return [GatewayRef(row.id, row.name) for row in await s.execute(query)]
+
+
 async def list_gateways(s: AsyncSession, *, limit: int, offset: int) -> Page[Gateway]:
-    rows = (await s.execute(_with_count.order_by(gateways.c.name).limit(limit).offset(offset))).all()
+    rows = (await s.execute(_with_counts.order_by(gateways.c.name).limit(limit).offset(offset))).all()
     total = await s.scalar(select(func.count()).select_from(gateways))
     return Page([_gateway(row) for row in rows], int(total or 0))
 
@@ -96,5 +129,9 @@ def _gateway(row: Row) -> Gateway:
         created_by=row.created_by,
         last_refreshed_at=utc(row.last_refreshed_at),
         server_info=row.server_info or {},
+        capabilities=row.capabilities or {},
         tool_count=int(row.tool_count),
+        resource_count=int(row.resource_count),
+        resource_template_count=int(row.resource_template_count),
+        prompt_count=int(row.prompt_count),
     )

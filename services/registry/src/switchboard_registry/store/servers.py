@@ -1,27 +1,27 @@
-"""Queries over virtual servers and the tools each one exposes."""
+"""Queries over virtual servers, the gateways they include and their naming."""
 
 from __future__ import annotations
 
 from collections.abc import Sequence
 from datetime import datetime
 
-from sqlalchemy import delete, func, insert, select
+from sqlalchemy import delete, func, insert, select, update
 from sqlalchemy.engine import Row
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
 from switchboard_core.errors import Conflict
 
-from switchboard_registry.domain.models import Page, Server, Tool
-from switchboard_registry.store.tables import server_tools, servers, tools, utc
-from switchboard_registry.store.tools import SELECT_TOOLS, tool_from_row
+from switchboard_registry.domain.models import GatewayRef, Naming, Page, Server
+from switchboard_registry.store.listings import PROMPTS, RESOURCES, TEMPLATES, TOOLS, count_per_server
+from switchboard_registry.store.tables import gateways, server_gateways, servers, utc
 
-_tool_count = (
-    select(func.count())
-    .select_from(server_tools)
-    .where(server_tools.c.server_id == servers.c.id)
-    .scalar_subquery()
+_with_counts = select(
+    servers,
+    count_per_server(TOOLS, servers.c.id).label("tool_count"),
+    count_per_server(RESOURCES, servers.c.id).label("resource_count"),
+    count_per_server(TEMPLATES, servers.c.id).label("resource_template_count"),
+    count_per_server(PROMPTS, servers.c.id).label("prompt_count"),
 )
-_with_count = select(servers, _tool_count.label("tool_count"))
 
 
 async def insert_server(
@@ -30,51 +30,36 @@ async def insert_server(
     id: str,
     name: str,
     description: str,
-    bare_names: bool,
+    naming: Naming,
     at: datetime,
     created_by: str,
-    tool_ids: Sequence[str],
 ) -> None:
+    values = dict(id=id, name=name, description=description, created_at=at, created_by=created_by)
     try:
-        await s.execute(
-            insert(servers).values(
-                id=id,
-                name=name,
-                description=description,
-                bare_names=bare_names,
-                created_at=at,
-                created_by=created_by,
-            )
-        )
+        await s.execute(insert(servers).values(**values, **_naming_columns(naming)))
     except IntegrityError as exc:
         raise Conflict(f"a server named {name!r} already exists") from exc
-    if tool_ids:
-        rows = [{"server_id": id, "tool_id": tool_id, "position": i} for i, tool_id in enumerate(tool_ids)]
-        await s.execute(insert(server_tools), rows)
 
 
-async def server_name_taken(s: AsyncSession, name: str) -> bool:
-    return await s.scalar(select(servers.c.id).where(servers.c.name == name)) is not None
+async def update_server(
+    s: AsyncSession, server_id: str, *, name: str, description: str, naming: Naming
+) -> None:
+    values = dict(name=name, description=description, **_naming_columns(naming))
+    try:
+        await s.execute(update(servers).where(servers.c.id == server_id).values(**values))
+    except IntegrityError as exc:
+        raise Conflict(f"a server named {name!r} already exists") from exc
 
 
 async def get_server(s: AsyncSession, server_id: str) -> Server | None:
-    row = (await s.execute(_with_count.where(servers.c.id == server_id))).one_or_none()
+    row = (await s.execute(_with_counts.where(servers.c.id == server_id))).one_or_none()
     return None if row is None else _server(row)
 
 
 async def list_servers(s: AsyncSession, *, limit: int, offset: int) -> Page[Server]:
-    rows = (await s.execute(_with_count.order_by(servers.c.name).limit(limit).offset(offset))).all()
+    rows = (await s.execute(_with_counts.order_by(servers.c.name).limit(limit).offset(offset))).all()
     total = await s.scalar(select(func.count()).select_from(servers))
     return Page([_server(row) for row in rows], int(total or 0))
-
-
-async def tools_of_server(s: AsyncSession, server_id: str) -> list[Tool]:
-    query = (
-        SELECT_TOOLS.join(server_tools, server_tools.c.tool_id == tools.c.id)
-        .where(server_tools.c.server_id == server_id)
-        .order_by(server_tools.c.position)
-    )
-    return [tool_from_row(row) for row in await s.execute(query)]
 
 
 async def delete_server(s: AsyncSession, server_id: str) -> bool:
@@ -82,13 +67,47 @@ async def delete_server(s: AsyncSession, server_id: str) -> bool:
     return result.rowcount > 0
 
 
+async def included_gateways(s: AsyncSession, server_id: str) -> list[GatewayRef]:
+    """Gateways a server includes whole, in the order given."""
+    query = (
+        select(gateways.c.id, gateways.c.name)
+        .join(server_gateways, server_gateways.c.gateway_id == gateways.c.id)
+        .where(server_gateways.c.server_id == server_id)
+        .order_by(server_gateways.c.position)
+    )
+    return [GatewayRef(row.id, row.name) for row in await s.execute(query)]
+
+
+async def set_included_gateways(s: AsyncSession, server_id: str, gateway_ids: Sequence[str]) -> None:
+    await s.execute(delete(server_gateways).where(server_gateways.c.server_id == server_id))
+    if gateway_ids:
+        rows = [
+            {"server_id": server_id, "gateway_id": gateway_id, "position": i}
+            for i, gateway_id in enumerate(gateway_ids)
+        ]
+        await s.execute(insert(server_gateways), rows)
+
+
+async def servers_including(s: AsyncSession, gateway_id: str) -> list[str]:
+    """Ids of the servers that include this gateway whole."""
+    query = select(server_gateways.c.server_id).where(server_gateways.c.gateway_id == gateway_id)
+    return list(await s.scalars(query))
+
+
+def _naming_columns(naming: Naming) -> dict[str, object]:
+    return {"naming_mode": naming.mode, "separator": naming.separator, "renames": dict(naming.renames)}
+
+
 def _server(row: Row) -> Server:
     return Server(
         id=row.id,
         name=row.name,
         description=row.description,
-        bare_names=row.bare_names,
+        naming=Naming(row.naming_mode, row.separator, dict(row.renames or {})),
         created_at=utc(row.created_at),
         created_by=row.created_by,
         tool_count=int(row.tool_count),
+        resource_count=int(row.resource_count),
+        resource_template_count=int(row.resource_template_count),
+        prompt_count=int(row.prompt_count),
     )

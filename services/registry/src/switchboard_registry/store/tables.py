@@ -7,7 +7,6 @@ from datetime import UTC, datetime
 from sqlalchemy import (
     JSON,
     BigInteger,
-    Boolean,
     Column,
     DateTime,
     ForeignKey,
@@ -31,18 +30,32 @@ gateways = Table(
     Column("created_by", String(255), nullable=False),
     Column("last_refreshed_at", DateTime(timezone=True), nullable=False),
     Column("server_info", JSON, nullable=False),
+    # The capabilities from the upstream's initialize result; catalogs carry them.
+    Column("capabilities", JSON, nullable=False),
 )
 
-tools = Table(
-    "tools",
-    metadata,
-    Column("id", String(36), primary_key=True),
-    Column("gateway_id", String(36), ForeignKey("gateways.id", ondelete="CASCADE"), nullable=False),
-    Column("name", String(255), nullable=False),
-    # The upstream's whole Tool object, served to clients with only its name replaced.
-    Column("definition_json", Text, nullable=False),
-    UniqueConstraint("gateway_id", "name", name="uq_tools_gateway_name"),
-)
+
+def _listed(name: str, key: str, key_type: String) -> Table:
+    """What a gateway lists: one row per item, its key unique per gateway.
+
+    `definition_json` is the upstream's whole object, served to clients with at most
+    its name replaced.
+    """
+    return Table(
+        name,
+        metadata,
+        Column("id", String(36), primary_key=True),
+        Column("gateway_id", String(36), ForeignKey("gateways.id", ondelete="CASCADE"), nullable=False),
+        Column(key, key_type, nullable=False, index=True),
+        Column("definition_json", Text, nullable=False),
+        UniqueConstraint("gateway_id", key, name=f"uq_{name}_gateway_{key}"),
+    )
+
+
+tools = _listed("tools", "name", String(255))
+prompts = _listed("prompts", "name", String(255))
+resources = _listed("resources", "uri", String(2048))
+resource_templates = _listed("resource_templates", "uri_template", String(2048))
 
 servers = Table(
     "servers",
@@ -50,18 +63,39 @@ servers = Table(
     Column("id", String(36), primary_key=True),
     Column("name", String(100), nullable=False, unique=True),
     Column("description", Text, nullable=False),
-    Column("bare_names", Boolean, nullable=False),
+    # How tool and prompt names are exposed: "prefix" or "bare", the prefix separator,
+    # and per-item renames keyed by the reference the administrator gave.
+    Column("naming_mode", String(8), nullable=False),
+    Column("separator", String(5), nullable=False),
+    Column("renames", JSON, nullable=False),
     Column("created_at", DateTime(timezone=True), nullable=False),
     Column("created_by", String(255), nullable=False),
 )
 
-server_tools = Table(
-    "server_tools",
-    metadata,
-    Column("server_id", String(36), ForeignKey("servers.id", ondelete="CASCADE"), primary_key=True),
-    Column("tool_id", String(36), ForeignKey("tools.id", ondelete="CASCADE"), primary_key=True, index=True),
-    Column("position", Integer, nullable=False),
-)
+
+def _link(name: str, item_column: str, target: str) -> Table:
+    """What a virtual server chose, in the order it was given."""
+    return Table(
+        name,
+        metadata,
+        Column("server_id", String(36), ForeignKey("servers.id", ondelete="CASCADE"), primary_key=True),
+        Column(
+            item_column,
+            String(36),
+            ForeignKey(f"{target}.id", ondelete="CASCADE"),
+            primary_key=True,
+            index=True,
+        ),
+        Column("position", Integer, nullable=False),
+    )
+
+
+server_tools = _link("server_tools", "tool_id", "tools")
+server_prompts = _link("server_prompts", "prompt_id", "prompts")
+server_resources = _link("server_resources", "resource_id", "resources")
+server_resource_templates = _link("server_resource_templates", "template_id", "resource_templates")
+# Gateways included whole: whatever they list now and after each refresh.
+server_gateways = _link("server_gateways", "gateway_id", "gateways")
 
 # One row: bumped by every transaction that changes the catalog, so readers can tell
 # whether what they cached is current.

@@ -1,0 +1,72 @@
+"""Plain JSON-RPC over HTTP at `/rpc` (every tool the caller may see) and
+`/servers/{server_id}/rpc`: one POST, one answer, no session, no stream. Batches are
+answered as batches. Requests an upstream would send the client are refused."""
+
+from __future__ import annotations
+
+import asyncio
+
+import orjson
+from switchboard_core.errors import SwitchboardError, Unauthenticated, status_of
+from switchboard_core.principals import PrincipalCache, bearer_token
+from switchboard_mcp import jsonrpc, versions
+
+from switchboard_proxy.dispatch import CallContext, Dispatcher
+from switchboard_proxy.forward import final_reply
+from switchboard_proxy.http_endpoint import WWW_AUTHENTICATE, read_body, reply
+
+MAX_BATCH = 100
+
+
+class RpcEndpoint:
+    def __init__(self, principals: PrincipalCache, dispatcher: Dispatcher, *, max_message_bytes: int) -> None:
+        self._principals = principals
+        self._dispatcher = dispatcher
+        self._max_message_bytes = max_message_bytes
+
+    async def __call__(self, scope, receive, send) -> None:
+        if scope["method"] != "POST":
+            return await reply(send, 405, None, [(b"allow", b"POST")])
+        headers = {k.decode("latin-1"): v.decode("latin-1") for k, v in scope["headers"]}
+        try:
+            principal = await self._principals.authenticate(bearer_token(headers.get("authorization")))
+        except SwitchboardError as exc:
+            extra = [WWW_AUTHENTICATE] if isinstance(exc, Unauthenticated) else []
+            return await reply(
+                send, status_of(exc)[0], jsonrpc.error(None, status_of(exc)[2], exc.message), extra
+            )
+        body = await read_body(receive, self._max_message_bytes)
+        if body is None:
+            return await reply(send, 413, jsonrpc.error(None, jsonrpc.INVALID_REQUEST, "Message too large"))
+        try:
+            payload = orjson.loads(body)
+        except orjson.JSONDecodeError:
+            return await reply(send, 400, jsonrpc.error(None, jsonrpc.PARSE_ERROR, "Parse error"))
+        ctx = CallContext(principal, scope.get("path_params", {}).get("server_id", ""), versions.LATEST)
+        if isinstance(payload, list):
+            if not payload or len(payload) > MAX_BATCH:
+                return await reply(
+                    send,
+                    400,
+                    jsonrpc.error(None, jsonrpc.INVALID_REQUEST, f"a batch holds 1 to {MAX_BATCH} messages"),
+                )
+            answers = [
+                a for a in await asyncio.gather(*(self._one(m, ctx) for m in payload)) if a is not None
+            ]
+            return await reply(send, 200, answers) if answers else await reply(send, 202, None)
+        answer = await self._one(payload, ctx)
+        await (reply(send, 200, answer) if answer is not None else reply(send, 202, None))
+
+    async def _one(self, message, ctx: CallContext) -> dict | None:
+        problem = jsonrpc.envelope_problem(message)
+        if problem is not None:
+            return jsonrpc.error(
+                message.get("id") if isinstance(message, dict) else None, jsonrpc.INVALID_REQUEST, problem
+            )
+        if not jsonrpc.is_request(message):
+            return None
+        if message["method"] == "initialize":
+            return jsonrpc.result(
+                message["id"], self._dispatcher.initialize_result(message.get("params") or {})
+            )
+        return await final_reply(await self._dispatcher.handle(message, ctx))
