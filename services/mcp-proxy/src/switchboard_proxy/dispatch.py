@@ -26,6 +26,7 @@ from switchboard_proxy.catalog import Binding, Catalog, CatalogCache
 from switchboard_proxy.forward import Relay, forward
 from switchboard_proxy.metrics_buffer import MetricsBuffer
 from switchboard_proxy.sessions import Session
+from switchboard_proxy.upstream_events import UpstreamEvents
 
 logger = logging.getLogger(__name__)
 tracer = trace.get_tracer(__name__)
@@ -70,6 +71,7 @@ class Dispatcher:
         catalogs: CatalogCache,
         upstreams: UpstreamPool,
         metrics: MetricsBuffer,
+        events: UpstreamEvents,
         *,
         page_size: int = 1000,
     ) -> None:
