@@ -41,3 +41,9 @@ def test_sse_round_trip_keeps_multiline_data_and_skips_other_events() -> None:
 
 def test_sse_accepts_crlf_line_endings() -> None:
     assert list(sse.iter_data(b"event: message\r\ndata: {}\r\n\r\n")) == [b"{}"]
+
+
+def test_an_event_without_data_is_not_dispatched() -> None:
+    # The official SDK primes a resumable stream with an id-only event.
+    body = b"id: 1\r\ndata: \r\nretry: 500\r\n\r\n" + sse.encode(b'{"ok":1}')
+    assert list(sse.iter_data(body)) == [b'{"ok":1}']

@@ -39,12 +39,12 @@ class Upstream:
     url: str
     process: subprocess.Popen
 
-    async def grow(self, tool_name: str) -> None:
-        """Make the upstream list one more tool."""
+    async def grow(self, name: str, kind: str = "tool") -> None:
+        """Make the upstream list one more tool (or "prompt", "resource" by URI, "template")."""
         async with new_http_client() as http:
             session = UpstreamSession(self.url, http, timeout_s=10)
             try:
-                await session.call_tool("grow", {"name": tool_name})
+                await session.call_tool("grow", {"name": name, "kind": kind})
             finally:
                 await session.close()
 
@@ -74,7 +74,9 @@ def _stop(upstream: Upstream) -> None:
 
 @pytest.fixture(scope="session")
 def upstreams() -> Iterator[dict[str, Upstream]]:
-    """Two upstreams, `alpha` and `beta`, each with the tools echo, add and grow."""
+    """Two upstreams, `alpha` and `beta`, each with the tools echo, add and grow, the
+    resource `memo://<name>/readme`, the template `memo://<name>/notes/{topic}` and the
+    prompt greet."""
     started = {name: _spawn(name) for name in ("alpha", "beta")}
     try:
         for upstream in started.values():
@@ -97,7 +99,7 @@ def beta(upstreams: dict[str, Upstream]) -> Upstream:
 
 @pytest.fixture
 def growing_upstream() -> Iterator[Upstream]:
-    """An upstream of this test's own, free to gain tools."""
+    """An upstream of this test's own, free to gain tools, prompts and resources."""
     upstream = _spawn("growing")
     try:
         _wait_serving(upstream)
@@ -106,21 +108,78 @@ def growing_upstream() -> Iterator[Upstream]:
         _stop(upstream)
 
 
+@pytest.fixture
+def growing_pair() -> Iterator[tuple[Upstream, Upstream]]:
+    """Two upstreams of this test's own, `one` and `two`."""
+    pair = (_spawn("one"), _spawn("two"))
+    try:
+        for upstream in pair:
+            _wait_serving(upstream)
+        yield pair
+    finally:
+        for upstream in pair:
+            _stop(upstream)
+
+
+# Capabilities the hand-written MCP servers below advertise, by path.
+_EVERYTHING = {"tools": {}, "resources": {}, "prompts": {}}
+_ADVERTISED = {"/tools-only": {"tools": {}}, "/half-implemented": _EVERYTHING, "/scripted": _EVERYTHING}
+_ONLY_TOOL = {"name": "only", "description": "The only tool.", "inputSchema": {"type": "object"}}
+_LISTS = {
+    "tools/list": "tools",
+    "resources/list": "resources",
+    "resources/templates/list": "resourceTemplates",
+    "prompts/list": "prompts",
+}
+
+
 class _NotMCP(BaseHTTPRequestHandler):
-    """`/html` answers like a web site; `/rpc-error` answers every request with a JSON-RPC error."""
+    """Plain HTTP servers, and MCP servers cut to the bone.
+
+    `/html` answers like a web site; `/rpc-error` answers every request with a
+    JSON-RPC error. `/tools-only` advertises and lists one tool and nothing else;
+    `/half-implemented` advertises resources and prompts too but answers their lists
+    with "method not found"; `/scripted` lists whatever the server's `script` holds
+    (list key → items). Every JSON-RPC method asked for is appended to the server's
+    `methods` list.
+    """
+
+    server: _RecordingServer
 
     def do_POST(self) -> None:  # noqa: N802 - http.server's naming
         body = self.rfile.read(int(self.headers.get("content-length") or 0))
         if self.path == "/rpc-error":
             request = json.loads(body)
-            reply = {
-                "jsonrpc": "2.0",
-                "id": request.get("id"),
-                "error": {"code": -32601, "message": "no MCP here"},
-            }
-            self._send(200, "application/json", json.dumps(reply).encode())
+            self._reply(request, error={"code": -32601, "message": "no MCP here"})
+        elif self.path in _ADVERTISED:
+            self._mcp(json.loads(body))
         else:
             self._send(404, "text/html", b"<html><body><h1>Not Found</h1></body></html>")
+
+    def _mcp(self, request: dict) -> None:
+        method = request.get("method")
+        self.server.methods.append(method)
+        if "id" not in request:
+            self._send(202, "application/json", b"")
+        elif method == "initialize":
+            result = {
+                "protocolVersion": request["params"]["protocolVersion"],
+                "capabilities": _ADVERTISED[self.path],
+                "serverInfo": {"name": self.path.strip("/"), "version": "1"},
+            }
+            self._reply(request, result=result)
+        elif self.path == "/scripted" and method in _LISTS:
+            key = _LISTS[method]
+            self._reply(request, result={key: self.server.script.get(key, [])})
+        elif method == "tools/list":
+            self._reply(request, result={"tools": [_ONLY_TOOL]})
+        else:
+            self._reply(request, error={"code": -32601, "message": f"method not found: {method}"})
+
+    def _reply(self, request: dict, *, result: dict | None = None, error: dict | None = None) -> None:
+        reply = {"jsonrpc": "2.0", "id": request.get("id")}
+        reply.update({"result": result} if error is None else {"error": error})
+        self._send(200, "application/json", json.dumps(reply).encode())
 
     def do_GET(self) -> None:  # noqa: N802
         self._send(404, "text/html", b"<html><body><h1>Not Found</h1></body></html>")
@@ -136,18 +195,44 @@ class _NotMCP(BaseHTTPRequestHandler):
         pass
 
 
+class _RecordingServer(ThreadingHTTPServer):
+    def __init__(self) -> None:
+        super().__init__(("127.0.0.1", 0), _NotMCP)
+        self.methods: list[str] = []
+        self.script: dict[str, list[dict]] = {}
+
+
 @pytest.fixture(scope="session")
-def not_mcp() -> Iterator[str]:
-    """Base URL of a plain HTTP server that is not an MCP server."""
-    server = ThreadingHTTPServer(("127.0.0.1", 0), _NotMCP)
+def plain_http() -> Iterator[_RecordingServer]:
+    server = _RecordingServer()
     thread = threading.Thread(target=server.serve_forever, name="not-mcp", daemon=True)
     thread.start()
     try:
-        yield f"http://127.0.0.1:{server.server_address[1]}"
+        yield server
     finally:
         server.shutdown()
         server.server_close()
         thread.join(timeout=10)
+
+
+@pytest.fixture
+def not_mcp(plain_http: _RecordingServer) -> str:
+    """Base URL of the plain HTTP server (see `_NotMCP` for its paths)."""
+    plain_http.methods.clear()
+    plain_http.script.clear()
+    return f"http://127.0.0.1:{plain_http.server_address[1]}"
+
+
+@pytest.fixture
+def methods_asked(plain_http: _RecordingServer, not_mcp: str) -> list[str]:
+    """The JSON-RPC methods the bare-bones MCP servers under `not_mcp` were asked for."""
+    return plain_http.methods
+
+
+@pytest.fixture
+def script(plain_http: _RecordingServer, not_mcp: str) -> dict[str, list[dict]]:
+    """What `{not_mcp}/scripted` lists, by list key (`tools`, `resources`, ...); change it freely."""
+    return plain_http.script
 
 
 @pytest.fixture

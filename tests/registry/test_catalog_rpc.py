@@ -10,6 +10,7 @@ import pytest
 from switchboard.registry.v1 import registry_pb2
 from switchboard_core.errors import InvalidInput
 from switchboard_registry.domain.registry import Registry
+from switchboard_registry.domain.servers import NamingChange
 
 BY = "u-admin"
 
@@ -127,3 +128,101 @@ async def test_watch_streams_end_when_the_service_drains(registry_service, regis
         await registry_service.drain()
 
         assert await stream.read() is grpc.aio.EOF
+
+
+async def test_a_server_catalog_carries_its_resources_templates_prompts_and_upstreams(
+    registered: Registry, registry_stub, alpha, beta
+):
+    server = await registered.servers.create(
+        "everything",
+        gateways=["alpha"],
+        prompts=["beta__greet"],
+        naming=NamingChange(mode="bare", renames={"beta__greet": "greet_beta"}),
+        by=BY,
+    )
+
+    catalog = await registry_stub.GetCatalog(registry_pb2.GetCatalogRequest(server_id=server.server.id))
+
+    assert [t.name for t in catalog.tools] == ["add", "echo", "grow"]
+    [readme] = catalog.resources
+    assert (readme.uri, readme.gateway_id) == ("memo://alpha/readme", server.selection.gateways[0].id)
+    assert readme.resource_id == server.contents.resources[0].id
+    assert orjson.loads(readme.definition_json)["mimeType"] == "text/plain"
+    [note] = catalog.resource_templates
+    assert note.uri == "memo://alpha/notes/{topic}"
+    assert orjson.loads(note.definition_json)["uriTemplate"] == note.uri
+    assert [(p.name, p.upstream_name) for p in catalog.prompts] == [
+        ("greet_beta", "greet"),
+        ("greet", "greet"),
+    ]
+    assert orjson.loads(catalog.prompts[0].definition_json)["arguments"][0]["name"] == "who"
+    assert [(u.name, u.url) for u in catalog.upstreams] == [("alpha", alpha.url), ("beta", beta.url)]
+    for upstream in catalog.upstreams:
+        assert {"tools", "resources", "prompts"} <= set(orjson.loads(upstream.capabilities_json))
+
+
+async def test_the_catalog_without_a_server_holds_everything_prompts_by_qualified_name(
+    registered: Registry, registry_stub
+):
+    catalog = await registry_stub.GetCatalog(registry_pb2.GetCatalogRequest())
+
+    assert [(p.name, p.upstream_name) for p in catalog.prompts] == [
+        ("alpha__greet", "greet"),
+        ("beta__greet", "greet"),
+    ]
+    assert [r.uri for r in catalog.resources] == ["memo://alpha/readme", "memo://beta/readme"]
+    assert [t.uri for t in catalog.resource_templates] == [
+        "memo://alpha/notes/{topic}",
+        "memo://beta/notes/{topic}",
+    ]
+    assert [u.name for u in catalog.upstreams] == ["alpha", "beta"]
+
+
+async def test_upstreams_that_contribute_nothing_are_left_out_of_a_catalog(
+    registered: Registry, registry_stub
+):
+    server = await registered.servers.create("only-alpha", tools=["alpha__echo"], by=BY)
+
+    catalog = await registry_stub.GetCatalog(registry_pb2.GetCatalogRequest(server_id=server.server.id))
+
+    assert [u.name for u in catalog.upstreams] == ["alpha"]
+    assert (list(catalog.resources), list(catalog.prompts)) == ([], [])
+
+
+async def test_in_the_catalog_of_everything_a_uri_two_gateways_offer_comes_from_the_first(
+    registered: Registry, registry_stub, growing_upstream
+):
+    await growing_upstream.grow("memo://alpha/readme", "resource")
+    grower = await registered.gateways.register("grower", growing_upstream.url, by=BY)
+
+    catalog = await registry_stub.GetCatalog(registry_pb2.GetCatalogRequest())
+
+    readmes = [r for r in catalog.resources if r.uri == "memo://alpha/readme"]
+    assert [r.gateway_id for r in readmes] == [_gateway_id_of(catalog, "alpha")]
+    assert "memo://growing/readme" in [r.uri for r in catalog.resources]
+    assert grower.gateway.id in [u.gateway_id for u in catalog.upstreams]
+
+
+def _gateway_id_of(catalog: registry_pb2.Catalog, name: str) -> str:
+    return next(u.gateway_id for u in catalog.upstreams if u.name == name)
+
+
+async def test_a_watcher_hears_of_a_server_update_and_of_a_refresh_that_changes_the_listing(
+    registered: Registry, registry_stub, growing_upstream
+):
+    grower = await registered.gateways.register("grower", growing_upstream.url, by=BY)
+    server = await registered.servers.create("watched", gateways=["grower"], by=BY)
+    stream = registry_stub.WatchCatalog(registry_pb2.WatchCatalogRequest())
+    async with asyncio.timeout(10):
+        first = (await stream.read()).revision
+
+        await registered.servers.update(server.server.id, naming=NamingChange(separator="."))
+        after_update = (await stream.read()).revision
+        await growing_upstream.grow("farewell", "prompt")
+        await registered.gateways.refresh(grower.gateway.id)
+        after_refresh = (await stream.read()).revision
+
+    assert first < after_update < after_refresh == await registered.changes.current()
+    catalog = await registry_stub.GetCatalog(registry_pb2.GetCatalogRequest(server_id=server.server.id))
+    assert "grower.farewell" in [p.name for p in catalog.prompts]
+    stream.cancel()

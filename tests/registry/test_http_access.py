@@ -10,9 +10,10 @@ WRITES = [
     ("POST", "/gateways/any-id/refresh", None),
     ("DELETE", "/gateways/any-id", None),
     ("POST", "/servers", {"name": "s", "tools": []}),
+    ("PATCH", "/servers/any-id", {"name": "t"}),
     ("DELETE", "/servers/any-id", None),
 ]
-READS = ["/gateways", "/tools", "/servers"]
+READS = ["/gateways", "/tools", "/resources", "/resource-templates", "/prompts", "/servers"]
 
 
 @pytest.mark.parametrize(("method", "path", "body"), WRITES)
@@ -43,8 +44,13 @@ async def test_the_openapi_document_groups_routes_by_tag(api):
     document = (await api.get("/openapi.json")).json()
 
     tags = {op["tags"][0] for path in document["paths"].values() for op in path.values()}
-    assert tags == {"gateways", "tools", "servers"}
-    assert "inputSchema" in document["components"]["schemas"]["ToolOut"]["properties"]
+    assert tags == {"gateways", "tools", "resources", "prompts", "servers"}
+    schemas = document["components"]["schemas"]
+    assert "inputSchema" in schemas["ToolOut"]["properties"]
+    assert {"uri", "mimeType"} <= set(schemas["ResourceOut"]["properties"])
+    assert "uriTemplate" in schemas["ResourceTemplateOut"]["properties"]
+    assert {"mode", "separator", "renames"} <= set(schemas["NamingIn"]["properties"])
+    assert "patch" in document["paths"]["/servers/{server_id}"]
 
 
 async def test_nothing_is_routed_under_a_servers_own_path(registry_service):

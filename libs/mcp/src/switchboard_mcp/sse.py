@@ -37,8 +37,11 @@ class Decoder:
             line = self._buffer[:newline].removesuffix(b"\r")
             self._buffer = self._buffer[newline + 1 :]
             if not line:
-                if self._data:
-                    events.append(Event(b"\n".join(self._data), self._event, self._id))
+                # An event with no data (e.g. a priming event carrying only an id) is
+                # not dispatched, as the SSE spec says.
+                data = b"\n".join(self._data)
+                if data:
+                    events.append(Event(data, self._event, self._id))
                 self._data, self._event, self._id = [], "message", None
             elif line.startswith(b"data:"):
                 self._data.append(line[5:].removeprefix(b" "))

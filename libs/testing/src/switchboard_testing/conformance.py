@@ -196,9 +196,19 @@ def _spawn_until_ready(name: str) -> UpstreamProcess:
 
 def _spawn(name: str) -> UpstreamProcess:
     port = free_port()
-    command = [sys.executable, "-m", "switchboard_testing.conformance_server", "--port", str(port), "--name", name]
+    command = [
+        sys.executable,
+        "-m",
+        "switchboard_testing.conformance_server",
+        "--port",
+        str(port),
+        "--name",
+        name,
+    ]
     # Its own interpreter: the parent's warning policy (filterwarnings=error) must not crash it.
     env = {**os.environ, "PYTHONWARNINGS": "default"}
     log: IO[bytes] = tempfile.TemporaryFile()
-    process = subprocess.Popen(command, stdin=subprocess.DEVNULL, stdout=log, stderr=subprocess.STDOUT, env=env)
+    process = subprocess.Popen(
+        command, stdin=subprocess.DEVNULL, stdout=log, stderr=subprocess.STDOUT, env=env
+    )
     return UpstreamProcess(name=name, port=port, process=process, log=log)

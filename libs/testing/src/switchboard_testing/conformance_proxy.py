@@ -21,7 +21,7 @@ from collections.abc import Iterator, Mapping
 import anyio
 import httpx
 import uvicorn
-from starlette.types import Message, Receive, Scope, Send
+from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from switchboard_testing.errors import ProcessStartError
 
@@ -48,7 +48,9 @@ class HeaderAddingProxy:
 
     def __init__(self, target: str, headers: Mapping[str, str]) -> None:
         self._target = target.rstrip("/")
-        self._added = {name.lower().encode("latin-1"): value.encode("latin-1") for name, value in headers.items()}
+        self._added = {
+            name.lower().encode("latin-1"): value.encode("latin-1") for name, value in headers.items()
+        }
         self._client: httpx.AsyncClient | None = None
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
@@ -62,7 +64,9 @@ class HeaderAddingProxy:
             message = await receive()
             if message["type"] == "lifespan.startup":
                 # No read timeout: an SSE stream may stay quiet for as long as the server likes.
-                self._client = httpx.AsyncClient(timeout=httpx.Timeout(10.0, read=None), follow_redirects=False)
+                self._client = httpx.AsyncClient(
+                    timeout=httpx.Timeout(10.0, read=None), follow_redirects=False
+                )
                 await send({"type": "lifespan.startup.complete"})
             elif message["type"] == "lifespan.shutdown":
                 if self._client is not None:
@@ -71,7 +75,9 @@ class HeaderAddingProxy:
                 return
 
     async def _forward(self, scope: Scope, receive: Receive, send: Send) -> None:
-        assert self._client is not None, "the proxy serves requests only between lifespan startup and shutdown"
+        assert self._client is not None, (
+            "the proxy serves requests only between lifespan startup and shutdown"
+        )
         body = await _read_body(receive)
         url = self._target + scope["raw_path"].decode("latin-1")
         if scope["query_string"]:
@@ -88,7 +94,9 @@ class HeaderAddingProxy:
                     "type": "http.response.start",
                     "status": response.status_code,
                     "headers": [
-                        (name, value) for name, value in response.headers.raw if name.lower() not in _HOP_BY_HOP
+                        (name, value)
+                        for name, value in response.headers.raw
+                        if name.lower() not in _HOP_BY_HOP
                     ],
                 }
             )
@@ -139,26 +147,30 @@ async def _pump_until_done_or_gone(response: httpx.Response, receive: Receive, s
 
 
 async def _reply(send: Send, status: int, body: bytes) -> None:
-    await send({"type": "http.response.start", "status": status, "headers": [(b"content-type", b"text/plain")]})
+    await send(
+        {"type": "http.response.start", "status": status, "headers": [(b"content-type", b"text/plain")]}
+    )
     await send({"type": "http.response.body", "body": body, "more_body": False})
 
 
 @contextlib.contextmanager
 def start_header_proxy(target: str, headers: Mapping[str, str]) -> Iterator[str]:
-    """Serve a `HeaderAddingProxy` to `target` on a free loopback port (in a thread); yield its base URL."""
+    """Serve a `HeaderAddingProxy` to `target` on a free loopback port; yield its base URL."""
+    with serve_in_thread(HeaderAddingProxy(target, headers)) as base_url:
+        yield base_url
+
+
+@contextlib.contextmanager
+def serve_in_thread(app: ASGIApp) -> Iterator[str]:
+    """Serve an ASGI app with uvicorn on a free loopback port, in a thread; yield its base URL."""
     sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
-    sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-    sock.bind(("127.0.0.1", 0))
+    sock.bind(("127.0.0.1", 0))  # bound here and handed over, so no other process can take the port
     port = sock.getsockname()[1]
     config = uvicorn.Config(
-        HeaderAddingProxy(target, headers),
-        log_level="warning",
-        access_log=False,
-        lifespan="on",
-        timeout_graceful_shutdown=2,
+        app, log_level="warning", access_log=False, lifespan="auto", timeout_graceful_shutdown=2
     )
     server = uvicorn.Server(config)
-    thread = threading.Thread(target=server.run, kwargs={"sockets": [sock]}, name="header-proxy", daemon=True)
+    thread = threading.Thread(target=server.run, kwargs={"sockets": [sock]}, name="asgi-server", daemon=True)
     thread.start()
     try:
         _wait_started(server, thread)
@@ -173,7 +185,7 @@ def _wait_started(server: uvicorn.Server, thread: threading.Thread) -> None:
     deadline = time.monotonic() + STARTUP_TIMEOUT_S
     while not server.started:
         if not thread.is_alive():
-            raise ProcessStartError("the header proxy stopped before it started serving")
+            raise ProcessStartError("the in-thread server stopped before it started serving")
         if time.monotonic() >= deadline:
-            raise ProcessStartError(f"the header proxy did not start within {STARTUP_TIMEOUT_S}s")
+            raise ProcessStartError(f"the in-thread server did not start within {STARTUP_TIMEOUT_S}s")
         time.sleep(0.02)

@@ -319,16 +319,23 @@ def _json_schema_2020_12_tool() -> Tool:
 
 
 def _add_resources(server: MCPServer) -> None:
-    @server.resource("test://static-text", name="static-text", description="A static text resource", mime_type="text/plain")
+    @server.resource(
+        "test://static-text", name="static-text", description="A static text resource", mime_type="text/plain"
+    )
     def static_text() -> str:
         return "This is the content of the static text resource."
 
-    @server.resource("test://static-binary", name="static-binary", description="A static PNG image", mime_type="image/png")
+    @server.resource(
+        "test://static-binary", name="static-binary", description="A static PNG image", mime_type="image/png"
+    )
     def static_binary() -> bytes:
         return red_pixel_png()
 
     @server.resource(
-        "test://watched-resource", name="watched-resource", description="A resource to subscribe to", mime_type="text/plain"
+        "test://watched-resource",
+        name="watched-resource",
+        description="A resource to subscribe to",
+        mime_type="text/plain",
     )
     def watched_resource() -> str:
         return "This resource can be watched for updates."
@@ -464,7 +471,9 @@ class InMemoryEventStore(EventStore):
         return event_id
 
     async def replay_events_after(self, last_event_id: str, send_callback: EventCallback) -> str | None:
-        position = next((i for i, (event_id, _, _) in enumerate(self._events) if event_id == last_event_id), None)
+        position = next(
+            (i for i, (event_id, _, _) in enumerate(self._events) if event_id == last_event_id), None
+        )
         if position is None:
             return None
         stream_id = self._events[position][1]

@@ -23,6 +23,7 @@ from switchboard_mcp import jsonrpc, versions
 from switchboard_mcp.upstream import UpstreamPool
 
 from switchboard_proxy.catalog import Binding, Catalog, CatalogCache
+from switchboard_proxy.client_upstreams import ClientUpstreams
 from switchboard_proxy.forward import Relay, forward
 from switchboard_proxy.metrics_buffer import MetricsBuffer
 from switchboard_proxy.sessions import Session
@@ -74,11 +75,13 @@ class Dispatcher:
         events: UpstreamEvents,
         *,
         page_size: int = 1000,
+        upstream_timeout_s: float = 30.0,
     ) -> None:
         self.catalogs = catalogs
         self.upstreams = upstreams
         self.metrics = metrics
         self.events = events
+        self.client_upstreams = ClientUpstreams(upstreams, timeout_s=upstream_timeout_s)
         self.page_size = page_size
         self._methods: dict[str, Handler] = {
             "ping": self._ping,
@@ -225,7 +228,9 @@ class Dispatcher:
             reply = await self._forward(binding, id_, method, params, ctx)
             if ctx.session is not None and isinstance(reply, dict) and "result" in reply:
                 if subscribe:
-                    self.events.watch(self.upstreams.session(binding.upstream.url))
+                    self.events.watch(
+                        await self.client_upstreams.session_for(binding.upstream.url, ctx.session)
+                    )
                     ctx.session.subscriptions.add(params["uri"])
                 else:
                     ctx.session.subscriptions.discard(params["uri"])
@@ -265,7 +270,7 @@ class Dispatcher:
     async def _forward(
         self, binding: Binding, id_, method: str, params: dict, ctx: CallContext, on_done=None
     ) -> Reply:
-        upstream = self.upstreams.session(binding.upstream.url)
+        upstream = await self.client_upstreams.session_for(binding.upstream.url, ctx.session)
         return await forward(upstream, id_, method, params, ctx.session, on_done)
 
     def _recorder(self, name: str, binding: Binding, ctx: CallContext, started: float, span_context):

@@ -34,6 +34,7 @@ class ProxyService:
         self.servicer: ProxyServicer | None = None
         self.rpc_endpoint: RpcEndpoint | None = None
         self._sweeper: asyncio.Task | None = None
+        self._releases: set[asyncio.Task] = set()
 
     def routers(self):
         return []
@@ -66,7 +67,9 @@ class ProxyService:
             metrics,
             UpstreamEvents(self.sessions),
             page_size=settings.list_page_size,
+            upstream_timeout_s=settings.upstream_timeout_s,
         )
+        self.sessions.on_end = self._session_ended
         self.endpoint = McpEndpoint(settings, runtime.principals, self.sessions, self.dispatcher)
         self.rpc_endpoint = RpcEndpoint(
             runtime.principals, self.dispatcher, max_message_bytes=settings.max_message_bytes
@@ -76,6 +79,12 @@ class ProxyService:
         catalogs.start_watching()
         metrics.start()
         self._sweeper = asyncio.create_task(self._sweep_sessions(), name="session-sweeper")
+
+    def _session_ended(self, session) -> None:
+        if self.dispatcher is not None:
+            task = asyncio.get_running_loop().create_task(self.dispatcher.client_upstreams.release(session))
+            self._releases.add(task)
+            task.add_done_callback(self._releases.discard)
 
     def _announce_list_changes(self) -> None:
         for session in self.sessions.all():
@@ -97,4 +106,5 @@ class ProxyService:
         if self.dispatcher is not None:
             await self.dispatcher.catalogs.close()
             await self.dispatcher.events.close()
+            await self.dispatcher.client_upstreams.close()
             await self.dispatcher.upstreams.close()

@@ -16,6 +16,7 @@ import asyncio
 import itertools
 import secrets
 import time
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -65,6 +66,8 @@ class SessionStore:
         self._idle_ttl_s = idle_ttl_s
         self._max = max_sessions
         self._sessions: dict[str, Session] = {}
+        # Told about every session that ends (deleted or expired).
+        self.on_end: Callable[[Session], None] = lambda _session: None
 
     def create(
         self,
@@ -94,19 +97,21 @@ class SessionStore:
             return None
         now = time.monotonic()
         if now - session.last_seen > self._idle_ttl_s:
-            del self._sessions[session_id]
+            self.delete(session_id)
             return None
         session.last_seen = now
         return session
 
     def delete(self, session_id: str) -> None:
-        self._sessions.pop(session_id, None)
+        session = self._sessions.pop(session_id, None)
+        if session is not None:
+            self.on_end(session)
 
     def expire(self) -> int:
         cutoff = time.monotonic() - self._idle_ttl_s
         stale = [sid for sid, s in self._sessions.items() if s.last_seen < cutoff]
         for sid in stale:
-            del self._sessions[sid]
+            self.delete(sid)
         return len(stale)
 
     def all(self) -> list[Session]:

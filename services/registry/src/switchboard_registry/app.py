@@ -1,4 +1,4 @@
-"""The registry's HTTP API: admin CRUD of gateways and virtual servers, tool discovery.
+"""The registry's HTTP API: admin CRUD of gateways and virtual servers, what gateways offer.
 
 Translation only: each route turns JSON into a call on the `Registry` and its answer
 back into JSON. Reads need any authenticated principal, writes an administrator.
@@ -19,9 +19,13 @@ from switchboard_registry.schemas import (
     GatewayIn,
     GatewayOut,
     PageOut,
+    PromptOut,
+    ResourceOut,
+    ResourceTemplateOut,
     ServerDetailOut,
     ServerIn,
     ServerOut,
+    ServerPatch,
     ToolOut,
 )
 
@@ -37,7 +41,7 @@ def build_routers(registry: Callable[[], Registry]) -> list[APIRouter]:
     not use `from __future__ import annotations` (FastAPI would not resolve it).
     """
     Reg = Annotated[Registry, Depends(registry)]
-    return [_gateways(Reg), _tools(Reg), _servers(Reg)]
+    return [_gateways(Reg), _tools(Reg), _resources(Reg), _prompts(Reg), _servers(Reg)]
 
 
 def _gateways(Reg: Any) -> APIRouter:
@@ -56,16 +60,25 @@ def _gateways(Reg: Any) -> APIRouter:
             items=[GatewayOut.of(g) for g in page.items], total=page.total, limit=limit, offset=offset
         )
 
-    @router.get("/{gateway_id}", summary="A gateway and its tools")
+    @router.get("/{gateway_id}", summary="A gateway and its tools, resources, resource templates and prompts")
     async def get_gateway(gateway_id: str, reg: Reg, _: CurrentPrincipal) -> GatewayDetailOut:
         return GatewayDetailOut.of_detail(await reg.gateways.get(gateway_id))
 
-    @router.post("/{gateway_id}/refresh", summary="List the upstream's tools again")
+    @router.post(
+        "/{gateway_id}/refresh",
+        summary="List what the upstream offers again",
+        description=(
+            "Items still listed keep their ids. Refused (409) when a virtual server including "
+            "this gateway would then expose clashing or bad names; the previous listing stays."
+        ),
+    )
     async def refresh_gateway(gateway_id: str, reg: Reg, _: AdminPrincipal) -> GatewayDetailOut:
         return GatewayDetailOut.of_detail(await reg.gateways.refresh(gateway_id))
 
     @router.delete(
-        "/{gateway_id}", status_code=status.HTTP_204_NO_CONTENT, summary="Remove a gateway and its tools"
+        "/{gateway_id}",
+        status_code=status.HTTP_204_NO_CONTENT,
+        summary="Remove a gateway and everything it offers",
     )
     async def delete_gateway(gateway_id: str, reg: Reg, _: AdminPrincipal) -> Response:
         await reg.gateways.delete(gateway_id)
@@ -89,15 +102,73 @@ def _tools(Reg: Any) -> APIRouter:
     return router
 
 
+def _resources(Reg: Any) -> APIRouter:
+    router = APIRouter(tags=["resources"], default_response_class=JSONResponse)
+
+    @router.get("/resources", summary="List resources of every gateway, or of one")
+    async def list_resources(
+        reg: Reg, _: CurrentPrincipal, gateway_id: str | None = None, limit: Limit = 50, offset: Offset = 0
+    ) -> PageOut[ResourceOut]:
+        page = await reg.catalog.resources(gateway_id=gateway_id, limit=limit, offset=offset)
+        return PageOut(
+            items=[ResourceOut.of(r) for r in page.items], total=page.total, limit=limit, offset=offset
+        )
+
+    @router.get("/resource-templates", summary="List resource templates of every gateway, or of one")
+    async def list_resource_templates(
+        reg: Reg, _: CurrentPrincipal, gateway_id: str | None = None, limit: Limit = 50, offset: Offset = 0
+    ) -> PageOut[ResourceTemplateOut]:
+        page = await reg.catalog.resource_templates(gateway_id=gateway_id, limit=limit, offset=offset)
+        return PageOut(
+            items=[ResourceTemplateOut.of(t) for t in page.items],
+            total=page.total,
+            limit=limit,
+            offset=offset,
+        )
+
+    return router
+
+
+def _prompts(Reg: Any) -> APIRouter:
+    router = APIRouter(prefix="/prompts", tags=["prompts"], default_response_class=JSONResponse)
+
+    @router.get("", summary="List prompts of every gateway, or of one")
+    async def list_prompts(
+        reg: Reg, _: CurrentPrincipal, gateway_id: str | None = None, limit: Limit = 50, offset: Offset = 0
+    ) -> PageOut[PromptOut]:
+        page = await reg.catalog.prompts(gateway_id=gateway_id, limit=limit, offset=offset)
+        return PageOut(
+            items=[PromptOut.of(p) for p in page.items], total=page.total, limit=limit, offset=offset
+        )
+
+    return router
+
+
+_CHECKED = (
+    "Refused with 400 for unknown references or names no client should see (over 64 "
+    "characters, spaces), with 409 when two tools, two prompts, or two gateways' "
+    "resources would share a name or URI; the body's `data` names the clashing items."
+)
+
+
 def _servers(Reg: Any) -> APIRouter:
     router = APIRouter(prefix="/servers", tags=["servers"], default_response_class=JSONResponse)
 
-    @router.post("", status_code=status.HTTP_201_CREATED, summary="Create a virtual server from chosen tools")
+    @router.post(
+        "",
+        status_code=status.HTTP_201_CREATED,
+        summary="Create a virtual server from chosen tools, resources, prompts and gateways",
+        description=_CHECKED,
+    )
     async def create_server(body: ServerIn, reg: Reg, who: AdminPrincipal) -> ServerDetailOut:
         detail = await reg.servers.create(
             body.name,
             description=body.description,
             tools=body.tools,
+            resources=body.resources,
+            prompts=body.prompts,
+            gateways=body.gateways,
+            naming=body.naming.change() if body.naming else None,
             bare_names=body.bare_names,
             by=who.user_id,
         )
@@ -112,9 +183,26 @@ def _servers(Reg: Any) -> APIRouter:
             items=[ServerOut.of(s) for s in page.items], total=page.total, limit=limit, offset=offset
         )
 
-    @router.get("/{server_id}", summary="A virtual server and the names it exposes its tools by")
+    @router.get("/{server_id}", summary="A virtual server and what it exposes, under which names")
     async def get_server(server_id: str, reg: Reg, _: CurrentPrincipal) -> ServerDetailOut:
         return ServerDetailOut.of_detail(await reg.servers.get(server_id))
+
+    @router.patch("/{server_id}", summary="Change a virtual server", description=_CHECKED)
+    async def update_server(
+        server_id: str, body: ServerPatch, reg: Reg, _: AdminPrincipal
+    ) -> ServerDetailOut:
+        detail = await reg.servers.update(
+            server_id,
+            name=body.name,
+            description=body.description,
+            tools=body.tools,
+            resources=body.resources,
+            prompts=body.prompts,
+            gateways=body.gateways,
+            naming=body.naming.change() if body.naming else None,
+            bare_names=body.bare_names,
+        )
+        return ServerDetailOut.of_detail(detail)
 
     @router.delete("/{server_id}", status_code=status.HTTP_204_NO_CONTENT, summary="Remove a virtual server")
     async def delete_server(server_id: str, reg: Reg, _: AdminPrincipal) -> Response:

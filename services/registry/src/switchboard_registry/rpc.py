@@ -1,4 +1,4 @@
-"""The registry's gRPC face: catalogs for the data path and the change feed.
+"""The registry's gRPC face: catalogs (tools, resources, templates, prompts, upstreams) and the change feed.
 
 Translation only; errors raised by the domain become status codes in the server
 interceptor (NOT_FOUND for an unknown server).
@@ -9,9 +9,10 @@ from __future__ import annotations
 from collections.abc import AsyncIterator, Callable
 
 import grpc
+import orjson
 from switchboard.registry.v1 import registry_pb2, registry_pb2_grpc
 
-from switchboard_registry.domain.models import Catalog, ToolBinding
+from switchboard_registry.domain.models import Catalog, Gateway, PromptBinding, Resource, ToolBinding
 from switchboard_registry.domain.registry import Registry
 
 
@@ -38,6 +39,10 @@ def catalog_to_proto(catalog: Catalog) -> registry_pb2.Catalog:
         server_name=catalog.server_name,
         tools=[binding_to_proto(binding) for binding in catalog.tools],
         revision=catalog.revision,
+        resources=[resource_to_proto(resource) for resource in catalog.resources],
+        resource_templates=[resource_to_proto(template) for template in catalog.resource_templates],
+        prompts=[prompt_to_proto(binding) for binding in catalog.prompts],
+        upstreams=[upstream_to_proto(gateway) for gateway in catalog.upstreams],
     )
 
 
@@ -51,4 +56,33 @@ def binding_to_proto(binding: ToolBinding) -> registry_pb2.ToolBinding:
         gateway_name=tool.gateway_name,
         upstream_url=tool.gateway_url,
         definition_json=tool.definition_json.encode(),
+    )
+
+
+def resource_to_proto(resource: Resource) -> registry_pb2.ResourceBinding:
+    return registry_pb2.ResourceBinding(
+        resource_id=resource.id,
+        uri=resource.uri,
+        gateway_id=resource.gateway_id,
+        definition_json=resource.definition_json.encode(),
+    )
+
+
+def prompt_to_proto(binding: PromptBinding) -> registry_pb2.PromptBinding:
+    prompt = binding.prompt
+    return registry_pb2.PromptBinding(
+        prompt_id=prompt.id,
+        name=binding.name,
+        upstream_name=prompt.name,
+        gateway_id=prompt.gateway_id,
+        definition_json=prompt.definition_json.encode(),
+    )
+
+
+def upstream_to_proto(gateway: Gateway) -> registry_pb2.Upstream:
+    return registry_pb2.Upstream(
+        gateway_id=gateway.id,
+        name=gateway.name,
+        url=gateway.url,
+        capabilities_json=orjson.dumps(gateway.capabilities),
     )

@@ -1,13 +1,30 @@
-"""JSON shapes of the registry's HTTP API, and how domain values become them."""
+"""JSON shapes of the registry's HTTP API, and how domain values become them.
+
+Fields the MCP specification names (`inputSchema`, `mimeType`, `uriTemplate`) keep
+its spelling; the rest is snake_case.
+"""
 
 from __future__ import annotations
 
 from datetime import datetime
-from typing import Any, Generic, TypeVar
+from typing import Any, Generic, Literal, TypeVar
 
 from pydantic import BaseModel, ConfigDict, Field
 
-from switchboard_registry.domain.models import Gateway, GatewayDetail, Server, ServerDetail, Tool, ToolBinding
+from switchboard_registry.domain.models import (
+    Gateway,
+    GatewayDetail,
+    GatewayRef,
+    Naming,
+    Prompt,
+    PromptBinding,
+    Resource,
+    Server,
+    ServerDetail,
+    Tool,
+    ToolBinding,
+)
+from switchboard_registry.domain.servers import NamingChange
 
 T = TypeVar("T")
 
@@ -49,6 +66,85 @@ class ToolOut(BaseModel):
         )
 
 
+class PromptOut(BaseModel):
+    id: str
+    name: str = Field(description="Qualified name: `<gateway>__<prompt>`.")
+    upstream_name: str
+    gateway_id: str
+    gateway_name: str
+    title: str | None = None
+    description: str | None = None
+    arguments: list[dict[str, Any]] = Field(default_factory=list, description="The prompt's arguments.")
+
+    @classmethod
+    def of(cls, prompt: Prompt, *, name: str | None = None) -> PromptOut:
+        definition = prompt.definition()
+        return cls(
+            id=prompt.id,
+            name=name or prompt.qualified_name,
+            upstream_name=prompt.name,
+            gateway_id=prompt.gateway_id,
+            gateway_name=prompt.gateway_name,
+            title=definition.get("title"),
+            description=definition.get("description"),
+            arguments=definition.get("arguments") or [],
+        )
+
+
+class ResourceOut(BaseModel):
+    model_config = ConfigDict(populate_by_name=True)
+
+    id: str
+    uri: str = Field(description="What clients read it by; never renamed.")
+    name: str | None = None
+    title: str | None = None
+    description: str | None = None
+    mime_type: str | None = Field(default=None, alias="mimeType")
+    gateway_id: str
+    gateway_name: str
+
+    @classmethod
+    def of(cls, resource: Resource) -> ResourceOut:
+        definition = resource.definition()
+        return cls(
+            id=resource.id,
+            uri=resource.uri,
+            name=definition.get("name"),
+            title=definition.get("title"),
+            description=definition.get("description"),
+            mime_type=definition.get("mimeType"),
+            gateway_id=resource.gateway_id,
+            gateway_name=resource.gateway_name,
+        )
+
+
+class ResourceTemplateOut(BaseModel):
+    model_config = ConfigDict(populate_by_name=True)
+
+    id: str
+    uri_template: str = Field(alias="uriTemplate", description="An RFC 6570 URI template; never renamed.")
+    name: str | None = None
+    title: str | None = None
+    description: str | None = None
+    mime_type: str | None = Field(default=None, alias="mimeType")
+    gateway_id: str
+    gateway_name: str
+
+    @classmethod
+    def of(cls, template: Resource) -> ResourceTemplateOut:
+        definition = template.definition()
+        return cls(
+            id=template.id,
+            uri_template=template.uri,
+            name=definition.get("name"),
+            title=definition.get("title"),
+            description=definition.get("description"),
+            mime_type=definition.get("mimeType"),
+            gateway_id=template.gateway_id,
+            gateway_name=template.gateway_name,
+        )
+
+
 class GatewayOut(BaseModel):
     id: str
     name: str
@@ -57,7 +153,13 @@ class GatewayOut(BaseModel):
     created_by: str
     last_refreshed_at: datetime
     server_info: dict[str, Any]
+    capabilities: dict[str, Any] = Field(
+        description="The upstream's capabilities from its initialize result."
+    )
     tool_count: int
+    resource_count: int
+    resource_template_count: int
+    prompt_count: int
 
     @classmethod
     def of(cls, gateway: Gateway) -> GatewayOut:
@@ -69,29 +171,94 @@ class GatewayOut(BaseModel):
             created_by=gateway.created_by,
             last_refreshed_at=gateway.last_refreshed_at,
             server_info=gateway.server_info,
+            capabilities=gateway.capabilities,
             tool_count=gateway.tool_count,
+            resource_count=gateway.resource_count,
+            resource_template_count=gateway.resource_template_count,
+            prompt_count=gateway.prompt_count,
         )
 
 
 class GatewayDetailOut(GatewayOut):
     tools: list[ToolOut]
+    resources: list[ResourceOut]
+    resource_templates: list[ResourceTemplateOut]
+    prompts: list[PromptOut]
 
     @classmethod
     def of_detail(cls, detail: GatewayDetail) -> GatewayDetailOut:
         base = GatewayOut.of(detail.gateway).model_dump()
-        return cls(**base, tools=[ToolOut.of(tool) for tool in detail.tools])
+        return cls(
+            **base,
+            tools=[ToolOut.of(tool) for tool in detail.tools],
+            resources=[ResourceOut.of(resource) for resource in detail.resources],
+            resource_templates=[ResourceTemplateOut.of(t) for t in detail.resource_templates],
+            prompts=[PromptOut.of(prompt) for prompt in detail.prompts],
+        )
+
+
+class NamingIn(BaseModel):
+    mode: Literal["prefix", "bare"] | None = Field(
+        default=None,
+        description=(
+            "`prefix` (default): `<gateway><separator><name>`; `bare`: the upstream's name. "
+            "Clashing names are refused."
+        ),
+    )
+    separator: str | None = Field(
+        default=None, description="1 to 5 letters, digits, '_', '.' or '-'; default `__`."
+    )
+    renames: dict[str, str] | None = Field(
+        default=None,
+        description=(
+            "Tool or prompt (by id or qualified name `<gateway>__<name>`) → the name to expose: "
+            "1 to 64 letters, digits, '_', '.' or '-'. Given on an update, replaces every rename."
+        ),
+    )
+
+    def change(self) -> NamingChange:
+        return NamingChange(self.mode, self.separator, self.renames)
+
+
+class NamingOut(BaseModel):
+    mode: Literal["prefix", "bare"]
+    separator: str
+    renames: dict[str, str]
+
+    @classmethod
+    def of(cls, naming: Naming) -> NamingOut:
+        return cls(mode=naming.mode, separator=naming.separator, renames=dict(naming.renames))
+
+
+_TOOLS = "Tool ids or qualified names (`<gateway>__<tool>`), in exposed order."
+_RESOURCES = "Resource or resource template ids, or their URIs (URI templates), in exposed order."
+_PROMPTS = "Prompt ids or qualified names (`<gateway>__<prompt>`), in exposed order."
+_GATEWAYS = "Gateway ids or names: everything they offer, now and after each refresh."
+_BARE = "Shorthand for naming mode `bare` (true) or `prefix` (false)."
 
 
 class ServerIn(BaseModel):
     name: str
     description: str = ""
-    tools: list[str] = Field(
-        description="Tool ids or qualified names (`<gateway>__<tool>`), in exposed order."
-    )
-    bare_names: bool = Field(
-        default=False,
-        description="Expose upstream names without the gateway prefix; refused if two would clash.",
-    )
+    tools: list[str] = Field(default_factory=list, description=_TOOLS)
+    resources: list[str] = Field(default_factory=list, description=_RESOURCES)
+    prompts: list[str] = Field(default_factory=list, description=_PROMPTS)
+    gateways: list[str] = Field(default_factory=list, description=_GATEWAYS)
+    naming: NamingIn | None = None
+    bare_names: bool | None = Field(default=None, description=_BARE)
+
+
+class ServerPatch(BaseModel):
+    """What to change; a field left out stays as it is, a list given replaces the whole list."""
+
+    name: str | None = None
+    description: str | None = None
+    tools: list[str] | None = Field(default=None, description=_TOOLS)
+    resources: list[str] | None = Field(default=None, description=_RESOURCES)
+    prompts: list[str] | None = Field(default=None, description=_PROMPTS)
+    gateways: list[str] | None = Field(default=None, description=_GATEWAYS)
+    naming: NamingIn | None = Field(default=None, description="The naming parts given replace those parts.")
+    bare_names: bool | None = Field(default=None, description=_BARE)
 
 
 class ServerToolOut(BaseModel):
@@ -117,14 +284,46 @@ class ServerToolOut(BaseModel):
         )
 
 
+class ServerPromptOut(PromptOut):
+    name: str = Field(description="The name clients of this server see.")
+    qualified_name: str
+
+    @classmethod
+    def of_binding(cls, binding: PromptBinding) -> ServerPromptOut:
+        base = PromptOut.of(binding.prompt, name=binding.name).model_dump()
+        return cls(**base, qualified_name=binding.prompt.qualified_name)
+
+
+class GatewayRefOut(BaseModel):
+    id: str
+    name: str
+
+    @classmethod
+    def of(cls, ref: GatewayRef) -> GatewayRefOut:
+        return cls(id=ref.id, name=ref.name)
+
+
+class ChosenOut(BaseModel):
+    """Items chosen one by one, by id, in order (gateways included whole are listed apart)."""
+
+    tools: list[str]
+    resources: list[str]
+    resource_templates: list[str]
+    prompts: list[str]
+
+
 class ServerOut(BaseModel):
     id: str
     name: str
     description: str
-    bare_names: bool
+    bare_names: bool = Field(description="Whether the naming mode is `bare`.")
+    naming: NamingOut
     created_at: datetime
     created_by: str
     tool_count: int
+    resource_count: int
+    resource_template_count: int
+    prompt_count: int
 
     @classmethod
     def of(cls, server: Server) -> ServerOut:
@@ -133,16 +332,39 @@ class ServerOut(BaseModel):
             name=server.name,
             description=server.description,
             bare_names=server.bare_names,
+            naming=NamingOut.of(server.naming),
             created_at=server.created_at,
             created_by=server.created_by,
             tool_count=server.tool_count,
+            resource_count=server.resource_count,
+            resource_template_count=server.resource_template_count,
+            prompt_count=server.prompt_count,
         )
 
 
 class ServerDetailOut(ServerOut):
-    tools: list[ServerToolOut]
+    gateways: list[GatewayRefOut] = Field(description="Gateways included whole.")
+    chosen: ChosenOut
+    tools: list[ServerToolOut] = Field(description="Every tool exposed, under its exposed name.")
+    resources: list[ResourceOut]
+    resource_templates: list[ResourceTemplateOut]
+    prompts: list[ServerPromptOut] = Field(description="Every prompt exposed, under its exposed name.")
 
     @classmethod
     def of_detail(cls, detail: ServerDetail) -> ServerDetailOut:
         base = ServerOut.of(detail.server).model_dump()
-        return cls(**base, tools=[ServerToolOut.of(binding) for binding in detail.tools])
+        selection, contents = detail.selection, detail.contents
+        return cls(
+            **base,
+            gateways=[GatewayRefOut.of(ref) for ref in selection.gateways],
+            chosen=ChosenOut(
+                tools=selection.tools,
+                resources=selection.resources,
+                resource_templates=selection.resource_templates,
+                prompts=selection.prompts,
+            ),
+            tools=[ServerToolOut.of(binding) for binding in contents.tools],
+            resources=[ResourceOut.of(resource) for resource in contents.resources],
+            resource_templates=[ResourceTemplateOut.of(t) for t in contents.resource_templates],
+            prompts=[ServerPromptOut.of_binding(binding) for binding in contents.prompts],
+        )

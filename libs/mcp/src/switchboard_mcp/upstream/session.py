@@ -36,8 +36,11 @@ class UpstreamSession:
         *,
         headers: Mapping[str, str] | None = None,
         timeout_s: float = 30.0,
+        client_capabilities: dict | None = None,
     ) -> None:
         self.url = url
+        # Declared to the upstream at initialize: what the client behind us can answer.
+        self._client_capabilities = client_capabilities or {}
         self._url = URL(url)
         self._http = http
         self._base_headers = {"accept": _ACCEPT, "content-type": "application/json", **(headers or {})}
@@ -122,14 +125,16 @@ class UpstreamSession:
                         return
         raise UpstreamError(f"upstream {self.url} ended its stream without answering {method}")
 
-    async def listen(self) -> AsyncIterator[dict]:
+    async def listen(self, opened: asyncio.Event | None = None) -> AsyncIterator[dict]:
         """Messages the upstream sends on its own (the GET stream): resource updates,
-        list changes, log messages. Ends when the upstream closes it or offers none (405)."""
-        headers = {**await self._ensure_session(), "accept": "text/event-stream"}
+        list changes, log messages, requests. Ends when the upstream closes it or offers
+        none (405). `opened` is set once the stream is open (or known not to be)."""
+        timeout = aiohttp.ClientTimeout(total=None)
         try:
-            async with self._http.get(
-                self._url, headers=headers, timeout=aiohttp.ClientTimeout(total=None)
-            ) as response:
+            headers = {**await self._ensure_session(), "accept": "text/event-stream"}
+            async with self._http.get(self._url, headers=headers, timeout=timeout) as response:
+                if opened is not None:
+                    opened.set()
                 if response.status != 200:
                     return
                 decoder = sse.Decoder()
@@ -139,6 +144,9 @@ class UpstreamSession:
                             yield orjson.loads(event.data)
         except aiohttp.ClientError as exc:
             raise UpstreamUnavailable(f"upstream {self.url} dropped its event stream: {exc}") from exc
+        finally:
+            if opened is not None:
+                opened.set()
 
     async def send(self, message: dict, *, extra_headers: Mapping[str, str] | None = None) -> None:
         """Deliver a notification or a response (to a request of the upstream's) to it."""
@@ -204,7 +212,11 @@ class UpstreamSession:
         return self._session_headers
 
     async def _initialize(self) -> dict[str, str]:
-        params = {"protocolVersion": versions.LATEST, "capabilities": {}, "clientInfo": CLIENT_INFO}
+        params = {
+            "protocolVersion": versions.LATEST,
+            "capabilities": self._client_capabilities,
+            "clientInfo": CLIENT_INFO,
+        }
         msg = jsonrpc.request(next(self._ids), "initialize", params)
         response = await self._post(msg, self._base_headers)
         init = self._read_result(response, msg["id"])

@@ -1,15 +1,34 @@
-"""The catalog as the data path reads it, and the admin's view of every tool."""
+"""The catalog as the data path reads it, and the admin's paginated views of every item.
+
+A server's catalog is what the server exposes (see `composition`). The catalog of
+everything (`server_id=""`, served at `/mcp`) holds every tool and prompt by qualified
+name (`gateway__name`, unique by construction) and every resource and resource
+template; a URI offered by several gateways is served by the first of them by name,
+since nothing configures that catalog and a URI can only be read from one place.
+"""
 
 from __future__ import annotations
+
+from collections.abc import Iterable
 
 from sqlalchemy.ext.asyncio import async_sessionmaker
 from switchboard_core.errors import NotFound
 
-from switchboard_registry.domain.models import Catalog, Page, Tool, ToolBinding
-from switchboard_registry.domain.servers import exposed
+from switchboard_registry.domain import composition
+from switchboard_registry.domain.models import (
+    Catalog,
+    Contents,
+    Page,
+    Prompt,
+    PromptBinding,
+    Resource,
+    Tool,
+    ToolBinding,
+)
 from switchboard_registry.store import revision as revision_store
-from switchboard_registry.store.servers import get_server, tools_of_server
-from switchboard_registry.store.tools import all_tools, list_tools
+from switchboard_registry.store.gateways import gateways_by_id
+from switchboard_registry.store.listings import PROMPTS, RESOURCES, TEMPLATES, TOOLS, every_item, page_items
+from switchboard_registry.store.servers import get_server
 
 
 class CatalogReader:
@@ -17,21 +36,58 @@ class CatalogReader:
         self._sessions = sessions
 
     async def catalog(self, server_id: str = "") -> Catalog:
-        """One server's tools under their exposed names, or every tool by qualified name."""
+        """One server's catalog under its exposed names, or everything by qualified name."""
         async with self._sessions() as s:
-            # Revision first: the tools read after it are at least that new, so a
-            # cache keyed on this revision is never fresher than it claims.
+            # Revision first: what is read after it is at least that new, so a cache
+            # keyed on this revision is never fresher than it claims.
             revision = await revision_store.current(s)
             if not server_id:
-                tools = await all_tools(s)
-                return Catalog("", "", [ToolBinding(t.qualified_name, t) for t in tools], revision)
-            server = await get_server(s, server_id)
-            if server is None:
-                raise NotFound(f"no server {server_id!r}")
-            tools = await tools_of_server(s, server_id)
-        bindings = [exposed(tool, bare_names=server.bare_names) for tool in tools]
-        return Catalog(server.id, server.name, bindings, revision)
+                server_name = ""
+                contents = Contents(
+                    tools=[ToolBinding(t.qualified_name, t) for t in await every_item(s, TOOLS)],
+                    resources=_first_per_uri(await every_item(s, RESOURCES)),
+                    resource_templates=_first_per_uri(await every_item(s, TEMPLATES)),
+                    prompts=[PromptBinding(p.qualified_name, p) for p in await every_item(s, PROMPTS)],
+                )
+            else:
+                server = await get_server(s, server_id)
+                if server is None:
+                    raise NotFound(f"no server {server_id!r}")
+                server_name = server.name
+                _, contents = await composition.read(s, server)
+            upstreams = await gateways_by_id(s, contents.gateway_ids())
+        return Catalog(
+            server_id=server_id,
+            server_name=server_name,
+            tools=contents.tools,
+            revision=revision,
+            resources=contents.resources,
+            resource_templates=contents.resource_templates,
+            prompts=contents.prompts,
+            upstreams=upstreams,
+        )
 
     async def tools(self, *, gateway_id: str | None = None, limit: int, offset: int) -> Page[Tool]:
         async with self._sessions() as s:
-            return await list_tools(s, gateway_id=gateway_id, limit=limit, offset=offset)
+            return await page_items(s, TOOLS, gateway_id=gateway_id, limit=limit, offset=offset)
+
+    async def prompts(self, *, gateway_id: str | None = None, limit: int, offset: int) -> Page[Prompt]:
+        async with self._sessions() as s:
+            return await page_items(s, PROMPTS, gateway_id=gateway_id, limit=limit, offset=offset)
+
+    async def resources(self, *, gateway_id: str | None = None, limit: int, offset: int) -> Page[Resource]:
+        async with self._sessions() as s:
+            return await page_items(s, RESOURCES, gateway_id=gateway_id, limit=limit, offset=offset)
+
+    async def resource_templates(
+        self, *, gateway_id: str | None = None, limit: int, offset: int
+    ) -> Page[Resource]:
+        async with self._sessions() as s:
+            return await page_items(s, TEMPLATES, gateway_id=gateway_id, limit=limit, offset=offset)
+
+
+def _first_per_uri(resources: Iterable[Resource]) -> list[Resource]:
+    first: dict[str, Resource] = {}
+    for resource in resources:
+        first.setdefault(resource.uri, resource)
+    return list(first.values())

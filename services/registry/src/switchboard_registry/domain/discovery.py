@@ -44,7 +44,9 @@ class _Listing:
 
 _TOOLS = _Listing("tools/list", "tools", "name", "tool")
 _RESOURCES = _Listing("resources/list", "resources", "uri", "resource", MAX_URL)
-_TEMPLATES = _Listing("resources/templates/list", "resourceTemplates", "uriTemplate", "resource template", MAX_URL)
+_TEMPLATES = _Listing(
+    "resources/templates/list", "resourceTemplates", "uriTemplate", "resource template", MAX_URL
+)
 _PROMPTS = _Listing("prompts/list", "prompts", "name", "prompt")
 
 

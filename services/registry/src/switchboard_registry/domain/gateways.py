@@ -1,28 +1,32 @@
 """Registering, refreshing and removing upstream gateways.
 
-The upstream is asked for its tools before any transaction opens; the database is
+The upstream is asked what it offers before any transaction opens; the database is
 then written in one short transaction, so nothing is stored for an upstream that
-could not be listed.
+could not be listed. A refresh that would make a virtual server including the
+gateway expose clashing or bad names is rolled back: the old listing stays.
 """
 
 from __future__ import annotations
 
 import uuid
 from datetime import UTC, datetime
+from typing import Any
 
-from sqlalchemy.ext.asyncio import async_sessionmaker
+from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 from switchboard_core.errors import Conflict, InvalidInput, NotFound, UpstreamError, UpstreamUnavailable
 from switchboard_mcp.upstream import HttpClient
 
+from switchboard_registry.domain import composition
 from switchboard_registry.domain.changes import Changes
 from switchboard_registry.domain.discovery import Discovery, discover, reason
 from switchboard_registry.domain.models import Gateway, GatewayDetail, Page
 from switchboard_registry.domain.names import (
+    check_exposed,
     check_gateway_name,
-    check_lengths,
     check_upstream_url,
     qualified_name,
 )
+from switchboard_registry.domain.naming import problems
 from switchboard_registry.store import revision as revision_store
 from switchboard_registry.store.gateways import (
     delete_gateway,
@@ -30,9 +34,29 @@ from switchboard_registry.store.gateways import (
     insert_gateway,
     list_gateways,
     mark_refreshed,
+    replace_capabilities,
     taken,
 )
-from switchboard_registry.store.tools import insert_tools, replace_tools, tools_of_gateway
+from switchboard_registry.store.listings import (
+    PROMPTS,
+    RESOURCES,
+    TEMPLATES,
+    TOOLS,
+    Kind,
+    insert_items,
+    of_gateway,
+    replace_items,
+)
+from switchboard_registry.store.servers import get_server, servers_including
+
+
+def _listed(found: Discovery) -> list[tuple[Kind[Any], dict[str, str]]]:
+    return [
+        (TOOLS, found.tools),
+        (RESOURCES, found.resources),
+        (TEMPLATES, found.resource_templates),
+        (PROMPTS, found.prompts),
+    ]
 
 
 class Gateways:
@@ -48,9 +72,9 @@ class Gateways:
         check_gateway_name(name)
         check_upstream_url(url)
         async with self._sessions() as s:
-            problems = await taken(s, name, url)
-        if problems:
-            raise Conflict("; ".join(problems))
+            already = await taken(s, name, url)
+        if already:
+            raise Conflict("; ".join(already))
         try:
             found = await discover(self._http, url, timeout_s=self._timeout_s)
         except UpstreamError as exc:
@@ -58,15 +82,22 @@ class Gateways:
         _check_names(name, found, doing="register")
         gateway_id = str(uuid.uuid4())
         async with self._changes.change() as s:
-            now = datetime.now(UTC)
             await insert_gateway(
-                s, id=gateway_id, name=name, url=url, at=now, created_by=by, server_info=found.server_info
+                s,
+                id=gateway_id,
+                name=name,
+                url=url,
+                at=datetime.now(UTC),
+                created_by=by,
+                server_info=found.server_info,
+                capabilities=found.capabilities,
             )
-            await insert_tools(s, gateway_id, found.definitions)
+            for kind, definitions in _listed(found):
+                await insert_items(s, kind, gateway_id, definitions)
         return await self.get(gateway_id)
 
     async def refresh(self, gateway_id: str) -> GatewayDetail:
-        """List the upstream's tools again; tools still listed keep their ids."""
+        """List what the upstream offers again; items still listed keep their ids."""
         gateway = (await self.get(gateway_id)).gateway
         try:
             found = await discover(self._http, gateway.url, timeout_s=self._timeout_s)
@@ -80,7 +111,11 @@ class Gateways:
             # Updating the gateway row first takes the write lock before anything is read.
             if not await mark_refreshed(s, gateway_id, at=datetime.now(UTC), server_info=found.server_info):
                 raise NotFound(f"no gateway {gateway_id!r}")
-            if await replace_tools(s, gateway_id, found.definitions):
+            changed = await replace_capabilities(s, gateway_id, found.capabilities)
+            for kind, definitions in _listed(found):
+                changed = await replace_items(s, kind, gateway_id, definitions) or changed
+            if changed:
+                await _check_servers_including(s, gateway)
                 revision = await revision_store.bump(s)
         if revision:
             self._changes.feed.publish(revision)
@@ -96,7 +131,13 @@ class Gateways:
             gateway = await get_gateway(s, gateway_id)
             if gateway is None:
                 raise NotFound(f"no gateway {gateway_id!r}")
-            return GatewayDetail(gateway, await tools_of_gateway(s, gateway_id))
+            return GatewayDetail(
+                gateway,
+                tools=await of_gateway(s, TOOLS, gateway_id),
+                resources=await of_gateway(s, RESOURCES, gateway_id),
+                resource_templates=await of_gateway(s, TEMPLATES, gateway_id),
+                prompts=await of_gateway(s, PROMPTS, gateway_id),
+            )
 
     async def page(self, *, limit: int, offset: int) -> Page[Gateway]:
         async with self._sessions() as s:
@@ -104,7 +145,28 @@ class Gateways:
 
 
 def _check_names(gateway_name: str, found: Discovery, *, doing: str) -> None:
-    check_lengths(
-        (qualified_name(gateway_name, tool) for tool in found.definitions),
-        where=f"could not {doing} {gateway_name!r}",
-    )
+    """Everything is exposed by qualified name in the catalog of everything, so those must fit."""
+    where = f"could not {doing} {gateway_name!r}"
+    check_exposed((qualified_name(gateway_name, t) for t in found.tools), noun="tool", where=where)
+    check_exposed((qualified_name(gateway_name, p) for p in found.prompts), noun="prompt", where=where)
+
+
+async def _check_servers_including(s: AsyncSession, gateway: Gateway) -> None:
+    """Refuse the new listing if a server including the gateway would then expose bad or clashing names."""
+    refused: dict[str, dict[str, Any]] = {}
+    reasons = []
+    for server_id in await servers_including(s, gateway.id):
+        server = await get_server(s, server_id)
+        if server is None:
+            continue
+        _, contents = await composition.read(s, server)
+        found = problems(contents)
+        if found:
+            refused[server.name] = {"id": server.id, **found.data()}
+            reasons.append(f"in server {server.name!r}, {found.describe()}")
+    if refused:
+        raise Conflict(
+            f"could not refresh {gateway.name!r}: {'; '.join(reasons)}; "
+            "the gateway keeps its previous listing until those servers are changed",
+            data={"servers": refused},
+        )

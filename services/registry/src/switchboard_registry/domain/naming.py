@@ -65,9 +65,7 @@ def naming_of(
         raise InvalidInput(f"naming mode {mode!r} is invalid: use 'prefix' or 'bare'")
     separator = base.separator if separator is None else separator
     if not _SEPARATOR.fullmatch(separator):
-        raise InvalidInput(
-            f"separator {separator!r} is invalid: use 1 to 5 letters, digits, '_', '.' or '-'"
-        )
+        raise InvalidInput(f"separator {separator!r} is invalid: use 1 to 5 letters, digits, '_', '.' or '-'")
     renames = dict(base.renames) if renames is None else _checked_renames(renames)
     return Naming(mode, separator, renames)  # type: ignore[arg-type]
 

@@ -57,7 +57,9 @@ async def resource_items(s: AsyncSession, refs: Sequence[str]) -> tuple[list[str
             f"{uri!r} is offered by {' and '.join(f'{item.gateway_name} ({item.id})' for _, item in by_uri[uri])}"
             for uri in ambiguous
         )
-        raise InvalidInput(f"ambiguous resources: {listed}; refer to each by id", data={"ambiguous": ambiguous})
+        raise InvalidInput(
+            f"ambiguous resources: {listed}; refer to each by id", data={"ambiguous": ambiguous}
+        )
     found |= {uri: (offers[0][0], offers[0][1].id) for uri, offers in by_uri.items()}
     _refuse_unknown("resources", [ref for ref in refs if ref not in found])
     chosen = _unique_pairs([found[ref] for ref in refs])

@@ -1,29 +1,57 @@
-"""Virtual servers: tools chosen from any gateways, exposed under names fixed at creation."""
+"""Virtual servers: chosen tools, resources and prompts, and whole gateways, under one naming.
+
+Every change is written and then read back and checked inside one transaction: a
+server that would expose a bad or clashing name is rolled back, never stored.
+"""
 
 from __future__ import annotations
 
 import uuid
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
 from datetime import UTC, datetime
 
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
-from switchboard_core.errors import InvalidInput, NotFound
+from switchboard_core.errors import NotFound
 
+from switchboard_registry.domain import composition, refs
 from switchboard_registry.domain.changes import Changes
-from switchboard_registry.domain.models import Page, Server, ServerDetail, Tool, ToolBinding
-from switchboard_registry.domain.names import check_lengths, check_server_name, check_unique, split_qualified
+from switchboard_registry.domain.models import Naming, Page, Server, ServerDetail
+from switchboard_registry.domain.names import check_server_name
+from switchboard_registry.domain.naming import naming_of
+from switchboard_registry.store.listings import PROMPTS, RESOURCES, TEMPLATES, TOOLS, set_chosen
 from switchboard_registry.store.servers import (
     delete_server,
     get_server,
     insert_server,
     list_servers,
-    tools_of_server,
+    set_included_gateways,
+    update_server,
 )
-from switchboard_registry.store.tools import tools_by_id, tools_by_name
 
 
-def exposed(tool: Tool, *, bare_names: bool) -> ToolBinding:
-    return ToolBinding(tool.name if bare_names else tool.qualified_name, tool)
+@dataclass(frozen=True, slots=True)
+class NamingChange:
+    """The parts of a server's naming to set; None leaves a part as it is."""
+
+    mode: str | None = None
+    separator: str | None = None
+    renames: Mapping[str, str] | None = None
+
+    def applied_to(self, base: Naming, *, bare_names: bool | None = None) -> Naming:
+        return naming_of(
+            mode=self.mode, separator=self.separator, renames=self.renames, bare_names=bare_names, base=base
+        )
+
+
+@dataclass(frozen=True, slots=True)
+class _Choice:
+    """References to choose, per kind; None leaves a kind as it is."""
+
+    tools: Sequence[str] | None = None
+    resources: Sequence[str] | None = None
+    prompts: Sequence[str] | None = None
+    gateways: Sequence[str] | None = None
 
 
 class Servers:
@@ -32,36 +60,70 @@ class Servers:
         self._changes = changes
 
     async def create(
-        self, name: str, *, description: str = "", tools: Sequence[str], bare_names: bool = False, by: str
+        self,
+        name: str,
+        *,
+        description: str = "",
+        tools: Sequence[str] = (),
+        resources: Sequence[str] = (),
+        prompts: Sequence[str] = (),
+        gateways: Sequence[str] = (),
+        naming: NamingChange | None = None,
+        bare_names: bool | None = None,
+        by: str,
     ) -> ServerDetail:
-        """`tools` are tool ids or qualified names (`gateway__tool`), in the order to expose them."""
+        """Tools and prompts by id or qualified name (`gateway__name`), resources by id or
+        URI, gateways (everything they list, now and after each refresh) by id or name."""
         name = check_server_name(name)
-        where = f"could not create server {name!r}"
+        chosen_naming = (naming or NamingChange()).applied_to(Naming(), bare_names=bare_names)
         server_id = str(uuid.uuid4())
         async with self._changes.change() as s:
-            chosen = await _resolve(s, [ref.strip() for ref in tools])
-            bindings = [exposed(tool, bare_names=bare_names) for tool in chosen]
-            check_lengths((b.name for b in bindings), where=where)
-            check_unique(((b.name, b.tool.qualified_name) for b in bindings), where=where)
             await insert_server(
                 s,
                 id=server_id,
                 name=name,
                 description=description.strip(),
-                bare_names=bare_names,
+                naming=chosen_naming,
                 at=datetime.now(UTC),
                 created_by=by,
-                tool_ids=[tool.id for tool in chosen],
             )
+            await _choose(s, server_id, _Choice(tools, resources, prompts, gateways))
+            await _check(s, server_id, where=f"could not create server {name!r}", naming=naming)
+        return await self.get(server_id)
+
+    async def update(
+        self,
+        server_id: str,
+        *,
+        name: str | None = None,
+        description: str | None = None,
+        tools: Sequence[str] | None = None,
+        resources: Sequence[str] | None = None,
+        prompts: Sequence[str] | None = None,
+        gateways: Sequence[str] | None = None,
+        naming: NamingChange | None = None,
+        bare_names: bool | None = None,
+    ) -> ServerDetail:
+        """Change what is given; a list given replaces that whole list."""
+        async with self._changes.change() as s:
+            server = await _existing(s, server_id)
+            name = server.name if name is None else check_server_name(name)
+            await update_server(
+                s,
+                server_id,
+                name=name,
+                description=server.description if description is None else description.strip(),
+                naming=(naming or NamingChange()).applied_to(server.naming, bare_names=bare_names),
+            )
+            await _choose(s, server_id, _Choice(tools, resources, prompts, gateways))
+            await _check(s, server_id, where=f"could not update server {name!r}", naming=naming)
         return await self.get(server_id)
 
     async def get(self, server_id: str) -> ServerDetail:
         async with self._sessions() as s:
-            server = await get_server(s, server_id)
-            if server is None:
-                raise NotFound(f"no server {server_id!r}")
-            tools = await tools_of_server(s, server_id)
-        return ServerDetail(server, [exposed(tool, bare_names=server.bare_names) for tool in tools])
+            server = await _existing(s, server_id)
+            selection, contents = await composition.read(s, server)
+        return ServerDetail(server, selection, contents)
 
     async def page(self, *, limit: int, offset: int) -> Page[Server]:
         async with self._sessions() as s:
@@ -73,14 +135,28 @@ class Servers:
                 raise NotFound(f"no server {server_id!r}")
 
 
-async def _resolve(s: AsyncSession, refs: list[str]) -> list[Tool]:
-    """The tools `refs` name, in order and without repeats; InvalidInput listing unknown refs."""
-    by_id = {tool.id: tool for tool in await tools_by_id(s, refs)}
-    wanted = {ref: split_qualified(ref) for ref in refs if ref not in by_id}
-    pairs = {pair for pair in wanted.values() if pair is not None}
-    by_name = {(tool.gateway_name, tool.name): tool for tool in await tools_by_name(s, pairs)}
-    unknown = [ref for ref, pair in wanted.items() if pair not in by_name]
-    if unknown:
-        raise InvalidInput(f"unknown tools: {', '.join(map(repr, unknown))}", data={"unknown": unknown})
-    chosen = [by_id[ref] if ref in by_id else by_name[wanted[ref]] for ref in refs]  # type: ignore[index]
-    return list({tool.id: tool for tool in chosen}.values())
+async def _existing(s: AsyncSession, server_id: str) -> Server:
+    server = await get_server(s, server_id)
+    if server is None:
+        raise NotFound(f"no server {server_id!r}")
+    return server
+
+
+async def _choose(s: AsyncSession, server_id: str, choice: _Choice) -> None:
+    if choice.tools is not None:
+        await set_chosen(s, TOOLS, server_id, await refs.named_items(s, TOOLS, choice.tools))
+    if choice.prompts is not None:
+        await set_chosen(s, PROMPTS, server_id, await refs.named_items(s, PROMPTS, choice.prompts))
+    if choice.resources is not None:
+        resource_ids, template_ids = await refs.resource_items(s, choice.resources)
+        await set_chosen(s, RESOURCES, server_id, resource_ids)
+        await set_chosen(s, TEMPLATES, server_id, template_ids)
+    if choice.gateways is not None:
+        await set_included_gateways(s, server_id, await refs.gateway_ids(s, choice.gateways))
+
+
+async def _check(s: AsyncSession, server_id: str, *, where: str, naming: NamingChange | None) -> None:
+    server = await _existing(s, server_id)
+    _, contents = await composition.read(s, server)
+    renames_given = naming is not None and naming.renames is not None
+    composition.check(server, contents, where=where, renames_given=renames_given)

@@ -89,7 +89,9 @@ TEMPLATES = Kind(
 )
 
 
-async def insert_items(s: AsyncSession, kind: Kind[Any], gateway_id: str, definitions: Mapping[str, str]) -> None:
+async def insert_items(
+    s: AsyncSession, kind: Kind[Any], gateway_id: str, definitions: Mapping[str, str]
+) -> None:
     """Add items to a gateway; `definitions` maps each key to the upstream's JSON."""
     if definitions:
         key = kind.key.name
