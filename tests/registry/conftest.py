@@ -108,19 +108,6 @@ def growing_upstream() -> Iterator[Upstream]:
         _stop(upstream)
 
 
-@pytest.fixture
-def growing_pair() -> Iterator[tuple[Upstream, Upstream]]:
-    """Two upstreams of this test's own, `one` and `two`."""
-    pair = (_spawn("one"), _spawn("two"))
-    try:
-        for upstream in pair:
-            _wait_serving(upstream)
-        yield pair
-    finally:
-        for upstream in pair:
-            _stop(upstream)
-
-
 # Capabilities the hand-written MCP servers below advertise, by path.
 _EVERYTHING = {"tools": {}, "resources": {}, "prompts": {}}
 _ADVERTISED = {"/tools-only": {"tools": {}}, "/half-implemented": _EVERYTHING, "/scripted": _EVERYTHING}

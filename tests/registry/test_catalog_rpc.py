@@ -9,8 +9,8 @@ import orjson
 import pytest
 from switchboard.registry.v1 import registry_pb2
 from switchboard_core.errors import InvalidInput
+from switchboard_registry.domain.naming import NamingChange
 from switchboard_registry.domain.registry import Registry
-from switchboard_registry.domain.servers import NamingChange
 
 BY = "u-admin"
 

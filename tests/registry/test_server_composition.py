@@ -181,3 +181,17 @@ async def test_a_refused_patch_leaves_the_server_as_it_was(api, gateways):
 
     assert response.status_code == 400
     assert (await api.get(f"/servers/{created['id']}")).json() == created
+
+
+async def test_the_server_list_counts_what_each_server_exposes(api, gateways):
+    await _create(api, "one-tool", tools=["alpha__echo"])
+    await _create(api, "whole-beta", gateways=["beta"], prompts=["alpha__greet"])
+    await _create(api, "readmes", resources=["memo://alpha/readme", "memo://beta/readme"])
+
+    listed = {s["name"]: s for s in (await api.get("/servers")).json()["items"]}
+
+    counts = {
+        name: (s["tool_count"], s["resource_count"], s["resource_template_count"], s["prompt_count"])
+        for name, s in listed.items()
+    }
+    assert counts == {"one-tool": (1, 0, 0, 0), "whole-beta": (3, 1, 1, 2), "readmes": (0, 2, 0, 0)}

@@ -24,7 +24,7 @@ from switchboard_registry.domain.models import (
     Tool,
     ToolBinding,
 )
-from switchboard_registry.domain.servers import NamingChange
+from switchboard_registry.domain.naming import NamingChange
 
 T = TypeVar("T")
 

@@ -70,6 +70,20 @@ def naming_of(
     return Naming(mode, separator, renames)  # type: ignore[arg-type]
 
 
+@dataclass(frozen=True, slots=True)
+class NamingChange:
+    """The parts of a server's naming to set; None leaves a part as it is."""
+
+    mode: str | None = None
+    separator: str | None = None
+    renames: Mapping[str, str] | None = None
+
+    def applied_to(self, base: Naming, *, bare_names: bool | None = None) -> Naming:
+        return naming_of(
+            mode=self.mode, separator=self.separator, renames=self.renames, bare_names=bare_names, base=base
+        )
+
+
 def _checked_renames(renames: Mapping[str, str]) -> dict[str, str]:
     cleaned = {ref.strip(): name for ref, name in renames.items()}
     bad = sorted(name for name in cleaned.values() if not _RENAME.fullmatch(name))

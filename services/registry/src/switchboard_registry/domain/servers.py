@@ -7,7 +7,7 @@ server that would expose a bad or clashing name is rolled back, never stored.
 from __future__ import annotations
 
 import uuid
-from collections.abc import Mapping, Sequence
+from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
 
@@ -18,7 +18,7 @@ from switchboard_registry.domain import composition, refs
 from switchboard_registry.domain.changes import Changes
 from switchboard_registry.domain.models import Naming, Page, Server, ServerDetail
 from switchboard_registry.domain.names import check_server_name
-from switchboard_registry.domain.naming import naming_of
+from switchboard_registry.domain.naming import NamingChange
 from switchboard_registry.store.listings import PROMPTS, RESOURCES, TEMPLATES, TOOLS, set_chosen
 from switchboard_registry.store.servers import (
     delete_server,
@@ -28,20 +28,6 @@ from switchboard_registry.store.servers import (
     set_included_gateways,
     update_server,
 )
-
-
-@dataclass(frozen=True, slots=True)
-class NamingChange:
-    """The parts of a server's naming to set; None leaves a part as it is."""
-
-    mode: str | None = None
-    separator: str | None = None
-    renames: Mapping[str, str] | None = None
-
-    def applied_to(self, base: Naming, *, bare_names: bool | None = None) -> Naming:
-        return naming_of(
-            mode=self.mode, separator=self.separator, renames=self.renames, bare_names=bare_names, base=base
-        )
 
 
 @dataclass(frozen=True, slots=True)

@@ -211,9 +211,12 @@ def count_per_gateway(kind: Kind[Any]) -> Any:
 
 def count_per_server(kind: Kind[Any], server_id: Column[Any]) -> Any:
     """How many distinct items of this kind the enclosing query's server exposes."""
-    t = kind.table
-    chosen = select(kind.link_item).where(kind.link.c.server_id == server_id)
-    included = select(server_gateways.c.gateway_id).where(server_gateways.c.server_id == server_id)
+    t, server = kind.table, server_id.table
+    # Correlated two levels down: explicit, or SQLAlchemy would add `servers` to the inner FROMs.
+    chosen = select(kind.link_item).where(kind.link.c.server_id == server_id).correlate(server)
+    included = (
+        select(server_gateways.c.gateway_id).where(server_gateways.c.server_id == server_id).correlate(server)
+    )
     return (
         select(func.count(t.c.id))
         .where(or_(t.c.id.in_(chosen), t.c.gateway_id.in_(included)))
