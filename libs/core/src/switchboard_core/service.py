@@ -25,7 +25,7 @@ from starlette.routing import BaseRoute
 
 from switchboard_core.grpc import Channels, build_server
 from switchboard_core.grpc.server import set_serving
-from switchboard_core.http.app import create_app
+from switchboard_core.http.app import RawRoutesFirst, create_app
 from switchboard_core.principals import PrincipalCache
 from switchboard_core.settings import ServiceSettings
 
@@ -99,15 +99,14 @@ class Host:
             await set_serving(health, names, False)
             await server.start()
             self.runtime.principals.start_watching()
+            raw_routes = [r for s in self.services for r in s.routes()]
             app = create_app(
-                title=self.title,
-                routers=[r for s in self.services for r in s.routers()],
-                routes=[r for s in self.services for r in s.routes()],
+                title=self.title, routers=[r for s in self.services for r in s.routers()], routes=raw_routes
             )
             app.state.principals = self.runtime.principals
             app.state.runtime = self.runtime
             self.http = GranianServer(
-                app,
+                RawRoutesFirst(app, raw_routes),
                 address=self.settings.http_host,
                 port=self.settings.http_port,
                 interface=Interfaces.ASGINL,

@@ -46,6 +46,14 @@ def configure(service_name: str) -> trace.TracerProvider | None:
     return provider
 
 
+def tracing_active() -> bool:
+    """Whether an SDK tracer provider is installed. Hot paths ask once, at start, and
+    skip context extraction and injection entirely when nothing records spans."""
+    from opentelemetry.trace import ProxyTracerProvider
+
+    return not isinstance(trace.get_tracer_provider(), ProxyTracerProvider)
+
+
 def shutdown(provider: trace.TracerProvider | None) -> None:
     if provider is not None:
         provider.shutdown()

@@ -17,6 +17,7 @@ from typing import Any
 
 from opentelemetry import trace
 from switchboard.metrics.v1 import metrics_pb2
+from switchboard_core import telemetry
 from switchboard_core.errors import SwitchboardError, UpstreamUnavailable, status_of
 from switchboard_core.principals import Principal
 from switchboard_mcp import jsonrpc, versions
@@ -82,6 +83,7 @@ class Dispatcher:
         self.metrics = metrics
         self.events = events
         self.client_upstreams = ClientUpstreams(upstreams, timeout_s=upstream_timeout_s)
+        self._traced = telemetry.tracing_active()
         self.page_size = page_size
         self._methods: dict[str, Handler] = {
             "ping": self._ping,
@@ -193,15 +195,22 @@ class Dispatcher:
         if binding is None:
             raise InvalidParams(f"Unknown tool: {name}")
         started = time.time()
+        if not self._traced:
+            return await self._call_tool(
+                binding, id_, params, ctx, self._recorder(binding, ctx, started, None)
+            )
         with tracer.start_as_current_span("tools/call", kind=trace.SpanKind.CLIENT) as span:
             span.set_attribute("mcp.tool", name)
-            record = self._recorder(name, binding, ctx, started, span.get_span_context())
-            try:
-                return await self._forward(
-                    binding, id_, "tools/call", {**params, "name": binding.upstream_name}, ctx, record
-                )
-            except UpstreamUnavailable as exc:
-                raise UpstreamUnavailable(f"tool '{name}' is unavailable: {exc.message}") from exc
+            record = self._recorder(binding, ctx, started, span.get_span_context())
+            return await self._call_tool(binding, id_, params, ctx, record)
+
+    async def _call_tool(self, binding: Binding, id_, params: dict, ctx: CallContext, record) -> Reply:
+        try:
+            return await self._forward(
+                binding, id_, "tools/call", {**params, "name": binding.upstream_name}, ctx, record
+            )
+        except UpstreamUnavailable as exc:
+            raise UpstreamUnavailable(f"tool '{binding.name}' is unavailable: {exc.message}") from exc
 
     async def _prompts_get(self, id_, params: dict, ctx: CallContext) -> Reply:
         name = params.get("name")
@@ -271,11 +280,13 @@ class Dispatcher:
         self, binding: Binding, id_, method: str, params: dict, ctx: CallContext, on_done=None
     ) -> Reply:
         upstream = await self.client_upstreams.session_for(binding.upstream.url, ctx.session)
-        return await forward(upstream, id_, method, params, ctx.session, on_done)
+        return await forward(upstream, id_, method, params, ctx.session, on_done, traced=self._traced)
 
-    def _recorder(self, name: str, binding: Binding, ctx: CallContext, started: float, span_context):
-        trace_id = format(span_context.trace_id, "032x") if span_context.is_valid else ""
-        span_id = format(span_context.span_id, "016x") if span_context.is_valid else ""
+    def _recorder(self, binding: Binding, ctx: CallContext, started: float, span_context):
+        traced = span_context is not None and span_context.is_valid
+        trace_id = format(span_context.trace_id, "032x") if traced else ""
+        span_id = format(span_context.span_id, "016x") if traced else ""
+        name = binding.name
 
         def record(final: dict | None) -> None:
             result = final.get("result") if final else None

@@ -67,10 +67,14 @@ async def forward(
     params: dict | None,
     session: Session | None,
     on_done: OnDone | None = None,
+    *,
+    traced: bool = True,
 ) -> dict | Relay:
     upstream_id = upstream.next_id()
-    headers: dict[str, str] = {}
-    propagate.inject(headers)
+    headers: dict[str, str] | None = None
+    if traced:
+        headers = {}
+        propagate.inject(headers)
     stream = upstream.stream(upstream_id, method, params, extra_headers=headers or None)
     if session is not None:
         session.inflight[client_id] = UpstreamRef(upstream, upstream_id)

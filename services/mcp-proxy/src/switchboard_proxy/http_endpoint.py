@@ -13,6 +13,7 @@ from urllib.parse import urlsplit
 
 import orjson
 from opentelemetry import context, propagate, trace
+from switchboard_core import telemetry
 from switchboard_core.errors import SwitchboardError, Unauthenticated, status_of
 from switchboard_core.principals import PrincipalCache, bearer_token
 from switchboard_mcp import jsonrpc, sse, versions
@@ -49,18 +50,33 @@ class McpEndpoint:
         self._sessions = sessions
         self._dispatcher = dispatcher
         self._allowed_origins = set(settings.allowed_origins)
+        self._traced = telemetry.tracing_active()
 
     async def __call__(self, scope, receive, send) -> None:
         headers = _headers(scope)
         server_id = scope.get("path_params", {}).get("server_id", "")
-        token = context.attach(propagate.extract(headers))
+        started = False
+
+        async def tracking_send(message) -> None:
+            nonlocal started
+            started = True
+            await send(message)
+
         try:
-            with tracer.start_as_current_span(
-                f"{scope['method']} {scope['path']}", kind=trace.SpanKind.SERVER
-            ):
-                await self._serve(scope, receive, send, headers, server_id)
-        finally:
-            context.detach(token)
+            if not self._traced:
+                return await self._serve(scope, receive, tracking_send, headers, server_id)
+            token = context.attach(propagate.extract(headers))
+            try:
+                with tracer.start_as_current_span(
+                    f"{scope['method']} {scope['path']}", kind=trace.SpanKind.SERVER
+                ):
+                    await self._serve(scope, receive, tracking_send, headers, server_id)
+            finally:
+                context.detach(token)
+        except Exception:
+            logger.exception("MCP request failed")
+            if not started:
+                await reply(send, 500, jsonrpc.error(None, jsonrpc.INTERNAL_ERROR, "Internal error"))
 
     async def _serve(self, scope, receive, send, headers: dict[str, str], server_id: str) -> None:
         method = scope["method"]

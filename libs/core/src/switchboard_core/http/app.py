@@ -7,7 +7,7 @@ from collections.abc import Sequence
 import orjson
 from fastapi import APIRouter, FastAPI, Request
 from starlette.responses import JSONResponse
-from starlette.routing import BaseRoute
+from starlette.routing import BaseRoute, Match
 
 from switchboard_core.errors import SwitchboardError, Unauthenticated, status_of
 
@@ -49,3 +49,22 @@ def create_app(
         return {"status": "ok"}
 
     return app
+
+
+class RawRoutesFirst:
+    """Serves the raw (hot-path) routes straight away, without FastAPI's middleware
+    stack; everything else goes to the app. A raw route's endpoint answers its own errors."""
+
+    def __init__(self, app: FastAPI, routes: Sequence[BaseRoute]) -> None:
+        self.app = app
+        self.state = app.state
+        self._routes = list(routes)
+
+    async def __call__(self, scope, receive, send) -> None:
+        if scope["type"] == "http":
+            for route in self._routes:
+                match, child_scope = route.matches(scope)
+                if match is Match.FULL:
+                    scope.update(child_scope)
+                    return await route.handle(scope, receive, send)
+        await self.app(scope, receive, send)
