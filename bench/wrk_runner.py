@@ -33,7 +33,7 @@ function init(args)
 end
 
 function response(status, headers, body)
-  if status >= 200 and status < 300 and string.find(body, '"isError"%%s*:%%s*false') then
+  if status >= 200 and status < 300 and string.find(body, [==[%(expect)s]==]) then
     ok = ok + 1
   else
     bad = bad + 1
@@ -105,9 +105,13 @@ def wrk_path() -> str | None:
     return shutil.which("wrk")
 
 
-def _lua_script(body: str, headers: Mapping[str, str]) -> str:
+# A Lua pattern every successful answer contains; the default is a successful tool result.
+TOOL_SUCCESS = '"isError"%s*:%s*false'
+
+
+def _lua_script(body: str, headers: Mapping[str, str], expect: str) -> str:
     header_lines = "\n".join(f'wrk.headers["{name}"] = [==[{value}]==]' for name, value in headers.items())
-    return _LUA % {"body": body, "headers": header_lines, "marker": _MARKER}
+    return _LUA % {"body": body, "headers": header_lines, "marker": _MARKER, "expect": expect}
 
 
 def run_wrk(
@@ -119,13 +123,14 @@ def run_wrk(
     connections: int,
     threads: int,
     timeout_s: float = 10.0,
+    expect: str = TOOL_SUCCESS,
 ) -> WrkResult:
     """Load `url` with POSTs of `body` for `duration_s` and return what wrk measured."""
     wrk = wrk_path()
     if wrk is None:
         raise WrkError("wrk is not installed (apt-get install wrk)")
     with tempfile.NamedTemporaryFile("w", suffix=".lua", prefix="tools_call_") as script:
-        script.write(_lua_script(body, headers))
+        script.write(_lua_script(body, headers, expect))
         script.flush()
         command = [
             wrk,

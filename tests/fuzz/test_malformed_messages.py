@@ -12,8 +12,7 @@ valid request object, -32601 for an unknown method, -32602 for invalid params.
 
 A request the server cannot even read as JSON-RPC is rejected with 400; a well-formed
 request that fails is answered like any request (200) with a JSON-RPC error. The one
-thing never allowed is a 5xx. Rows where today's gateway deviates are xfail(strict):
-remove the mark when the gateway is fixed.
+thing never allowed is a 5xx.
 """
 
 from __future__ import annotations
@@ -178,47 +177,9 @@ CASES: dict[str, Case] = {
     ),
 }
 
-DEVIATIONS = {
-    "response with an error that is not an object": (
-        "accepted with 202; JSON-RPC 2.0 §5: `error` MUST be an object, and transports.mdx "
-        "'Sending Messages' 4: input the server cannot accept gets an HTTP error status"
-    ),
-    "tools/call with arguments null": (
-        "forwarded upstream (200 with an isError result); tools.mdx 'Error Handling': a request "
-        "failing the CallToolRequest schema (arguments is an object) is a protocol error, -32602"
-    ),
-    "initialize without params": (
-        "answered 200 with a result; InitializeRequest.params (protocolVersion, capabilities, "
-        "clientInfo) is required: JSON-RPC 2.0 §5.1 -32602 Invalid params"
-    ),
-    "initialize with a numeric protocolVersion": (
-        "answered 200 with a result; InitializeRequest.params.protocolVersion is a string: "
-        "JSON-RPC 2.0 §5.1 -32602 Invalid params"
-    ),
-    "deeply nested tool arguments": (
-        "HTTP 500: orjson.dumps refuses nesting deeper than 254 when the call is forwarded "
-        "upstream (libs/mcp upstream/session.py), and the error escapes; orjson.loads accepted it"
-    ),
-    "deeply nested id": (
-        "HTTP 500: the -32600 error echoes the invalid id, which orjson.dumps cannot serialize "
-        "(nesting > 254); index.mdx 'Error Responses': an id that could not be read is not echoed"
-    ),
-    "Content-Type text/plain": (
-        "served (200); not a MUST of the MCP spec, but the reference SDK answers 415 + -32600 "
-        "(RFC 9110 §15.5.16), and text/plain is a CORS-safelisted type a browser sends cross-site "
-        "without a preflight"
-    ),
-    "no Content-Type": "served (200); the reference SDK answers 415 + -32600 (RFC 9110 §15.5.16)",
-    "Accept without JSON or SSE": (
-        "served (200); transports.mdx 'Sending Messages' 2 obliges the client to accept both "
-        "application/json and text/event-stream; the reference SDK answers 406 + -32600"
-    ),
-}
-
 
 def _params() -> list:
-    marks = {name: pytest.mark.xfail(strict=True, reason=why) for name, why in DEVIATIONS.items()}
-    return [pytest.param(name, id=name, marks=marks.get(name, ())) for name in CASES]
+    return [pytest.param(name, id=name) for name in CASES]
 
 
 @pytest.fixture(scope="module")
@@ -277,13 +238,6 @@ INVALID_IDS = {
 }
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason=(
-        "the -32600 error echoes the invalid id; JSON-RPC 2.0 §5 wants null when the id could not be "
-        "detected, and MCP's JSONRPCErrorResponse.id is a string or an integer (index.mdx 'Error Responses')"
-    ),
-)
 @pytest.mark.parametrize("raw_id", INVALID_IDS.values(), ids=INVALID_IDS.keys())
 def test_an_id_that_cannot_be_read_is_not_echoed(raw_id: str, session: McpHttp) -> None:
     response = send(session, f'{{"jsonrpc":"2.0","id":{raw_id},"method":"ping"}}'.encode(), {})

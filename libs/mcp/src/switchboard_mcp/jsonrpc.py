@@ -71,6 +71,22 @@ def envelope_problem(msg: Any) -> str | None:
         if "params" in msg and not isinstance(msg["params"], dict):
             return "params must be an object"
         return None
-    if "result" in msg or "error" in msg:
+    if "error" in msg:
+        error = msg["error"]
+        if (
+            not isinstance(error, dict)
+            or not isinstance(error.get("code"), int)
+            or not isinstance(error.get("message"), str)
+        ):
+            return "error must be an object with an integer code and a string message"
+        return None
+    if "result" in msg:
         return None
     return "a message needs a method, a result or an error"
+
+
+def readable_id(msg: Any) -> Id:
+    """The id to answer a message with: its own when it is a string or an integer,
+    else null (JSON-RPC: the id could not be read)."""
+    id_ = msg.get("id") if isinstance(msg, dict) else None
+    return id_ if isinstance(id_, (str, int)) and not isinstance(id_, bool) else None

@@ -79,9 +79,11 @@ def build_server(*, name: str = "fixture", extra_tools: int = 0) -> MCPServer:
     @server.tool()
     async def progress(steps: int, ctx: Context) -> str:
         """Report progress `steps` times (and log once), then answer."""
+        steps = max(0, min(steps, 1000))
         await ctx.info(f"starting {steps} steps")
         for step in range(1, steps + 1):
             await ctx.report_progress(step, steps, f"step {step}")
+            await asyncio.sleep(0)  # without a progress token nothing above yields
         return f"did {steps} steps"
 
     @server.tool()

@@ -189,7 +189,7 @@ class Dispatcher:
         name = params.get("name")
         if not isinstance(name, str):
             raise InvalidParams("tools/call needs a tool name")
-        if params.get("arguments") is not None and not isinstance(params["arguments"], dict):
+        if "arguments" in params and not isinstance(params["arguments"], dict):
             raise InvalidParams("tools/call arguments must be an object")
         binding = (await self.catalogs.get(ctx.server_id)).tools_by_name.get(name)
         if binding is None:

@@ -108,6 +108,10 @@ class McpEndpoint:
         return await reply(send, 405, None, [(b"allow", b"GET, POST, DELETE")])
 
     async def _post(self, receive, send, headers: dict[str, str], server_id: str, principal) -> None:
+        media_problem = _media_problem(headers)
+        if media_problem is not None:
+            status, message = media_problem
+            return await reply(send, status, jsonrpc.error(None, jsonrpc.INVALID_REQUEST, message))
         body = await read_body(receive, self._settings.max_message_bytes)
         if body is None:
             limit = self._settings.max_message_bytes
@@ -128,8 +132,9 @@ class McpEndpoint:
             )
         problem = jsonrpc.envelope_problem(msg)
         if problem is not None:
-            id_ = msg.get("id") if isinstance(msg, dict) else None
-            return await reply(send, 400, jsonrpc.error(id_, jsonrpc.INVALID_REQUEST, problem))
+            return await reply(
+                send, 400, jsonrpc.error(jsonrpc.readable_id(msg), jsonrpc.INVALID_REQUEST, problem)
+            )
         if msg.get("method") == "initialize":
             return await self._initialize(send, msg, server_id, principal)
 
@@ -177,7 +182,12 @@ class McpEndpoint:
             return await reply(
                 send, 400, jsonrpc.error(None, jsonrpc.INVALID_REQUEST, "initialize must be a request")
             )
-        params = msg.get("params") or {}
+        params = msg.get("params")
+        if not isinstance(params, dict) or not isinstance(params.get("protocolVersion"), str):
+            error = jsonrpc.error(
+                msg["id"], jsonrpc.INVALID_PARAMS, "initialize needs params with a protocolVersion string"
+            )
+            return await reply(send, 200, error)
         # Fail early for an unknown server rather than on the first list.
         try:
             await self._dispatcher.catalogs.get(server_id)
@@ -219,8 +229,18 @@ async def read_body(receive, limit: int) -> bytes | None:
             return b"".join(chunks)
 
 
-async def reply(send, status: int, payload: dict | None, extra_headers: list | None = None) -> None:
-    body = orjson.dumps(payload) if payload is not None else b""
+async def reply(send, status: int, payload: dict | list | None, extra_headers: list | None = None) -> None:
+    try:
+        body = orjson.dumps(payload) if payload is not None else b""
+    except orjson.JSONEncodeError:
+        # orjson reads 1024 levels of nesting but writes only 254: an upstream answer can exceed that.
+        status, payload = (
+            502,
+            jsonrpc.error(
+                jsonrpc.readable_id(payload), jsonrpc.INTERNAL_ERROR, "answer nests too deeply to relay"
+            ),
+        )
+        body = orjson.dumps(payload)
     headers = list(_JSON) if payload is not None else []
     if extra_headers:
         headers.extend(extra_headers)
@@ -274,3 +294,19 @@ async def _stream_outbox(session: Session, receive, send) -> None:
 async def _wait_for_disconnect(receive) -> None:
     while (await receive())["type"] != "http.disconnect":
         pass
+
+
+_JSON_TYPES = ("application/json",)
+_ACCEPTABLE = ("application/json", "text/event-stream", "*/*", "application/*", "text/*")
+
+
+def _media_problem(headers: dict[str, str]) -> tuple[int, str] | None:
+    """415 for a body that does not say it is JSON, 406 for a client that accepts
+    neither JSON nor SSE (a missing Accept header is taken as accepting both)."""
+    content_type = headers.get("content-type", "").split(";", 1)[0].strip().lower()
+    if content_type not in _JSON_TYPES:
+        return 415, "Content-Type must be application/json"
+    accept = headers.get("accept")
+    if accept is not None and not any(kind in accept.lower() for kind in _ACCEPTABLE):
+        return 406, "Accept must allow application/json or text/event-stream"
+    return None

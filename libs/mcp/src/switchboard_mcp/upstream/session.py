@@ -18,7 +18,7 @@ from typing import Any
 import aiohttp
 import orjson
 from multidict import CIMultiDictProxy
-from switchboard_core.errors import UpstreamError, UpstreamUnavailable
+from switchboard_core.errors import InvalidInput, UpstreamError, UpstreamUnavailable
 from yarl import URL
 
 from switchboard_mcp import jsonrpc, sse, versions
@@ -102,7 +102,12 @@ class UpstreamSession:
     ) -> AsyncIterator[dict]:
         """Every message the upstream sends while answering one request, as it arrives:
         notifications and requests of its own first, the response to `request_id` last."""
-        msg = jsonrpc.dumps(jsonrpc.request(request_id, method, params))
+        try:
+            msg = jsonrpc.dumps(jsonrpc.request(request_id, method, params))
+        except orjson.JSONEncodeError as exc:
+            raise InvalidInput(
+                f"{method} cannot be forwarded: its params nest deeper than 254 levels"
+            ) from exc
         async with self._open_stream(msg, extra_headers) as response:
             if response.status >= 400 and "json" not in response.headers.get("content-type", ""):
                 raise UpstreamError(f"upstream {self.url} answered HTTP {response.status}")
