@@ -176,7 +176,10 @@ def main(argv: list[str] | None = None) -> int:
         # The product default; the test harness shortens it to see metrics sooner.
         with start_gateway({"SWITCHBOARD_METRICS_FLUSH_INTERVAL_S": "1.0"}) as gateway:
             gateway_target, _session = open_gateway_target(gateway, upstream)
-            print(f"gateway: {args.duration:g}s x {args.connections} connections -> {gateway_target.url}", flush=True)
+            print(
+                f"gateway: {args.duration:g}s x {args.connections} connections -> {gateway_target.url}",
+                flush=True,
+            )
             via_gateway = measure(gateway_target, args)
 
     valid = direct["valid"] and via_gateway["valid"]

@@ -31,7 +31,9 @@ FIXTURE_TOOLS = 9  # the fixture upstream's own tools, besides the extra ones
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
     parser.add_argument("--upstreams", type=int, default=50)
     parser.add_argument("--tools-per-upstream", type=int, default=100)
     parser.add_argument("--duration", type=float, default=5.0)
@@ -44,11 +46,14 @@ def main(argv: list[str] | None = None) -> int:
     with contextlib.ExitStack() as stack:
         print(f"starting {args.upstreams} upstreams with {args.tools_per_upstream} tools each", flush=True)
         upstreams = [
-            stack.enter_context(start_upstream(name=f"u{i}", extra_tools=extra)) for i in range(args.upstreams)
+            stack.enter_context(start_upstream(name=f"u{i}", extra_tools=extra))
+            for i in range(args.upstreams)
         ]
         gateway = stack.enter_context(start_gateway({"SWITCHBOARD_LIST_PAGE_SIZE": str(total)}))
         token = gateway.mint_token()
-        with httpx.Client(base_url=gateway.base_url, headers={"authorization": f"Bearer {token}"}, timeout=60) as admin:
+        with httpx.Client(
+            base_url=gateway.base_url, headers={"authorization": f"Bearer {token}"}, timeout=60
+        ) as admin:
             for i, upstream in enumerate(upstreams):
                 register(admin, f"u{i}", upstream.url)
         session = McpHttp(f"{gateway.base_url}/mcp", token)
@@ -67,7 +72,12 @@ def main(argv: list[str] | None = None) -> int:
 
         def load(seconds: float):
             return run_wrk(
-                session.url, body=body, headers=headers, duration_s=seconds, connections=1, threads=1,
+                session.url,
+                body=body,
+                headers=headers,
+                duration_s=seconds,
+                connections=1,
+                threads=1,
                 expect='"tools"%s*:%s*%[',
             )
 
@@ -89,7 +99,9 @@ def main(argv: list[str] | None = None) -> int:
     latency = report["latency_ms"]
     print(f"tools/list of {total} tools from {args.upstreams} upstreams, warm cache, 1 connection:")
     print(f"  lists/s {report['requests_per_s']}   p50 {latency['p50']} ms   p99 {latency['p99']} ms")
-    print(f"  gateway CPU per list {report['gateway_cpu_ms_per_list']} ms   answer {report['answer_bytes']} bytes")
+    print(
+        f"  gateway CPU per list {report['gateway_cpu_ms_per_list']} ms   answer {report['answer_bytes']} bytes"
+    )
     print(f"  gateway RSS {report['gateway_rss_mib']} MiB   valid: {report['valid']}")
     RESULTS.parent.mkdir(parents=True, exist_ok=True)
     RESULTS.write_text(json.dumps(report, indent=2) + "\n")

@@ -30,7 +30,8 @@ async def test_sdk2_client_lists_and_calls(
     assert {"sdk__echo", "sdk__add"} <= set(outcome["tools"])
     if endpoint == "server":
         assert set(outcome["tools"]) == {"sdk__echo", "sdk__add"}
-    assert outcome["protocol_version"] == "2025-11-25"
+    # auto probes server/discover and speaks the stateless revision; legacy initializes.
+    assert outcome["protocol_version"] == ("2026-07-28" if mode == "auto" else "2025-11-25")
     assert outcome["result"]["content"][0]["text"] == "42"
 
 

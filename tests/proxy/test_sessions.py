@@ -24,6 +24,8 @@ def test_idle_sessions_expire() -> None:
 
 def test_session_ids_are_unguessable_and_distinct() -> None:
     store = SessionStore(idle_ttl_s=60)
-    ids = {store.create(user_id="u", server_id="", protocol_version="x", client_info={}).id for _ in range(1000)}
+    ids = {
+        store.create(user_id="u", server_id="", protocol_version="x", client_info={}).id for _ in range(1000)
+    }
     assert len(ids) == 1000
     assert all(len(i) >= 32 for i in ids)

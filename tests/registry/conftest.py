@@ -49,11 +49,12 @@ class Upstream:
                 await session.close()
 
 
-def _spawn(name: str) -> Upstream:
+def _spawn(name: str, port: int = 0) -> Upstream:
     # The listening socket is handed to the child, so connections made before it
     # serves wait in the backlog instead of failing.
     with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
+        sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        sock.bind(("127.0.0.1", port))
         sock.listen(128)
         port = sock.getsockname()[1]
         process = subprocess.Popen(
@@ -106,6 +107,37 @@ def growing_upstream() -> Iterator[Upstream]:
         yield upstream
     finally:
         _stop(upstream)
+
+
+class RestartableUpstream:
+    """An upstream on a port of its own that a test may stop and start again there."""
+
+    def __init__(self, name: str) -> None:
+        self.name = name
+        self._running: Upstream | None = _spawn(name)
+        self.port = httpx.URL(self._running.url).port
+        self.url = self._running.url
+        _wait_serving(self._running)
+
+    def stop(self) -> None:
+        if self._running is not None:
+            _stop(self._running)
+            self._running = None
+
+    def start(self) -> None:
+        if self._running is None:
+            self._running = _spawn(self.name, self.port)
+            _wait_serving(self._running)
+
+
+@pytest.fixture
+def restartable_upstream() -> Iterator[RestartableUpstream]:
+    """An upstream `flaky` (the same tools as `alpha`) that `stop()` and `start()` take down and bring back."""
+    upstream = RestartableUpstream("flaky")
+    try:
+        yield upstream
+    finally:
+        upstream.stop()
 
 
 # Capabilities the hand-written MCP servers below advertise, by path.

@@ -75,8 +75,10 @@ def sdk1_list_and_call(
     arguments: Mapping[str, Any],
     *,
     headers: Mapping[str, str] | None = None,
+    transport: Literal["streamable-http", "sse"] = "streamable-http",
 ) -> dict[str, Any]:
-    """List tools and call `tool` with the 1.x SDK in a subprocess; raise `SdkClientError` with its stderr."""
+    """List tools and call `tool` with the 1.x SDK in a subprocess (over Streamable HTTP, or the
+    legacy HTTP+SSE transport with `transport="sse"`); raise `SdkClientError` with its stderr."""
     spec = json.dumps(
         {
             "url": url,
@@ -84,6 +86,7 @@ def sdk1_list_and_call(
             "tool": tool,
             "arguments": dict(arguments),
             "headers": dict(headers or {}),
+            "transport": transport,
         }
     )
     # The child must resolve its own environment, never this project's venv (mcp 2.x).

@@ -28,6 +28,7 @@ class UpstreamProcess:
     port: int
     process: subprocess.Popen[bytes]
     log: IO[bytes] = field(repr=False)
+    sse: bool = False
 
     @property
     def base_url(self) -> str:
@@ -35,8 +36,8 @@ class UpstreamProcess:
 
     @property
     def url(self) -> str:
-        """The Streamable HTTP endpoint, `http://127.0.0.1:PORT/mcp`."""
-        return f"{self.base_url}/mcp"
+        """The MCP endpoint: `http://127.0.0.1:PORT/mcp`, or `.../sse` for a legacy SSE upstream."""
+        return f"{self.base_url}/sse" if self.sse else f"{self.base_url}/mcp"
 
     def output(self) -> str:
         """What the process has written to stdout and stderr so far."""
@@ -62,10 +63,17 @@ class UpstreamProcess:
 
 @contextlib.contextmanager
 def start_upstream(
-    *, name: str = "fixture", stateless: bool = False, extra_tools: int = 0
+    *,
+    name: str = "fixture",
+    stateless: bool = False,
+    extra_tools: int = 0,
+    sse: bool = False,
+    port: int | None = None,
 ) -> Iterator[UpstreamProcess]:
-    """Run a fixture upstream on a free port; yield it once it answers; stop it on exit."""
-    upstream = _spawn_until_ready(name=name, stateless=stateless, extra_tools=extra_tools)
+    """Run a fixture upstream on a free port (`sse`: over the legacy HTTP+SSE transport);
+    yield it once it answers; stop it on exit. `port` fixes the port, e.g. to start an
+    upstream again where a stopped one was."""
+    upstream = _spawn_until_ready(name=name, stateless=stateless, extra_tools=extra_tools, sse=sse, port=port)
     try:
         yield upstream
     finally:
@@ -73,10 +81,12 @@ def start_upstream(
         upstream.log.close()
 
 
-def _spawn_until_ready(*, name: str, stateless: bool, extra_tools: int) -> UpstreamProcess:
+def _spawn_until_ready(
+    *, name: str, stateless: bool, extra_tools: int, sse: bool, port: int | None
+) -> UpstreamProcess:
     # A free port is only free when we look; a child that lost the race exits, and we retry.
     for attempt in range(1, _START_ATTEMPTS + 1):
-        upstream = _spawn(name=name, stateless=stateless, extra_tools=extra_tools)
+        upstream = _spawn(name=name, stateless=stateless, extra_tools=extra_tools, sse=sse, port=port)
         try:
             wait_until_http_ok(
                 f"{upstream.base_url}/healthz", process=upstream.process, timeout_s=STARTUP_TIMEOUT_S
@@ -96,8 +106,8 @@ def _spawn_until_ready(*, name: str, stateless: bool, extra_tools: int) -> Upstr
     raise AssertionError("unreachable: the last attempt returns or raises")
 
 
-def _spawn(*, name: str, stateless: bool, extra_tools: int) -> UpstreamProcess:
-    port = free_port()
+def _spawn(*, name: str, stateless: bool, extra_tools: int, sse: bool, port: int | None) -> UpstreamProcess:
+    port = port or free_port()
     command = [
         sys.executable,
         "-m",
@@ -109,6 +119,8 @@ def _spawn(*, name: str, stateless: bool, extra_tools: int) -> UpstreamProcess:
     ]
     if stateless:
         command.append("--stateless")
+    if sse:
+        command.append("--sse")
     if extra_tools:
         command += ["--tools", str(extra_tools)]
     # The child is its own interpreter: whatever warning policy the parent runs under
@@ -119,4 +131,4 @@ def _spawn(*, name: str, stateless: bool, extra_tools: int) -> UpstreamProcess:
     process = subprocess.Popen(
         command, stdin=subprocess.DEVNULL, stdout=log, stderr=subprocess.STDOUT, env=env
     )
-    return UpstreamProcess(name=name, port=port, process=process, log=log)
+    return UpstreamProcess(name=name, port=port, process=process, log=log, sse=sse)

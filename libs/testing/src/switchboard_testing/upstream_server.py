@@ -2,7 +2,7 @@
 
 Tests and benchmarks point the gateway at it as a real, independent upstream:
 
-    python -m switchboard_testing.upstream_server --port 9100 [--name fixture] [--stateless] [--tools N]
+    python -m switchboard_testing.upstream_server --port 9100 [--name fixture] [--stateless] [--sse] [--tools N]
 
 serves `http://127.0.0.1:9100/mcp` (and `GET /healthz` for readiness). Its tools:
 
@@ -21,7 +21,8 @@ Resources `fixture://static` (text) and the template `fixture://items/{item_id}`
 prompt `greet(name)`, and completion of `greet`'s `name` argument.
 
 `--stateless` serves stateless HTTP with plain JSON responses (no session, no SSE), which
-is what the benchmark drives. To run it as a child process, see `upstream_process`.
+is what the benchmark drives. `--sse` serves the legacy HTTP+SSE transport (2024-11-05)
+instead: the stream at `/sse`, messages POSTed to `/messages/`. To run it as a child process, see `upstream_process`.
 """
 
 from __future__ import annotations
@@ -151,9 +152,13 @@ def _answering(answer: str) -> Callable[[], str]:
     return tool
 
 
-def build_app(*, name: str = "fixture", stateless: bool = False, extra_tools: int = 0) -> Starlette:
-    """The ASGI app serving the fixture server at `/mcp` (and `/healthz`)."""
+def build_app(
+    *, name: str = "fixture", stateless: bool = False, extra_tools: int = 0, sse: bool = False
+) -> Starlette:
+    """The ASGI app serving the fixture server at `/mcp` (or legacy SSE at `/sse`), and `/healthz`."""
     server = build_server(name=name, extra_tools=extra_tools)
+    if sse:
+        return server.sse_app(host="127.0.0.1")
     return server.streamable_http_app(
         streamable_http_path="/mcp",
         stateless_http=stateless,
@@ -162,9 +167,11 @@ def build_app(*, name: str = "fixture", stateless: bool = False, extra_tools: in
     )
 
 
-def serve(*, port: int, name: str = "fixture", stateless: bool = False, extra_tools: int = 0) -> None:
+def serve(
+    *, port: int, name: str = "fixture", stateless: bool = False, extra_tools: int = 0, sse: bool = False
+) -> None:
     """Serve the fixture server on 127.0.0.1:`port` until interrupted."""
-    app = build_app(name=name, stateless=stateless, extra_tools=extra_tools)
+    app = build_app(name=name, stateless=stateless, extra_tools=extra_tools, sse=sse)
     uvicorn.run(app, host="127.0.0.1", port=port, log_level="warning", access_log=False)
 
 
@@ -176,10 +183,13 @@ def main(argv: list[str] | None = None) -> None:
         "--stateless", action="store_true", help="stateless HTTP with JSON responses (for benchmarks)"
     )
     parser.add_argument(
+        "--sse", action="store_true", help="the legacy HTTP+SSE transport (2024-11-05) at /sse"
+    )
+    parser.add_argument(
         "--tools", type=int, default=0, metavar="N", help="add N trivial tools tool_0..tool_{N-1}"
     )
     args = parser.parse_args(argv)
-    serve(port=args.port, name=args.name, stateless=args.stateless, extra_tools=args.tools)
+    serve(port=args.port, name=args.name, stateless=args.stateless, extra_tools=args.tools, sse=args.sse)
 
 
 if __name__ == "__main__":

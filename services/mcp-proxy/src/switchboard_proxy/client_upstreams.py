@@ -16,7 +16,7 @@ import contextlib
 import logging
 
 from switchboard_core.errors import SwitchboardError
-from switchboard_mcp.upstream import UpstreamPool, UpstreamSession
+from switchboard_mcp.upstream import NegotiatingUpstream, Upstream, UpstreamPool
 
 from switchboard_proxy.sessions import Session, UpstreamRef
 
@@ -34,15 +34,15 @@ class ClientUpstreams:
         self._pool = pool
         self._timeout_s = timeout_s
         # client session id -> upstream url -> (its upstream session, the task following its GET stream)
-        self._by_session: dict[str, dict[str, tuple[UpstreamSession, asyncio.Task]]] = {}
+        self._by_session: dict[str, dict[str, tuple[Upstream, asyncio.Task]]] = {}
 
-    async def session_for(self, url: str, client: Session | None) -> UpstreamSession:
+    async def session_for(self, url: str, client: Session | None) -> Upstream:
         if not wants_own_sessions(client):
             return self._pool.session(url)
         own = self._by_session.setdefault(client.id, {})
         entry = own.get(url)
         if entry is None:
-            upstream = UpstreamSession(
+            upstream = NegotiatingUpstream(
                 url,
                 self._pool.http,
                 timeout_s=self._timeout_s,
@@ -72,7 +72,7 @@ class ClientUpstreams:
                 follower.cancel()
                 await upstream.close()
 
-    async def _follow(self, upstream: UpstreamSession, client: Session, opened: asyncio.Event) -> None:
+    async def _follow(self, upstream: Upstream, client: Session, opened: asyncio.Event) -> None:
         for _ in range(3):
             try:
                 async for message in upstream.listen(opened):
@@ -82,7 +82,7 @@ class ClientUpstreams:
             await asyncio.sleep(1.0)
 
 
-def _route(message: dict, upstream: UpstreamSession, client: Session) -> None:
+def _route(message: dict, upstream: Upstream, client: Session) -> None:
     if "method" not in message:
         return
     if "id" in message:

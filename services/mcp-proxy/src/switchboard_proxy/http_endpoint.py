@@ -18,21 +18,26 @@ from switchboard_core.errors import SwitchboardError, Unauthenticated, status_of
 from switchboard_core.principals import PrincipalCache, bearer_token
 from switchboard_mcp import jsonrpc, sse, versions
 
+from switchboard_proxy import stateless_rules
 from switchboard_proxy.dispatch import CallContext, Dispatcher
 from switchboard_proxy.forward import Relay
+from switchboard_proxy.http_replies import (
+    KEEPALIVE_S,
+    SSE_HEADERS,
+    read_body,
+    reply,
+    wait_for_disconnect,
+)
+from switchboard_proxy.listen_streams import ListenStreams
 from switchboard_proxy.sessions import Session, SessionStore
 from switchboard_proxy.settings import ProxySettings
+from switchboard_proxy.stateless_http import StatelessExchange
+
+__all__ = ["WWW_AUTHENTICATE", "McpEndpoint", "read_body", "reply"]
 
 logger = logging.getLogger(__name__)
 tracer = trace.get_tracer(__name__)
 
-_JSON = [(b"content-type", b"application/json")]
-_SSE = [
-    (b"content-type", b"text/event-stream"),
-    (b"cache-control", b"no-cache"),
-    (b"x-accel-buffering", b"no"),
-]
-KEEPALIVE_S = 15.0
 _LOOPBACK_HOSTS = {"localhost", "127.0.0.1", "::1", "[::1]"}
 WWW_AUTHENTICATE = (b"www-authenticate", b'Bearer realm="switchboard"')
 
@@ -44,11 +49,13 @@ class McpEndpoint:
         principals: PrincipalCache,
         sessions: SessionStore,
         dispatcher: Dispatcher,
+        listens: ListenStreams | None = None,
     ) -> None:
         self._settings = settings
         self._principals = principals
         self._sessions = sessions
         self._dispatcher = dispatcher
+        self._stateless = StatelessExchange(dispatcher, listens if listens is not None else ListenStreams())
         self._allowed_origins = set(settings.allowed_origins)
         self._traced = telemetry.tracing_active()
 
@@ -89,7 +96,10 @@ class McpEndpoint:
             extra = [WWW_AUTHENTICATE] if isinstance(exc, Unauthenticated) else []
             return await reply(send, code[0], jsonrpc.error(None, code[2], exc.message), extra)
         if method == "POST":
-            return await self._post(receive, send, headers, server_id, principal)
+            return await self._post(scope, receive, send, headers, server_id, principal)
+        if _is_stateless(headers) and method in ("GET", "DELETE"):
+            # The stateless revision has no session to stream from or end.
+            return await reply(send, 405, None, [(b"allow", b"POST")])
         if method == "DELETE":
             session_id = headers.get("mcp-session-id", "")
             if self._sessions.get(session_id, user_id=principal.user_id, server_id=server_id) is None:
@@ -107,7 +117,7 @@ class McpEndpoint:
             return await _stream_outbox(session, receive, send)
         return await reply(send, 405, None, [(b"allow", b"GET, POST, DELETE")])
 
-    async def _post(self, receive, send, headers: dict[str, str], server_id: str, principal) -> None:
+    async def _post(self, scope, receive, send, headers: dict[str, str], server_id: str, principal) -> None:
         media_problem = _media_problem(headers)
         if media_problem is not None:
             status, message = media_problem
@@ -140,6 +150,8 @@ class McpEndpoint:
 
         requested_version = headers.get("mcp-protocol-version")
         if requested_version is not None and requested_version not in versions.SUPPORTED:
+            if _is_stateless(headers):
+                return await self._stateless.serve(scope, receive, send, headers, msg, server_id, principal)
             return await reply(
                 send,
                 400,
@@ -151,6 +163,16 @@ class McpEndpoint:
             )
         session_id = headers.get("mcp-session-id")
         if session_id is None:
+            if stateless_rules.is_stateless_body(msg):
+                # A 2026 envelope without its header: the ladder says which header is wrong.
+                return await self._stateless.serve(scope, receive, send, headers, msg, server_id, principal)
+            if msg.get("method") == "server/discover":
+                # A handshake-era (or absent) version: name ours, so an auto-negotiating
+                # client retries at 2026-07-28 or falls back to initialize.
+                rejection = stateless_rules.unsupported_version(
+                    requested_version or versions.DEFAULT_NEGOTIATED
+                )
+                return await reply(send, rejection.status, rejection.reply(msg.get("id")))
             if "method" in msg and not self._dispatcher.knows(msg["method"]):
                 error = jsonrpc.error(
                     msg.get("id"), jsonrpc.METHOD_NOT_FOUND, f"Method not found: {msg['method']}"
@@ -215,43 +237,16 @@ def _headers(scope) -> dict[str, str]:
     return {k.decode("latin-1"): v.decode("latin-1") for k, v in scope["headers"]}
 
 
-async def read_body(receive, limit: int) -> bytes | None:
-    chunks: list[bytes] = []
-    size = 0
-    while True:
-        message = await receive()
-        chunk = message.get("body", b"")
-        size += len(chunk)
-        if size > limit:
-            return None
-        chunks.append(chunk)
-        if not message.get("more_body", False):
-            return b"".join(chunks)
-
-
-async def reply(send, status: int, payload: dict | list | None, extra_headers: list | None = None) -> None:
-    try:
-        body = orjson.dumps(payload) if payload is not None else b""
-    except orjson.JSONEncodeError:
-        # orjson reads 1024 levels of nesting but writes only 254: an upstream answer can exceed that.
-        status, payload = (
-            502,
-            jsonrpc.error(
-                jsonrpc.readable_id(payload), jsonrpc.INTERNAL_ERROR, "answer nests too deeply to relay"
-            ),
-        )
-        body = orjson.dumps(payload)
-    headers = list(_JSON) if payload is not None else []
-    if extra_headers:
-        headers.extend(extra_headers)
-    headers.append((b"content-length", str(len(body)).encode()))
-    await send({"type": "http.response.start", "status": status, "headers": headers})
-    await send({"type": "http.response.body", "body": body})
+def _is_stateless(headers: dict[str, str]) -> bool:
+    """A request of the stateless revision: a version header naming no handshake-era
+    version (unknown ones too, so they are told what is served) and no session."""
+    version = headers.get("mcp-protocol-version")
+    return version is not None and version not in versions.HANDSHAKE and "mcp-session-id" not in headers
 
 
 async def _stream_relay(relay: Relay, client_id, send) -> None:
     """A streamed reply: each message as an SSE event, the response last."""
-    await send({"type": "http.response.start", "status": 200, "headers": _SSE})
+    await send({"type": "http.response.start", "status": 200, "headers": SSE_HEADERS})
     try:
         async for message in relay:
             await send(
@@ -266,9 +261,9 @@ async def _stream_relay(relay: Relay, client_id, send) -> None:
 async def _stream_outbox(session: Session, receive, send) -> None:
     """The GET stream: messages for the session that belong to no request, until the
     client goes away."""
-    await send({"type": "http.response.start", "status": 200, "headers": _SSE})
+    await send({"type": "http.response.start", "status": 200, "headers": SSE_HEADERS})
     await send({"type": "http.response.body", "body": b": stream open\n\n", "more_body": True})
-    gone = asyncio.create_task(_wait_for_disconnect(receive))
+    gone = asyncio.create_task(wait_for_disconnect(receive))
     try:
         while not gone.done():
             getter = asyncio.ensure_future(session.outbox.get())
@@ -289,11 +284,6 @@ async def _stream_outbox(session: Session, receive, send) -> None:
             await gone
     with contextlib.suppress(OSError, RuntimeError):
         await send({"type": "http.response.body", "body": b"", "more_body": False})
-
-
-async def _wait_for_disconnect(receive) -> None:
-    while (await receive())["type"] != "http.disconnect":
-        pass
 
 
 _JSON_TYPES = ("application/json",)

@@ -14,6 +14,8 @@ from switchboard_mcp.upstream import UpstreamPool
 from switchboard_proxy.catalog import CatalogCache
 from switchboard_proxy.dispatch import Dispatcher
 from switchboard_proxy.http_endpoint import McpEndpoint
+from switchboard_proxy.legacy_sse import LegacySseEndpoint
+from switchboard_proxy.listen_streams import ListenStreams
 from switchboard_proxy.metrics_buffer import MetricsBuffer
 from switchboard_proxy.rpc import ProxyServicer
 from switchboard_proxy.rpc_endpoint import RpcEndpoint
@@ -29,10 +31,13 @@ class ProxyService:
     def __init__(self, settings: ProxySettings) -> None:
         self.settings = settings
         self.sessions = SessionStore(idle_ttl_s=settings.session_idle_ttl_s)
+        # subscriptions/listen streams of stateless (2026-07-28) clients.
+        self.listens = ListenStreams()
         self.dispatcher: Dispatcher | None = None
         self.endpoint: McpEndpoint | None = None
         self.servicer: ProxyServicer | None = None
         self.rpc_endpoint: RpcEndpoint | None = None
+        self.legacy_sse: LegacySseEndpoint | None = None
         self._sweeper: asyncio.Task | None = None
         self._releases: set[asyncio.Task] = set()
 
@@ -45,6 +50,10 @@ class ProxyService:
         return [
             Route("/mcp", endpoint, methods=methods),
             Route("/servers/{server_id}/mcp", endpoint, methods=methods),
+            Route("/sse", self.legacy_sse, methods=["GET"]),
+            Route("/servers/{server_id}/sse", self.legacy_sse, methods=["GET"]),
+            Route("/message", self.legacy_sse, methods=["POST"]),
+            Route("/servers/{server_id}/message", self.legacy_sse, methods=["POST"]),
         ]
 
     def add_to_grpc(self, server: grpc.aio.Server) -> None:
@@ -70,7 +79,10 @@ class ProxyService:
             upstream_timeout_s=settings.upstream_timeout_s,
         )
         self.sessions.on_end = self._session_ended
-        self.endpoint = McpEndpoint(settings, runtime.principals, self.sessions, self.dispatcher)
+        self.endpoint = McpEndpoint(
+            settings, runtime.principals, self.sessions, self.dispatcher, listens=self.listens
+        )
+        self.legacy_sse = LegacySseEndpoint(settings, runtime.principals, self.sessions, self.dispatcher)
         self.rpc_endpoint = RpcEndpoint(
             runtime.principals, self.dispatcher, max_message_bytes=settings.max_message_bytes
         )
@@ -87,6 +99,7 @@ class ProxyService:
             task.add_done_callback(self._releases.discard)
 
     def _announce_list_changes(self) -> None:
+        self.listens.announce_list_changes()
         for session in self.sessions.all():
             for kind in ("tools", "prompts", "resources"):
                 session.push(jsonrpc.notification(f"notifications/{kind}/list_changed"))
@@ -97,6 +110,7 @@ class ProxyService:
             self.sessions.expire()
 
     async def drain(self) -> None:
+        self.listens.close()
         if self._sweeper is not None:
             self._sweeper.cancel()
         if self.dispatcher is not None:

@@ -75,6 +75,18 @@ def _gateways(Reg: Any) -> APIRouter:
     async def refresh_gateway(gateway_id: str, reg: Reg, _: AdminPrincipal) -> GatewayDetailOut:
         return GatewayDetailOut.of_detail(await reg.gateways.refresh(gateway_id))
 
+    @router.post(
+        "/{gateway_id}/check",
+        summary="Check the upstream's health now",
+        description=(
+            "Pings the upstream once; the result decides the gateway's status at once. An "
+            "unavailable gateway that answers is listed again and its items return to the catalog."
+        ),
+    )
+    async def check_gateway(gateway_id: str, reg: Reg, _: AdminPrincipal) -> GatewayDetailOut:
+        await reg.health.check_now(gateway_id)
+        return GatewayDetailOut.of_detail(await reg.gateways.get(gateway_id))
+
     @router.delete(
         "/{gateway_id}",
         status_code=status.HTTP_204_NO_CONTENT,

@@ -160,6 +160,13 @@ class GatewayOut(BaseModel):
     resource_count: int
     resource_template_count: int
     prompt_count: int
+    status: Literal["available", "unavailable"] = Field(
+        description="Unavailable after failed health checks: its items are left out of every catalog."
+    )
+    last_seen_ok_at: datetime | None = Field(
+        description="When the upstream last answered, as of its last registration, refresh or status change."
+    )
+    last_error: str | None = Field(description="Why the upstream was last found unavailable.")
 
     @classmethod
     def of(cls, gateway: Gateway) -> GatewayOut:
@@ -176,6 +183,9 @@ class GatewayOut(BaseModel):
             resource_count=gateway.resource_count,
             resource_template_count=gateway.resource_template_count,
             prompt_count=gateway.prompt_count,
+            status=gateway.status,
+            last_seen_ok_at=gateway.last_seen_ok_at,
+            last_error=gateway.last_error,
         )
 
 

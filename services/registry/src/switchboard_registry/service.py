@@ -17,7 +17,8 @@ from switchboard_core.service import Runtime
 from switchboard_mcp.upstream.pool import HttpClient, new_http_client
 
 from switchboard_registry.app import build_routers
-from switchboard_registry.domain.registry import Registry
+from switchboard_registry.domain.health import HealthSchedule
+from switchboard_registry.domain.registry import HealthPolicy, Registry
 from switchboard_registry.rpc import RegistryServicer
 from switchboard_registry.settings import RegistrySettings
 from switchboard_registry.store import metadata
@@ -33,6 +34,7 @@ class RegistryService:
         self._engine: AsyncEngine | None = None
         self._http: HttpClient | None = None
         self._registry: Registry | None = None
+        self._health: HealthSchedule | None = None
 
     @property
     def registry(self) -> Registry:
@@ -62,16 +64,30 @@ class RegistryService:
         sessions = sessionmaker(engine)
         await revision_store.ensure(sessions)
         self._http = new_http_client()
-        self._registry = Registry.build(
-            sessions, self._http, discovery_timeout_s=self.settings.discovery_timeout_s
+        settings = self.settings
+        self._registry = registry = Registry.build(
+            sessions,
+            self._http,
+            discovery_timeout_s=settings.discovery_timeout_s,
+            health=HealthPolicy(
+                timeout_s=settings.health_timeout_s,
+                failures=settings.health_failures,
+                concurrency=settings.health_concurrency,
+            ),
         )
+        self._health = HealthSchedule(registry.health, interval_s=settings.health_interval_s)
+        self._health.start()
 
     async def drain(self) -> None:
+        await self._stop_health()
         # Open WatchCatalog streams end now rather than at the end of the grace period.
         if self._registry is not None:
             self._registry.changes.feed.close()
 
     async def stop(self) -> None:
+        await self._stop_health()
+        if self._registry is not None:
+            await self._registry.health.close()
         self._registry = None
         if self._http is not None:
             await self._http.close()
@@ -79,3 +95,8 @@ class RegistryService:
         if self._engine is not None:
             await self._engine.dispose()
             self._engine = None
+
+    async def _stop_health(self) -> None:
+        if self._health is not None:
+            await self._health.stop()
+            self._health = None

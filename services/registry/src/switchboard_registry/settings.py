@@ -11,6 +11,13 @@ class RegistrySettings(ServiceSettings):
     registry_database_url: str = ""
     # Deadline for one request to an upstream while registering or refreshing it.
     discovery_timeout_s: float = Field(default=10.0, gt=0)
+    # Upstream health: every interval each gateway is pinged with this deadline; after
+    # this many failures in a row its items leave the catalog until a check passes.
+    health_interval_s: float = Field(default=10.0, gt=0)
+    health_timeout_s: float = Field(default=3.0, gt=0)
+    health_failures: int = Field(default=2, ge=1)
+    # How many upstreams are pinged at once.
+    health_concurrency: int = Field(default=32, ge=1)
 
     @property
     def database_url(self) -> str:

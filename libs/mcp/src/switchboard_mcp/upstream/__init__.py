@@ -1,7 +1,21 @@
-"""Client side of the gateway: sessions with upstream MCP servers over Streamable HTTP."""
+"""Client side of the gateway: sessions with upstream MCP servers over Streamable HTTP
+or the legacy HTTP+SSE transport."""
 
-from switchboard_mcp.upstream.errors import UpstreamRPCError
+from switchboard_mcp.upstream.errors import NotStreamableHttp, UpstreamRPCError
+from switchboard_mcp.upstream.legacy_sse import LegacySseSession
 from switchboard_mcp.upstream.pool import HttpClient, UpstreamPool, new_http_client
 from switchboard_mcp.upstream.session import UpstreamSession
+from switchboard_mcp.upstream.transport import NegotiatingUpstream, Upstream, open_upstream
 
-__all__ = ["HttpClient", "UpstreamPool", "new_http_client", "UpstreamRPCError", "UpstreamSession"]
+__all__ = [
+    "HttpClient",
+    "LegacySseSession",
+    "NegotiatingUpstream",
+    "NotStreamableHttp",
+    "Upstream",
+    "UpstreamPool",
+    "UpstreamRPCError",
+    "UpstreamSession",
+    "new_http_client",
+    "open_upstream",
+]

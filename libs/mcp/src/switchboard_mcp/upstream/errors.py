@@ -14,3 +14,7 @@ class UpstreamRPCError(UpstreamError):
         super().__init__(message)
         self.code = code
         self.rpc_data = data
+
+
+class NotStreamableHttp(UpstreamError):
+    """The URL refused a Streamable HTTP initialize (404/405): try the legacy HTTP+SSE transport."""

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import aiohttp
 
-from switchboard_mcp.upstream.session import UpstreamSession
+from switchboard_mcp.upstream.transport import NegotiatingUpstream, Upstream
 
 # The upstream HTTP client. aiohttp, not httpx: httpx's pool scans every pooled
 # connection on each request (probing each socket), which cost more CPU than the
@@ -19,18 +19,21 @@ def new_http_client(*, max_connections: int = 512) -> HttpClient:
 
 
 class UpstreamPool:
-    """One session per upstream URL, reused across calls (stateless-safe upstreams)."""
+    """One session per upstream URL, reused across calls (stateless-safe upstreams).
+
+    The transport (Streamable HTTP or legacy HTTP+SSE) is chosen on a URL's first use;
+    from then on its session itself is handed out."""
 
     def __init__(self, http: HttpClient | None = None, *, timeout_s: float = 30.0) -> None:
         self.http = http or new_http_client()
         self._timeout_s = timeout_s
-        self._sessions: dict[str, UpstreamSession] = {}
+        self._sessions: dict[str, NegotiatingUpstream] = {}
 
-    def session(self, url: str) -> UpstreamSession:
+    def session(self, url: str) -> Upstream | NegotiatingUpstream:
         session = self._sessions.get(url)
         if session is None:
-            session = self._sessions[url] = UpstreamSession(url, self.http, timeout_s=self._timeout_s)
-        return session
+            session = self._sessions[url] = NegotiatingUpstream(url, self.http, timeout_s=self._timeout_s)
+        return session.resolved or session
 
     def forget(self, url: str) -> None:
         self._sessions.pop(url, None)

@@ -11,7 +11,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import itertools
-from collections.abc import AsyncIterator, Mapping
+from collections.abc import AsyncIterator, Iterator, Mapping
 from dataclasses import dataclass
 from typing import Any
 
@@ -22,13 +22,14 @@ from switchboard_core.errors import InvalidInput, UpstreamError, UpstreamUnavail
 from yarl import URL
 
 from switchboard_mcp import jsonrpc, sse, versions
-from switchboard_mcp.upstream.errors import UpstreamRPCError
+from switchboard_mcp.upstream.conveniences import UpstreamConveniences
+from switchboard_mcp.upstream.errors import NotStreamableHttp, UpstreamRPCError
 
 CLIENT_INFO = {"name": "switchboard", "version": "0.1.0"}
 _ACCEPT = "application/json, text/event-stream"
 
 
-class UpstreamSession:
+class UpstreamSession(UpstreamConveniences):
     def __init__(
         self,
         url: str,
@@ -37,6 +38,7 @@ class UpstreamSession:
         headers: Mapping[str, str] | None = None,
         timeout_s: float = 30.0,
         client_capabilities: dict | None = None,
+        ids: Iterator[int] | None = None,
     ) -> None:
         self.url = url
         # Declared to the upstream at initialize: what the client behind us can answer.
@@ -48,35 +50,18 @@ class UpstreamSession:
         self._timeout = aiohttp.ClientTimeout(total=timeout_s)
         # A streamed exchange may run long; it fails when the upstream goes silent.
         self._stream_timeout = aiohttp.ClientTimeout(total=None, sock_connect=timeout_s, sock_read=timeout_s)
-        self._ids = itertools.count(1)
+        # Shared with a sibling transport when the transport is still being chosen.
+        self._ids = ids or itertools.count(1)
         self._lock = asyncio.Lock()
         self._session_headers: dict[str, str] | None = None
         self.server_info: dict[str, Any] = {}
         self.capabilities: dict[str, Any] = {}
         self.protocol_version = ""
 
-    async def list_tools(self) -> list[dict]:
-        return await self.list_all("tools/list", "tools")
-
-    async def list_all(self, method: str, key: str) -> list[dict]:
-        """Every item of a paginated list method (`tools/list` → `tools`, ...)."""
-        items: list[dict] = []
-        cursor: str | None = None
-        for _ in range(1000):
-            page = await self.request(method, {"cursor": cursor} if cursor else {})
-            items.extend(page.get(key) or [])
-            cursor = page.get("nextCursor")
-            if not cursor:
-                return items
-        raise UpstreamError(f"{self.url} kept paginating {method} past 1000 pages")
-
-    async def call_tool(
-        self, name: str, arguments: Any, *, extra_headers: Mapping[str, str] | None = None
-    ) -> dict:
-        params: dict[str, Any] = {"name": name}
-        if arguments is not None:
-            params["arguments"] = arguments
-        return await self.request("tools/call", params, extra_headers=extra_headers)
+    async def connect(self) -> None:
+        """Initialize now rather than on the first request; `NotStreamableHttp` when the
+        URL answers the initialize POST with 404/405 (a legacy HTTP+SSE server, perhaps)."""
+        await self._ensure_session()
 
     async def request(
         self, method: str, params: dict | None = None, *, extra_headers: Mapping[str, str] | None = None
@@ -224,6 +209,8 @@ class UpstreamSession:
         }
         msg = jsonrpc.request(next(self._ids), "initialize", params)
         response = await self._post(msg, self._base_headers)
+        if response.status in (404, 405):
+            raise NotStreamableHttp(f"upstream {self.url} answered initialize with HTTP {response.status}")
         init = self._read_result(response, msg["id"])
         if not isinstance(init, dict) or "protocolVersion" not in init:
             raise UpstreamError(

@@ -5,6 +5,9 @@ everything (`server_id=""`, served at `/mcp`) holds every tool and prompt by qua
 name (`gateway__name`, unique by construction) and every resource and resource
 template; a URI offered by several gateways is served by the first of them by name,
 since nothing configures that catalog and a URI can only be read from one place.
+
+Items of unavailable gateways (see `health`) are left out of both, under the same
+names for the rest, and come back when their gateway does.
 """
 
 from __future__ import annotations
@@ -26,7 +29,7 @@ from switchboard_registry.domain.models import (
     ToolBinding,
 )
 from switchboard_registry.store import revision as revision_store
-from switchboard_registry.store.gateways import gateways_by_id
+from switchboard_registry.store.gateways import gateways_by_id, unavailable_ids
 from switchboard_registry.store.listings import PROMPTS, RESOURCES, TEMPLATES, TOOLS, every_item, page_items
 from switchboard_registry.store.servers import get_server
 
@@ -43,18 +46,20 @@ class CatalogReader:
             revision = await revision_store.current(s)
             if not server_id:
                 server_name = ""
+                down = await unavailable_ids(s)
                 contents = Contents(
                     tools=[ToolBinding(t.qualified_name, t) for t in await every_item(s, TOOLS)],
-                    resources=_first_per_uri(await every_item(s, RESOURCES)),
-                    resource_templates=_first_per_uri(await every_item(s, TEMPLATES)),
+                    resources=_first_per_uri(await every_item(s, RESOURCES), down),
+                    resource_templates=_first_per_uri(await every_item(s, TEMPLATES), down),
                     prompts=[PromptBinding(p.qualified_name, p) for p in await every_item(s, PROMPTS)],
-                )
+                ).without(down)
             else:
                 server = await get_server(s, server_id)
                 if server is None:
                     raise NotFound(f"no server {server_id!r}")
                 server_name = server.name
                 _, contents = await composition.read(s, server)
+            contents = contents.without(await unavailable_ids(s))
             upstreams = await gateways_by_id(s, contents.gateway_ids())
         return Catalog(
             server_id=server_id,
@@ -86,8 +91,10 @@ class CatalogReader:
             return await page_items(s, TEMPLATES, gateway_id=gateway_id, limit=limit, offset=offset)
 
 
-def _first_per_uri(resources: Iterable[Resource]) -> list[Resource]:
+def _first_per_uri(resources: Iterable[Resource], unavailable: set[str]) -> list[Resource]:
+    """The first offer of each URI among available gateways (a URI falls back to the next one)."""
     first: dict[str, Resource] = {}
     for resource in resources:
-        first.setdefault(resource.uri, resource)
+        if resource.gateway_id not in unavailable:
+            first.setdefault(resource.uri, resource)
     return list(first.values())

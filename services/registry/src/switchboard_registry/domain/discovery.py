@@ -14,7 +14,7 @@ from typing import Any
 
 import orjson
 from switchboard_core.errors import UpstreamError
-from switchboard_mcp.upstream import HttpClient, UpstreamRPCError, UpstreamSession
+from switchboard_mcp.upstream import HttpClient, NegotiatingUpstream, Upstream, UpstreamRPCError
 
 from switchboard_registry.domain.names import MAX_URL
 
@@ -56,7 +56,7 @@ async def discover(http: HttpClient, url: str, *, timeout_s: float) -> Discovery
     Raises core `UpstreamUnavailable` (unreachable, timed out) or `UpstreamError`
     (not MCP, a JSON-RPC error listing tools, or a malformed list).
     """
-    session = UpstreamSession(url, http, timeout_s=timeout_s)
+    session = NegotiatingUpstream(url, http, timeout_s=timeout_s)
     try:
         tools = await _list(session, _TOOLS)
         capabilities = session.capabilities if isinstance(session.capabilities, dict) else {}
@@ -78,7 +78,7 @@ def reason(url: str, error: UpstreamError) -> str:
     return error.message
 
 
-async def _list_optional(session: UpstreamSession, listing: _Listing) -> dict[str, str]:
+async def _list_optional(session: Upstream, listing: _Listing) -> dict[str, str]:
     try:
         return await _list(session, listing)
     except UpstreamRPCError as exc:
@@ -93,7 +93,7 @@ async def _list_optional(session: UpstreamSession, listing: _Listing) -> dict[st
         return {}
 
 
-async def _list(session: UpstreamSession, listing: _Listing) -> dict[str, str]:
+async def _list(session: Upstream, listing: _Listing) -> dict[str, str]:
     listed = await session.list_all(listing.method, listing.items)
     definitions: dict[str, str] = {}
     for item in listed:

@@ -19,7 +19,7 @@ from switchboard_mcp.upstream import HttpClient
 from switchboard_registry.domain import composition
 from switchboard_registry.domain.changes import Changes
 from switchboard_registry.domain.discovery import Discovery, discover, reason
-from switchboard_registry.domain.models import Gateway, GatewayDetail, Page
+from switchboard_registry.domain.models import AVAILABLE, Gateway, GatewayDetail, Page
 from switchboard_registry.domain.names import (
     check_exposed,
     check_gateway_name,
@@ -35,6 +35,7 @@ from switchboard_registry.store.gateways import (
     list_gateways,
     mark_refreshed,
     replace_capabilities,
+    set_status,
     taken,
 )
 from switchboard_registry.store.listings import (
@@ -97,7 +98,10 @@ class Gateways:
         return await self.get(gateway_id)
 
     async def refresh(self, gateway_id: str) -> GatewayDetail:
-        """List what the upstream offers again; items still listed keep their ids."""
+        """List what the upstream offers again; items still listed keep their ids.
+
+        A gateway taken out by the health checks is available again once this succeeds.
+        """
         gateway = (await self.get(gateway_id)).gateway
         try:
             found = await discover(self._http, gateway.url, timeout_s=self._timeout_s)
@@ -116,6 +120,9 @@ class Gateways:
                 changed = await replace_items(s, kind, gateway_id, definitions) or changed
             if changed:
                 await _check_servers_including(s, gateway)
+            # It answered, so it serves again if the health checks had taken it out.
+            changed = await set_status(s, gateway_id, AVAILABLE, last_seen_ok_at=None) or changed
+            if changed:
                 revision = await revision_store.bump(s)
         if revision:
             self._changes.feed.publish(revision)

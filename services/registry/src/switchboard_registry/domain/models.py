@@ -12,6 +12,9 @@ from switchboard_registry.domain.names import qualified_name
 
 T = TypeVar("T")
 NamingMode = Literal["prefix", "bare"]
+GatewayStatus = Literal["available", "unavailable"]
+AVAILABLE: GatewayStatus = "available"
+UNAVAILABLE: GatewayStatus = "unavailable"
 
 
 @dataclass(frozen=True, slots=True)
@@ -31,6 +34,20 @@ class Gateway:
     resource_count: int
     resource_template_count: int
     prompt_count: int
+    # Unavailable gateways (found unreachable by the health checks) serve nothing.
+    status: GatewayStatus = AVAILABLE
+    last_seen_ok_at: datetime | None = None
+    last_error: str | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class HealthTarget:
+    """What the health checks need to know of a gateway."""
+
+    id: str
+    name: str
+    url: str
+    status: GatewayStatus
 
 
 class _Defined:
@@ -176,6 +193,17 @@ class Contents:
     resources: list[Resource]
     resource_templates: list[Resource]
     prompts: list[PromptBinding]
+
+    def without(self, gateway_ids: set[str]) -> Contents:
+        """The same, less whatever these gateways serve; names of the rest stay as they were."""
+        if not gateway_ids:
+            return self
+        return Contents(
+            tools=[b for b in self.tools if b.tool.gateway_id not in gateway_ids],
+            resources=[r for r in self.resources if r.gateway_id not in gateway_ids],
+            resource_templates=[r for r in self.resource_templates if r.gateway_id not in gateway_ids],
+            prompts=[b for b in self.prompts if b.prompt.gateway_id not in gateway_ids],
+        )
 
     def gateway_ids(self) -> set[str]:
         """Every gateway serving something here."""

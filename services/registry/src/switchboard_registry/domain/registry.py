@@ -10,7 +10,17 @@ from switchboard_mcp.upstream import HttpClient
 from switchboard_registry.domain.catalog import CatalogReader
 from switchboard_registry.domain.changes import ChangeFeed, Changes
 from switchboard_registry.domain.gateways import Gateways
+from switchboard_registry.domain.health import HealthChecker
 from switchboard_registry.domain.servers import Servers
+
+
+@dataclass(frozen=True, slots=True)
+class HealthPolicy:
+    """How upstreams are checked (see `health`)."""
+
+    timeout_s: float = 3.0
+    failures: int = 2
+    concurrency: int = 32
 
 
 @dataclass(frozen=True, slots=True)
@@ -19,13 +29,32 @@ class Registry:
     servers: Servers
     catalog: CatalogReader
     changes: Changes
+    health: HealthChecker
 
     @classmethod
-    def build(cls, sessions: async_sessionmaker, http: HttpClient, *, discovery_timeout_s: float) -> Registry:
+    def build(
+        cls,
+        sessions: async_sessionmaker,
+        http: HttpClient,
+        *,
+        discovery_timeout_s: float,
+        health: HealthPolicy | None = None,
+    ) -> Registry:
+        health = health or HealthPolicy()
         changes = Changes(sessions, ChangeFeed())
+        gateways = Gateways(sessions, changes, http, timeout_s=discovery_timeout_s)
         return cls(
-            gateways=Gateways(sessions, changes, http, timeout_s=discovery_timeout_s),
+            gateways=gateways,
             servers=Servers(sessions, changes),
             catalog=CatalogReader(sessions),
             changes=changes,
+            health=HealthChecker(
+                sessions,
+                changes,
+                gateways,
+                http,
+                timeout_s=health.timeout_s,
+                failures=health.failures,
+                concurrency=health.concurrency,
+            ),
         )

@@ -12,7 +12,15 @@ from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
 from switchboard_core.errors import Conflict
 
-from switchboard_registry.domain.models import Gateway, GatewayRef, Page
+from switchboard_registry.domain.models import (
+    AVAILABLE,
+    UNAVAILABLE,
+    Gateway,
+    GatewayRef,
+    GatewayStatus,
+    HealthTarget,
+    Page,
+)
 from switchboard_registry.store.listings import PROMPTS, RESOURCES, TEMPLATES, TOOLS, count_per_gateway
 from switchboard_registry.store.tables import gateways, utc
 
@@ -45,6 +53,8 @@ async def insert_gateway(
         last_refreshed_at=at,
         server_info=server_info,
         capabilities=capabilities,
+        status=AVAILABLE,
+        last_seen_ok_at=at,
     )
     try:
         await s.execute(insert(gateways).values(**values))
@@ -73,9 +83,49 @@ async def mark_refreshed(
     result = await s.execute(
         update(gateways)
         .where(gateways.c.id == gateway_id)
-        .values(last_refreshed_at=at, server_info=server_info)
+        .values(last_refreshed_at=at, last_seen_ok_at=at, server_info=server_info)
     )
     return result.rowcount > 0
+
+
+async def set_status(
+    s: AsyncSession,
+    gateway_id: str,
+    status: GatewayStatus,
+    *,
+    last_seen_ok_at: datetime | None,
+    error: str | None = None,
+) -> bool:
+    """Record a new health status; False (and nothing written) when it already was that."""
+    values: dict[str, Any] = {"status": status}
+    if last_seen_ok_at is not None:
+        values["last_seen_ok_at"] = last_seen_ok_at
+    if status == UNAVAILABLE:
+        values["last_error"] = error
+    result = await s.execute(
+        update(gateways).where(gateways.c.id == gateway_id, gateways.c.status != status).values(**values)
+    )
+    return result.rowcount > 0
+
+
+async def health_targets(s: AsyncSession) -> list[HealthTarget]:
+    rows = await s.execute(
+        select(gateways.c.id, gateways.c.name, gateways.c.url, gateways.c.status).order_by(gateways.c.name)
+    )
+    return [HealthTarget(row.id, row.name, row.url, row.status) for row in rows]
+
+
+async def health_target(s: AsyncSession, gateway_id: str) -> HealthTarget | None:
+    query = select(gateways.c.id, gateways.c.name, gateways.c.url, gateways.c.status).where(
+        gateways.c.id == gateway_id
+    )
+    row = (await s.execute(query)).one_or_none()
+    return None if row is None else HealthTarget(row.id, row.name, row.url, row.status)
+
+
+async def unavailable_ids(s: AsyncSession) -> set[str]:
+    """Gateways whose items no catalog serves right now."""
+    return set(await s.scalars(select(gateways.c.id).where(gateways.c.status == UNAVAILABLE)))
 
 
 async def replace_capabilities(s: AsyncSession, gateway_id: str, capabilities: dict[str, Any]) -> bool:
@@ -134,4 +184,7 @@ def _gateway(row: Row) -> Gateway:
         resource_count=int(row.resource_count),
         resource_template_count=int(row.resource_template_count),
         prompt_count=int(row.prompt_count),
+        status=row.status,
+        last_seen_ok_at=None if row.last_seen_ok_at is None else utc(row.last_seen_ok_at),
+        last_error=row.last_error,
     )

@@ -32,6 +32,13 @@ gateways = Table(
     Column("server_info", JSON, nullable=False),
     # The capabilities from the upstream's initialize result; catalogs carry them.
     Column("capabilities", JSON, nullable=False),
+    # Health (see domain/health.py): "available" or "unavailable"; written only when it
+    # changes. An unavailable gateway's items are left out of every catalog.
+    Column("status", String(16), nullable=False, server_default="available"),
+    # When a check (or a registration or refresh) last reached the upstream, as of the
+    # last status change; and why the upstream was last found unreachable.
+    Column("last_seen_ok_at", DateTime(timezone=True), nullable=True),
+    Column("last_error", Text, nullable=True),
 )
 
 

@@ -1,0 +1,55 @@
+"""Raw ASGI reading and writing shared by the MCP HTTP endpoints: the body with a
+size limit, a JSON reply, and the pieces of an SSE response."""
+
+from __future__ import annotations
+
+import orjson
+from switchboard_mcp import jsonrpc
+
+JSON_HEADERS = [(b"content-type", b"application/json")]
+SSE_HEADERS = [
+    (b"content-type", b"text/event-stream"),
+    (b"cache-control", b"no-cache"),
+    (b"x-accel-buffering", b"no"),
+]
+KEEPALIVE_S = 15.0
+KEEPALIVE = b": keepalive\n\n"
+
+
+async def read_body(receive, limit: int) -> bytes | None:
+    chunks: list[bytes] = []
+    size = 0
+    while True:
+        message = await receive()
+        chunk = message.get("body", b"")
+        size += len(chunk)
+        if size > limit:
+            return None
+        chunks.append(chunk)
+        if not message.get("more_body", False):
+            return b"".join(chunks)
+
+
+async def reply(send, status: int, payload: dict | list | None, extra_headers: list | None = None) -> None:
+    try:
+        body = orjson.dumps(payload) if payload is not None else b""
+    except orjson.JSONEncodeError:
+        # orjson reads 1024 levels of nesting but writes only 254: an upstream answer can exceed that.
+        status, payload = (
+            502,
+            jsonrpc.error(
+                jsonrpc.readable_id(payload), jsonrpc.INTERNAL_ERROR, "answer nests too deeply to relay"
+            ),
+        )
+        body = orjson.dumps(payload)
+    headers = list(JSON_HEADERS) if payload is not None else []
+    if extra_headers:
+        headers.extend(extra_headers)
+    headers.append((b"content-length", str(len(body)).encode()))
+    await send({"type": "http.response.start", "status": status, "headers": headers})
+    await send({"type": "http.response.body", "body": body})
+
+
+async def wait_for_disconnect(receive) -> None:
+    while (await receive())["type"] != "http.disconnect":
+        pass

@@ -1,0 +1,238 @@
+"""The legacy HTTP+SSE transport (protocol 2024-11-05) as a plain ASGI app.
+
+`GET /sse` (or `/servers/{server_id}/sse`) opens a session and its event stream, whose
+first event (`endpoint`) names where to POST: `/message?session_id=...`. Each POSTed
+message is accepted with 202 and worked on in the background; every answer, and
+everything else the session is sent, goes out on the stream as a `message` event. The
+session lives as long as its stream. What a method does is decided in `dispatch`,
+exactly as for Streamable HTTP.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+from urllib.parse import parse_qs, urlsplit
+
+import orjson
+from switchboard_core.errors import SwitchboardError, Unauthenticated, status_of
+from switchboard_core.principals import Principal, PrincipalCache, bearer_token
+from switchboard_mcp import jsonrpc, sse, versions
+
+from switchboard_proxy.dispatch import CallContext, Dispatcher
+from switchboard_proxy.forward import Relay
+from switchboard_proxy.http_endpoint import WWW_AUTHENTICATE
+from switchboard_proxy.http_replies import (
+    KEEPALIVE,
+    KEEPALIVE_S,
+    SSE_HEADERS,
+    read_body,
+    reply,
+    wait_for_disconnect,
+)
+from switchboard_proxy.sessions import Session, SessionStore
+from switchboard_proxy.settings import ProxySettings
+
+logger = logging.getLogger(__name__)
+
+_LOOPBACK_HOSTS = {"localhost", "127.0.0.1", "::1", "[::1]"}
+
+
+class LegacySseEndpoint:
+    """Serves both routes: GET opens a stream, POST delivers a message into one."""
+
+    def __init__(
+        self,
+        settings: ProxySettings,
+        principals: PrincipalCache,
+        sessions: SessionStore,
+        dispatcher: Dispatcher,
+    ) -> None:
+        self._settings = settings
+        self._principals = principals
+        self._sessions = sessions
+        self._dispatcher = dispatcher
+        self._allowed_origins = set(settings.allowed_origins)
+        # Per session: the client's requests being worked on, by their id.
+        self._work: dict[str, dict[object, asyncio.Task]] = {}
+
+    async def __call__(self, scope, receive, send) -> None:
+        headers = {k.decode("latin-1").lower(): v.decode("latin-1") for k, v in scope["headers"]}
+        server_id = scope.get("path_params", {}).get("server_id", "")
+        if not self._origin_allowed(headers.get("origin")):
+            return await reply(send, 403, jsonrpc.error(None, jsonrpc.INVALID_REQUEST, "Origin not allowed"))
+        try:
+            principal = await self._principals.authenticate(bearer_token(headers.get("authorization")))
+        except SwitchboardError as exc:
+            code = status_of(exc)
+            extra = [WWW_AUTHENTICATE] if isinstance(exc, Unauthenticated) else []
+            return await reply(send, code[0], jsonrpc.error(None, code[2], exc.message), extra)
+        if scope["method"] == "GET":
+            return await self._open(scope, receive, send, server_id, principal)
+        return await self._post(scope, receive, send, server_id, principal)
+
+    # -- the stream ----------------------------------------------------------
+
+    async def _open(self, scope, receive, send, server_id: str, principal: Principal) -> None:
+        try:
+            await self._dispatcher.catalogs.get(server_id)
+        except SwitchboardError as exc:
+            code = status_of(exc)
+            return await reply(send, code[0], jsonrpc.error(None, code[2], exc.message))
+        session = self._sessions.create(
+            user_id=principal.user_id,
+            server_id=server_id,
+            protocol_version=versions.LEGACY_SSE,
+            client_info={},
+        )
+        self._work[session.id] = {}
+        path = scope.get("root_path", "") + scope["path"]
+        endpoint = f"{path.removesuffix('/sse')}/message?session_id={session.id}"
+        await send({"type": "http.response.start", "status": 200, "headers": SSE_HEADERS})
+        try:
+            await _chunk(send, sse.encode(endpoint.encode(), event="endpoint"))
+            await self._pump(session, receive, send, principal)
+        except OSError:
+            pass
+        finally:
+            await self._end(session)
+        with contextlib.suppress(OSError, RuntimeError):
+            await send({"type": "http.response.body", "body": b"", "more_body": False})
+
+    async def _pump(self, session: Session, receive, send, principal: Principal) -> None:
+        """Everything for the session onto the stream, until the client leaves or the
+        session ends."""
+        gone = asyncio.create_task(wait_for_disconnect(receive))
+        try:
+            while not gone.done():
+                getter = asyncio.ensure_future(session.outbox.get())
+                await asyncio.wait({getter, gone}, timeout=KEEPALIVE_S, return_when=asyncio.FIRST_COMPLETED)
+                if getter.done():
+                    await _chunk(send, _event(getter.result()))
+                    continue
+                getter.cancel()
+                if gone.done():
+                    return
+                # An open stream keeps its session alive; an ended one (expired, deleted) ends it.
+                alive = self._sessions.get(session.id, user_id=principal.user_id, server_id=session.server_id)
+                if alive is not session:
+                    return
+                await _chunk(send, KEEPALIVE)
+        finally:
+            gone.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await gone
+
+    async def _end(self, session: Session) -> None:
+        work = self._work.pop(session.id, {})
+        for task in work.values():
+            task.cancel()
+        for task in list(work.values()):
+            with contextlib.suppress(asyncio.CancelledError):
+                await task
+        self._sessions.delete(session.id)
+
+    # -- messages ------------------------------------------------------------
+
+    async def _post(self, scope, receive, send, server_id: str, principal: Principal) -> None:
+        session_id = (parse_qs(scope.get("query_string", b"").decode("latin-1")).get("session_id") or [""])[0]
+        if not session_id:
+            return await reply(
+                send, 400, jsonrpc.error(None, jsonrpc.INVALID_REQUEST, "session_id is required")
+            )
+        session = self._sessions.get(session_id, user_id=principal.user_id, server_id=server_id)
+        if session is None or session.id not in self._work:
+            return await reply(send, 404, jsonrpc.error(None, jsonrpc.INVALID_REQUEST, "Session not found"))
+        body = await read_body(receive, self._settings.max_message_bytes)
+        if body is None:
+            limit = self._settings.max_message_bytes
+            return await reply(
+                send, 413, jsonrpc.error(None, jsonrpc.INVALID_REQUEST, f"Message over {limit} bytes")
+            )
+        try:
+            parsed = orjson.loads(body)
+        except orjson.JSONDecodeError:
+            return await reply(send, 400, jsonrpc.error(None, jsonrpc.PARSE_ERROR, "Parse error"))
+        messages = parsed if isinstance(parsed, list) and parsed else [parsed]
+        for msg in messages:
+            problem = jsonrpc.envelope_problem(msg)
+            if problem is not None:
+                return await reply(
+                    send, 400, jsonrpc.error(jsonrpc.readable_id(msg), jsonrpc.INVALID_REQUEST, problem)
+                )
+        await reply(send, 202, None)
+        for msg in messages:
+            await self._take(msg, session, principal)
+
+    async def _take(self, msg: dict, session: Session, principal: Principal) -> None:
+        if jsonrpc.is_response(msg):
+            return await self._dispatcher.deliver(msg, session)
+        if jsonrpc.is_notification(msg):
+            await self._dispatcher.notify(msg, session)
+            if msg["method"] == "notifications/cancelled":
+                task = self._work.get(session.id, {}).get((msg.get("params") or {}).get("requestId"))
+                if task is not None:
+                    task.cancel()
+            return
+        work = self._work.get(session.id)
+        if work is None:
+            return
+        task = asyncio.create_task(self._answer(msg, session, principal), name=f"legacy {msg['method']}")
+        work[msg["id"]] = task
+        task.add_done_callback(lambda _t, id_=msg["id"]: work.pop(id_, None))
+
+    async def _answer(self, msg: dict, session: Session, principal: Principal) -> None:
+        try:
+            if msg["method"] == "initialize":
+                answer = await self._initialize(msg, session)
+            else:
+                ctx = CallContext(principal, session.server_id, session.protocol_version, session)
+                answer = await self._dispatcher.handle(msg, ctx)
+            if isinstance(answer, Relay):
+                try:
+                    async for message in answer:
+                        await session.outbox.put(message)
+                except SwitchboardError as exc:
+                    await session.outbox.put(jsonrpc.error(msg["id"], status_of(exc)[2], exc.message))
+            elif answer is not None:
+                await session.outbox.put(answer)
+        except asyncio.CancelledError:
+            raise
+        except Exception:
+            logger.exception("legacy SSE request failed")
+            await session.outbox.put(jsonrpc.error(msg["id"], jsonrpc.INTERNAL_ERROR, "Internal error"))
+
+    async def _initialize(self, msg: dict, session: Session) -> dict:
+        params = msg.get("params")
+        if not isinstance(params, dict) or not isinstance(params.get("protocolVersion"), str):
+            return jsonrpc.error(
+                msg["id"], jsonrpc.INVALID_PARAMS, "initialize needs params with a protocolVersion string"
+            )
+        result = self._dispatcher.initialize_result(params)
+        if params["protocolVersion"] == versions.LEGACY_SSE:
+            result = {**result, "protocolVersion": versions.LEGACY_SSE}
+        session.protocol_version = result["protocolVersion"]
+        session.client_info = params.get("clientInfo") or {}
+        session.client_capabilities = params.get("capabilities") or {}
+        return jsonrpc.result(msg["id"], result)
+
+    def _origin_allowed(self, origin: str | None) -> bool:
+        if origin is None or "*" in self._allowed_origins or origin in self._allowed_origins:
+            return True
+        return (urlsplit(origin).hostname or "") in _LOOPBACK_HOSTS
+
+
+def _event(message: dict) -> bytes:
+    try:
+        return sse.encode(orjson.dumps(message))
+    except orjson.JSONEncodeError:
+        # orjson reads 1024 levels of nesting but writes only 254: an upstream answer can exceed that.
+        error = jsonrpc.error(
+            jsonrpc.readable_id(message), jsonrpc.INTERNAL_ERROR, "answer nests too deeply to relay"
+        )
+        return sse.encode(orjson.dumps(error))
+
+
+async def _chunk(send, body: bytes) -> None:
+    await send({"type": "http.response.body", "body": body, "more_body": True})

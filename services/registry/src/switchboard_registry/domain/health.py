@@ -1,0 +1,214 @@
+"""Upstream health: one failing upstream never breaks a federated server.
+
+Every gateway is pinged on a schedule, all at once (bounded), each with its own short
+deadline, so a hanging upstream costs its own check and no other. After
+`failures` failed checks in a row a gateway is marked unavailable and every catalog
+leaves its items out; the first check that passes after that lists the upstream
+again (a refresh) and puts them back. Only a change of status is written, in a
+transaction that raises the catalog revision, so watchers (the proxy's caches) hear
+of it; a check that changes nothing writes nothing.
+
+Counts of failures live in the process; the status lives in the database, so any
+process may act on what another found.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+from datetime import UTC, datetime
+
+from sqlalchemy.ext.asyncio import async_sessionmaker
+from switchboard_core.errors import Conflict, InvalidInput, NotFound, UpstreamError
+from switchboard_mcp.upstream import HttpClient, NegotiatingUpstream, UpstreamRPCError
+
+from switchboard_registry.domain.changes import Changes
+from switchboard_registry.domain.gateways import Gateways
+from switchboard_registry.domain.models import AVAILABLE, UNAVAILABLE, GatewayStatus, HealthTarget
+from switchboard_registry.store import revision as revision_store
+from switchboard_registry.store.gateways import health_target, health_targets, set_status
+
+logger = logging.getLogger(__name__)
+
+
+class HealthChecker:
+    """Pings gateways and records what changed; `check_all` is one round of the schedule."""
+
+    def __init__(
+        self,
+        sessions: async_sessionmaker,
+        changes: Changes,
+        gateways: Gateways,
+        http: HttpClient,
+        *,
+        timeout_s: float,
+        failures: int,
+        concurrency: int,
+    ) -> None:
+        self._db = sessions
+        self._changes = changes
+        self._gateways = gateways
+        self._http = http
+        self._timeout_s = timeout_s
+        self._threshold = failures
+        self._limit = asyncio.Semaphore(concurrency)
+        # One upstream session per gateway (over whichever transport it speaks), reused
+        # from check to check; sessions given up on close in the background.
+        self._upstreams: dict[str, NegotiatingUpstream] = {}
+        self._closing: set[asyncio.Task[None]] = set()
+        self._failures: dict[str, int] = {}
+        self._last_ok: dict[str, datetime] = {}
+
+    async def check_all(self) -> None:
+        async with self._db() as s:
+            targets = await health_targets(s)
+        self._forget_all_but({t.id for t in targets})
+        async with asyncio.TaskGroup() as group:
+            for target in targets:
+                group.create_task(self._check_bounded(target), name=f"health check of {target.name}")
+
+    async def check_now(self, gateway_id: str) -> None:
+        """One check asked for by an administrator: its result decides the status at once."""
+        async with self._db() as s:
+            target = await health_target(s, gateway_id)
+        if target is None:
+            raise NotFound(f"no gateway {gateway_id!r}")
+        await self._record(target, await self._probe(target), decisive=True)
+
+    async def close(self) -> None:
+        upstreams, self._upstreams = self._upstreams, {}
+        for upstream in upstreams.values():
+            self._close_later(upstream)
+        await asyncio.gather(*self._closing, return_exceptions=True)
+
+    async def _check_bounded(self, target: HealthTarget) -> None:
+        async with self._limit:
+            error = await self._probe(target)
+        await self._record(target, error, decisive=False)
+
+    async def _probe(self, target: HealthTarget) -> str | None:
+        """Why the upstream failed a ping, or None when it answered."""
+        upstream = self._upstreams.get(target.id)
+        if upstream is None:
+            upstream = NegotiatingUpstream(target.url, self._http, timeout_s=self._timeout_s)
+            self._upstreams[target.id] = upstream
+        try:
+            # Initialize (first time) and ping share one deadline.
+            async with asyncio.timeout(self._timeout_s):
+                await upstream.request("ping")
+            return None
+        except UpstreamRPCError:
+            return None  # it answered, if only to say it does not know ping
+        except TimeoutError:
+            error = f"upstream {target.url} did not answer a ping within {self._timeout_s:g}s"
+        except UpstreamError as exc:
+            error = exc.message
+        # Begin again with a fresh session next time.
+        if self._upstreams.get(target.id) is upstream:
+            del self._upstreams[target.id]
+            self._close_later(upstream)
+        return error
+
+    def _close_later(self, upstream: NegotiatingUpstream) -> None:
+        """Close without waiting: ending a session with a hanging upstream must not hold up a check."""
+        task = asyncio.create_task(upstream.close(), name=f"closing health session with {upstream.url}")
+        self._closing.add(task)
+        task.add_done_callback(self._closing.discard)
+
+    async def _record(self, target: HealthTarget, error: str | None, *, decisive: bool) -> None:
+        if error is None:
+            self._failures.pop(target.id, None)
+            self._last_ok[target.id] = datetime.now(UTC)
+            if target.status == UNAVAILABLE:
+                await self._recover(target)
+            return
+        failures = self._failures[target.id] = self._failures.get(target.id, 0) + 1
+        if target.status == AVAILABLE and (decisive or failures >= self._threshold):
+            if await self._set(target.id, UNAVAILABLE, self._last_ok.get(target.id), error):
+                logger.warning(
+                    "gateway %s is unavailable after %d failed check(s); its items leave the catalog: %s",
+                    target.name,
+                    failures,
+                    error,
+                )
+
+    async def _recover(self, target: HealthTarget) -> None:
+        """List the upstream again, which marks it available; keep the old listing if the new one is refused."""
+        try:
+            await self._gateways.refresh(target.id)
+        except NotFound:
+            return  # deleted meanwhile
+        except (Conflict, InvalidInput) as exc:
+            logger.warning(
+                "gateway %s answers again but its new listing is refused (%s); serving its previous one",
+                target.name,
+                exc.message,
+            )
+            await self._set(target.id, AVAILABLE, datetime.now(UTC), None)
+        except UpstreamError as exc:
+            logger.warning("gateway %s answers pings but could not be listed: %s", target.name, exc.message)
+            return
+        logger.warning("gateway %s is available again", target.name)
+
+    async def _set(
+        self, gateway_id: str, status: GatewayStatus, last_seen_ok_at: datetime | None, error: str | None
+    ) -> bool:
+        """Write a status change (raising the revision); False when another process already had."""
+        revision = 0
+        async with self._db.begin() as s:
+            if await set_status(s, gateway_id, status, last_seen_ok_at=last_seen_ok_at, error=error):
+                revision = await revision_store.bump(s)
+        if revision:
+            self._changes.feed.publish(revision)
+        return bool(revision)
+
+    def _forget_all_but(self, gateway_ids: set[str]) -> None:
+        for gone in set(self._upstreams) - gateway_ids:
+            self._close_later(self._upstreams.pop(gone))
+        for known in (self._failures, self._last_ok):
+            for gone in set(known) - gateway_ids:
+                del known[gone]
+
+
+class EveryProcessChecks:
+    """Whether this process runs the scheduled checks: for now every registry process does.
+
+    The seam for leader election: in distributed mode a lease held in Redis answers
+    here, so one replica checks for all.
+    """
+
+    async def ours(self) -> bool:
+        return True
+
+
+class HealthSchedule:
+    """Runs `HealthChecker.check_all` every `interval_s` in a background task."""
+
+    def __init__(
+        self, checker: HealthChecker, *, interval_s: float, turn: EveryProcessChecks | None = None
+    ) -> None:
+        self._checker = checker
+        self._interval_s = interval_s
+        self._turn = turn or EveryProcessChecks()
+        self._task: asyncio.Task[None] | None = None
+
+    def start(self) -> None:
+        if self._task is None:
+            self._task = asyncio.create_task(self._run(), name="registry health checks")
+
+    async def stop(self) -> None:
+        task, self._task = self._task, None
+        if task is not None:
+            task.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await task
+
+    async def _run(self) -> None:
+        while True:
+            if await self._turn.ours():
+                try:
+                    await self._checker.check_all()
+                except Exception:  # the schedule's top level: log, try again next round
+                    logger.exception("health checks failed; trying again in %gs", self._interval_s)
+            await asyncio.sleep(self._interval_s)
