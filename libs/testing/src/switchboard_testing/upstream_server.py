@@ -11,10 +11,13 @@ serves `http://127.0.0.1:9100/mcp` (and `GET /healthz` for readiness). Its tools
 - `slow(seconds)` sleeps, then returns "slept <seconds>";
 - `headers()` returns the HTTP request headers this call arrived with, names lower-cased
   (to check that `traceparent` arrives and the client's `Authorization` never does);
-- `progress(steps)` reports progress `steps` times and logs a message, then answers;
+- `progress(steps, delay=0)` reports progress `steps` times, `delay` s apart, and logs a
+  message, then answers;
 - `sample(prompt)` asks the client to sample (sampling/createMessage) and returns its text;
 - `elicit(question)` asks the client for a `name` (elicitation/create) and returns the answer;
 - `roots()` asks the client for its roots (roots/list) and returns their URIs;
+- `grow(name)` adds a tool `name` (answering its own name) and sends
+  `notifications/tools/list_changed` to every open session (on their GET streams);
 - `tool_0` … `tool_{N-1}` with `--tools N`, each returning its own name.
 
 Resources `fixture://static` (text) and the template `fixture://items/{item_id}`, the
@@ -30,11 +33,15 @@ from __future__ import annotations
 import argparse
 import asyncio
 from collections.abc import Callable
+from typing import Any
 
+import anyio
 import uvicorn
 from mcp.server import MCPServer
+from mcp.server.context import CallNext, ServerRequestContext
 from mcp.server.mcpserver import Context
 from mcp.server.mcpserver.exceptions import ToolError
+from mcp.server.session import ServerSession
 from mcp.types import Completion, SamplingMessage, TextContent
 from pydantic import BaseModel
 from starlette.applications import Starlette
@@ -48,7 +55,8 @@ __all__ = ["build_server", "build_app", "serve", "main", "UpstreamProcess", "sta
 
 def build_server(*, name: str = "fixture", extra_tools: int = 0) -> MCPServer:
     """The fixture MCP server: its five tools plus `extra_tools` trivial ones."""
-    server = MCPServer(name, log_level="WARNING")
+    sessions = _OpenSessions()
+    server = MCPServer(name, log_level="WARNING", middleware=[sessions])
 
     @server.tool()
     def echo(text: str) -> str:
@@ -78,13 +86,13 @@ def build_server(*, name: str = "fixture", extra_tools: int = 0) -> MCPServer:
         return {key.lower(): value for key, value in received.items()}
 
     @server.tool()
-    async def progress(steps: int, ctx: Context) -> str:
-        """Report progress `steps` times (and log once), then answer."""
+    async def progress(steps: int, ctx: Context, delay: float = 0.0) -> str:
+        """Report progress `steps` times, `delay` seconds apart (and log once), then answer."""
         steps = max(0, min(steps, 1000))
         await ctx.info(f"starting {steps} steps")
         for step in range(1, steps + 1):
             await ctx.report_progress(step, steps, f"step {step}")
-            await asyncio.sleep(0)  # without a progress token nothing above yields
+            await asyncio.sleep(min(max(delay, 0.0), 5.0))  # also yields when there is no progress token
         return f"did {steps} steps"
 
     @server.tool()
@@ -108,6 +116,14 @@ def build_server(*, name: str = "fixture", extra_tools: int = 0) -> MCPServer:
         """Ask the client for its roots (roots/list) and return their URIs."""
         result = await ctx.session.list_roots()
         return [str(root.uri) for root in result.roots]
+
+    @server.tool()
+    async def grow(name: str, ctx: Context) -> str:
+        """Add a tool `name` (answering its own name) and tell every open session the tools changed."""
+        server.add_tool(_answering(name), name=name, description=f"Grown tool {name}.")
+        await sessions.tools_changed()
+        await ctx.notify_tools_changed()  # subscriptions/listen streams (2026-07-28)
+        return name
 
     @server.resource("fixture://static", mime_type="text/plain")
     def static_resource() -> str:
@@ -143,6 +159,27 @@ def build_server(*, name: str = "fixture", extra_tools: int = 0) -> MCPServer:
 
 class _Name(BaseModel):
     name: str
+
+
+class _OpenSessions:
+    """Middleware remembering each session that spoke to the server, so a change reaches them all
+    (the SDK sends a session's notifications only to that session's GET stream)."""
+
+    def __init__(self) -> None:
+        self._by_id: dict[str, ServerSession] = {}
+
+    async def __call__(self, ctx: ServerRequestContext[Any, Any], call_next: CallNext) -> Any:
+        session_id = ctx.request.headers.get("mcp-session-id") if ctx.request is not None else None
+        if session_id:
+            self._by_id[session_id] = ctx.session
+        return await call_next(ctx)
+
+    async def tools_changed(self) -> None:
+        for session_id, session in list(self._by_id.items()):
+            try:
+                await session.send_tool_list_changed()
+            except (anyio.ClosedResourceError, anyio.BrokenResourceError):
+                self._by_id.pop(session_id, None)
 
 
 def _answering(answer: str) -> Callable[[], str]:

@@ -6,8 +6,6 @@ It turns HTTP into JSON-RPC messages and back; what a method does is decided in
 
 from __future__ import annotations
 
-import asyncio
-import contextlib
 import logging
 from urllib.parse import urlsplit
 
@@ -16,20 +14,18 @@ from opentelemetry import context, propagate, trace
 from switchboard_core import telemetry
 from switchboard_core.errors import SwitchboardError, Unauthenticated, status_of
 from switchboard_core.principals import PrincipalCache, bearer_token
-from switchboard_mcp import jsonrpc, sse, versions
+from switchboard_mcp import jsonrpc, versions
 
 from switchboard_proxy import stateless_rules
 from switchboard_proxy.dispatch import CallContext, Dispatcher
 from switchboard_proxy.forward import Relay
 from switchboard_proxy.http_replies import (
-    KEEPALIVE_S,
-    SSE_HEADERS,
     read_body,
     reply,
-    wait_for_disconnect,
 )
 from switchboard_proxy.listen_streams import ListenStreams
-from switchboard_proxy.sessions import Session, SessionStore
+from switchboard_proxy.session_streams import stream_reply, stream_session
+from switchboard_proxy.sessions import SessionStore
 from switchboard_proxy.settings import ProxySettings
 from switchboard_proxy.stateless_http import StatelessExchange
 
@@ -114,7 +110,7 @@ class McpEndpoint:
             )
             if session is None:
                 return await reply(send, 404 if "mcp-session-id" in headers else 400, None)
-            return await _stream_outbox(session, receive, send)
+            return await stream_session(session, headers.get("last-event-id"), receive, send)
         return await reply(send, 405, None, [(b"allow", b"GET, POST, DELETE")])
 
     async def _post(self, scope, receive, send, headers: dict[str, str], server_id: str, principal) -> None:
@@ -196,7 +192,7 @@ class McpEndpoint:
         ctx = CallContext(principal, server_id, session.protocol_version, session)
         answer = await self._dispatcher.handle(msg, ctx)
         if isinstance(answer, Relay):
-            return await _stream_relay(answer, msg["id"], send)
+            return await stream_reply(answer, msg["id"], session, receive, send)
         await reply(send, 200, answer)
 
     async def _initialize(self, send, msg: dict, server_id: str, principal) -> None:
@@ -242,48 +238,6 @@ def _is_stateless(headers: dict[str, str]) -> bool:
     version (unknown ones too, so they are told what is served) and no session."""
     version = headers.get("mcp-protocol-version")
     return version is not None and version not in versions.HANDSHAKE and "mcp-session-id" not in headers
-
-
-async def _stream_relay(relay: Relay, client_id, send) -> None:
-    """A streamed reply: each message as an SSE event, the response last."""
-    await send({"type": "http.response.start", "status": 200, "headers": SSE_HEADERS})
-    try:
-        async for message in relay:
-            await send(
-                {"type": "http.response.body", "body": sse.encode(orjson.dumps(message)), "more_body": True}
-            )
-    except SwitchboardError as exc:
-        error = jsonrpc.error(client_id, status_of(exc)[2], exc.message)
-        await send({"type": "http.response.body", "body": sse.encode(orjson.dumps(error)), "more_body": True})
-    await send({"type": "http.response.body", "body": b"", "more_body": False})
-
-
-async def _stream_outbox(session: Session, receive, send) -> None:
-    """The GET stream: messages for the session that belong to no request, until the
-    client goes away."""
-    await send({"type": "http.response.start", "status": 200, "headers": SSE_HEADERS})
-    await send({"type": "http.response.body", "body": b": stream open\n\n", "more_body": True})
-    gone = asyncio.create_task(wait_for_disconnect(receive))
-    try:
-        while not gone.done():
-            getter = asyncio.ensure_future(session.outbox.get())
-            await asyncio.wait({getter, gone}, timeout=KEEPALIVE_S, return_when=asyncio.FIRST_COMPLETED)
-            if getter.done():
-                body = sse.encode(orjson.dumps(getter.result()))
-            else:
-                getter.cancel()
-                if gone.done():
-                    break
-                body = b": keepalive\n\n"
-            await send({"type": "http.response.body", "body": body, "more_body": True})
-    except OSError:
-        pass
-    finally:
-        gone.cancel()
-        with contextlib.suppress(asyncio.CancelledError):
-            await gone
-    with contextlib.suppress(OSError, RuntimeError):
-        await send({"type": "http.response.body", "body": b"", "more_body": False})
 
 
 _JSON_TYPES = ("application/json",)

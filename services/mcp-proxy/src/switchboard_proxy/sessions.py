@@ -20,6 +20,8 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
+from switchboard_proxy.event_log import EventLogs
+
 OUTBOX_LIMIT = 1000
 
 
@@ -47,6 +49,9 @@ class Session:
     # The client's id of a request in flight -> the upstream's id of its forward.
     inflight: dict[Any, UpstreamRef] = field(default_factory=dict)
     subscriptions: set[str] = field(default_factory=set)
+    events: EventLogs = field(default_factory=EventLogs)
+    # Streamed replies still running after their client went away (kept for resumption).
+    pumps: set[asyncio.Task] = field(default_factory=set)
     _ids: itertools.count = field(default_factory=lambda: itertools.count(1))
 
     def next_request_id(self) -> str:

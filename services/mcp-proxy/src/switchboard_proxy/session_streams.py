@@ -1,0 +1,101 @@
+"""The SSE streams of a Streamable HTTP session, written through its event logs so
+that each can be resumed (`Last-Event-ID`) on a later GET.
+
+A streamed reply is pumped into its log by a task of its own: if the client goes
+away, the exchange with the upstream still completes (a disconnection is not a
+cancellation) and the rest waits in the log for the client to come back.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+
+from switchboard_core.errors import SwitchboardError, status_of
+from switchboard_mcp import jsonrpc
+
+from switchboard_proxy.event_log import GET_STREAM, StreamLog
+from switchboard_proxy.forward import Relay
+from switchboard_proxy.http_replies import KEEPALIVE, KEEPALIVE_S, SSE_HEADERS, wait_for_disconnect
+from switchboard_proxy.sessions import Session
+
+# Versions whose clients expect a priming event (an id, no data) opening each stream.
+_PRIMED_FROM = "2025-11-25"
+
+
+async def stream_reply(relay: Relay, client_id, session: Session, receive, send) -> None:
+    log = session.events.open_reply_stream()
+    pump = asyncio.create_task(_pump(relay, client_id, log), name=f"reply stream {log.stream_id}")
+    session.pumps.add(pump)
+    pump.add_done_callback(session.pumps.discard)
+    await _open(send, log, session)
+    await _follow(log, 0, receive, send)
+
+
+async def stream_session(session: Session, last_event_id: str | None, receive, send) -> None:
+    """The GET stream: a resumed stream (replay after the last event seen, then live),
+    or the session's own stream of messages that belong to no request."""
+    found = session.events.find(last_event_id) if last_event_id else None
+    if found is not None and found[0].stream_id != GET_STREAM:
+        log, seq = found
+        await send({"type": "http.response.start", "status": 200, "headers": SSE_HEADERS})
+        return await _follow(log, seq, receive, send)
+    log = session.events.get_stream()
+    seq = found[1] if found is not None else log.last_seq
+    feeder = asyncio.create_task(_drain_outbox(session, log), name="session outbox")
+    try:
+        await _open(send, log, session)
+        await _follow(log, seq, receive, send)
+    finally:
+        feeder.cancel()
+        with contextlib.suppress(asyncio.CancelledError):
+            await feeder
+
+
+async def _open(send, log: StreamLog, session: Session) -> None:
+    await send({"type": "http.response.start", "status": 200, "headers": SSE_HEADERS})
+    if session.protocol_version >= _PRIMED_FROM:
+        await send({"type": "http.response.body", "body": log.priming_event(), "more_body": True})
+
+
+async def _pump(relay: Relay, client_id, log: StreamLog) -> None:
+    try:
+        async for message in relay:
+            log.append(message)
+    except SwitchboardError as exc:
+        log.append(jsonrpc.error(client_id, status_of(exc)[2], exc.message))
+    finally:
+        log.close()
+
+
+async def _drain_outbox(session: Session, log: StreamLog) -> None:
+    while True:
+        log.append(await session.outbox.get())
+
+
+async def _follow(log: StreamLog, seq: int, receive, send) -> None:
+    """Send the log's events after `seq` as they come, until the log is closed and all
+    is sent, or the client goes away."""
+    gone = asyncio.create_task(wait_for_disconnect(receive))
+    try:
+        while True:
+            for n, event in log.after(seq):
+                await send({"type": "http.response.body", "body": event, "more_body": True})
+                seq = n
+            if log.closed and not log.after(seq):
+                break
+            waiter = asyncio.ensure_future(log.changed())
+            await asyncio.wait({waiter, gone}, timeout=KEEPALIVE_S, return_when=asyncio.FIRST_COMPLETED)
+            if not waiter.done():
+                waiter.cancel()
+                if gone.done():
+                    break
+                await send({"type": "http.response.body", "body": KEEPALIVE, "more_body": True})
+    except OSError:
+        return
+    finally:
+        gone.cancel()
+        with contextlib.suppress(asyncio.CancelledError):
+            await gone
+    with contextlib.suppress(OSError, RuntimeError):
+        await send({"type": "http.response.body", "body": b"", "more_body": False})
