@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import json
 import socket
 import subprocess
@@ -39,14 +40,26 @@ class Upstream:
     url: str
     process: subprocess.Popen
 
-    async def grow(self, name: str, kind: str = "tool") -> None:
-        """Make the upstream list one more tool (or "prompt", "resource" by URI, "template")."""
+    async def grow(self, name: str, kind: str = "tool", *, announce: int = 0) -> None:
+        """Make the upstream list one more tool (or "prompt", "resource" by URI, "template"),
+        then tell every open session `announce` times that the list changed."""
         async with new_http_client() as http:
             session = UpstreamSession(self.url, http, timeout_s=10)
             try:
-                await session.call_tool("grow", {"name": name, "kind": kind})
+                await session.call_tool("grow", {"name": name, "kind": kind, "announce": announce})
             finally:
                 await session.close()
+
+    async def asked(self, method: str) -> int:
+        """How many requests of `method` the upstream has been sent."""
+        async with httpx.AsyncClient(trust_env=False, timeout=10) as client:
+            response = await client.get(self.url.removesuffix("/mcp") + "/asked", params={"method": method})
+            return response.json()
+
+    async def listening(self) -> int:
+        """How many GET streams are open at the upstream."""
+        async with httpx.AsyncClient(trust_env=False, timeout=10) as client:
+            return (await client.get(self.url.removesuffix("/mcp") + "/listening")).json()
 
 
 def _spawn(name: str, port: int = 0) -> Upstream:
@@ -208,7 +221,9 @@ class _NotMCP(BaseHTTPRequestHandler):
         self.send_header("content-type", content_type)
         self.send_header("content-length", str(len(body)))
         self.end_headers()
-        self.wfile.write(body)
+        # A client that wanted only the status (an event stream it is not offered) may be gone.
+        with contextlib.suppress(BrokenPipeError, ConnectionResetError):
+            self.wfile.write(body)
 
     def log_message(self, format: str, *args: object) -> None:
         pass

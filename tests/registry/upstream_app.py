@@ -2,9 +2,12 @@
 
     python upstream_app.py <listening socket fd> <server name>
 
-Serves Streamable HTTP at `/mcp` on the inherited socket. Tools: `echo`, `add`, and
-`grow(name, kind)`, which adds a tool (or prompt, resource, resource template) so a
-refresh has something to find. It also offers the resource `memo://<server>/readme`,
+Serves Streamable HTTP at `/mcp` on the inherited socket. Tools: `echo`, `add`,
+`grow(name, kind, announce)`, which adds a tool (or prompt, resource, resource
+template) so a refresh has something to find, then tells every open session `announce`
+times that the list changed (on their GET streams). `GET /asked?method=M` answers how
+many requests of method M the server has been sent, `GET /listening` how many GET
+streams are open. It also offers the resource `memo://<server>/readme`,
 the resource template `memo://<server>/notes/{topic}` and the prompt `greet(who)`.
 """
 
@@ -13,13 +16,71 @@ from __future__ import annotations
 import asyncio
 import socket
 import sys
+from collections import Counter
+from typing import Any
 
+import anyio
 import uvicorn
+from mcp import types
 from mcp.server import MCPServer
+from mcp.server.context import CallNext, ServerRequestContext
+from mcp.server.session import ServerSession
+from starlette.requests import Request
+from starlette.responses import JSONResponse
+
+_ANNOUNCEMENTS = {
+    "tool": types.ToolListChangedNotification,
+    "prompt": types.PromptListChangedNotification,
+    "resource": types.ResourceListChangedNotification,
+    "template": types.ResourceListChangedNotification,
+}
 
 
-def build(name: str) -> MCPServer:
-    server = MCPServer(name)
+class _Sessions:
+    """Middleware: counts requests by method and remembers every session, so a change
+    can be announced to all (the SDK sends to one session's GET stream at a time)."""
+
+    def __init__(self) -> None:
+        self.asked: Counter[str] = Counter()
+        self.listening = 0
+        self._by_id: dict[str, ServerSession] = {}
+
+    async def __call__(self, ctx: ServerRequestContext[Any, Any], call_next: CallNext) -> Any:
+        if ctx.request_id is not None:
+            self.asked[ctx.method] += 1
+        session_id = ctx.request.headers.get("mcp-session-id") if ctx.request is not None else None
+        if session_id:
+            self._by_id[session_id] = ctx.session
+        return await call_next(ctx)
+
+    async def announce(self, notification: types.ServerNotification) -> None:
+        for session_id, session in list(self._by_id.items()):
+            try:
+                await session.send_notification(notification)
+            except (anyio.ClosedResourceError, anyio.BrokenResourceError):
+                self._by_id.pop(session_id, None)
+
+
+class _CountingStreams:
+    """ASGI wrapper counting the GET streams open at `/mcp`."""
+
+    def __init__(self, app: Any, sessions: _Sessions) -> None:
+        self._app = app
+        self._sessions = sessions
+
+    async def __call__(self, scope: Any, receive: Any, send: Any) -> None:
+        if scope["type"] != "http" or scope["method"] != "GET" or scope["path"] != "/mcp":
+            return await self._app(scope, receive, send)
+        self._sessions.listening += 1
+        try:
+            await self._app(scope, receive, send)
+        finally:
+            self._sessions.listening -= 1
+
+
+def build(name: str, sessions: _Sessions | None = None) -> MCPServer:
+    sessions = sessions or _Sessions()
+    server = MCPServer(name, middleware=[sessions])
 
     @server.tool(description="Echo the text back.")
     def echo(text: str) -> str:
@@ -29,8 +90,16 @@ def build(name: str) -> MCPServer:
     def add(a: int, b: int) -> int:
         return a + b
 
+    @server.custom_route("/asked", methods=["GET"])
+    async def asked(request: Request) -> JSONResponse:
+        return JSONResponse(sessions.asked[request.query_params["method"]])
+
+    @server.custom_route("/listening", methods=["GET"])
+    async def listening(request: Request) -> JSONResponse:
+        return JSONResponse(sessions.listening)
+
     @server.tool(description="Add a tool, prompt ('prompt'), resource ('resource', by URI) or template.")
-    def grow(name: str, kind: str = "tool") -> str:
+    async def grow(name: str, kind: str = "tool", announce: int = 0) -> str:
         def grown() -> str:
             return name
 
@@ -42,6 +111,8 @@ def build(name: str) -> MCPServer:
             server.resource(name, name="grown-template")(lambda topic: topic)
         else:
             server.add_tool(grown, name=name, description=f"Grown tool {name}.")
+        for _ in range(announce):
+            await sessions.announce(_ANNOUNCEMENTS.get(kind, types.ToolListChangedNotification)())
         return name
 
     @server.resource(
@@ -64,7 +135,8 @@ def build(name: str) -> MCPServer:
 def main() -> None:
     fd, name = int(sys.argv[1]), sys.argv[2]
     sock = socket.socket(fileno=fd)
-    app = build(name).streamable_http_app()
+    sessions = _Sessions()
+    app = _CountingStreams(build(name, sessions).streamable_http_app(), sessions)
     config = uvicorn.Config(app, log_level="warning", lifespan="on")
     asyncio.run(uvicorn.Server(config).serve(sockets=[sock]))
 

@@ -17,7 +17,8 @@ from switchboard_core.service import Runtime
 from switchboard_mcp.upstream.pool import HttpClient, new_http_client
 
 from switchboard_registry.app import build_routers
-from switchboard_registry.domain.health import HealthSchedule
+from switchboard_registry.domain.following import UpstreamFollowers
+from switchboard_registry.domain.health import EveryProcessChecks, HealthSchedule
 from switchboard_registry.domain.registry import HealthPolicy, Registry
 from switchboard_registry.rpc import RegistryServicer
 from switchboard_registry.settings import RegistrySettings
@@ -35,6 +36,7 @@ class RegistryService:
         self._http: HttpClient | None = None
         self._registry: Registry | None = None
         self._health: HealthSchedule | None = None
+        self._followers: UpstreamFollowers | None = None
 
     @property
     def registry(self) -> Registry:
@@ -75,17 +77,37 @@ class RegistryService:
                 concurrency=settings.health_concurrency,
             ),
         )
-        self._health = HealthSchedule(registry.health, interval_s=settings.health_interval_s)
+        # Whose turn it is to check and follow upstreams (every process's, until leader election).
+        turn = EveryProcessChecks()
+        self._health = HealthSchedule(registry.health, interval_s=settings.health_interval_s, turn=turn)
         self._health.start()
+        self._followers = UpstreamFollowers(
+            sessions,
+            registry.changes.feed,
+            registry.gateways,
+            self._http,
+            timeout_s=settings.discovery_timeout_s,
+            debounce_s=settings.list_changed_debounce_s,
+            no_stream_retry_s=settings.event_stream_retry_s,
+            recheck_s=settings.health_interval_s,
+            turn=turn,
+        )
+        self._followers.start()
+
+    @property
+    def followers(self) -> UpstreamFollowers:
+        if self._followers is None:
+            raise DependencyUnavailable("the registry service is not started")
+        return self._followers
 
     async def drain(self) -> None:
-        await self._stop_health()
+        await self._stop_upstream_work()
         # Open WatchCatalog streams end now rather than at the end of the grace period.
         if self._registry is not None:
             self._registry.changes.feed.close()
 
     async def stop(self) -> None:
-        await self._stop_health()
+        await self._stop_upstream_work()
         if self._registry is not None:
             await self._registry.health.close()
         self._registry = None
@@ -96,7 +118,11 @@ class RegistryService:
             await self._engine.dispose()
             self._engine = None
 
-    async def _stop_health(self) -> None:
+    async def _stop_upstream_work(self) -> None:
+        """Stop the background work on upstreams: scheduled checks and followers."""
         if self._health is not None:
             await self._health.stop()
             self._health = None
+        if self._followers is not None:
+            await self._followers.stop()
+            self._followers = None

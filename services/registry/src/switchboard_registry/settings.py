@@ -19,6 +19,12 @@ class RegistrySettings(ServiceSettings):
     # How many upstreams are pinged at once.
     health_concurrency: int = Field(default=32, ge=1)
 
+    # Upstreams' own announcements (`notifications/*/list_changed` on their event
+    # stream) refresh their gateway: announcements within this window make one refresh.
+    list_changed_debounce_s: float = Field(default=0.5, ge=0)
+    # An upstream offering no event stream is asked for one again this often.
+    event_stream_retry_s: float = Field(default=300.0, gt=0)
+
     @property
     def database_url(self) -> str:
         return self.registry_database_url or self.sqlite_url("registry")

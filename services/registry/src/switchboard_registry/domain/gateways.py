@@ -4,11 +4,15 @@ The upstream is asked what it offers before any transaction opens; the database 
 then written in one short transaction, so nothing is stored for an upstream that
 could not be listed. A refresh that would make a virtual server including the
 gateway expose clashing or bad names is rolled back: the old listing stays.
+Refreshes of one gateway (by an administrator, the health checks, the upstream's
+own announcements) take turns within a process.
 """
 
 from __future__ import annotations
 
+import asyncio
 import uuid
+import weakref
 from datetime import UTC, datetime
 from typing import Any
 
@@ -68,6 +72,8 @@ class Gateways:
         self._changes = changes
         self._http = http
         self._timeout_s = timeout_s
+        # One lock per gateway being refreshed, gone once nobody holds or waits on it.
+        self._refreshing: weakref.WeakValueDictionary[str, asyncio.Lock] = weakref.WeakValueDictionary()
 
     async def register(self, name: str, url: str, *, by: str) -> GatewayDetail:
         check_gateway_name(name)
@@ -102,6 +108,13 @@ class Gateways:
 
         A gateway taken out by the health checks is available again once this succeeds.
         """
+        lock = self._refreshing.get(gateway_id)
+        if lock is None:
+            lock = self._refreshing[gateway_id] = asyncio.Lock()
+        async with lock:
+            return await self._refresh(gateway_id)
+
+    async def _refresh(self, gateway_id: str) -> GatewayDetail:
         gateway = (await self.get(gateway_id)).gateway
         try:
             found = await discover(self._http, gateway.url, timeout_s=self._timeout_s)
