@@ -154,3 +154,23 @@ def test_client_token_never_reaches_the_upstream(
     text = result["content"][0]["text"]
     assert admin_token not in text
     assert "authorization" not in (seen.get("result", seen) if isinstance(seen, dict) else {})
+
+
+def test_a_2025_03_26_session_may_batch(gateway: GatewayProcess, admin_token: str, server_id: str) -> None:
+    client = McpHttp(f"{gateway.base_url}/servers/{server_id}/mcp", admin_token, protocol_version="2025-03-26")
+    assert client.initialize()["protocolVersion"] == "2025-03-26"
+    response = client.post_raw(
+        b'[{"jsonrpc":"2.0","id":"a","method":"ping"},'
+        b'{"jsonrpc":"2.0","method":"notifications/cancelled","params":{"requestId":"zz"}},'
+        b'{"jsonrpc":"2.0","id":"b","method":"tools/call","params":{"name":"alpha__add","arguments":{"a":1,"b":1}}}]'
+    )
+    assert response.status_code == 200
+    answers = {a["id"]: a for a in response.json()}
+    assert answers["a"]["result"] == {}
+    assert answers["b"]["result"]["content"][0]["text"] == "2"
+
+
+def test_later_versions_may_not_batch(mcp: McpHttp) -> None:
+    response = mcp.post_raw(b'[{"jsonrpc":"2.0","id":1,"method":"ping"}]')
+    assert response.status_code == 400
+    assert response.json()["error"]["code"] == -32600

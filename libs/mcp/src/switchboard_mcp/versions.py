@@ -22,3 +22,7 @@ ADVERTISED = (*STATELESS, *SUPPORTED)
 def negotiate(requested: str | None) -> str:
     """The version to answer an initialize with: the client's if we speak it, else ours."""
     return requested if requested in SUPPORTED else LATEST
+
+
+# The one session-era version whose clients may send JSON-RPC batches.
+BATCHING = "2025-03-26"

@@ -18,7 +18,7 @@ from switchboard_mcp import jsonrpc, versions
 
 from switchboard_proxy import stateless_rules
 from switchboard_proxy.dispatch import CallContext, Dispatcher
-from switchboard_proxy.forward import Relay
+from switchboard_proxy.forward import Relay, final_reply
 from switchboard_proxy.http_replies import (
     read_body,
     reply,
@@ -129,13 +129,7 @@ class McpEndpoint:
         except orjson.JSONDecodeError:
             return await reply(send, 400, jsonrpc.error(None, jsonrpc.PARSE_ERROR, "Parse error"))
         if isinstance(msg, list):
-            return await reply(
-                send,
-                400,
-                jsonrpc.error(
-                    None, jsonrpc.INVALID_REQUEST, "Batches are not supported by this protocol version"
-                ),
-            )
+            return await self._batch(send, headers, msg, server_id, principal)
         problem = jsonrpc.envelope_problem(msg)
         if problem is not None:
             return await reply(
@@ -194,6 +188,38 @@ class McpEndpoint:
         if isinstance(answer, Relay):
             return await stream_reply(answer, msg["id"], session, receive, send)
         await reply(send, 200, answer)
+
+    async def _batch(self, send, headers: dict[str, str], batch: list, server_id: str, principal) -> None:
+        """JSON-RPC batches: only 2025-03-26 allows them (2025-06-18 removed them). Each
+        request is answered in one JSON array; what an upstream streams before its
+        response is not relayed in a batch."""
+        session = self._sessions.get(
+            headers.get("mcp-session-id", ""), user_id=principal.user_id, server_id=server_id
+        )
+        if session is None or session.protocol_version != versions.BATCHING or not batch:
+            error = jsonrpc.error(
+                None, jsonrpc.INVALID_REQUEST, "Batches are not supported by this protocol version"
+            )
+            return await reply(send, 400, error)
+        ctx = CallContext(principal, server_id, session.protocol_version, session)
+        answers = []
+        for msg in batch:
+            problem = jsonrpc.envelope_problem(msg)
+            if problem is not None or msg.get("method") == "initialize":
+                answers.append(
+                    jsonrpc.error(
+                        jsonrpc.readable_id(msg),
+                        jsonrpc.INVALID_REQUEST,
+                        problem or "initialize cannot be batched",
+                    )
+                )
+            elif jsonrpc.is_response(msg):
+                await self._dispatcher.deliver(msg, session)
+            elif jsonrpc.is_notification(msg):
+                await self._dispatcher.notify(msg, session)
+            else:
+                answers.append(await final_reply(await self._dispatcher.handle(msg, ctx)))
+        await (reply(send, 200, answers) if answers else reply(send, 202, None))
 
     async def _initialize(self, send, msg: dict, server_id: str, principal) -> None:
         if "id" not in msg:

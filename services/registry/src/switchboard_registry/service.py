@@ -90,6 +90,7 @@ class RegistryService:
             debounce_s=settings.list_changed_debounce_s,
             no_stream_retry_s=settings.event_stream_retry_s,
             recheck_s=settings.health_interval_s,
+            concurrency=settings.health_concurrency,
             turn=turn,
         )
         self._followers.start()
