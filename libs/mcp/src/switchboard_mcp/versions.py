@@ -13,7 +13,8 @@ DEFAULT_NEGOTIATED = "2025-03-26"
 # naming one of these is a session-era request, anything else a stateless one.
 HANDSHAKE = ("2025-11-25", "2025-06-18", "2025-03-26", "2024-11-05")
 # Stateless revisions (no initialize, no session, `server/discover`, per-request
-# `_meta` envelope) served at /mcp. Upstreams are still spoken to at LATEST.
+# `_meta` envelope) served at /mcp. Upstreams are spoken to at LATEST, or at one of
+# these when they refuse the handshake naming only stateless versions.
 STATELESS = ("2026-07-28",)
 # What `server/discover` and an unsupported-version error (-32022) name.
 ADVERTISED = (*STATELESS, *SUPPORTED)

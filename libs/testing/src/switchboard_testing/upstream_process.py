@@ -69,11 +69,20 @@ def start_upstream(
     extra_tools: int = 0,
     sse: bool = False,
     port: int | None = None,
+    modern_only: bool = False,
+    page_size: int = 0,
 ) -> Iterator[UpstreamProcess]:
-    """Run a fixture upstream on a free port (`sse`: over the legacy HTTP+SSE transport);
-    yield it once it answers; stop it on exit. `port` fixes the port, e.g. to start an
-    upstream again where a stopped one was."""
-    upstream = _spawn_until_ready(name=name, stateless=stateless, extra_tools=extra_tools, sse=sse, port=port)
+    """Run a fixture upstream on a free port (`sse`: over the legacy HTTP+SSE transport;
+    `modern_only`: the stateless revision 2026-07-28 alone); yield it once it answers;
+    stop it on exit. `port` fixes the port, e.g. to start an upstream again where a
+    stopped one was; `page_size` pages its tools/list."""
+    flags = [
+        *(["--modern-only"] if modern_only else []),
+        *(["--page-size", str(page_size)] if page_size else []),
+    ]
+    upstream = _spawn_until_ready(
+        name=name, stateless=stateless, extra_tools=extra_tools, sse=sse, port=port, flags=flags
+    )
     try:
         yield upstream
     finally:
@@ -82,11 +91,13 @@ def start_upstream(
 
 
 def _spawn_until_ready(
-    *, name: str, stateless: bool, extra_tools: int, sse: bool, port: int | None
+    *, name: str, stateless: bool, extra_tools: int, sse: bool, port: int | None, flags: list[str]
 ) -> UpstreamProcess:
     # A free port is only free when we look; a child that lost the race exits, and we retry.
     for attempt in range(1, _START_ATTEMPTS + 1):
-        upstream = _spawn(name=name, stateless=stateless, extra_tools=extra_tools, sse=sse, port=port)
+        upstream = _spawn(
+            name=name, stateless=stateless, extra_tools=extra_tools, sse=sse, port=port, flags=flags
+        )
         try:
             wait_until_http_ok(
                 f"{upstream.base_url}/healthz", process=upstream.process, timeout_s=STARTUP_TIMEOUT_S
@@ -106,7 +117,9 @@ def _spawn_until_ready(
     raise AssertionError("unreachable: the last attempt returns or raises")
 
 
-def _spawn(*, name: str, stateless: bool, extra_tools: int, sse: bool, port: int | None) -> UpstreamProcess:
+def _spawn(
+    *, name: str, stateless: bool, extra_tools: int, sse: bool, port: int | None, flags: list[str]
+) -> UpstreamProcess:
     port = port or free_port()
     command = [
         sys.executable,
@@ -123,6 +136,7 @@ def _spawn(*, name: str, stateless: bool, extra_tools: int, sse: bool, port: int
         command.append("--sse")
     if extra_tools:
         command += ["--tools", str(extra_tools)]
+    command += flags
     # The child is its own interpreter: whatever warning policy the parent runs under
     # (pytest's filterwarnings=error, PYTHONWARNINGS=error), the SDK's deprecation
     # warnings must only be printed there, never turned into a crash.

@@ -2,7 +2,7 @@
 
 Tests and benchmarks point the gateway at it as a real, independent upstream:
 
-    python -m switchboard_testing.upstream_server --port 9100 [--name fixture] [--stateless] [--sse] [--tools N]
+    python -m switchboard_testing.upstream_server --port 9100 [--name fixture] [--stateless] [--sse] [--modern-only] [--page-size N] [--tools N]
 
 serves `http://127.0.0.1:9100/mcp` (and `GET /healthz` for readiness). Its tools:
 
@@ -25,13 +25,19 @@ prompt `greet(name)`, and completion of `greet`'s `name` argument.
 
 `--stateless` serves stateless HTTP with plain JSON responses (no session, no SSE), which
 is what the benchmark drives. `--sse` serves the legacy HTTP+SSE transport (2024-11-05)
-instead: the stream at `/sse`, messages POSTed to `/messages/`. To run it as a child process, see `upstream_process`.
+instead: the stream at `/sse`, messages POSTed to `/messages/`. `--modern-only` serves only the
+stateless revision 2026-07-28: whatever comes at a handshake-era version (an `initialize`, a
+request without an `MCP-Protocol-Version` header) is refused as a 2026-only SDK server refuses
+it, HTTP 400 with `-32022` and `data.supported` naming 2026-07-28 alone. `--page-size N` pages
+`tools/list` N tools at a time. To run it as a child process, see `upstream_process`.
 """
 
 from __future__ import annotations
 
 import argparse
 import asyncio
+import dataclasses
+import json
 from collections.abc import Callable
 from typing import Any
 
@@ -43,20 +49,27 @@ from mcp.server.mcpserver import Context
 from mcp.server.mcpserver.exceptions import ToolError
 from mcp.server.session import ServerSession
 from mcp.types import Completion, SamplingMessage, TextContent
+from mcp_types import UNSUPPORTED_PROTOCOL_VERSION
+from mcp_types.version import HANDSHAKE_PROTOCOL_VERSIONS, MODERN_PROTOCOL_VERSIONS
 from pydantic import BaseModel
 from starlette.applications import Starlette
 from starlette.requests import Request
 from starlette.responses import PlainTextResponse
+from starlette.types import ASGIApp, Receive, Scope, Send
 
 from switchboard_testing.upstream_process import UpstreamProcess, start_upstream
 
 __all__ = ["build_server", "build_app", "serve", "main", "UpstreamProcess", "start_upstream"]
 
 
-def build_server(*, name: str = "fixture", extra_tools: int = 0) -> MCPServer:
-    """The fixture MCP server: its five tools plus `extra_tools` trivial ones."""
+def build_server(*, name: str = "fixture", extra_tools: int = 0, page_size: int = 0) -> MCPServer:
+    """The fixture MCP server: its five tools plus `extra_tools` trivial ones; `tools/list`
+    in pages of `page_size` tools when it is set."""
     sessions = _OpenSessions()
-    server = MCPServer(name, log_level="WARNING", middleware=[sessions])
+    middleware: list[Any] = [sessions]
+    if page_size > 0:
+        middleware.append(_PagedToolList(page_size))
+    server = MCPServer(name, log_level="WARNING", middleware=middleware)
 
     @server.tool()
     def echo(text: str) -> str:
@@ -182,6 +195,68 @@ class _OpenSessions:
                 self._by_id.pop(session_id, None)
 
 
+class _PagedToolList:
+    """Middleware answering `tools/list` a page at a time; the cursor is the next offset."""
+
+    def __init__(self, page_size: int) -> None:
+        self._page_size = page_size
+
+    async def __call__(self, ctx: ServerRequestContext[Any, Any], call_next: CallNext) -> Any:
+        if ctx.method != "tools/list":
+            return await call_next(ctx)
+        params = dict(ctx.params or {})
+        cursor = params.pop("cursor", None)
+        result = await call_next(dataclasses.replace(ctx, params=params))
+        listed = (
+            result
+            if isinstance(result, dict)
+            else result.model_dump(by_alias=True, mode="json", exclude_none=True)
+        )
+        start = int(cursor) if isinstance(cursor, str) and cursor.isdigit() else 0
+        tools = listed.get("tools") or []
+        page = {**listed, "tools": tools[start : start + self._page_size]}
+        page.pop("nextCursor", None)
+        if start + self._page_size < len(tools):
+            page["nextCursor"] = str(start + self._page_size)
+        return page
+
+
+class _ModernOnly:
+    """Serves `/mcp` at the stateless revision only: anything at a handshake-era version
+    (or none) gets the answer a connection locked to 2026-07-28 gives an `initialize`,
+    HTTP 400 with `-32022` naming only the modern versions."""
+
+    def __init__(self, app: ASGIApp) -> None:
+        self._app = app
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http" or scope["path"] != "/mcp":
+            return await self._app(scope, receive, send)
+        version = next(
+            (v.decode("latin-1") for k, v in scope["headers"] if k == b"mcp-protocol-version"), None
+        )
+        if version is not None and version not in HANDSHAKE_PROTOCOL_VERSIONS:
+            return await self._app(scope, receive, send)
+        if scope["method"] != "POST":
+            return await PlainTextResponse("", status_code=405, headers={"Allow": "POST"})(
+                scope, receive, send
+            )
+        try:
+            message = json.loads(await Request(scope, receive).body())
+        except ValueError:
+            message = None
+        message = message if isinstance(message, dict) else {}
+        params = message.get("params") if isinstance(message.get("params"), dict) else {}
+        requested = params.get("protocolVersion") if message.get("method") == "initialize" else version
+        error = {
+            "code": UNSUPPORTED_PROTOCOL_VERSION,
+            "message": "this server serves only the 2026-07-28 protocol; the initialize handshake is not accepted",
+            "data": {"supported": list(MODERN_PROTOCOL_VERSIONS), "requested": requested or ""},
+        }
+        body = json.dumps({"jsonrpc": "2.0", "id": message.get("id"), "error": error})
+        await PlainTextResponse(body, status_code=400, media_type="application/json")(scope, receive, send)
+
+
 def _answering(answer: str) -> Callable[[], str]:
     def tool() -> str:
         return answer
@@ -190,25 +265,46 @@ def _answering(answer: str) -> Callable[[], str]:
 
 
 def build_app(
-    *, name: str = "fixture", stateless: bool = False, extra_tools: int = 0, sse: bool = False
-) -> Starlette:
+    *,
+    name: str = "fixture",
+    stateless: bool = False,
+    extra_tools: int = 0,
+    sse: bool = False,
+    modern_only: bool = False,
+    page_size: int = 0,
+) -> ASGIApp:
     """The ASGI app serving the fixture server at `/mcp` (or legacy SSE at `/sse`), and `/healthz`."""
-    server = build_server(name=name, extra_tools=extra_tools)
+    server = build_server(name=name, extra_tools=extra_tools, page_size=page_size)
     if sse:
         return server.sse_app(host="127.0.0.1")
-    return server.streamable_http_app(
+    app: Starlette = server.streamable_http_app(
         streamable_http_path="/mcp",
         stateless_http=stateless,
         json_response=stateless,
         host="127.0.0.1",
     )
+    return _ModernOnly(app) if modern_only else app
 
 
 def serve(
-    *, port: int, name: str = "fixture", stateless: bool = False, extra_tools: int = 0, sse: bool = False
+    *,
+    port: int,
+    name: str = "fixture",
+    stateless: bool = False,
+    extra_tools: int = 0,
+    sse: bool = False,
+    modern_only: bool = False,
+    page_size: int = 0,
 ) -> None:
     """Serve the fixture server on 127.0.0.1:`port` until interrupted."""
-    app = build_app(name=name, stateless=stateless, extra_tools=extra_tools, sse=sse)
+    app = build_app(
+        name=name,
+        stateless=stateless,
+        extra_tools=extra_tools,
+        sse=sse,
+        modern_only=modern_only,
+        page_size=page_size,
+    )
     uvicorn.run(app, host="127.0.0.1", port=port, log_level="warning", access_log=False)
 
 
@@ -223,10 +319,24 @@ def main(argv: list[str] | None = None) -> None:
         "--sse", action="store_true", help="the legacy HTTP+SSE transport (2024-11-05) at /sse"
     )
     parser.add_argument(
+        "--modern-only", action="store_true", help="serve only the stateless revision 2026-07-28"
+    )
+    parser.add_argument(
+        "--page-size", type=int, default=0, metavar="N", help="list tools N at a time (0: all at once)"
+    )
+    parser.add_argument(
         "--tools", type=int, default=0, metavar="N", help="add N trivial tools tool_0..tool_{N-1}"
     )
     args = parser.parse_args(argv)
-    serve(port=args.port, name=args.name, stateless=args.stateless, extra_tools=args.tools, sse=args.sse)
+    serve(
+        port=args.port,
+        name=args.name,
+        stateless=args.stateless,
+        extra_tools=args.tools,
+        sse=args.sse,
+        modern_only=args.modern_only,
+        page_size=args.page_size,
+    )
 
 
 if __name__ == "__main__":

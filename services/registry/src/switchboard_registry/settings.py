@@ -16,7 +16,7 @@ class RegistrySettings(ServiceSettings):
     health_interval_s: float = Field(default=10.0, gt=0)
     health_timeout_s: float = Field(default=3.0, gt=0)
     health_failures: int = Field(default=2, ge=1)
-    # How many upstreams are pinged at once.
+    # How many upstreams are pinged (or refreshed on their own announcement) at once.
     health_concurrency: int = Field(default=32, ge=1)
 
     # Upstreams' own announcements (`notifications/*/list_changed` on their event

@@ -1,8 +1,11 @@
-"""Choosing an upstream's transport: Streamable HTTP, else the legacy HTTP+SSE one.
+"""Choosing an upstream's transport: Streamable HTTP, else the legacy HTTP+SSE one,
+else the stateless revision.
 
 As the spec's backwards-compatibility note says: POST an initialize first; a 404 or
 405 means an older server, so GET the same URL for an SSE stream instead. A URL
-ending in `/sse` goes straight to the legacy transport.
+ending in `/sse` goes straight to the legacy transport. An initialize refused with
+`-32022` naming only stateless versions (a 2026-07-28-only server) means a newer
+one: it is spoken to without a session (`StatelessUpstream`).
 """
 
 from __future__ import annotations
@@ -14,11 +17,12 @@ from typing import Any
 
 import aiohttp
 
-from switchboard_mcp.upstream.errors import NotStreamableHttp
+from switchboard_mcp.upstream.errors import NotStreamableHttp, UpstreamRPCError
 from switchboard_mcp.upstream.legacy_sse import LegacySseSession
 from switchboard_mcp.upstream.session import UpstreamSession
+from switchboard_mcp.upstream.stateless import StatelessUpstream, refuses_handshake
 
-Upstream = UpstreamSession | LegacySseSession
+Upstream = UpstreamSession | LegacySseSession | StatelessUpstream
 
 
 def is_legacy_sse_url(url: str) -> bool:
@@ -48,6 +52,12 @@ async def open_upstream(
             return session
         except NotStreamableHttp:
             pass
+        except UpstreamRPCError as exc:
+            if not refuses_handshake(exc):
+                raise
+            stateless = StatelessUpstream(url, http, **options)
+            await stateless.connect()
+            return stateless
     legacy = LegacySseSession(url, http, **options)
     await legacy.connect()
     return legacy

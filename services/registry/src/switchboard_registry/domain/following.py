@@ -83,6 +83,10 @@ class _Follower:
                 failures += 1
                 pause = delay(failures, base=_RETRY_BASE_S, cap=_RETRY_CAP_S)
                 logger.info("lost the event stream of %s (%s); again in %.1fs", self._name, exc, pause)
+            except Exception:  # the task's top level: log, keep following
+                failures += 1
+                pause = delay(failures, base=_RETRY_BASE_S, cap=_RETRY_CAP_S)
+                logger.exception("following %s failed; trying again in %.1fs", self._name, pause)
             else:
                 failures = 0
                 if not heard and time.monotonic() - started < self._owner.timeout_s:
