@@ -24,7 +24,7 @@ from switchboard_mcp import jsonrpc, versions
 from switchboard_mcp.upstream import UpstreamPool
 
 from switchboard_proxy.catalog import Binding, Catalog, CatalogCache
-from switchboard_proxy.client_upstreams import ClientUpstreams
+from switchboard_proxy.client_upstreams import ClientUpstreams, wants_own_sessions
 from switchboard_proxy.forward import Relay, forward
 from switchboard_proxy.metrics_buffer import MetricsBuffer
 from switchboard_proxy.sessions import Session
@@ -234,15 +234,19 @@ class Dispatcher:
                 raise _Refused(
                     jsonrpc.METHOD_NOT_FOUND, f"the upstream serving {params['uri']} offers no subscriptions"
                 )
+            uri, shared = params["uri"], not wants_own_sessions(ctx.session)
+            if not subscribe and shared and self.events.wanted_by_another(uri, ctx.session):
+                # The pooled upstream session still serves other subscribers of this URI.
+                ctx.session.subscriptions.discard(uri)
+                return jsonrpc.result(id_, {})
             reply = await self._forward(binding, id_, method, params, ctx)
             if ctx.session is not None and isinstance(reply, dict) and "result" in reply:
                 if subscribe:
-                    self.events.watch(
-                        await self.client_upstreams.session_for(binding.upstream.url, ctx.session)
-                    )
-                    ctx.session.subscriptions.add(params["uri"])
+                    if shared:  # an own upstream session is followed by ClientUpstreams already
+                        self.events.watch(self.upstreams.session(binding.upstream.url))
+                    ctx.session.subscriptions.add(uri)
                 else:
-                    ctx.session.subscriptions.discard(params["uri"])
+                    ctx.session.subscriptions.discard(uri)
             return reply
 
         return subscription

@@ -15,6 +15,7 @@ from switchboard_core.errors import SwitchboardError
 from switchboard_core.resilience.backoff import delay
 from switchboard_mcp.upstream import UpstreamSession
 
+from switchboard_proxy.client_upstreams import wants_own_sessions
 from switchboard_proxy.sessions import SessionStore
 
 logger = logging.getLogger(__name__)
@@ -31,12 +32,19 @@ class UpstreamEvents:
                 self._follow(upstream), name=f"events {upstream.url}"
             )
 
+    def wanted_by_another(self, uri: str, session) -> bool:
+        """Whether another session sharing the pooled upstream sessions subscribes to `uri`."""
+        return any(
+            uri in other.subscriptions and other is not session and not wants_own_sessions(other)
+            for other in self._sessions.all()
+        )
+
     def route(self, message: dict) -> None:
         if message.get("method") != "notifications/resources/updated":
             return
         uri = (message.get("params") or {}).get("uri")
         for session in self._sessions.all():
-            if uri in session.subscriptions:
+            if uri in session.subscriptions and not wants_own_sessions(session):
                 session.push(message)
 
     async def _follow(self, upstream: UpstreamSession) -> None:
