@@ -157,7 +157,9 @@ def test_client_token_never_reaches_the_upstream(
 
 
 def test_a_2025_03_26_session_may_batch(gateway: GatewayProcess, admin_token: str, server_id: str) -> None:
-    client = McpHttp(f"{gateway.base_url}/servers/{server_id}/mcp", admin_token, protocol_version="2025-03-26")
+    client = McpHttp(
+        f"{gateway.base_url}/servers/{server_id}/mcp", admin_token, protocol_version="2025-03-26"
+    )
     assert client.initialize()["protocolVersion"] == "2025-03-26"
     response = client.post_raw(
         b'[{"jsonrpc":"2.0","id":"a","method":"ping"},'

@@ -68,7 +68,10 @@ def test_a_dead_upstream_drops_out_of_a_federated_server_and_comes_back(
         assert names == {"steady__echo", "steady__add"}
         assert initialize_took < PROMPT_S and list_took < PROMPT_S
         dead_call = client.call_tool("flaky__echo", {"text": "hi"})
+        assert dead_call["error"]["code"] == -32011
         assert "flaky__echo" in dead_call["error"]["message"]
+        assert "upstream 'flaky' is down" in dead_call["error"]["message"]
+        assert client.call_tool("nosuch__echo", {})["error"]["code"] == -32602
         assert client.call_tool("steady__echo", {"text": "hi"})["result"]["content"][0]["text"] == "hi"
         everywhere = McpHttp(f"{gateway.base_url}/mcp", admin_token)
         everywhere.initialize()

@@ -113,6 +113,8 @@ async def test_a_stopped_upstream_leaves_the_catalogs_after_n_failed_checks_and_
         assert [p.name for p in catalog.prompts] == ["alpha__greet"]
         assert [r.uri for r in catalog.resources] == ["memo://alpha/readme"]
         assert [r.uri for r in catalog.resource_templates] == ["memo://alpha/notes/{topic}"]
+    held_back = [t for t in _tool_names(before) if t.startswith("flaky__")]
+    assert held_back and dict(server_catalog.unavailable_tools) == {name: "flaky" for name in held_back}
     flaky = await _gateway(registry, "flaky")
     assert flaky.status == "unavailable"
     assert restartable_upstream.url in (flaky.last_error or "")
@@ -125,6 +127,7 @@ async def test_a_stopped_upstream_leaves_the_catalogs_after_n_failed_checks_and_
     assert _tool_names(back) == _tool_names(before)
     assert [t.tool_id for t in back.tools] == [t.tool_id for t in before.tools]
     assert (await _gateway(registry, "flaky")).status == "available"
+    assert not back.unavailable_tools
 
 
 async def test_watchers_hear_when_a_gateway_goes_and_comes_back(

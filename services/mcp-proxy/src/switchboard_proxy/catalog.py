@@ -52,6 +52,9 @@ class Catalog:
     resources_by_uri: dict[str, Binding] = field(default_factory=dict)
     templates: list[dict] = field(default_factory=list)
     template_routes: list[tuple[re.Pattern[str], Binding]] = field(default_factory=list)
+    # Exposed name -> upstream name, for items held back while their upstream is down.
+    unavailable_tools: dict[str, str] = field(default_factory=dict)
+    unavailable_prompts: dict[str, str] = field(default_factory=dict)
     fetched_at: float = field(default_factory=time.monotonic)
 
     def resource(self, uri: str) -> Binding | None:
@@ -77,7 +80,12 @@ def _render(reply: registry_pb2.Catalog) -> Catalog:
         u.gateway_id: Upstream(u.gateway_id, u.name, u.url, _definition(u.capabilities_json))
         for u in reply.upstreams
     }
-    catalog = Catalog(reply.server_id, upstreams)
+    catalog = Catalog(
+        reply.server_id,
+        upstreams,
+        unavailable_tools=dict(reply.unavailable_tools),
+        unavailable_prompts=dict(reply.unavailable_prompts),
+    )
     for t in reply.tools:
         upstream = upstreams.get(t.gateway_id) or Upstream(
             t.gateway_id, t.gateway_name, t.upstream_url, {"tools": {}}

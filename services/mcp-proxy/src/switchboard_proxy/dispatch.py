@@ -13,7 +13,7 @@ import logging
 import time
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, NoReturn
 
 from opentelemetry import trace
 from switchboard.metrics.v1 import metrics_pb2
@@ -191,9 +191,10 @@ class Dispatcher:
             raise InvalidParams("tools/call needs a tool name")
         if "arguments" in params and not isinstance(params["arguments"], dict):
             raise InvalidParams("tools/call arguments must be an object")
-        binding = (await self.catalogs.get(ctx.server_id)).tools_by_name.get(name)
+        catalog = await self.catalogs.get(ctx.server_id)
+        binding = catalog.tools_by_name.get(name)
         if binding is None:
-            raise InvalidParams(f"Unknown tool: {name}")
+            _unknown("tool", name, catalog.unavailable_tools)
         started = time.time()
         if not self._traced:
             return await self._call_tool(
@@ -216,9 +217,10 @@ class Dispatcher:
         name = params.get("name")
         if not isinstance(name, str):
             raise InvalidParams("prompts/get needs a prompt name")
-        binding = (await self.catalogs.get(ctx.server_id)).prompts_by_name.get(name)
+        catalog = await self.catalogs.get(ctx.server_id)
+        binding = catalog.prompts_by_name.get(name)
         if binding is None:
-            raise InvalidParams(f"Unknown prompt: {name}")
+            _unknown("prompt", name, catalog.unavailable_prompts)
         return await self._forward(
             binding, id_, "prompts/get", {**params, "name": binding.upstream_name}, ctx
         )
@@ -318,6 +320,13 @@ class Dispatcher:
             )
 
         return record
+
+
+def _unknown(kind: str, name: str, held_back: dict[str, str]) -> NoReturn:
+    upstream = held_back.get(name)
+    if upstream is not None:
+        raise UpstreamUnavailable(f"{kind} '{name}' is unavailable: its upstream '{upstream}' is down")
+    raise InvalidParams(f"Unknown {kind}: {name}")
 
 
 def _cursor(offset: int) -> str:

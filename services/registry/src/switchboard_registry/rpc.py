@@ -43,6 +43,8 @@ def catalog_to_proto(catalog: Catalog) -> registry_pb2.Catalog:
         resource_templates=[resource_to_proto(template) for template in catalog.resource_templates],
         prompts=[prompt_to_proto(binding) for binding in catalog.prompts],
         upstreams=[upstream_to_proto(gateway) for gateway in catalog.upstreams],
+        unavailable_tools=catalog.unavailable_tools,
+        unavailable_prompts=catalog.unavailable_prompts,
     )
 
 

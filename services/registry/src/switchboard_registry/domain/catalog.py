@@ -44,22 +44,26 @@ class CatalogReader:
             # Revision first: what is read after it is at least that new, so a cache
             # keyed on this revision is never fresher than it claims.
             revision = await revision_store.current(s)
+            down = await unavailable_ids(s)
             if not server_id:
                 server_name = ""
-                down = await unavailable_ids(s)
                 contents = Contents(
                     tools=[ToolBinding(t.qualified_name, t) for t in await every_item(s, TOOLS)],
                     resources=_first_per_uri(await every_item(s, RESOURCES), down),
                     resource_templates=_first_per_uri(await every_item(s, TEMPLATES), down),
                     prompts=[PromptBinding(p.qualified_name, p) for p in await every_item(s, PROMPTS)],
-                ).without(down)
+                )
             else:
                 server = await get_server(s, server_id)
                 if server is None:
                     raise NotFound(f"no server {server_id!r}")
                 server_name = server.name
                 _, contents = await composition.read(s, server)
-            contents = contents.without(await unavailable_ids(s))
+            held_tools = {b.name: b.tool.gateway_name for b in contents.tools if b.tool.gateway_id in down}
+            held_prompts = {
+                b.name: b.prompt.gateway_name for b in contents.prompts if b.prompt.gateway_id in down
+            }
+            contents = contents.without(down)
             upstreams = await gateways_by_id(s, contents.gateway_ids())
         return Catalog(
             server_id=server_id,
@@ -70,6 +74,8 @@ class CatalogReader:
             resource_templates=contents.resource_templates,
             prompts=contents.prompts,
             upstreams=upstreams,
+            unavailable_tools=held_tools,
+            unavailable_prompts=held_prompts,
         )
 
     async def tools(self, *, gateway_id: str | None = None, limit: int, offset: int) -> Page[Tool]:

@@ -239,6 +239,9 @@ class Catalog:
     prompts: list[PromptBinding] = field(default_factory=list)
     # Every gateway serving something in this catalog, by name.
     upstreams: list[Gateway] = field(default_factory=list)
+    # Held back while their gateway is unavailable: exposed name -> gateway name.
+    unavailable_tools: dict[str, str] = field(default_factory=dict)
+    unavailable_prompts: dict[str, str] = field(default_factory=dict)
 
 
 @dataclass(frozen=True, slots=True)
