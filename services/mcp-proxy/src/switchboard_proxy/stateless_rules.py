@@ -18,18 +18,23 @@ from dataclasses import dataclass
 from typing import Any
 
 from switchboard_mcp import jsonrpc, versions
+from switchboard_mcp.stateless_wire import (
+    CLIENT_CAPABILITIES_META_KEY,
+    CLIENT_INFO_META_KEY,
+    HEADER_MISMATCH,
+    LOG_LEVEL_META_KEY,
+    METHOD_HEADER,
+    MISSING_REQUIRED_CLIENT_CAPABILITY,
+    NAME_BEARING_METHODS,
+    NAME_HEADER,
+    PROTOCOL_VERSION_HEADER,
+    PROTOCOL_VERSION_META_KEY,
+    SERVER_INFO_META_KEY,
+    UNSUPPORTED_PROTOCOL_VERSION,
+)
 
-PROTOCOL_VERSION_HEADER = "mcp-protocol-version"
-METHOD_HEADER = "mcp-method"
-NAME_HEADER = "mcp-name"
 _ROUTING_HEADERS = frozenset({PROTOCOL_VERSION_HEADER, METHOD_HEADER, NAME_HEADER})
 
-PROTOCOL_VERSION_META_KEY = "io.modelcontextprotocol/protocolVersion"
-CLIENT_INFO_META_KEY = "io.modelcontextprotocol/clientInfo"
-CLIENT_CAPABILITIES_META_KEY = "io.modelcontextprotocol/clientCapabilities"
-LOG_LEVEL_META_KEY = "io.modelcontextprotocol/logLevel"
-SERVER_INFO_META_KEY = "io.modelcontextprotocol/serverInfo"
-SUBSCRIPTION_ID_META_KEY = "io.modelcontextprotocol/subscriptionId"
 # Request `_meta` keys that describe this hop only; an upstream (spoken to at
 # 2025-11-25) must not see them, or a dual-era upstream would take the request as 2026.
 _ENVELOPE_KEYS = (
@@ -39,9 +44,6 @@ _ENVELOPE_KEYS = (
     LOG_LEVEL_META_KEY,
 )
 
-HEADER_MISMATCH = -32020
-MISSING_REQUIRED_CLIENT_CAPABILITY = -32021
-UNSUPPORTED_PROTOCOL_VERSION = -32022
 
 # JSON-RPC error code -> HTTP status (the SDK's ERROR_CODE_HTTP_STATUS); others are 200.
 HTTP_STATUS = {
@@ -53,9 +55,6 @@ HTTP_STATUS = {
     UNSUPPORTED_PROTOCOL_VERSION: 400,
     jsonrpc.METHOD_NOT_FOUND: 404,
 }
-
-# Method -> the params field mirrored in the Mcp-Name header.
-NAME_BEARING_METHODS = {"tools/call": "name", "prompts/get": "name", "resources/read": "uri"}
 
 # Client requests defined at 2026-07-28 (ping, logging/setLevel and the
 # resources/(un)subscribe pair are gone; discover and listen are new).

@@ -30,22 +30,23 @@ import orjson
 from switchboard_core.errors import InvalidInput, UpstreamError, UpstreamUnavailable
 
 from switchboard_mcp import jsonrpc, sse, versions
+from switchboard_mcp.stateless_wire import (
+    CLIENT_CAPABILITIES_META_KEY,
+    CLIENT_INFO_META_KEY,
+    METHOD_HEADER,
+    NAME_BEARING_METHODS,
+    NAME_HEADER,
+    PROTOCOL_VERSION_HEADER,
+    PROTOCOL_VERSION_META_KEY,
+    SERVER_INFO_META_KEY,
+    SUBSCRIPTION_ID_META_KEY,
+    UNSUPPORTED_PROTOCOL_VERSION,
+)
 from switchboard_mcp.upstream.conveniences import UpstreamConveniences
 from switchboard_mcp.upstream.errors import UpstreamRPCError
 
 CLIENT_INFO = {"name": "switchboard", "version": "0.1.0"}
 
-PROTOCOL_VERSION_HEADER = "mcp-protocol-version"
-METHOD_HEADER = "mcp-method"
-NAME_HEADER = "mcp-name"
-PROTOCOL_VERSION_META_KEY = "io.modelcontextprotocol/protocolVersion"
-CLIENT_INFO_META_KEY = "io.modelcontextprotocol/clientInfo"
-CLIENT_CAPABILITIES_META_KEY = "io.modelcontextprotocol/clientCapabilities"
-SERVER_INFO_META_KEY = "io.modelcontextprotocol/serverInfo"
-SUBSCRIPTION_ID_META_KEY = "io.modelcontextprotocol/subscriptionId"
-UNSUPPORTED_PROTOCOL_VERSION = -32022
-# Method -> the params field mirrored in the Mcp-Name header.
-NAME_BEARING_METHODS = {"tools/call": "name", "prompts/get": "name", "resources/read": "uri"}
 # Result fields that describe the 2026 hop, not the answer.
 _HOP_RESULT_FIELDS = ("ttlMs", "cacheScope")
 # subscriptions/listen filter field -> the capability that must list changes for it.
