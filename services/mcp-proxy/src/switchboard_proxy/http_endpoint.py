@@ -9,7 +9,6 @@ from __future__ import annotations
 import logging
 from urllib.parse import urlsplit
 
-import orjson
 from opentelemetry import context, propagate, trace
 from switchboard_core import telemetry
 from switchboard_core.errors import SwitchboardError, Unauthenticated, status_of
@@ -20,7 +19,9 @@ from switchboard_proxy import stateless_rules
 from switchboard_proxy.dispatch import CallContext, Dispatcher
 from switchboard_proxy.forward import Relay, final_reply
 from switchboard_proxy.http_replies import (
+    ANSWERED,
     read_body,
+    read_message,
     reply,
 )
 from switchboard_proxy.listen_streams import ListenStreams
@@ -118,16 +119,9 @@ class McpEndpoint:
         if media_problem is not None:
             status, message = media_problem
             return await reply(send, status, jsonrpc.error(None, jsonrpc.INVALID_REQUEST, message))
-        body = await read_body(receive, self._settings.max_message_bytes)
-        if body is None:
-            limit = self._settings.max_message_bytes
-            return await reply(
-                send, 413, jsonrpc.error(None, jsonrpc.INVALID_REQUEST, f"Message over {limit} bytes")
-            )
-        try:
-            msg = orjson.loads(body)
-        except orjson.JSONDecodeError:
-            return await reply(send, 400, jsonrpc.error(None, jsonrpc.PARSE_ERROR, "Parse error"))
+        msg = await read_message(receive, send, self._settings.max_message_bytes)
+        if msg is ANSWERED:
+            return
         if isinstance(msg, list):
             return await self._batch(send, headers, msg, server_id, principal)
         problem = jsonrpc.envelope_problem(msg)

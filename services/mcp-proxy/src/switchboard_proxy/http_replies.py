@@ -30,6 +30,27 @@ async def read_body(receive, limit: int) -> bytes | None:
             return b"".join(chunks)
 
 
+class Answered:
+    """`read_message` already answered the request (413 or 400 -32700)."""
+
+
+ANSWERED = Answered()
+
+
+async def read_message(receive, send, limit: int) -> object:
+    """The parsed JSON body, or ANSWERED after replying 413 (over `limit` bytes) or
+    400 with -32700 (not JSON) itself."""
+    body = await read_body(receive, limit)
+    if body is None:
+        await reply(send, 413, jsonrpc.error(None, jsonrpc.INVALID_REQUEST, f"Message over {limit} bytes"))
+        return ANSWERED
+    try:
+        return orjson.loads(body)
+    except orjson.JSONDecodeError:
+        await reply(send, 400, jsonrpc.error(None, jsonrpc.PARSE_ERROR, "Parse error"))
+        return ANSWERED
+
+
 async def reply(send, status: int, payload: dict | list | None, extra_headers: list | None = None) -> None:
     try:
         body = orjson.dumps(payload) if payload is not None else b""

@@ -24,10 +24,11 @@ from switchboard_proxy.dispatch import CallContext, Dispatcher
 from switchboard_proxy.forward import Relay
 from switchboard_proxy.http_endpoint import WWW_AUTHENTICATE
 from switchboard_proxy.http_replies import (
+    ANSWERED,
     KEEPALIVE,
     KEEPALIVE_S,
     SSE_HEADERS,
-    read_body,
+    read_message,
     reply,
     wait_for_disconnect,
 )
@@ -144,16 +145,9 @@ class LegacySseEndpoint:
         session = self._sessions.get(session_id, user_id=principal.user_id, server_id=server_id)
         if session is None or session.id not in self._work:
             return await reply(send, 404, jsonrpc.error(None, jsonrpc.INVALID_REQUEST, "Session not found"))
-        body = await read_body(receive, self._settings.max_message_bytes)
-        if body is None:
-            limit = self._settings.max_message_bytes
-            return await reply(
-                send, 413, jsonrpc.error(None, jsonrpc.INVALID_REQUEST, f"Message over {limit} bytes")
-            )
-        try:
-            parsed = orjson.loads(body)
-        except orjson.JSONDecodeError:
-            return await reply(send, 400, jsonrpc.error(None, jsonrpc.PARSE_ERROR, "Parse error"))
+        parsed = await read_message(receive, send, self._settings.max_message_bytes)
+        if parsed is ANSWERED:
+            return
         messages = parsed if isinstance(parsed, list) and parsed else [parsed]
         for msg in messages:
             problem = jsonrpc.envelope_problem(msg)

@@ -6,14 +6,14 @@ from __future__ import annotations
 
 import asyncio
 
-import orjson
 from switchboard_core.errors import SwitchboardError, Unauthenticated, status_of
 from switchboard_core.principals import PrincipalCache, bearer_token
 from switchboard_mcp import jsonrpc, versions
 
 from switchboard_proxy.dispatch import CallContext, Dispatcher
 from switchboard_proxy.forward import final_reply
-from switchboard_proxy.http_endpoint import WWW_AUTHENTICATE, read_body, reply
+from switchboard_proxy.http_endpoint import WWW_AUTHENTICATE, reply
+from switchboard_proxy.http_replies import ANSWERED, read_message
 
 MAX_BATCH = 100
 
@@ -35,13 +35,9 @@ class RpcEndpoint:
             return await reply(
                 send, status_of(exc)[0], jsonrpc.error(None, status_of(exc)[2], exc.message), extra
             )
-        body = await read_body(receive, self._max_message_bytes)
-        if body is None:
-            return await reply(send, 413, jsonrpc.error(None, jsonrpc.INVALID_REQUEST, "Message too large"))
-        try:
-            payload = orjson.loads(body)
-        except orjson.JSONDecodeError:
-            return await reply(send, 400, jsonrpc.error(None, jsonrpc.PARSE_ERROR, "Parse error"))
+        payload = await read_message(receive, send, self._max_message_bytes)
+        if payload is ANSWERED:
+            return
         ctx = CallContext(principal, scope.get("path_params", {}).get("server_id", ""), versions.LATEST)
         if isinstance(payload, list):
             if not payload or len(payload) > MAX_BATCH:

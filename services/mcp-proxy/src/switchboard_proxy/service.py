@@ -54,6 +54,8 @@ class ProxyService:
             Route("/servers/{server_id}/sse", self.legacy_sse, methods=["GET"]),
             Route("/message", self.legacy_sse, methods=["POST"]),
             Route("/servers/{server_id}/message", self.legacy_sse, methods=["POST"]),
+            Route("/rpc", self.rpc_endpoint, methods=["POST"]),
+            Route("/servers/{server_id}/rpc", self.rpc_endpoint, methods=["POST"]),
         ]
 
     def add_to_grpc(self, server: grpc.aio.Server) -> None:
