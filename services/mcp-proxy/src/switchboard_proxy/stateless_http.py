@@ -18,6 +18,7 @@ import orjson
 from switchboard_core.errors import SwitchboardError, status_of
 from switchboard_core.principals import Principal
 from switchboard_mcp import jsonrpc, sse, versions
+from switchboard_mcp import stateless_wire as wire
 
 from switchboard_proxy import stateless_rules as rules
 from switchboard_proxy.dispatch import SERVER_INFO, CallContext, Dispatcher
@@ -153,7 +154,7 @@ async def _stream_listen(stream: ListenStream, receive, send) -> None:
     """The listen stream: the acknowledgement first, then each notification the
     client opted in to, until it goes away or the gateway closes the stream (then
     the listen result, which tells the client the end was deliberate)."""
-    meta = {rules.SUBSCRIPTION_ID_META_KEY: stream.subscription_id}
+    meta = {wire.SUBSCRIPTION_ID_META_KEY: stream.subscription_id}
     await send({"type": "http.response.start", "status": 200, "headers": SSE_HEADERS})
     await send(
         _event(
