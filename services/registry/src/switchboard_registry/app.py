@@ -56,9 +56,7 @@ def _gateways(Reg: Any) -> APIRouter:
         reg: Reg, _: CurrentPrincipal, limit: Limit = 50, offset: Offset = 0
     ) -> PageOut[GatewayOut]:
         page = await reg.gateways.page(limit=limit, offset=offset)
-        return PageOut(
-            items=[GatewayOut.of(g) for g in page.items], total=page.total, limit=limit, offset=offset
-        )
+        return PageOut.of(page, GatewayOut.of, limit=limit, offset=offset)
 
     @router.get("/{gateway_id}", summary="A gateway and its tools, resources, resource templates and prompts")
     async def get_gateway(gateway_id: str, reg: Reg, _: CurrentPrincipal) -> GatewayDetailOut:
@@ -107,9 +105,7 @@ def _tools(Reg: Any) -> APIRouter:
         reg: Reg, _: CurrentPrincipal, gateway_id: str | None = None, limit: Limit = 50, offset: Offset = 0
     ) -> PageOut[ToolOut]:
         page = await reg.catalog.tools(gateway_id=gateway_id, limit=limit, offset=offset)
-        return PageOut(
-            items=[ToolOut.of(t) for t in page.items], total=page.total, limit=limit, offset=offset
-        )
+        return PageOut.of(page, ToolOut.of, limit=limit, offset=offset)
 
     return router
 
@@ -122,21 +118,14 @@ def _resources(Reg: Any) -> APIRouter:
         reg: Reg, _: CurrentPrincipal, gateway_id: str | None = None, limit: Limit = 50, offset: Offset = 0
     ) -> PageOut[ResourceOut]:
         page = await reg.catalog.resources(gateway_id=gateway_id, limit=limit, offset=offset)
-        return PageOut(
-            items=[ResourceOut.of(r) for r in page.items], total=page.total, limit=limit, offset=offset
-        )
+        return PageOut.of(page, ResourceOut.of, limit=limit, offset=offset)
 
     @router.get("/resource-templates", summary="List resource templates of every gateway, or of one")
     async def list_resource_templates(
         reg: Reg, _: CurrentPrincipal, gateway_id: str | None = None, limit: Limit = 50, offset: Offset = 0
     ) -> PageOut[ResourceTemplateOut]:
         page = await reg.catalog.resource_templates(gateway_id=gateway_id, limit=limit, offset=offset)
-        return PageOut(
-            items=[ResourceTemplateOut.of(t) for t in page.items],
-            total=page.total,
-            limit=limit,
-            offset=offset,
-        )
+        return PageOut.of(page, ResourceTemplateOut.of, limit=limit, offset=offset)
 
     return router
 
@@ -149,9 +138,7 @@ def _prompts(Reg: Any) -> APIRouter:
         reg: Reg, _: CurrentPrincipal, gateway_id: str | None = None, limit: Limit = 50, offset: Offset = 0
     ) -> PageOut[PromptOut]:
         page = await reg.catalog.prompts(gateway_id=gateway_id, limit=limit, offset=offset)
-        return PageOut(
-            items=[PromptOut.of(p) for p in page.items], total=page.total, limit=limit, offset=offset
-        )
+        return PageOut.of(page, PromptOut.of, limit=limit, offset=offset)
 
     return router
 
@@ -191,9 +178,7 @@ def _servers(Reg: Any) -> APIRouter:
         reg: Reg, _: CurrentPrincipal, limit: Limit = 50, offset: Offset = 0
     ) -> PageOut[ServerOut]:
         page = await reg.servers.page(limit=limit, offset=offset)
-        return PageOut(
-            items=[ServerOut.of(s) for s in page.items], total=page.total, limit=limit, offset=offset
-        )
+        return PageOut.of(page, ServerOut.of, limit=limit, offset=offset)
 
     @router.get("/{server_id}", summary="A virtual server and what it exposes, under which names")
     async def get_server(server_id: str, reg: Reg, _: CurrentPrincipal) -> ServerDetailOut:

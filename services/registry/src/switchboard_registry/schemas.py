@@ -6,6 +6,7 @@ its spelling; the rest is snake_case.
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from datetime import datetime
 from typing import Any, Generic, Literal, TypeVar
 
@@ -34,6 +35,11 @@ class PageOut(BaseModel, Generic[T]):
     total: int
     limit: int
     offset: int
+
+    @classmethod
+    def of(cls, page, convert: Callable[[Any], T], *, limit: int, offset: int) -> PageOut[T]:
+        """A domain `Page` as the API shows it, each item through `convert`."""
+        return cls(items=[convert(item) for item in page.items], total=page.total, limit=limit, offset=offset)
 
 
 class GatewayIn(BaseModel):
