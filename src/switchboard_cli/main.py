@@ -1,11 +1,15 @@
-"""Command line: `switchboard up | serve | token | gateways | servers | tools`."""
+"""Command line: `switchboard up | serve | migrate | stack | token | gateways | servers | tools`."""
 
 from __future__ import annotations
 
 import argparse
 import sys
 
+from switchboard_cli.stack.cli import add_parser as add_stack_parser
+
 SERVICES = ("auth", "registry", "mcp-proxy", "metrics")
+# The services with a database of their own.
+MIGRATED = ("auth", "registry", "metrics")
 
 
 def _parser() -> argparse.ArgumentParser:
@@ -17,6 +21,16 @@ def _parser() -> argparse.ArgumentParser:
     sub.add_parser("up", help="run every service in one process (embedded mode: SQLite, no other dependency)")
     serve = sub.add_parser("serve", help="run one service (distributed mode)")
     serve.add_argument("service", choices=SERVICES)
+    migrate = sub.add_parser("migrate", help="bring the services' databases to this version's schema")
+    migrate.add_argument(
+        "services",
+        nargs="*",
+        metavar="SERVICE",
+        type=_migrated_service,
+        help="auth, registry, metrics (default: all)",
+    )
+    migrate.add_argument("--check", action="store_true", help="change nothing; exit 1 unless all are current")
+    add_stack_parser(sub)
 
     token = sub.add_parser("token", help="API tokens").add_subparsers(dest="action", required=True)
     create = token.add_parser("create", help="mint a bearer token for a user, straight from the auth store")
@@ -65,6 +79,12 @@ def _parser() -> argparse.ArgumentParser:
     return parser
 
 
+def _migrated_service(value: str) -> str:
+    if value not in MIGRATED:
+        raise argparse.ArgumentTypeError(f"{value!r} has no database (choose from {', '.join(MIGRATED)})")
+    return value
+
+
 def main(argv: list[str] | None = None) -> int:
     args = _parser().parse_args(argv)
     if args.command == "up":
@@ -75,6 +95,14 @@ def main(argv: list[str] | None = None) -> int:
         from switchboard_cli.serve import run
 
         return run([args.service])
+    if args.command == "stack":
+        from switchboard_cli.stack.cli import run as run_stack
+
+        return run_stack(args)
+    if args.command == "migrate":
+        from switchboard_cli.migrate import run
+
+        return run(args.services or list(MIGRATED), check=args.check)
     if args.command == "token":
         from switchboard_cli.tokens import create
 

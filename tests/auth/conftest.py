@@ -67,9 +67,11 @@ class RunningAuth:
 
 
 @pytest.fixture
-def auth_settings(tmp_path) -> AuthSettings:
+def auth_settings(tmp_path, database_url: str) -> AuthSettings:
+    """On each backend in turn: SQLite, then Postgres through PgBouncer."""
     return AuthSettings(
         data_dir=tmp_path,
+        auth_database_url=database_url,
         bootstrap_admin_email=ADMIN_EMAIL,
         bootstrap_admin_password=ADMIN_PASSWORD,
     )

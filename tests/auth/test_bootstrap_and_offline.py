@@ -21,8 +21,10 @@ async def start_and_stop(settings: AuthSettings) -> None:
     await service.stop()
 
 
-async def test_a_generated_admin_password_is_printed_once_and_never_again(tmp_path, capsys):
-    settings = AuthSettings(data_dir=tmp_path, bootstrap_admin_email="ops@example.com")
+async def test_a_generated_admin_password_is_printed_once_and_never_again(tmp_path, database_url, capsys):
+    settings = AuthSettings(
+        data_dir=tmp_path, auth_database_url=database_url, bootstrap_admin_email="ops@example.com"
+    )
 
     await start_and_stop(settings)
     first = capsys.readouterr().err
@@ -37,8 +39,8 @@ async def test_a_generated_admin_password_is_printed_once_and_never_again(tmp_pa
     assert token
 
 
-async def test_the_generated_password_logs_in(tmp_path):
-    settings = AuthSettings(data_dir=tmp_path)
+async def test_the_generated_password_logs_in(tmp_path, database_url):
+    settings = AuthSettings(data_dir=tmp_path, auth_database_url=database_url)
     password = await ensure_bootstrap(settings)
     assert password
     assert await ensure_bootstrap(settings) is None
@@ -66,8 +68,10 @@ async def test_an_offline_token_for_an_unknown_user_is_not_found(auth_settings):
         await create_token(auth_settings, email="nobody@example.com", name="cli", ttl_days=None)
 
 
-async def test_an_offline_token_on_a_fresh_database_prints_the_generated_admin_password(tmp_path, capsys):
-    settings = AuthSettings(data_dir=tmp_path)
+async def test_an_offline_token_on_a_fresh_database_prints_the_generated_admin_password(
+    tmp_path, database_url, capsys
+):
+    settings = AuthSettings(data_dir=tmp_path, auth_database_url=database_url)
     token, _ = await create_token(settings, email="admin@example.com", name="first", ttl_days=None)
     assert token
     assert "shown only this once" in capsys.readouterr().err

@@ -1,13 +1,12 @@
 """Fixtures for the metrics service: a store on a fresh database, the service behind a
 real gRPC server, and a client channel to it.
 
-Every store test runs on SQLite; set `SWITCHBOARD_TEST_POSTGRES_URL`
-(`postgresql+psycopg://user@127.0.0.1:5432/db`) to run them on Postgres as well.
+Every test on a database runs twice: on SQLite, and on Postgres through PgBouncer
+(the plugin's `database_url`).
 """
 
 from __future__ import annotations
 
-import os
 from collections.abc import AsyncIterator
 from pathlib import Path
 
@@ -21,23 +20,6 @@ from switchboard_core.service import Runtime
 from switchboard_metrics.service import MetricsService
 from switchboard_metrics.settings import MetricsSettings
 from switchboard_metrics.store import InvocationStore
-from switchboard_metrics.store.tables import metadata
-
-POSTGRES_URL = os.environ.get("SWITCHBOARD_TEST_POSTGRES_URL", "")
-DATABASES = ["sqlite", "postgres"] if POSTGRES_URL else ["sqlite"]
-
-
-@pytest.fixture(params=DATABASES)
-async def database_url(request: pytest.FixtureRequest, tmp_path: Path) -> AsyncIterator[str]:
-    if request.param == "sqlite":
-        yield f"sqlite+aiosqlite:///{tmp_path / 'metrics.db'}"
-        return
-    yield POSTGRES_URL
-    cleanup = InvocationStore(POSTGRES_URL)
-    await cleanup.open()
-    async with cleanup.engine.begin() as conn:
-        await conn.run_sync(metadata.drop_all)
-    await cleanup.close()
 
 
 @pytest.fixture

@@ -279,8 +279,12 @@ def closed_port_url() -> str:
 
 
 @pytest.fixture
-async def registry_service(tmp_path: Path) -> AsyncIterator[RegistryService]:
-    service = RegistryService(RegistrySettings(data_dir=tmp_path, discovery_timeout_s=5.0))
+async def registry_service(tmp_path: Path, database_url: str) -> AsyncIterator[RegistryService]:
+    """A started registry, on each backend in turn: SQLite, then Postgres through PgBouncer."""
+    settings = RegistrySettings(
+        data_dir=tmp_path, registry_database_url=database_url, discovery_timeout_s=5.0
+    )
+    service = RegistryService(settings)
     await service.start(Runtime(service.settings))
     try:
         yield service

@@ -21,9 +21,10 @@ TIMEOUT_S = 0.5
 
 
 @contextlib.asynccontextmanager
-async def _started(tmp_path: Path, **health: float) -> AsyncIterator[RegistryService]:
+async def _started(tmp_path: Path, database_url: str, **health: float) -> AsyncIterator[RegistryService]:
     settings = RegistrySettings(
         data_dir=tmp_path,
+        registry_database_url=database_url,
         discovery_timeout_s=5.0,
         health_timeout_s=TIMEOUT_S,
         health_failures=FAILURES,
@@ -39,16 +40,16 @@ async def _started(tmp_path: Path, **health: float) -> AsyncIterator[RegistrySer
 
 
 @pytest.fixture
-async def registry_service(tmp_path: Path) -> AsyncIterator[RegistryService]:
+async def registry_service(tmp_path: Path, database_url: str) -> AsyncIterator[RegistryService]:
     """A registry whose scheduled checks never come round: the tests run each check themselves."""
-    async with _started(tmp_path, health_interval_s=3600) as service:
+    async with _started(tmp_path, database_url, health_interval_s=3600) as service:
         yield service
 
 
 @pytest.fixture
-async def checking_registry(tmp_path: Path) -> AsyncIterator[Registry]:
+async def checking_registry(tmp_path: Path, database_url: str) -> AsyncIterator[Registry]:
     """A registry checking its upstreams on its own, every 50 ms."""
-    async with _started(tmp_path, health_interval_s=0.05) as service:
+    async with _started(tmp_path, database_url, health_interval_s=0.05) as service:
         yield service.registry
 
 

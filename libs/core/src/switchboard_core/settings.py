@@ -34,6 +34,18 @@ class ServiceSettings(BaseSettings):
     # Grace period for in-flight requests on SIGTERM / Ctrl-C.
     shutdown_grace_s: float = 10.0
 
+    # The service's own database: migrated at start unless an operator runs
+    # `switchboard migrate`; reaching it is retried with backoff (base = the interval).
+    migrate_on_start: bool = True
+    db_max_retries: int = Field(default=30, ge=1)
+    db_retry_interval_ms: int = Field(default=2000, ge=0)
+
+    # Redis for the shared caches, the event bus and leader elections; empty means
+    # embedded (in-process). Reaching it at start is retried like the database.
+    redis_url: str = ""
+    redis_max_retries: int = Field(default=30, ge=1)
+    redis_retry_interval_ms: int = Field(default=2000, ge=0)
+
     # Where the other services' gRPC faces are; empty means "this process" (embedded).
     auth_addr: str = ""
     registry_addr: str = ""

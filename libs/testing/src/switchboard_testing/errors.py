@@ -2,6 +2,7 @@
 
 HarnessError
 ├── ProcessStartError   a child process (fixture upstream, gateway) never became ready
+├── MissingBinary       a server binary the fixture needs (postgres, pgbouncer) is not installed
 └── SdkClientError      an official-SDK client run failed (e.g. the 1.x subprocess)
 """
 
@@ -14,6 +15,10 @@ class HarnessError(RuntimeError):
 
 class ProcessStartError(HarnessError):
     """A child process exited or timed out before it answered."""
+
+
+class MissingBinary(HarnessError):
+    """A program the harness starts is not installed; the message says which and how to get it."""
 
 
 class SdkClientError(HarnessError):

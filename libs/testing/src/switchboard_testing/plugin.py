@@ -4,7 +4,15 @@ Fixtures:
 
 - `upstream`: a fixture upstream MCP server (`start_upstream()`) for one test;
 - `upstream_factory`: a callable starting as many named upstreams as a test needs,
-  all stopped when it ends.
+  all stopped when it ends;
+- `postgres` / `pgbouncer` (session): a private Postgres started from the installed
+  binaries, and PgBouncer in transaction pooling mode in front of it;
+- `postgres_database`: a fresh database for one test (URLs through PgBouncer and direct);
+- `database_url`: parametrizes a test over ["sqlite", "postgres"], giving a fresh
+  database URL on each (Postgres through PgBouncer).
+- `stack` (per module; options from the `stack_options` fixture): `switchboard stack up`,
+  the distributed shape behind nginx (switchboard_testing.stack);
+- `redis_server`: a private Redis on a free port (switchboard_testing.redis_server).
 
 Under `CI=true` a skipped test fails, with the skip reason: a test that cannot run in CI
 (a missing binary, an unset variable) must be fixed in CI, not silently pass.
@@ -15,10 +23,15 @@ from __future__ import annotations
 import contextlib
 import os
 from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
 from typing import Protocol
 
 import pytest
 
+from switchboard_testing.errors import MissingBinary
+from switchboard_testing.pgbouncer import PgBouncer, start_pgbouncer
+from switchboard_testing.postgres import FreshDatabases, PostgresServer, start_postgres
 from switchboard_testing.upstream_process import UpstreamProcess, start_upstream
 
 
@@ -72,3 +85,102 @@ def _fail_skipped(report: pytest.TestReport | pytest.CollectReport) -> None:
     reason = report.longrepr[2] if isinstance(report.longrepr, tuple) else str(report.longrepr)
     report.outcome = "failed"
     report.longrepr = f"skipped tests fail under CI=true; {reason}"
+
+
+@dataclass(frozen=True)
+class PostgresDatabase:
+    """A database of its own for one test: `url` through PgBouncer (as services reach
+    it), `direct_url` straight to Postgres."""
+
+    name: str
+    url: str
+    direct_url: str
+
+
+@pytest.fixture(scope="session")
+def postgres() -> Iterator[PostgresServer]:
+    """A private Postgres for the whole session (skipped, so failed under CI, if not installed)."""
+    with contextlib.ExitStack() as stack:
+        try:
+            running = stack.enter_context(start_postgres())
+        except MissingBinary as exc:
+            pytest.skip(str(exc))
+        yield running
+
+
+@pytest.fixture(scope="session")
+def pgbouncer(postgres: PostgresServer) -> Iterator[PgBouncer]:
+    """PgBouncer in transaction pooling mode in front of `postgres`."""
+    with contextlib.ExitStack() as stack:
+        try:
+            running = stack.enter_context(start_pgbouncer(postgres))
+        except MissingBinary as exc:
+            pytest.skip(str(exc))
+        yield running
+
+
+@pytest.fixture(scope="session")
+def fresh_databases(postgres: PostgresServer) -> Iterator[FreshDatabases]:
+    """Empty databases on `postgres`, made ahead of the tests that take them."""
+    supply = FreshDatabases(postgres)
+    try:
+        yield supply
+    finally:
+        supply.close()
+
+
+@pytest.fixture
+def postgres_database(
+    postgres: PostgresServer, pgbouncer: PgBouncer, fresh_databases: FreshDatabases
+) -> Iterator[PostgresDatabase]:
+    """A fresh, empty database for this test, dropped after it."""
+    name = fresh_databases.take()
+    try:
+        yield PostgresDatabase(name, pgbouncer.url(name), postgres.url(name))
+    finally:
+        fresh_databases.discard(name)
+
+
+@pytest.fixture(params=["sqlite", "postgres"])
+def database_url(request: pytest.FixtureRequest, tmp_path: Path) -> str:
+    """A fresh database for this test, once on each backend: a SQLite file, then a
+    Postgres database reached through PgBouncer (started only when a test needs it)."""
+    if request.param == "sqlite":
+        return f"sqlite+aiosqlite:///{tmp_path / 'test.db'}"
+    return request.getfixturevalue("postgres_database").url
+
+
+# --- distributed mode: `switchboard stack up`, Redis -----------------------------------
+# (imported when first used: most test runs never start a stack)
+
+
+@pytest.fixture(scope="module")
+def stack_options() -> dict:
+    """Keyword arguments of `start_stack` for the module's `stack`; a test module overrides
+    this fixture to ask for other replica counts or limits."""
+    return {}
+
+
+@pytest.fixture(scope="module")
+def stack(stack_options: dict):
+    """`switchboard stack up` (Postgres, PgBouncer, Redis, two mcp-proxy replicas and one
+    of every other service, nginx in front) for one test module: a `StackProcess`."""
+    from switchboard_testing.stack import missing_binaries, start_stack
+
+    if missing := missing_binaries(sqlite=stack_options.get("sqlite", False)):
+        pytest.skip(
+            f"the stack needs {', '.join(missing)}: apt-get install postgresql pgbouncer redis-server nginx"
+        )
+    with start_stack(**stack_options) as running:
+        yield running
+
+
+@pytest.fixture
+def redis_server():
+    """A private `redis-server` on a free port for one test: a `RedisServer` (`.url`)."""
+    from switchboard_testing.redis_server import redis_binary, start_redis
+
+    if redis_binary() is None:
+        pytest.skip("redis-server is not installed: apt-get install redis-server")
+    with start_redis() as running:
+        yield running

@@ -6,18 +6,17 @@ from __future__ import annotations
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 
-from sqlalchemy.exc import OperationalError
 from sqlalchemy.ext.asyncio import AsyncEngine
-from switchboard_core.db import create_engine, create_tables, sessionmaker
-from switchboard_core.resilience.backoff import retry
+from switchboard_core.db import create_engine, sessionmaker
+from switchboard_core.migrations import StartupPolicy, prepare
 
 from switchboard_auth.domain.accounts import Accounts
 from switchboard_auth.domain.bootstrap import ensure_admin
 from switchboard_auth.domain.revocations import RevocationFeed
 from switchboard_auth.domain.signing_keys import KeyRing
 from switchboard_auth.domain.tokens import Tokens
+from switchboard_auth.migrations import MIGRATIONS
 from switchboard_auth.settings import AuthSettings
-from switchboard_auth.store import metadata
 
 
 def utcnow() -> datetime:
@@ -36,17 +35,13 @@ class OpenedAuth:
 
 
 async def open_auth(
-    settings: AuthSettings, revocations: RevocationFeed, *, connect_attempts: int = 30
+    settings: AuthSettings, revocations: RevocationFeed, *, connect_attempts: int | None = None
 ) -> OpenedAuth:
-    """Creates missing tables, an active signing key and the first admin, as needed."""
+    """Migrates the database, creates an active signing key and the first admin, as needed."""
     engine = create_engine(settings.database_url)
     try:
-        await retry(
-            "opening the auth database",
-            lambda: create_tables(engine, metadata),
-            retry_on=(OperationalError, OSError),
-            attempts=connect_attempts,
-        )
+        policy = StartupPolicy.of(settings, attempts=connect_attempts)
+        await prepare(settings.database_url, MIGRATIONS, policy)
         sessions = sessionmaker(engine)
         keys = KeyRing(sessions, utcnow)
         await keys.load()

@@ -9,6 +9,7 @@ from fastapi import APIRouter
 from opentelemetry import trace
 from starlette.routing import BaseRoute
 from switchboard.metrics.v1 import metrics_pb2_grpc
+from switchboard_core.migrations import StartupPolicy
 from switchboard_core.service import Runtime
 
 from switchboard_metrics.app import build_router
@@ -34,7 +35,7 @@ class MetricsService:
     ) -> None:
         self.settings = settings
         # Wired now, opened in start(): the host adds servicers and routers before starting.
-        self.store = InvocationStore(settings.database_url)
+        self.store = InvocationStore(settings.database_url, StartupPolicy.of(settings))
         self.ingestor = Ingestor(self.store)
         self.reader = StatsReader(self.store)
         self.pruner = RetentionPruner(

@@ -6,13 +6,12 @@ from collections.abc import Sequence
 
 import grpc
 from fastapi import APIRouter
-from sqlalchemy.exc import InterfaceError, OperationalError
 from sqlalchemy.ext.asyncio import AsyncEngine
 from starlette.routing import BaseRoute
 from switchboard.registry.v1 import registry_pb2_grpc
-from switchboard_core.db import create_engine, create_tables, sessionmaker
+from switchboard_core.db import create_engine, sessionmaker
 from switchboard_core.errors import DependencyUnavailable
-from switchboard_core.resilience.backoff import retry
+from switchboard_core.migrations import StartupPolicy, prepare
 from switchboard_core.service import Runtime
 from switchboard_mcp.upstream.pool import HttpClient, new_http_client
 
@@ -20,9 +19,9 @@ from switchboard_registry.app import build_routers
 from switchboard_registry.domain.following import UpstreamFollowers
 from switchboard_registry.domain.health import EveryProcessChecks, HealthSchedule
 from switchboard_registry.domain.registry import HealthPolicy, Registry
+from switchboard_registry.migrations import MIGRATIONS
 from switchboard_registry.rpc import RegistryServicer
 from switchboard_registry.settings import RegistrySettings
-from switchboard_registry.store import metadata
 from switchboard_registry.store import revision as revision_store
 
 
@@ -58,11 +57,7 @@ class RegistryService:
 
     async def start(self, runtime: Runtime) -> None:
         self._engine = engine = create_engine(self.settings.database_url)
-        await retry(
-            "registry database",
-            lambda: create_tables(engine, metadata),
-            retry_on=(OperationalError, InterfaceError),
-        )
+        await prepare(self.settings.database_url, MIGRATIONS, StartupPolicy.of(self.settings))
         sessions = sessionmaker(engine)
         await revision_store.ensure(sessions)
         self._http = new_http_client()

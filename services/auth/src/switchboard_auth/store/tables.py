@@ -10,13 +10,13 @@ from sqlalchemy import (
     DateTime,
     ForeignKey,
     Index,
-    MetaData,
     String,
     Table,
     Text,
 )
 from sqlalchemy.engine import Dialect
 from sqlalchemy.types import TypeDecorator
+from switchboard_core.db import new_metadata
 
 
 class UtcDateTime(TypeDecorator):
@@ -39,7 +39,7 @@ class UtcDateTime(TypeDecorator):
         return value.replace(tzinfo=UTC) if value.tzinfo is None else value.astimezone(UTC)
 
 
-metadata = MetaData()
+metadata = new_metadata()
 
 users = Table(
     "users",

@@ -24,15 +24,14 @@ from sqlalchemy import (
     not_,
     select,
 )
-from sqlalchemy.exc import InterfaceError, OperationalError
 from sqlalchemy.ext.asyncio import AsyncEngine
-from switchboard_core.db import create_engine, create_tables
+from switchboard_core.db import create_engine
 from switchboard_core.errors import DependencyUnavailable
-from switchboard_core.resilience.backoff import retry
+from switchboard_core.migrations import StartupPolicy, prepare
 
 from switchboard_metrics.domain.invocations import Invocation
 from switchboard_metrics.domain.stats import PERCENTILES, LatencyStats, StatsFilter, Summary, ToolStats
-from switchboard_metrics.store.tables import invocations, metadata
+from switchboard_metrics.store.tables import invocations
 
 DELETE_BATCH = 5000
 
@@ -40,19 +39,19 @@ DELETE_BATCH = 5000
 class InvocationStore:
     """The `invocations` table of one database; `open()` before use, `close()` after."""
 
-    def __init__(self, url: str) -> None:
+    def __init__(self, url: str, startup: StartupPolicy | None = None) -> None:
         self.url = url
+        self.startup = startup or StartupPolicy()
         self._engine: AsyncEngine | None = None
 
     async def open(self) -> None:
-        """Connect (retrying with backoff while the database is unreachable) and create tables."""
+        """Migrate (retrying with backoff while the database is unreachable) and connect."""
+        # Imported here: the migrations package imports this package's tables.
+        from switchboard_metrics.migrations import MIGRATIONS
+
         engine = create_engine(self.url)
         try:
-            await retry(
-                "metrics database",
-                lambda: create_tables(engine, metadata),
-                retry_on=(OperationalError, InterfaceError, OSError),
-            )
+            await prepare(self.url, MIGRATIONS, self.startup)
         except BaseException:
             await engine.dispose()
             raise

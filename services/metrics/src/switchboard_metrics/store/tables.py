@@ -2,11 +2,12 @@
 
 from __future__ import annotations
 
-from sqlalchemy import BigInteger, Boolean, Column, Float, Index, Integer, MetaData, String, Table, Text
+from sqlalchemy import BigInteger, Boolean, Column, Float, Index, Integer, String, Table, Text
+from switchboard_core.db import new_metadata
 
 from switchboard_metrics.domain.invocations import MAX_CALLER, MAX_ID, MAX_TOOL
 
-metadata = MetaData()
+metadata = new_metadata()
 
 # SQLite only auto-increments a column declared exactly INTEGER PRIMARY KEY.
 _ID = BigInteger().with_variant(Integer(), "sqlite")

@@ -11,14 +11,14 @@ from sqlalchemy import (
     DateTime,
     ForeignKey,
     Integer,
-    MetaData,
     String,
     Table,
     Text,
     UniqueConstraint,
 )
+from switchboard_core.db import new_metadata
 
-metadata = MetaData()
+metadata = new_metadata()
 
 gateways = Table(
     "gateways",
