@@ -48,7 +48,8 @@ def test_registering_reads_who_it_is_and_every_page_of_its_tools(
 ) -> None:
     assert registered["server_info"]["name"] == "novel"
     assert registered["tool_count"] > 3 * 3  # more than three pages of three
-    assert "subscribe" not in registered["capabilities"]["resources"]
+    assert registered["capabilities"]["resources"]["subscribe"] is True  # over its listen stream
+    assert "logging" not in registered["capabilities"]
     page = admin.get("/tools", params={"gateway_id": registered["id"], "limit": 100}).json()
     assert page["total"] == registered["tool_count"]
     assert {"novel__echo", "novel__tool_0", "novel__tool_4"} <= {tool["name"] for tool in page["items"]}

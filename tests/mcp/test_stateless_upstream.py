@@ -58,8 +58,32 @@ async def test_discover_tells_who_the_upstream_is_and_what_it_offers(upstream) -
     assert upstream.protocol_version == "2026-07-28"
     assert upstream.server_info["name"] == "modern-only"
     assert upstream.capabilities["tools"] == {"listChanged": True}
-    # No resources/subscribe request exists at this revision: not offered to session-era callers.
-    assert "subscribe" not in upstream.capabilities["resources"]
+    # Subscriptions are served over the listen stream; log levels are per request.
+    assert upstream.capabilities["resources"]["subscribe"] is True
+    assert "logging" not in upstream.capabilities
+
+
+async def test_a_subscribed_resources_updates_arrive_on_listen(upstream) -> None:
+    assert await upstream.request("resources/subscribe", {"uri": "fixture://static"}) == {}
+    opened = asyncio.Event()
+    updates = upstream.listen(opened)
+    first = asyncio.ensure_future(anext(updates))
+    async with asyncio.timeout(10):
+        await opened.wait()
+        await upstream.call_tool("touch", {"uri": "fixture://static"})
+        update = await first
+    assert update["method"] == "notifications/resources/updated"
+    assert update["params"]["uri"] == "fixture://static"
+
+    # Subscribing to another resource reopens the stream with both, unseen by the listener.
+    await upstream.request("resources/subscribe", {"uri": "fixture://items/7"})
+    nxt = asyncio.ensure_future(anext(updates))
+    async with asyncio.timeout(10):
+        while not nxt.done():  # the reopened stream may miss a touch sent before it is acknowledged
+            await upstream.call_tool("touch", {"uri": "fixture://items/7"})
+            await asyncio.wait({nxt}, timeout=0.2)
+    assert nxt.result()["params"]["uri"] == "fixture://items/7"
+    await updates.aclose()
 
 
 async def test_tools_are_listed_across_every_page(upstream) -> None:
@@ -140,9 +164,9 @@ async def test_a_ping_is_a_discover(upstream) -> None:
     assert await upstream.request("ping") == {}
 
 
-async def test_notifications_are_accepted_and_responses_refused(upstream) -> None:
+async def test_notifications_are_accepted_and_stray_responses_refused(upstream) -> None:
     await upstream.send(jsonrpc.notification("notifications/roots/list_changed"))
-    with pytest.raises(UpstreamError, match="nothing to answer"):
+    with pytest.raises(UpstreamError, match="not waiting for an answer"):
         await upstream.send(jsonrpc.result("sb-1", {}))
 
 

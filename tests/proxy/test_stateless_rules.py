@@ -86,11 +86,20 @@ def test_cacheable_results_get_hints_and_every_result_a_type_and_server_info() -
 
 async def test_a_listen_stream_gets_only_the_kinds_it_asked_for() -> None:
     streams = ListenStreams()
-    stream = streams.open("l-1", "", {"toolsListChanged": True, "resourceSubscriptions": ["x://y"]})
-    assert stream.honored == {"toolsListChanged": True}
+    # Only the resources the caller could subscribe to upstream are honored.
+    stream = streams.open(
+        "l-1", "", {"toolsListChanged": True, "resourceSubscriptions": ["x://y", "x://z"]}, ["x://y"]
+    )
+    assert stream.honored == {"toolsListChanged": True, "resourceSubscriptions": ["x://y"]}
     streams.announce_list_changes()
-    assert stream.queue.get_nowait() == "notifications/tools/list_changed"
+    assert stream.queue.get_nowait()["method"] == "notifications/tools/list_changed"
     assert stream.queue.empty()
+    updated = {"jsonrpc": "2.0", "method": "notifications/resources/updated", "params": {"uri": "x://y"}}
+    streams.route_update("x://z", {**updated, "params": {"uri": "x://z"}})
+    streams.route_update("x://y", updated)
+    assert stream.queue.get_nowait() == updated
+    assert stream.queue.empty()
+    assert streams.wanting("x://y") and not streams.wanting("x://y", besides=stream)
 
 
 async def test_a_stream_whose_client_stopped_reading_is_ended() -> None:

@@ -7,7 +7,21 @@ import pytest
 from switchboard_testing import start_upstream
 from switchboard_testing.sdk_clients import sdk2_list_and_call
 
-FIXTURE_TOOLS = ["echo", "add", "fail", "slow", "headers", "progress", "sample", "elicit", "roots", "grow"]
+FIXTURE_TOOLS = [
+    "echo",
+    "add",
+    "fail",
+    "slow",
+    "headers",
+    "progress",
+    "sample",
+    "elicit",
+    "roots",
+    "grow",
+    "touch",
+    "interview",
+    "route",
+]
 
 
 @pytest.mark.parametrize("mode", ["auto", "legacy"])

@@ -18,6 +18,14 @@ serves `http://127.0.0.1:9100/mcp` (and `GET /healthz` for readiness). Its tools
 - `roots()` asks the client for its roots (roots/list) and returns their URIs;
 - `grow(name)` adds a tool `name` (answering its own name) and sends
   `notifications/tools/list_changed` to every open session (on their GET streams);
+- `touch(uri)` sends `notifications/resources/updated` for `uri` to the sessions that
+  subscribed to it (`resources/subscribe` is served) and to the listen streams naming it,
+  and answers how many sessions it told;
+- `interview(topic)` asks the user for a name (elicitation) and the client's model about the
+  topic (sampling) through the SDK's resolvers: one `input_required` round at 2026-07-28,
+  two requests one after the other before;
+- `route(region, payload, priority=0)` declares `region` and `priority` as `Mcp-Param-*`
+  headers (`x-mcp-header`) and answers with its arguments and the headers it received;
 - `tool_0` … `tool_{N-1}` with `--tools N`, each returning its own name.
 
 Resources `fixture://static` (text) and the template `fixture://items/{item_id}`, the
@@ -39,7 +47,7 @@ import asyncio
 import dataclasses
 import json
 from collections.abc import Callable
-from typing import Any
+from typing import Annotated, Any
 
 import anyio
 import uvicorn
@@ -47,11 +55,20 @@ from mcp.server import MCPServer
 from mcp.server.context import CallNext, ServerRequestContext
 from mcp.server.mcpserver import Context
 from mcp.server.mcpserver.exceptions import ToolError
+from mcp.server.mcpserver.resolve import Elicit, Resolve, Sample
 from mcp.server.session import ServerSession
-from mcp.types import Completion, SamplingMessage, TextContent
+from mcp.types import (
+    Completion,
+    CreateMessageResult,
+    EmptyResult,
+    SamplingMessage,
+    SubscribeRequestParams,
+    TextContent,
+    UnsubscribeRequestParams,
+)
 from mcp_types import UNSUPPORTED_PROTOCOL_VERSION
 from mcp_types.version import HANDSHAKE_PROTOCOL_VERSIONS, MODERN_PROTOCOL_VERSIONS
-from pydantic import BaseModel
+from pydantic import BaseModel, Field
 from starlette.applications import Starlette
 from starlette.requests import Request
 from starlette.responses import PlainTextResponse
@@ -138,6 +155,36 @@ def build_server(*, name: str = "fixture", extra_tools: int = 0, page_size: int 
         await ctx.notify_tools_changed()  # subscriptions/listen streams (2026-07-28)
         return name
 
+    @server.tool()
+    async def touch(uri: str, ctx: Context) -> int:
+        """Tell the sessions subscribed to `uri` (and listen streams naming it) that it
+        changed; answer how many sessions were told."""
+        await ctx.notify_resource_updated(uri)
+        return await sessions.resource_updated(uri)
+
+    @server.tool()
+    def interview(
+        topic: str,
+        who: Annotated[_Name, Resolve(_ask_name)],
+        said: Annotated[CreateMessageResult, Resolve(_ask_model)],
+    ) -> str:
+        """Ask the user for a name and the client's model about `topic`: one
+        input_required round at 2026-07-28, two requests one after the other before."""
+        text = said.content.text if isinstance(said.content, TextContent) else str(said.content)
+        return f"{who.name} on {topic}: {text}"
+
+    @server.tool()
+    def route(
+        region: Annotated[str, Field(json_schema_extra={"x-mcp-header": "Region"})],
+        payload: str,
+        ctx: Context,
+        priority: Annotated[int, Field(json_schema_extra={"x-mcp-header": "Priority"})] = 0,
+    ) -> dict[str, Any]:
+        """Answer with the arguments and the Mcp-Param-* headers they came with."""
+        received = {k.lower(): v for k, v in (ctx.headers or {}).items()}
+        mirrored = {k: v for k, v in received.items() if k.startswith("mcp-param-")}
+        return {"region": region, "payload": payload, "priority": priority, "headers": mirrored}
+
     @server.resource("fixture://static", mime_type="text/plain")
     def static_resource() -> str:
         """A fixed text resource."""
@@ -167,11 +214,39 @@ def build_server(*, name: str = "fixture", extra_tools: int = 0, page_size: int 
     async def healthz(request: Request) -> PlainTextResponse:
         return PlainTextResponse("ok")
 
+    _serve_subscriptions(server, sessions)
     return server
+
+
+def _serve_subscriptions(server: MCPServer, sessions: _OpenSessions) -> None:
+    async def subscribe(ctx: ServerRequestContext[Any, Any], params: SubscribeRequestParams) -> EmptyResult:
+        sessions.subscribe(ctx, str(params.uri), on=True)
+        return EmptyResult()
+
+    async def unsubscribe(
+        ctx: ServerRequestContext[Any, Any], params: UnsubscribeRequestParams
+    ) -> EmptyResult:
+        sessions.subscribe(ctx, str(params.uri), on=False)
+        return EmptyResult()
+
+    # MCPServer has no decorator for these (the stateless revision replaced them with
+    # subscriptions/listen); the low-level server serves them and advertises `resources.subscribe`.
+    server._lowlevel_server.add_request_handler("resources/subscribe", SubscribeRequestParams, subscribe)
+    server._lowlevel_server.add_request_handler(
+        "resources/unsubscribe", UnsubscribeRequestParams, unsubscribe
+    )
 
 
 class _Name(BaseModel):
     name: str
+
+
+def _ask_name(topic: str) -> Elicit[_Name]:
+    return Elicit(f"Who knows about {topic}?", _Name)
+
+
+def _ask_model(topic: str) -> Sample:
+    return Sample([SamplingMessage(role="user", content=TextContent(type="text", text=topic))], max_tokens=20)
 
 
 class _OpenSessions:
@@ -180,12 +255,34 @@ class _OpenSessions:
 
     def __init__(self) -> None:
         self._by_id: dict[str, ServerSession] = {}
+        self._subscribed: dict[str, set[str]] = {}
 
     async def __call__(self, ctx: ServerRequestContext[Any, Any], call_next: CallNext) -> Any:
         session_id = ctx.request.headers.get("mcp-session-id") if ctx.request is not None else None
         if session_id:
             self._by_id[session_id] = ctx.session
         return await call_next(ctx)
+
+    def subscribe(self, ctx: ServerRequestContext[Any, Any], uri: str, *, on: bool) -> None:
+        session_id = ctx.request.headers.get("mcp-session-id") if ctx.request is not None else None
+        if session_id:
+            uris = self._subscribed.setdefault(session_id, set())
+            if on:
+                uris.add(uri)
+            else:
+                uris.discard(uri)
+
+    async def resource_updated(self, uri: str) -> int:
+        told = 0
+        for session_id, uris in list(self._subscribed.items()):
+            session = self._by_id.get(session_id)
+            if uri in uris and session is not None:
+                try:
+                    await session.send_resource_updated(uri)
+                    told += 1
+                except (anyio.ClosedResourceError, anyio.BrokenResourceError):
+                    self._subscribed.pop(session_id, None)
+        return told
 
     async def tools_changed(self) -> None:
         for session_id, session in list(self._by_id.items()):

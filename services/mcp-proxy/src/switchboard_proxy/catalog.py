@@ -18,6 +18,7 @@ import orjson
 from switchboard.registry.v1 import registry_pb2, registry_pb2_grpc
 from switchboard_core.errors import from_grpc
 from switchboard_core.grpc import feeds
+from switchboard_mcp import param_headers
 
 from switchboard_proxy.uri_templates import compile_template
 
@@ -38,6 +39,8 @@ class Binding:
     upstream_name: str
     gateway_id: str
     upstream: Upstream
+    # A tool's arguments mirrored in `Mcp-Param-*` headers (2026-07-28), if it declares any.
+    param_headers: tuple[param_headers.ParamHeader, ...] = ()
 
 
 @dataclass(slots=True)
@@ -90,8 +93,13 @@ def _render(reply: registry_pb2.Catalog) -> Catalog:
         upstream = upstreams.get(t.gateway_id) or Upstream(
             t.gateway_id, t.gateway_name, t.upstream_url, {"tools": {}}
         )
-        catalog.tools_by_name[t.name] = Binding(t.name, t.upstream_name, t.gateway_id, upstream)
         definition = _definition(t.definition_json)
+        declared = (
+            param_headers.declared(definition.get("inputSchema"))
+            if param_headers.ANNOTATION.encode() in t.definition_json
+            else ()
+        )
+        catalog.tools_by_name[t.name] = Binding(t.name, t.upstream_name, t.gateway_id, upstream, declared)
         definition["name"] = t.name
         definition.setdefault("inputSchema", {"type": "object"})
         catalog.tools.append(definition)

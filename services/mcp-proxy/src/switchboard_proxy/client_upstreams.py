@@ -6,7 +6,8 @@ meant. Such a client therefore gets its own session with each upstream it uses,
 initialized with the client's capabilities, and whatever that upstream sends on its
 own is this client's: requests are renumbered and queued on the client's GET stream,
 notifications are passed on. Clients without those capabilities share one pooled
-session per upstream (the fast path).
+session per upstream (the fast path). Stateless clients (2026-07-28) declaring such
+capabilities share one session per upstream and set of capabilities declared.
 """
 
 from __future__ import annotations
@@ -15,6 +16,7 @@ import asyncio
 import contextlib
 import logging
 
+import orjson
 from switchboard_core.errors import SwitchboardError
 from switchboard_mcp.upstream import NegotiatingUpstream, Upstream, UpstreamPool
 
@@ -23,6 +25,8 @@ from switchboard_proxy.sessions import Session, UpstreamRef
 logger = logging.getLogger(__name__)
 
 ANSWERING_CAPABILITIES = ("sampling", "elicitation", "roots")
+# Distinct capability sets kept with upstream sessions (least recently used go first).
+DECLARING_LIMIT = 256
 
 
 def wants_own_sessions(session: Session | None) -> bool:
@@ -35,10 +39,15 @@ class ClientUpstreams:
         self._timeout_s = timeout_s
         # client session id -> upstream url -> (its upstream session, the task following its GET stream)
         self._by_session: dict[str, dict[str, tuple[Upstream, asyncio.Task]]] = {}
+        # (upstream url, capabilities declared) -> the session stateless clients declaring them share.
+        self._declaring_sessions: dict[tuple[str, bytes], NegotiatingUpstream] = {}
+        self._closing: set[asyncio.Task] = set()
 
     async def session_for(self, url: str, client: Session | None) -> Upstream:
         if not wants_own_sessions(client):
             return self._pool.session(url)
+        if client.stateless:
+            return self._declaring(url, client.client_capabilities)
         own = self._by_session.setdefault(client.id, {})
         entry = own.get(url)
         if entry is None:
@@ -58,6 +67,26 @@ class ClientUpstreams:
                 await asyncio.wait_for(opened.wait(), self._timeout_s)
         return entry[0]
 
+    def _declaring(self, url: str, capabilities: dict) -> Upstream | NegotiatingUpstream:
+        """A session shared by the stateless clients declaring these capabilities: what its
+        upstream asks comes on each call's own stream, so nobody else hears it."""
+        key = (url, orjson.dumps(capabilities, option=orjson.OPT_SORT_KEYS))
+        upstream = self._declaring_sessions.pop(key, None)
+        if upstream is None:
+            upstream = NegotiatingUpstream(
+                url, self._pool.http, timeout_s=self._timeout_s, client_capabilities=capabilities
+            )
+            if len(self._declaring_sessions) >= DECLARING_LIMIT:
+                oldest = next(iter(self._declaring_sessions))
+                self._retire(self._declaring_sessions.pop(oldest))
+        self._declaring_sessions[key] = upstream  # most recently used last
+        return upstream.resolved or upstream
+
+    def _retire(self, upstream: NegotiatingUpstream) -> None:
+        task = asyncio.get_running_loop().create_task(upstream.close())
+        self._closing.add(task)
+        task.add_done_callback(self._closing.discard)
+
     async def release(self, client: Session) -> None:
         """The client session ended: end its upstream sessions too."""
         for upstream, follower in self._by_session.pop(client.id, {}).values():
@@ -67,6 +96,9 @@ class ClientUpstreams:
             await upstream.close()
 
     async def close(self) -> None:
+        for upstream in self._declaring_sessions.values():
+            await upstream.close()
+        self._declaring_sessions.clear()
         for client_id in list(self._by_session):
             for upstream, follower in self._by_session.pop(client_id).values():
                 follower.cancel()

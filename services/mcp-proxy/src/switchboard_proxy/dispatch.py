@@ -20,7 +20,7 @@ from switchboard.metrics.v1 import metrics_pb2
 from switchboard_core import telemetry
 from switchboard_core.errors import SwitchboardError, UpstreamUnavailable, status_of
 from switchboard_core.principals import Principal
-from switchboard_mcp import jsonrpc, versions
+from switchboard_mcp import jsonrpc, param_headers, versions
 from switchboard_mcp.upstream import UpstreamPool
 
 from switchboard_proxy.catalog import Binding, Catalog, CatalogCache
@@ -206,9 +206,15 @@ class Dispatcher:
             return await self._call_tool(binding, id_, params, ctx, record)
 
     async def _call_tool(self, binding: Binding, id_, params: dict, ctx: CallContext, record) -> Reply:
+        # Upstreams of the stateless revision check these against the arguments.
+        mirrored = (
+            param_headers.headers_for(binding.param_headers, params.get("arguments"))
+            if binding.param_headers
+            else None
+        )
         try:
             return await self._forward(
-                binding, id_, "tools/call", {**params, "name": binding.upstream_name}, ctx, record
+                binding, id_, "tools/call", {**params, "name": binding.upstream_name}, ctx, record, mirrored
             )
         except UpstreamUnavailable as exc:
             raise UpstreamUnavailable(f"tool '{binding.name}' is unavailable: {exc.message}") from exc
@@ -253,6 +259,35 @@ class Dispatcher:
 
         return subscription
 
+    async def watch_resource(self, server_id: str, uri: str) -> bool:
+        """Subscribe the pooled upstream session to `uri` for a listen stream (unless it
+        is already); False when no upstream of the server offers subscriptions to it."""
+        binding = (await self.catalogs.get(server_id)).resource(uri)
+        if binding is None or not (binding.upstream.capabilities.get("resources") or {}).get("subscribe"):
+            return False
+        upstream = self.upstreams.session(binding.upstream.url)
+        if not self.events.wanted_by_another(uri):
+            try:
+                await upstream.request("resources/subscribe", {"uri": uri})
+            except SwitchboardError as exc:
+                logger.info("could not subscribe to %s at %s: %s", uri, binding.upstream.name, exc.message)
+                return False
+        self.events.watch(upstream)
+        return True
+
+    async def unwatch_resource(self, server_id: str, uri: str, stream) -> None:
+        """A listen stream no longer wants `uri`: unsubscribe upstream if nobody else does."""
+        if self.events.wanted_by_another(uri, stream=stream):
+            return
+        try:
+            binding = (await self.catalogs.get(server_id)).resource(uri)
+            if binding is not None:
+                await self.upstreams.session(binding.upstream.url).request(
+                    "resources/unsubscribe", {"uri": uri}
+                )
+        except SwitchboardError as exc:
+            logger.info("could not unsubscribe from %s: %s", uri, exc.message)
+
     async def _complete(self, id_, params: dict, ctx: CallContext) -> Reply:
         ref = params.get("ref")
         if not isinstance(ref, dict):
@@ -283,10 +318,19 @@ class Dispatcher:
         return binding
 
     async def _forward(
-        self, binding: Binding, id_, method: str, params: dict, ctx: CallContext, on_done=None
+        self,
+        binding: Binding,
+        id_,
+        method: str,
+        params: dict,
+        ctx: CallContext,
+        on_done=None,
+        headers: dict[str, str] | None = None,
     ) -> Reply:
         upstream = await self.client_upstreams.session_for(binding.upstream.url, ctx.session)
-        return await forward(upstream, id_, method, params, ctx.session, on_done, traced=self._traced)
+        return await forward(
+            upstream, id_, method, params, ctx.session, on_done, traced=self._traced, headers=headers
+        )
 
     def _recorder(self, binding: Binding, ctx: CallContext, started: float, span_context):
         traced = span_context is not None and span_context.is_valid

@@ -69,11 +69,11 @@ async def forward(
     on_done: OnDone | None = None,
     *,
     traced: bool = True,
+    headers: dict[str, str] | None = None,
 ) -> dict | Relay:
     upstream_id = upstream.next_id()
-    headers: dict[str, str] | None = None
     if traced:
-        headers = {}
+        headers = dict(headers or {})
         propagate.inject(headers)
     stream = upstream.stream(upstream_id, method, params, extra_headers=headers or None)
     if session is not None:

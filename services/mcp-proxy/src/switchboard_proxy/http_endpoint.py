@@ -24,6 +24,7 @@ from switchboard_proxy.http_replies import (
     read_message,
     reply,
 )
+from switchboard_proxy.input_rounds import InputRounds
 from switchboard_proxy.listen_streams import ListenStreams
 from switchboard_proxy.session_streams import stream_reply, stream_session
 from switchboard_proxy.sessions import SessionStore
@@ -47,12 +48,17 @@ class McpEndpoint:
         sessions: SessionStore,
         dispatcher: Dispatcher,
         listens: ListenStreams | None = None,
+        rounds: InputRounds | None = None,
     ) -> None:
         self._settings = settings
         self._principals = principals
         self._sessions = sessions
         self._dispatcher = dispatcher
-        self._stateless = StatelessExchange(dispatcher, listens if listens is not None else ListenStreams())
+        self._stateless = StatelessExchange(
+            dispatcher,
+            listens if listens is not None else ListenStreams(),
+            rounds or InputRounds(dispatcher.deliver, ttl_s=settings.input_wait_s),
+        )
         self._allowed_origins = set(settings.allowed_origins)
         self._traced = telemetry.tracing_active()
 

@@ -14,6 +14,7 @@ from switchboard_mcp.upstream import UpstreamPool
 from switchboard_proxy.catalog import CatalogCache
 from switchboard_proxy.dispatch import Dispatcher
 from switchboard_proxy.http_endpoint import McpEndpoint
+from switchboard_proxy.input_rounds import InputRounds
 from switchboard_proxy.legacy_sse import LegacySseEndpoint
 from switchboard_proxy.listen_streams import ListenStreams
 from switchboard_proxy.metrics_buffer import MetricsBuffer
@@ -34,6 +35,7 @@ class ProxyService:
         # subscriptions/listen streams of stateless (2026-07-28) clients.
         self.listens = ListenStreams()
         self.dispatcher: Dispatcher | None = None
+        self.input_rounds: InputRounds | None = None
         self.endpoint: McpEndpoint | None = None
         self.servicer: ProxyServicer | None = None
         self.rpc_endpoint: RpcEndpoint | None = None
@@ -76,13 +78,19 @@ class ProxyService:
             catalogs,
             UpstreamPool(timeout_s=settings.upstream_timeout_s),
             metrics,
-            UpstreamEvents(self.sessions),
+            UpstreamEvents(self.sessions, self.listens),
             page_size=settings.list_page_size,
             upstream_timeout_s=settings.upstream_timeout_s,
         )
         self.sessions.on_end = self._session_ended
+        self.input_rounds = InputRounds(self.dispatcher.deliver, ttl_s=settings.input_wait_s)
         self.endpoint = McpEndpoint(
-            settings, runtime.principals, self.sessions, self.dispatcher, listens=self.listens
+            settings,
+            runtime.principals,
+            self.sessions,
+            self.dispatcher,
+            listens=self.listens,
+            rounds=self.input_rounds,
         )
         self.legacy_sse = LegacySseEndpoint(settings, runtime.principals, self.sessions, self.dispatcher)
         self.rpc_endpoint = RpcEndpoint(
@@ -119,6 +127,8 @@ class ProxyService:
             await self.dispatcher.metrics.close()
 
     async def stop(self) -> None:
+        if self.input_rounds is not None:
+            await self.input_rounds.close()
         if self.dispatcher is not None:
             await self.dispatcher.catalogs.close()
             await self.dispatcher.events.close()

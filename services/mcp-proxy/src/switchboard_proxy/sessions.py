@@ -49,6 +49,8 @@ class Session:
     # The client's id of a request in flight -> the upstream's id of its forward.
     inflight: dict[Any, UpstreamRef] = field(default_factory=dict)
     subscriptions: set[str] = field(default_factory=set)
+    # A stateless client's call (2026-07-28): no GET stream, lives as long as the call.
+    stateless: bool = False
     events: EventLogs = field(default_factory=EventLogs)
     # Streamed replies still running after their client went away (kept for resumption).
     pumps: set[asyncio.Task] = field(default_factory=set)

@@ -11,6 +11,8 @@ class ProxySettings(ServiceSettings):
     # Idle MCP sessions are forgotten after this long.
     session_idle_ttl_s: float = 3600.0
     upstream_timeout_s: float = 30.0
+    # How long a stateless client's call that asked for input waits for its retry.
+    input_wait_s: float = 300.0
     # Items per page of tools/list, prompts/list, resources/list (cursor beyond).
     list_page_size: int = 1000
     # Safety net behind the registry's change feed.

@@ -2,11 +2,11 @@
 
 No initialize and no session: each request carries its own envelope in
 `params._meta` and mirrors its method (and name) in headers. After the ladder in
-`stateless_rules`, `server/discover` and `subscriptions/listen` are answered here
-and every other method goes to the `Dispatcher` without a session, so requests an
-upstream sends mid-call (sampling, elicitation, roots) are refused as at `/rpc`
-(no `input_required` round trips are offered). Answers are 2025-era upstream
-results, reshaped for 2026-07-28 on the way out.
+`stateless_rules`, `server/discover` and `subscriptions/listen` are answered here,
+calls that may need the client's input (`tools/call`, `prompts/get`,
+`resources/read`) go to `stateless_calls`, and every other method to the
+`Dispatcher` without a session. Answers are 2025-era upstream results, reshaped
+for 2026-07-28 on the way out.
 """
 
 from __future__ import annotations
@@ -30,15 +30,18 @@ from switchboard_proxy.http_replies import (
     reply,
     wait_for_disconnect,
 )
-from switchboard_proxy.listen_streams import ListenStream, ListenStreams
+from switchboard_proxy.input_rounds import InputRounds
+from switchboard_proxy.listen_streams import ListenStream, ListenStreams, requested_resources
+from switchboard_proxy.stateless_calls import METHODS as INTERACTIVE
+from switchboard_proxy.stateless_calls import InteractiveCalls
 
-# Change notifications ride listen streams only; discover says so by leaving out
-# resources.subscribe (no resources/subscribe at this revision) and logging (no
-# logging/setLevel; per-request log levels are not passed to upstreams).
+# Change notifications and resource updates ride listen streams (which is what
+# `listChanged` and `resources.subscribe` mean at this revision); no `logging`:
+# log messages are asked per request, with `logLevel`.
 CAPABILITIES = {
     "tools": {"listChanged": True},
     "prompts": {"listChanged": True},
-    "resources": {"listChanged": True},
+    "resources": {"subscribe": True, "listChanged": True},
     "completions": {},
 }
 # Notifications that may accompany a response on its own stream at this revision.
@@ -46,9 +49,10 @@ _REQUEST_STREAM_NOTIFICATIONS = frozenset({"notifications/progress", "notificati
 
 
 class StatelessExchange:
-    def __init__(self, dispatcher: Dispatcher, listens: ListenStreams) -> None:
+    def __init__(self, dispatcher: Dispatcher, listens: ListenStreams, rounds: InputRounds) -> None:
         self._dispatcher = dispatcher
         self._listens = listens
+        self._calls = InteractiveCalls(dispatcher, rounds)
 
     async def serve(
         self, scope, receive, send, headers: dict[str, str], msg: dict, server_id: str, principal: Principal
@@ -93,6 +97,8 @@ class StatelessExchange:
             if method == "server/discover":
                 return await reply(send, 200, jsonrpc.result(id_, discover_result()))
             return await self._listen(receive, send, id_, msg["params"], server_id)
+        if method in INTERACTIVE:
+            return await self._calls.serve(scope, send, msg, verdict, server_id, principal)
         ctx = CallContext(principal, server_id, verdict.protocol_version, None)
         answer = await self._dispatcher.handle(rules.for_upstream(msg), ctx)
         if isinstance(answer, Relay):
@@ -109,11 +115,18 @@ class StatelessExchange:
                     id_, jsonrpc.INVALID_PARAMS, "subscriptions/listen needs a notifications filter"
                 ),
             )
-        stream = self._listens.open(id_, server_id, requested)
+        resources = [
+            uri
+            for uri in requested_resources(requested)
+            if await self._dispatcher.watch_resource(server_id, uri)
+        ]
+        stream = self._listens.open(id_, server_id, requested, resources)
         try:
             await _stream_listen(stream, receive, send)
         finally:
             self._listens.discard(stream)
+            for uri in stream.resources:
+                await self._dispatcher.unwatch_resource(server_id, uri, stream)
 
 
 def discover_result() -> dict:
@@ -173,12 +186,13 @@ async def _stream_listen(stream: ListenStream, receive, send) -> None:
                 if not gone.done():
                     await send({"type": "http.response.body", "body": KEEPALIVE, "more_body": True})
                 continue
-            method = getter.result()
-            if method is None:
+            notification = getter.result()
+            if notification is None:
                 final = rules.as_stateless_result("subscriptions/listen", {"_meta": meta}, SERVER_INFO)
                 await send(_event(jsonrpc.result(stream.subscription_id, final)))
                 break
-            await send(_event(jsonrpc.notification(method, {"_meta": meta})))
+            params = {**(notification.get("params") or {}), "_meta": meta}
+            await send(_event(jsonrpc.notification(notification["method"], params)))
     except OSError:
         pass
     finally:

@@ -10,19 +10,15 @@ HTTP statuses the official SDK uses (`mcp.shared.inbound`). Outbound: what a
 
 from __future__ import annotations
 
-import base64
-import binascii
-import re
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from typing import Any
 
-from switchboard_mcp import jsonrpc, versions
+from switchboard_mcp import input_required, jsonrpc, versions
 from switchboard_mcp.stateless_wire import (
     CLIENT_CAPABILITIES_META_KEY,
     CLIENT_INFO_META_KEY,
     HEADER_MISMATCH,
-    LOG_LEVEL_META_KEY,
     METHOD_HEADER,
     MISSING_REQUIRED_CLIENT_CAPABILITY,
     NAME_BEARING_METHODS,
@@ -31,17 +27,18 @@ from switchboard_mcp.stateless_wire import (
     PROTOCOL_VERSION_META_KEY,
     SERVER_INFO_META_KEY,
     UNSUPPORTED_PROTOCOL_VERSION,
+    decode_header_value,
 )
 
 _ROUTING_HEADERS = frozenset({PROTOCOL_VERSION_HEADER, METHOD_HEADER, NAME_HEADER})
 
 # Request `_meta` keys that describe this hop only; an upstream (spoken to at
 # 2025-11-25) must not see them, or a dual-era upstream would take the request as 2026.
+# The log level stays: an upstream of the revision sends log messages only when asked.
 _ENVELOPE_KEYS = (
     PROTOCOL_VERSION_META_KEY,
     CLIENT_INFO_META_KEY,
     CLIENT_CAPABILITIES_META_KEY,
-    LOG_LEVEL_META_KEY,
 )
 
 
@@ -191,27 +188,6 @@ def classify(msg: dict, headers: Mapping[str, str]) -> Envelope | Rejection:
     return Envelope(version, meta.get(CLIENT_INFO_META_KEY), meta[CLIENT_CAPABILITIES_META_KEY])
 
 
-_B64_SENTINEL = re.compile(r"^=\?base64\?(?P<payload>.*)\?=$")
-
-
-def decode_header_value(value: str | None) -> str | None:
-    """A header value as sent: verbatim, or the UTF-8 inside an `=?base64?...?=`
-    sentinel (None when the sentinel is malformed, so it never matches by accident)."""
-    if value is None:
-        return None
-    match = _B64_SENTINEL.fullmatch(value)
-    if match is None:
-        return value
-    payload = match.group("payload")
-    try:
-        decoded = base64.b64decode(payload, validate=True)
-        if base64.b64encode(decoded).decode("ascii") != payload:
-            return None
-        return decoded.decode("utf-8")
-    except (binascii.Error, UnicodeDecodeError):
-        return None
-
-
 def for_upstream(msg: dict) -> dict:
     """The request without this hop's envelope keys (a progress token and other
     `_meta` entries stay)."""
@@ -231,7 +207,8 @@ def as_stateless_result(method: str, result: Any, server_info: dict) -> Any:
     on cacheable methods, and the gateway's `serverInfo` stamp."""
     if not isinstance(result, dict):
         return result
-    shaped = {**CACHE_HINTS, **result} if method in CACHEABLE_METHODS else dict(result)
+    cacheable = method in CACHEABLE_METHODS and result.get("resultType") != input_required.KIND
+    shaped = {**CACHE_HINTS, **result} if cacheable else dict(result)
     shaped.setdefault("resultType", "complete")
     meta = shaped.get("_meta")
     if meta is None:

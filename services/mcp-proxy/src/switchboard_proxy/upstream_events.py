@@ -1,5 +1,6 @@
 """Upstreams' own event streams, for the notifications no request carries:
-`notifications/resources/updated` reaches every session subscribed to that URI.
+`notifications/resources/updated` reaches every session, and every listen stream
+(2026-07-28), subscribed to that URI.
 
 A watcher starts with the first subscription to an upstream and keeps its GET stream
 open (reconnecting with backoff) for as long as the process lives.
@@ -16,14 +17,16 @@ from switchboard_core.resilience.backoff import delay
 from switchboard_mcp.upstream import UpstreamSession
 
 from switchboard_proxy.client_upstreams import wants_own_sessions
+from switchboard_proxy.listen_streams import ListenStream, ListenStreams
 from switchboard_proxy.sessions import SessionStore
 
 logger = logging.getLogger(__name__)
 
 
 class UpstreamEvents:
-    def __init__(self, sessions: SessionStore) -> None:
+    def __init__(self, sessions: SessionStore, listens: ListenStreams | None = None) -> None:
         self._sessions = sessions
+        self._listens = listens if listens is not None else ListenStreams()
         self._watchers: dict[str, asyncio.Task] = {}
 
     def watch(self, upstream: UpstreamSession) -> None:
@@ -32,9 +35,10 @@ class UpstreamEvents:
                 self._follow(upstream), name=f"events {upstream.url}"
             )
 
-    def wanted_by_another(self, uri: str, session) -> bool:
-        """Whether another session sharing the pooled upstream sessions subscribes to `uri`."""
-        return any(
+    def wanted_by_another(self, uri: str, session=None, stream: ListenStream | None = None) -> bool:
+        """Whether another session sharing the pooled upstream sessions, or another listen
+        stream, subscribes to `uri`."""
+        return self._listens.wanting(uri, besides=stream) or any(
             uri in other.subscriptions and other is not session and not wants_own_sessions(other)
             for other in self._sessions.all()
         )
@@ -43,6 +47,7 @@ class UpstreamEvents:
         if message.get("method") != "notifications/resources/updated":
             return
         uri = (message.get("params") or {}).get("uri")
+        self._listens.route_update(uri, message)
         for session in self._sessions.all():
             if uri in session.subscriptions and not wants_own_sessions(session):
                 session.push(message)

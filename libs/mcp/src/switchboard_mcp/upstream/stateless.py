@@ -10,18 +10,24 @@ progress and log messages before the response.
 The rest of the gateway speaks 2025-11-25, so answers are read back into that era:
 the per-hop fields of a 2026 result (`resultType: "complete"`, the cache hints, the
 `serverInfo` stamp) are dropped and everything else is kept; a `ping` is a
-`server/discover`; capabilities name no `resources.subscribe` and no `logging`,
-which have no requests at this revision. The upstream cannot send requests of its
-own here, so nothing can be answered to it (`send` of a response fails), and a
-result asking for input (`input_required`) becomes an error.
+`server/discover`; capabilities name no `logging` (log messages are asked per
+request at this revision). `resources/subscribe` and `resources/unsubscribe`,
+gone at this revision, change the resources the `subscriptions/listen` stream
+asks updates of (reopening it), so the updates arrive on `listen()`.
+
+An upstream that needs the client's input answers `input_required` with the
+requests it would have sent (sampling, elicitation, roots). Here they become what
+a 2025 server sends mid-call: JSON-RPC requests on the call's stream, each
+answered through `send`; once all are answered the call is retried with the
+answers and the upstream's `requestState`, on the same stream, until a final
+result comes. The client capabilities given are declared in every envelope, so
+the upstream asks only what the client behind the gateway can answer.
 """
 
 from __future__ import annotations
 
 import asyncio
-import base64
 import itertools
-import re
 from collections.abc import AsyncIterator, Iterator, Mapping
 from typing import Any
 
@@ -29,7 +35,7 @@ import aiohttp
 import orjson
 from switchboard_core.errors import InvalidInput, UpstreamError, UpstreamUnavailable
 
-from switchboard_mcp import jsonrpc, sse, versions
+from switchboard_mcp import input_required, jsonrpc, sse, versions
 from switchboard_mcp.stateless_wire import (
     CLIENT_CAPABILITIES_META_KEY,
     CLIENT_INFO_META_KEY,
@@ -39,16 +45,21 @@ from switchboard_mcp.stateless_wire import (
     PROTOCOL_VERSION_HEADER,
     PROTOCOL_VERSION_META_KEY,
     SERVER_INFO_META_KEY,
-    SUBSCRIPTION_ID_META_KEY,
     UNSUPPORTED_PROTOCOL_VERSION,
+    encode_header_value,
 )
 from switchboard_mcp.upstream.conveniences import UpstreamConveniences
 from switchboard_mcp.upstream.errors import UpstreamRPCError
+from switchboard_mcp.upstream.stateless_shapes import (
+    as_session_era,
+    is_sse,
+    mutual,
+    session_era_capabilities,
+    without_subscription_id,
+)
 
 CLIENT_INFO = {"name": "switchboard", "version": "0.1.0"}
 
-# Result fields that describe the 2026 hop, not the answer.
-_HOP_RESULT_FIELDS = ("ttlMs", "cacheScope")
 # subscriptions/listen filter field -> the capability that must list changes for it.
 _LISTEN_FILTERS = {
     "toolsListChanged": "tools",
@@ -56,6 +67,7 @@ _LISTEN_FILTERS = {
     "resourcesListChanged": "resources",
 }
 _ACCEPT = "application/json, text/event-stream"
+_SUBSCRIPTION_METHODS = ("resources/subscribe", "resources/unsubscribe")
 
 
 def refuses_handshake(error: UpstreamRPCError) -> bool:
@@ -84,15 +96,22 @@ class StatelessUpstream(UpstreamConveniences):
         self._timeout_s = timeout_s
         # A streamed exchange may run long; it fails when the upstream goes silent.
         self._stream_timeout = aiohttp.ClientTimeout(total=None, sock_connect=timeout_s, sock_read=timeout_s)
-        # The client behind us cannot be asked anything at this revision (no
-        # input_required round trips are relayed), so none of its capabilities are declared.
-        del client_capabilities
+        self._client_capabilities = client_capabilities or {}
         self._ids = ids or itertools.count(1)
         self._lock = asyncio.Lock()
         self._discovered = False
         # Our request id -> its open response, closed to cancel the request.
         self._inflight: dict[Any, aiohttp.ClientResponse] = {}
         self._cancelled: set[Any] = set()
+        # The id of a request we put on a call's stream (from an input_required
+        # answer) -> where the client's answer to it goes.
+        self._awaiting: dict[str, asyncio.Future[dict]] = {}
+        # Our request id -> the wait for answers, cancelled to cancel the request.
+        self._answer_waits: dict[Any, asyncio.Future] = {}
+        # Resources subscribed to, and the listen stream carrying their updates.
+        self._resources: set[str] = set()
+        self._listening: aiohttp.ClientResponse | None = None
+        self._reopen = False
         self.server_info: dict[str, Any] = {}
         self.capabilities: dict[str, Any] = {}
         self.protocol_version = ""
@@ -111,6 +130,8 @@ class StatelessUpstream(UpstreamConveniences):
         if method == "ping":
             await self._request("server/discover", None, extra_headers)
             return {}
+        if method in _SUBSCRIPTION_METHODS:
+            return self._resubscribe(method, params)
         return await self._request(method, params, extra_headers)
 
     async def stream(
@@ -122,34 +143,95 @@ class StatelessUpstream(UpstreamConveniences):
         extra_headers: Mapping[str, str] | None = None,
     ) -> AsyncIterator[dict]:
         """Every message the upstream sends while answering one request, as it arrives:
-        progress and log messages first, the response to `request_id` last."""
+        progress and log messages and requests for input first, the response to
+        `request_id` last."""
         await self._ensure_discovered()
-        async for message in self._exchange(request_id, method, params, extra_headers):
-            yield as_session_era(message) if "method" not in message else message
+        if method in _SUBSCRIPTION_METHODS:
+            yield jsonrpc.result(request_id, self._resubscribe(method, params))
+            return
+        retry_params = params
+        for round_ in range(1, input_required.MAX_ROUNDS + 2):
+            final: dict | None = None
+            async for message in self._exchange(request_id, method, retry_params, extra_headers):
+                if "method" in message:
+                    yield message
+                else:
+                    final = message
+            asked = input_required.asked(final)
+            if asked is None:
+                yield as_session_era(final)
+                return
+            if round_ > input_required.MAX_ROUNDS:
+                break
+            requests, state = asked
+            if not requests:
+                # State only: the upstream is working on something; ask again shortly.
+                await asyncio.sleep(min(0.05 * 2 ** (round_ - 1), 0.25))
+                answers: dict | None = None
+            else:
+                ids = {f"input-{request_id}-{round_}-{key}": key for key in requests}
+                waits = {our_id: asyncio.get_running_loop().create_future() for our_id in ids}
+                for our_id, key in ids.items():
+                    self._awaiting[our_id] = waits[our_id]
+                    yield jsonrpc.request(our_id, requests[key]["method"], requests[key].get("params") or {})
+                try:
+                    answers = await self._answers(request_id, ids, waits)
+                except UpstreamRPCError as exc:
+                    yield jsonrpc.error(request_id, exc.code, exc.message, exc.rpc_data)
+                    return
+            retry_params = input_required.retry_params(params, answers, state)
+        yield jsonrpc.error(
+            request_id,
+            jsonrpc.INTERNAL_ERROR,
+            f"upstream {self.url} still asked for input after {input_required.MAX_ROUNDS} rounds",
+        )
 
     async def listen(self, opened: asyncio.Event | None = None) -> AsyncIterator[dict]:
-        """The list changes the upstream announces (a `subscriptions/listen` stream for
-        the kinds its capabilities say change), until it ends the stream. Ends at once
-        when it announces none. `opened` is set once the stream is acknowledged (or
-        known not to come)."""
+        """What the upstream announces on a `subscriptions/listen` stream: the list
+        changes its capabilities say it announces, and updates of the resources
+        subscribed to, until it ends the stream (reopened, unseen by the caller, when
+        the subscriptions change). Ends at once when there is nothing to hear.
+        `opened` is set once the stream is acknowledged (or known not to come)."""
         try:
             await self._ensure_discovered()
-            wanted = {
-                field: True
-                for field, kind in _LISTEN_FILTERS.items()
-                if isinstance(self.capabilities.get(kind), dict)
-                and self.capabilities[kind].get("listChanged")
-            }
-            if not wanted:
-                return
-            request_id = self.next_id()
-            timeout = aiohttp.ClientTimeout(total=None, sock_connect=self._timeout_s)
-            body, headers = self._envelope(
-                request_id, "subscriptions/listen", {"notifications": wanted}, None
-            )
-            async with self._http.post(self.url, data=body, headers=headers, timeout=timeout) as response:
-                if response.status != 200 or not _is_sse(response):
+            while True:
+                wanted = self._listen_filter()
+                if not wanted:
                     return
+                self._reopen = False
+                try:
+                    async for message in self._listen_once(wanted, opened):
+                        yield message
+                except aiohttp.ClientError as exc:
+                    if not self._reopen:
+                        raise UpstreamUnavailable(
+                            f"upstream {self.url} dropped its listen stream: {exc}"
+                        ) from exc
+                if not self._reopen:
+                    return
+        finally:
+            if opened is not None:
+                opened.set()
+
+    def _listen_filter(self) -> dict:
+        wanted: dict[str, Any] = {
+            field: True
+            for field, kind in _LISTEN_FILTERS.items()
+            if isinstance(self.capabilities.get(kind), dict) and self.capabilities[kind].get("listChanged")
+        }
+        if self._resources:
+            wanted["resourceSubscriptions"] = sorted(self._resources)
+        return wanted
+
+    async def _listen_once(self, wanted: dict, opened: asyncio.Event | None) -> AsyncIterator[dict]:
+        request_id = self.next_id()
+        timeout = aiohttp.ClientTimeout(total=None, sock_connect=self._timeout_s)
+        body, headers = self._envelope(request_id, "subscriptions/listen", {"notifications": wanted}, None)
+        async with self._http.post(self.url, data=body, headers=headers, timeout=timeout) as response:
+            if response.status != 200 or not is_sse(response):
+                return
+            self._listening = response
+            try:
                 decoder = sse.Decoder()
                 async for chunk in response.content.iter_any():
                     for event in decoder.feed(chunk):
@@ -162,20 +244,36 @@ class StatelessUpstream(UpstreamConveniences):
                             if opened is not None:
                                 opened.set()
                             continue
-                        yield _without_subscription_id(message)
-        except aiohttp.ClientError as exc:
-            raise UpstreamUnavailable(f"upstream {self.url} dropped its listen stream: {exc}") from exc
-        finally:
-            if opened is not None:
-                opened.set()
+                        yield without_subscription_id(message)
+            finally:
+                self._listening = None
+
+    def _resubscribe(self, method: str, params: dict | None) -> dict:
+        """`resources/(un)subscribe`, which this revision carries on the listen stream:
+        the filter changes and an open stream is reopened with it."""
+        uri = (params or {}).get("uri")
+        if not isinstance(uri, str):
+            raise InvalidInput(f"{method} needs a resource uri")
+        if method == "resources/subscribe":
+            self._resources.add(uri)
+        else:
+            self._resources.discard(uri)
+        if self._listening is not None:
+            self._reopen = True
+            self._listening.close()
+        return {}
 
     async def send(self, message: dict, *, extra_headers: Mapping[str, str] | None = None) -> None:
         """Deliver a notification. A cancellation closes the request's own response
         stream, which is how this revision cancels."""
         if "method" not in message:
+            waiting = self._awaiting.pop(message.get("id"), None)
+            if waiting is not None:
+                if not waiting.done():
+                    waiting.set_result(message)
+                return
             raise UpstreamError(
-                f"upstream {self.url} speaks {self.protocol_version or 'a stateless revision'}, "
-                "where it sends no requests: there is nothing to answer"
+                f"upstream {self.url} is not waiting for an answer to request {message.get('id')!r}"
             )
         if message["method"] == "notifications/cancelled":
             self._cancel((message.get("params") or {}).get("requestId"))
@@ -220,18 +318,18 @@ class StatelessUpstream(UpstreamConveniences):
             found = await self._request("server/discover", None, None)
         except UpstreamRPCError as exc:
             # Named a stateless version of ours other than the one offered: offer that once.
-            mutual = _mutual(
+            offered = mutual(
                 (exc.rpc_data or {}).get("supported") if isinstance(exc.rpc_data, dict) else None
             )
-            if exc.code != UNSUPPORTED_PROTOCOL_VERSION or not mutual or mutual == self.protocol_version:
+            if exc.code != UNSUPPORTED_PROTOCOL_VERSION or not offered or offered == self.protocol_version:
                 raise
-            self.protocol_version = mutual
+            self.protocol_version = offered
             found = await self._request("server/discover", None, None)
         if not isinstance(found, dict) or not isinstance(found.get("supportedVersions"), list):
             raise UpstreamError(
                 f"{self.url} answered server/discover without supportedVersions: not an MCP server"
             )
-        chosen = _mutual(found["supportedVersions"])
+        chosen = mutual(found["supportedVersions"])
         if chosen is None:
             raise UpstreamError(
                 f"upstream {self.url} serves {', '.join(map(str, found['supportedVersions']))}, "
@@ -239,7 +337,7 @@ class StatelessUpstream(UpstreamConveniences):
             )
         self.protocol_version = chosen
         self.server_info = found.get("serverInfo") or {}
-        self.capabilities = _session_era_capabilities(found.get("capabilities"))
+        self.capabilities = session_era_capabilities(found.get("capabilities"))
 
     async def _request(self, method: str, params: dict | None, extra: Mapping[str, str] | None) -> Any:
         request_id = self.next_id()
@@ -277,7 +375,7 @@ class StatelessUpstream(UpstreamConveniences):
                 self.url, data=body, headers=headers, timeout=self._stream_timeout
             ) as response:
                 self._inflight[request_id] = response
-                if not _is_sse(response):
+                if not is_sse(response):
                     yield await self._single_message(response, request_id)
                     return
                 decoder = sse.Decoder()
@@ -335,7 +433,7 @@ class StatelessUpstream(UpstreamConveniences):
             **(meta if isinstance(meta, dict) else {}),
             PROTOCOL_VERSION_META_KEY: self.protocol_version,
             CLIENT_INFO_META_KEY: CLIENT_INFO,
-            CLIENT_CAPABILITIES_META_KEY: {},
+            CLIENT_CAPABILITIES_META_KEY: self._client_capabilities,
         }
         try:
             body = jsonrpc.dumps(jsonrpc.request(request_id, method, params))
@@ -351,80 +449,40 @@ class StatelessUpstream(UpstreamConveniences):
             headers[NAME_HEADER] = encode_header_value(name)
         return body, headers
 
+    async def _answers(self, request_id: Any, ids: dict[str, str], waits: dict[str, asyncio.Future]) -> dict:
+        """The client's answers to the requests `ids` names (our id -> the upstream's key)."""
+        everything = asyncio.gather(*waits.values())
+        self._answer_waits[request_id] = everything
+        try:
+            responses = await everything
+        except asyncio.CancelledError:
+            if request_id in self._cancelled:
+                self._cancelled.discard(request_id)
+                raise UpstreamError(f"a call to {self.url} was cancelled while it waited for input") from None
+            raise
+        finally:
+            self._answer_waits.pop(request_id, None)
+            for our_id in ids:
+                self._awaiting.pop(our_id, None)
+        answers = {}
+        for our_id, response in zip(ids, responses, strict=True):
+            if "result" not in response:
+                error = response.get("error") or {}
+                raise UpstreamRPCError(
+                    error.get("code", jsonrpc.INTERNAL_ERROR),
+                    error.get("message", "the client refused the upstream's request"),
+                    error.get("data"),
+                )
+            answers[ids[our_id]] = response["result"]
+        return answers
+
     def _cancel(self, request_id: Any) -> None:
+        waiting = self._answer_waits.get(request_id)
+        if waiting is not None:
+            self._cancelled.add(request_id)
+            waiting.cancel()
+            return
         response = self._inflight.get(request_id)
         if response is not None:
             self._cancelled.add(request_id)
             response.close()
-
-
-def as_session_era(message: dict) -> dict:
-    """A 2026-07-28 response read as a 2025-11-25 one: the per-hop fields dropped; a
-    result asking for input, which cannot be relayed, turned into an error."""
-    result = message.get("result")
-    if not isinstance(result, dict):
-        return message
-    kind = result.get("resultType", "complete")
-    if kind != "complete":
-        return jsonrpc.error(
-            message.get("id"),
-            jsonrpc.INTERNAL_ERROR,
-            f"the upstream answered with a {kind!r} result, which the gateway cannot relay",
-        )
-    shaped = {k: v for k, v in result.items() if k != "resultType" and k not in _HOP_RESULT_FIELDS}
-    meta = shaped.get("_meta")
-    if isinstance(meta, dict) and SERVER_INFO_META_KEY in meta:
-        rest = {k: v for k, v in meta.items() if k != SERVER_INFO_META_KEY}
-        if rest:
-            shaped["_meta"] = rest
-        else:
-            del shaped["_meta"]
-    return {**message, "result": shaped}
-
-
-def _session_era_capabilities(capabilities: Any) -> dict[str, Any]:
-    if not isinstance(capabilities, dict):
-        return {}
-    shaped = {k: v for k, v in capabilities.items() if k != "logging"}
-    resources = shaped.get("resources")
-    if isinstance(resources, dict) and "subscribe" in resources:
-        shaped["resources"] = {k: v for k, v in resources.items() if k != "subscribe"}
-    return shaped
-
-
-def _mutual(supported: Any) -> str | None:
-    """The newest stateless version of ours that `supported` names."""
-    if not isinstance(supported, list):
-        return None
-    return next((v for v in versions.STATELESS if v in supported), None)
-
-
-def _is_sse(response: aiohttp.ClientResponse) -> bool:
-    return response.headers.get("content-type", "").startswith("text/event-stream")
-
-
-def _without_subscription_id(message: dict) -> dict:
-    params = message.get("params")
-    meta = params.get("_meta") if isinstance(params, dict) else None
-    if not isinstance(meta, dict) or SUBSCRIPTION_ID_META_KEY not in meta:
-        return message
-    rest = {k: v for k, v in meta.items() if k != SUBSCRIPTION_ID_META_KEY}
-    params = {k: v for k, v in params.items() if k != "_meta"}
-    if rest:
-        params["_meta"] = rest
-    shaped = {k: v for k, v in message.items() if k != "params"}
-    if params:
-        shaped["params"] = params
-    return shaped
-
-
-_HEADER_SAFE = re.compile(r"^[\x20-\x7E]*$")
-_B64_SENTINEL = re.compile(r"^=\?base64\?.*\?=$")
-
-
-def encode_header_value(value: str) -> str:
-    """A value as the `Mcp-Name` header carries it: verbatim when it is printable ASCII
-    without edge whitespace, else UTF-8 in an `=?base64?...?=` sentinel."""
-    if _HEADER_SAFE.fullmatch(value) and value == value.strip() and not _B64_SENTINEL.fullmatch(value):
-        return value
-    return f"=?base64?{base64.b64encode(value.encode('utf-8')).decode('ascii')}?="
