@@ -8,7 +8,7 @@
     ├── Conflict              already exists            409 / ALREADY_EXISTS   / -32009
     ├── UpstreamError         an upstream failed        502 / UNAVAILABLE      / -32010
     │   └── UpstreamUnavailable  unreachable / timed out 503 / UNAVAILABLE     / -32011
-    └── DependencyUnavailable another Switchboard service is down
+    └── DependencyUnavailable another Switchboard service, or Redis, is down
                                                         503 / UNAVAILABLE      / -32603
 
 `STATUS` is the one table mapping each error to its HTTP status, gRPC status code and

@@ -1,0 +1,54 @@
+"""Choosing the shape from the settings: `SWITCHBOARD_REDIS_URL` empty means embedded.
+
+A service's lifespan opens this once and hands the parts down; the code using them
+never knows which shape it got.
+"""
+
+from __future__ import annotations
+
+import contextlib
+from collections.abc import AsyncIterator
+from dataclasses import dataclass
+from typing import Any
+
+from redis.asyncio import Redis
+
+from switchboard_core.settings import ServiceSettings
+from switchboard_core.shared.bus import Bus, InProcessBus
+from switchboard_core.shared.cache import TwoLevelCache
+from switchboard_core.shared.leader import AlwaysLeader, Leadership, RedisLeadership
+from switchboard_core.shared.redis_bus import RedisBus
+from switchboard_core.shared.redis_client import RedisConfig, connect
+
+
+@dataclass
+class Shared:
+    service: str
+    bus: Bus
+    leadership: Leadership
+    redis: Redis | None  # None when embedded
+
+    def cache(self, name: str, **options: Any) -> TwoLevelCache:
+        """A cache under `switchboard:<service>:<name>` (start it, or use `async with`)."""
+        return TwoLevelCache(f"{self.service}:{name}", bus=self.bus, redis=self.redis, **options)
+
+
+@contextlib.asynccontextmanager
+async def open_shared(settings: ServiceSettings, service: str) -> AsyncIterator[Shared]:
+    """Embedded parts, or parts over Redis once it answered (retried with backoff at start)."""
+    if not settings.redis_url:
+        bus = InProcessBus()
+        try:
+            yield Shared(service, bus, AlwaysLeader(), None)
+        finally:
+            await bus.close()
+        return
+    config = RedisConfig.from_settings(settings)
+    client = await connect(config)
+    redis_bus = RedisBus(client, config)
+    try:
+        await redis_bus.start()
+        yield Shared(service, redis_bus, RedisLeadership(client, service), client)
+    finally:
+        await redis_bus.close()
+        await client.aclose()
