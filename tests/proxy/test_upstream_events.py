@@ -14,8 +14,8 @@ def _store() -> tuple[SessionStore, UpstreamEvents]:
     return store, UpstreamEvents(store)
 
 
-def _session(store: SessionStore, capabilities: dict | None = None):
-    return store.create(
+async def _session(store: SessionStore, capabilities: dict | None = None):
+    return await store.create(
         user_id="u",
         server_id="",
         protocol_version="2025-11-25",
@@ -24,9 +24,9 @@ def _session(store: SessionStore, capabilities: dict | None = None):
     )
 
 
-def test_an_update_reaches_only_subscribers_of_that_uri() -> None:
+async def test_an_update_reaches_only_subscribers_of_that_uri() -> None:
     store, events = _store()
-    subscribed, other = _session(store), _session(store)
+    subscribed, other = await _session(store), await _session(store)
     subscribed.subscriptions.add("test://a")
     other.subscriptions.add("test://b")
     events.route(UPDATED)
@@ -34,9 +34,9 @@ def test_an_update_reaches_only_subscribers_of_that_uri() -> None:
     assert other.outbox.empty()
 
 
-def test_another_subscriber_keeps_the_pooled_subscription_alive() -> None:
+async def test_another_subscriber_keeps_the_pooled_subscription_alive() -> None:
     store, events = _store()
-    first, second = _session(store), _session(store)
+    first, second = await _session(store), await _session(store)
     first.subscriptions.add("test://a")
     second.subscriptions.add("test://a")
     assert events.wanted_by_another("test://a", first)
@@ -44,11 +44,11 @@ def test_another_subscriber_keeps_the_pooled_subscription_alive() -> None:
     assert not events.wanted_by_another("test://a", first)
 
 
-def test_sessions_with_upstream_sessions_of_their_own_are_not_served_from_the_pool() -> None:
+async def test_sessions_with_upstream_sessions_of_their_own_are_not_served_from_the_pool() -> None:
     store, events = _store()
-    own = _session(store, {"sampling": {}})
+    own = await _session(store, {"sampling": {}})
     own.subscriptions.add("test://a")
-    pooled = _session(store)
+    pooled = await _session(store)
     pooled.subscriptions.add("test://a")
     assert not events.wanted_by_another("test://a", pooled)
     events.route(UPDATED)

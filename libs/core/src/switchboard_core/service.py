@@ -28,6 +28,7 @@ from switchboard_core.grpc.server import set_serving
 from switchboard_core.http.app import RawRoutesFirst, create_app
 from switchboard_core.principals import PrincipalCache
 from switchboard_core.settings import ServiceSettings
+from switchboard_core.shared.runtime import Shared, open_shared
 
 logger = logging.getLogger(__name__)
 
@@ -39,6 +40,8 @@ class Runtime:
     settings: ServiceSettings
     channels: Channels = field(default_factory=Channels)
     principals: PrincipalCache | None = None
+    # The bus, leadership and Redis client replicas share (in-process when embedded).
+    shared: Shared | None = None
 
     def channel(self, service: str) -> grpc.aio.Channel:
         return self.channels.get(self.settings.addr_of(service))  # type: ignore[arg-type]
@@ -88,6 +91,8 @@ class Host:
         )
         started: list[Service] = []
         http_task: asyncio.Task | None = None
+        shared = open_shared(self.settings, self.services[0].name if len(self.services) == 1 else "embedded")
+        self.runtime.shared = await shared.__aenter__()
         try:
             # Services start before the gRPC server does: a start may open databases but
             # never waits on a peer (feeds from peers reconnect on their own).
@@ -133,6 +138,7 @@ class Host:
                 await _quietly(service.stop(), f"stopping {service.name}")
             await self.runtime.principals.close()
             await self.runtime.channels.close()
+            await shared.__aexit__(None, None, None)
 
     def stop(self) -> None:
         self._stopping.set()

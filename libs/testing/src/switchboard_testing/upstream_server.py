@@ -402,7 +402,10 @@ def serve(
         modern_only=modern_only,
         page_size=page_size,
     )
-    uvicorn.run(app, host="127.0.0.1", port=port, log_level="warning", access_log=False)
+    # Open event streams (a gateway following this upstream) must not hold a stop back.
+    uvicorn.run(
+        app, host="127.0.0.1", port=port, log_level="warning", access_log=False, timeout_graceful_shutdown=1
+    )
 
 
 def main(argv: list[str] | None = None) -> None:

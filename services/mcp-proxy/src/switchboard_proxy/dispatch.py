@@ -27,7 +27,7 @@ from switchboard_proxy.catalog import Binding, Catalog, CatalogCache
 from switchboard_proxy.client_upstreams import ClientUpstreams, wants_own_sessions
 from switchboard_proxy.forward import Relay, forward
 from switchboard_proxy.metrics_buffer import MetricsBuffer
-from switchboard_proxy.sessions import Session
+from switchboard_proxy.sessions import Session, replica_of
 from switchboard_proxy.upstream_events import UpstreamEvents
 
 logger = logging.getLogger(__name__)
@@ -84,6 +84,8 @@ class Dispatcher:
         self.events = events
         self.client_upstreams = ClientUpstreams(upstreams, timeout_s=upstream_timeout_s)
         self._traced = telemetry.tracing_active()
+        # Set when replicas share sessions (session_relay.SessionRelay).
+        self.relay = None
         self.page_size = page_size
         self._methods: dict[str, Handler] = {
             "ping": self._ping,
@@ -129,7 +131,15 @@ class Dispatcher:
             return jsonrpc.error(id_, status_of(exc)[2], exc.message, exc.data)
 
     async def deliver(self, response: dict, session: Session) -> None:
-        """The client's answer to a request an upstream sent it: back to that upstream."""
+        """The client's answer to a request an upstream sent it: back to that upstream,
+        through the replica that sent the request when it was another."""
+        owner = replica_of(response.get("id"))
+        if self.relay is not None and owner is not None and owner != self.relay.replica:
+            await self.relay.answer_elsewhere(owner, session, response)
+            return
+        await self.deliver_here(response, session)
+
+    async def deliver_here(self, response: dict, session: Session) -> None:
         ref = session.pending.pop(str(response.get("id")), None)
         if ref is None:
             logger.debug("response to an unknown request %r dropped", response.get("id"))
@@ -140,9 +150,17 @@ class Dispatcher:
             logger.info("could not deliver a client response upstream: %s", exc.message)
 
     async def notify(self, notification: dict, session: Session) -> None:
-        """A client notification: cancellations go to the upstream doing the work."""
+        """A client notification: cancellations go to the upstream doing the work (on
+        whichever replica forwarded the request)."""
         if notification["method"] != "notifications/cancelled":
             return
+        params = notification.get("params") or {}
+        if params.get("requestId") not in session.inflight and self.relay is not None:
+            await self.relay.cancel_elsewhere(session, notification)
+            return
+        await self.cancel_here(notification, session)
+
+    async def cancel_here(self, notification: dict, session: Session) -> None:
         params = notification.get("params") or {}
         ref = session.inflight.get(params.get("requestId"))
         if ref is None:

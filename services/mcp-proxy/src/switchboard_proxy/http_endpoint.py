@@ -17,6 +17,7 @@ from switchboard_mcp import jsonrpc, versions
 
 from switchboard_proxy import stateless_rules
 from switchboard_proxy.dispatch import CallContext, Dispatcher
+from switchboard_proxy.event_mirror import EventMirror
 from switchboard_proxy.forward import Relay, final_reply
 from switchboard_proxy.http_replies import (
     ANSWERED,
@@ -60,6 +61,8 @@ class McpEndpoint:
             rounds or InputRounds(dispatcher.deliver, ttl_s=settings.input_wait_s),
         )
         self._allowed_origins = set(settings.allowed_origins)
+        # Stream logs in Redis when replicas share sessions (set by the service).
+        self.mirror: EventMirror | None = None
         self._traced = telemetry.tracing_active()
 
     async def __call__(self, scope, receive, send) -> None:
@@ -105,19 +108,19 @@ class McpEndpoint:
             return await reply(send, 405, None, [(b"allow", b"POST")])
         if method == "DELETE":
             session_id = headers.get("mcp-session-id", "")
-            if self._sessions.get(session_id, user_id=principal.user_id, server_id=server_id) is None:
+            if await self._sessions.find(session_id, user_id=principal.user_id, server_id=server_id) is None:
                 return await reply(
                     send, 404, jsonrpc.error(None, jsonrpc.INVALID_REQUEST, "Session not found")
                 )
-            self._sessions.delete(session_id)
+            await self._sessions.delete(session_id)
             return await reply(send, 204, None)
         if method == "GET":
-            session = self._sessions.get(
+            session = await self._sessions.find(
                 headers.get("mcp-session-id", ""), user_id=principal.user_id, server_id=server_id
             )
             if session is None:
                 return await reply(send, 404 if "mcp-session-id" in headers else 400, None)
-            return await stream_session(session, headers.get("last-event-id"), receive, send)
+            return await stream_session(session, headers.get("last-event-id"), receive, send, self.mirror)
         return await reply(send, 405, None, [(b"allow", b"GET, POST, DELETE")])
 
     async def _post(self, scope, receive, send, headers: dict[str, str], server_id: str, principal) -> None:
@@ -172,7 +175,7 @@ class McpEndpoint:
                     msg.get("id"), jsonrpc.INVALID_REQUEST, "Bad Request: Mcp-Session-Id header is required"
                 )
             return await reply(send, 400, error)
-        session = self._sessions.get(session_id, user_id=principal.user_id, server_id=server_id)
+        session = await self._sessions.find(session_id, user_id=principal.user_id, server_id=server_id)
         if session is None:
             return await reply(
                 send, 404, jsonrpc.error(msg.get("id"), jsonrpc.INVALID_REQUEST, "Session not found")
@@ -193,7 +196,7 @@ class McpEndpoint:
         """JSON-RPC batches: only 2025-03-26 allows them (2025-06-18 removed them). Each
         request is answered in one JSON array; what an upstream streams before its
         response is not relayed in a batch."""
-        session = self._sessions.get(
+        session = await self._sessions.find(
             headers.get("mcp-session-id", ""), user_id=principal.user_id, server_id=server_id
         )
         if session is None or session.protocol_version != versions.BATCHING or not batch:
@@ -239,13 +242,17 @@ class McpEndpoint:
             code = status_of(exc)
             return await reply(send, code[0], jsonrpc.error(msg["id"], code[2], exc.message))
         result = self._dispatcher.initialize_result(params)
-        session = self._sessions.create(
-            user_id=principal.user_id,
-            server_id=server_id,
-            protocol_version=result["protocolVersion"],
-            client_info=params.get("clientInfo") or {},
-            client_capabilities=params.get("capabilities") or {},
-        )
+        try:
+            session = await self._sessions.create(
+                user_id=principal.user_id,
+                server_id=server_id,
+                protocol_version=result["protocolVersion"],
+                client_info=params.get("clientInfo") or {},
+                client_capabilities=params.get("capabilities") or {},
+            )
+        except SwitchboardError as exc:  # the shared session records are unreachable
+            code = status_of(exc)
+            return await reply(send, code[0], jsonrpc.error(msg["id"], code[2], exc.message))
         await reply(send, 200, jsonrpc.result(msg["id"], result), [(b"mcp-session-id", session.id.encode())])
 
     def _origin_allowed(self, origin: str | None) -> bool:

@@ -81,12 +81,16 @@ class LegacySseEndpoint:
         except SwitchboardError as exc:
             code = status_of(exc)
             return await reply(send, code[0], jsonrpc.error(None, code[2], exc.message))
-        session = self._sessions.create(
-            user_id=principal.user_id,
-            server_id=server_id,
-            protocol_version=versions.LEGACY_SSE,
-            client_info={},
-        )
+        try:
+            session = await self._sessions.create(
+                user_id=principal.user_id,
+                server_id=server_id,
+                protocol_version=versions.LEGACY_SSE,
+                client_info={},
+            )
+        except SwitchboardError as exc:
+            code = status_of(exc)
+            return await reply(send, code[0], jsonrpc.error(None, code[2], exc.message))
         self._work[session.id] = {}
         path = scope.get("root_path", "") + scope["path"]
         endpoint = f"{path.removesuffix('/sse')}/message?session_id={session.id}"
@@ -132,7 +136,7 @@ class LegacySseEndpoint:
         for task in list(work.values()):
             with contextlib.suppress(asyncio.CancelledError):
                 await task
-        self._sessions.delete(session.id)
+        await self._sessions.delete(session.id)
 
     # -- messages ------------------------------------------------------------
 

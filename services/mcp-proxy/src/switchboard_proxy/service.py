@@ -13,6 +13,8 @@ from switchboard_mcp.upstream import UpstreamPool
 
 from switchboard_proxy.catalog import CatalogCache
 from switchboard_proxy.dispatch import Dispatcher
+from switchboard_proxy.event_log import EventLogs
+from switchboard_proxy.event_mirror import EventMirror
 from switchboard_proxy.http_endpoint import McpEndpoint
 from switchboard_proxy.input_rounds import InputRounds
 from switchboard_proxy.legacy_sse import LegacySseEndpoint
@@ -20,6 +22,8 @@ from switchboard_proxy.listen_streams import ListenStreams
 from switchboard_proxy.metrics_buffer import MetricsBuffer
 from switchboard_proxy.rpc import ProxyServicer
 from switchboard_proxy.rpc_endpoint import RpcEndpoint
+from switchboard_proxy.session_records import RedisRecords
+from switchboard_proxy.session_relay import SessionRelay, new_replica_id
 from switchboard_proxy.sessions import SessionStore
 from switchboard_proxy.settings import ProxySettings
 from switchboard_proxy.upstream_events import UpstreamEvents
@@ -41,6 +45,8 @@ class ProxyService:
         self.rpc_endpoint: RpcEndpoint | None = None
         self.legacy_sse: LegacySseEndpoint | None = None
         self._sweeper: asyncio.Task | None = None
+        self.relay: SessionRelay | None = None
+        self.mirror: EventMirror | None = None
         self._releases: set[asyncio.Task] = set()
 
     def routers(self):
@@ -65,6 +71,14 @@ class ProxyService:
 
     async def start(self, runtime: Runtime) -> None:
         settings = self.settings
+        shared = runtime.shared
+        if shared is not None and shared.redis is not None:
+            # Replicas share sessions: records in Redis, the rest told over the bus.
+            self.sessions = SessionStore(
+                idle_ttl_s=settings.session_idle_ttl_s,
+                records=RedisRecords(shared.redis),
+                replica=new_replica_id(),
+            )
         catalogs = CatalogCache(
             runtime.channel("registry"), timeout_s=settings.grpc_timeout_s, ttl_s=settings.catalog_ttl_s
         )
@@ -83,6 +97,12 @@ class ProxyService:
             upstream_timeout_s=settings.upstream_timeout_s,
         )
         self.sessions.on_end = self._session_ended
+        if shared is not None and shared.redis is not None:
+            self.mirror = EventMirror(shared.redis, shared.bus, ttl_s=settings.session_idle_ttl_s)
+            self.sessions.event_logs = self._mirrored_logs
+            self.relay = SessionRelay(shared.bus, self.sessions)
+            await self.relay.start(deliver=self.dispatcher.deliver_here, cancel=self.dispatcher.cancel_here)
+            self.dispatcher.relay = self.relay
         self.input_rounds = InputRounds(self.dispatcher.deliver, ttl_s=settings.input_wait_s)
         self.endpoint = McpEndpoint(
             settings,
@@ -92,6 +112,7 @@ class ProxyService:
             listens=self.listens,
             rounds=self.input_rounds,
         )
+        self.endpoint.mirror = self.mirror
         self.legacy_sse = LegacySseEndpoint(settings, runtime.principals, self.sessions, self.dispatcher)
         self.rpc_endpoint = RpcEndpoint(
             runtime.principals, self.dispatcher, max_message_bytes=settings.max_message_bytes
@@ -101,6 +122,10 @@ class ProxyService:
         catalogs.start_watching()
         metrics.start()
         self._sweeper = asyncio.create_task(self._sweep_sessions(), name="session-sweeper")
+
+    def _mirrored_logs(self, session_id: str) -> EventLogs:
+        mirror = self.mirror
+        return EventLogs(self.sessions.replica, lambda stream_id: mirror.writer(session_id, stream_id))
 
     def _session_ended(self, session) -> None:
         if self.dispatcher is not None:
@@ -115,9 +140,13 @@ class ProxyService:
                 session.push(jsonrpc.notification(f"notifications/{kind}/list_changed"))
 
     async def _sweep_sessions(self) -> None:
+        # Shared records are kept alive for sessions used here within the last period,
+        # well inside their TTL; local copies idle past the TTL are forgotten.
+        every = min(60.0, self.settings.session_idle_ttl_s / 3)
         while True:
-            await asyncio.sleep(min(60.0, self.settings.session_idle_ttl_s))
+            await asyncio.sleep(every)
             self.sessions.expire()
+            await self.sessions.refresh(within_s=every * 1.5)
 
     async def drain(self) -> None:
         self.listens.close()
@@ -127,6 +156,10 @@ class ProxyService:
             await self.dispatcher.metrics.close()
 
     async def stop(self) -> None:
+        if self.relay is not None:
+            await self.relay.close()
+        if self.mirror is not None:
+            await self.mirror.close()
         if self.input_rounds is not None:
             await self.input_rounds.close()
         if self.dispatcher is not None:

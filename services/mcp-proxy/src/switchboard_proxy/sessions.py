@@ -1,8 +1,13 @@
-"""MCP sessions of the Streamable HTTP transport (in-process store; embedded mode).
+"""MCP sessions of the Streamable HTTP transport.
 
 A session belongs to the user who opened it on the endpoint it was opened on:
 presenting its id with another user's token, or on another server's path, finds
 nothing (404), exactly like an unknown id.
+
+Each replica keeps the sessions it serves in process; with shared records (Redis,
+`session_records`) a session opened on one replica is found by any other on its
+first request there, and ending it ends it everywhere. A replica forgetting an idle
+session locally leaves the shared record alone: it lives while some replica uses it.
 
 Besides its identity a session holds what routes messages back and forth while it
 lives: the queue behind its GET stream, the requests upstreams sent its client (to
@@ -16,11 +21,12 @@ import asyncio
 import itertools
 import secrets
 import time
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 from typing import Any
 
 from switchboard_proxy.event_log import EventLogs
+from switchboard_proxy.session_records import LocalRecords, SessionRecords
 
 OUTBOX_LIMIT = 1000
 
@@ -49,6 +55,9 @@ class Session:
     # The client's id of a request in flight -> the upstream's id of its forward.
     inflight: dict[Any, UpstreamRef] = field(default_factory=dict)
     subscriptions: set[str] = field(default_factory=set)
+    # The replica that opened or adopted this copy: it prefixes the ids of requests
+    # sent to the client, so an answer arriving at another replica finds its way back.
+    replica: str = ""
     # A stateless client's call (2026-07-28): no GET stream, lives as long as the call.
     stateless: bool = False
     events: EventLogs = field(default_factory=EventLogs)
@@ -57,7 +66,19 @@ class Session:
     _ids: itertools.count = field(default_factory=lambda: itertools.count(1))
 
     def next_request_id(self) -> str:
+        if self.replica:
+            return f"sb-{self.replica}-{next(self._ids)}"
         return f"sb-{next(self._ids)}"
+
+    def record(self) -> dict:
+        """What another replica needs to serve this session."""
+        return {
+            "user_id": self.user_id,
+            "server_id": self.server_id,
+            "protocol_version": self.protocol_version,
+            "client_info": self.client_info,
+            "client_capabilities": self.client_capabilities,
+        }
 
     def push(self, message: dict) -> bool:
         """Queue a message for the GET stream; False when the client is not keeping up."""
@@ -68,15 +89,41 @@ class Session:
         return True
 
 
+def replica_of(request_id: object) -> str | None:
+    """The replica that sent the client request `request_id` (`sb-<replica>-<n>`)."""
+    if not isinstance(request_id, str) or not request_id.startswith("sb-"):
+        return None
+    replica, _, number = request_id[3:].partition("-")
+    return replica if number.isdigit() else None
+
+
 class SessionStore:
-    def __init__(self, *, idle_ttl_s: float, max_sessions: int = 100_000) -> None:
+    def __init__(
+        self,
+        *,
+        idle_ttl_s: float,
+        max_sessions: int = 100_000,
+        records: SessionRecords | None = None,
+        replica: str = "",
+    ) -> None:
         self._idle_ttl_s = idle_ttl_s
         self._max = max_sessions
+        self._records = records or LocalRecords()
+        self._shared = not isinstance(self._records, LocalRecords)
+        self.replica = replica
         self._sessions: dict[str, Session] = {}
-        # Told about every session that ends (deleted or expired).
+        # Told about every session that ends here (deleted, expired, or ended elsewhere).
         self.on_end: Callable[[Session], None] = lambda _session: None
+        # Told about a session deleted here, to tell the other replicas.
+        self.on_delete: Callable[[str], Awaitable[None]] = _nothing
+        # A session's stream logs (mirrored to Redis when replicas share sessions).
+        self.event_logs: Callable[[str], EventLogs] = lambda _session_id: EventLogs()
 
-    def create(
+    @property
+    def idle_ttl_s(self) -> float:
+        return self._idle_ttl_s
+
+    async def create(
         self,
         *,
         user_id: str,
@@ -85,6 +132,7 @@ class SessionStore:
         client_info: dict,
         client_capabilities: dict | None = None,
     ) -> Session:
+        """A new session, recorded where every replica finds it before it is handed out."""
         if len(self._sessions) >= self._max:
             self.expire()
         session = Session(
@@ -94,35 +142,87 @@ class SessionStore:
             protocol_version,
             client_info,
             client_capabilities or {},
+            replica=self.replica,
         )
+        session.events = self.event_logs(session.id)
+        await self._records.save(session.id, session.record(), self._idle_ttl_s)
         self._sessions[session.id] = session
         return session
 
     def get(self, session_id: str, *, user_id: str, server_id: str) -> Session | None:
+        """A session this replica holds (the legacy SSE transport's are only ever here)."""
         session = self._sessions.get(session_id)
         if session is None or session.user_id != user_id or session.server_id != server_id:
             return None
         now = time.monotonic()
         if now - session.last_seen > self._idle_ttl_s:
-            self.delete(session_id)
+            self._drop(session_id)
             return None
         session.last_seen = now
         return session
 
-    def delete(self, session_id: str) -> None:
-        session = self._sessions.pop(session_id, None)
-        if session is not None:
-            self.on_end(session)
+    async def find(self, session_id: str, *, user_id: str, server_id: str) -> Session | None:
+        """A session held here, else one another replica opened (adopted from its record)."""
+        session = self.get(session_id, user_id=user_id, server_id=server_id)
+        if session is not None or not self._shared or not session_id:
+            return session
+        record = await self._records.load(session_id)
+        if record is None or record.get("user_id") != user_id or record.get("server_id") != server_id:
+            return None
+        session = self._sessions.get(session_id)  # adopted meanwhile by a concurrent request
+        if session is None:
+            session = self._sessions[session_id] = Session(
+                session_id,
+                user_id,
+                server_id,
+                record.get("protocol_version", ""),
+                record.get("client_info") or {},
+                record.get("client_capabilities") or {},
+                replica=self.replica,
+            )
+            session.events = self.event_logs(session_id)
+        return session
+
+    def local(self, session_id: str) -> Session | None:
+        return self._sessions.get(session_id)
+
+    async def delete(self, session_id: str) -> None:
+        """End a session everywhere (the client's DELETE)."""
+        self._drop(session_id)
+        if self._shared:
+            await self._records.forget(session_id)
+            await self.on_delete(session_id)
+
+    def ended_elsewhere(self, session_id: str) -> None:
+        self._drop(session_id)
 
     def expire(self) -> int:
+        """Forget sessions idle here; in embedded mode that ends them."""
         cutoff = time.monotonic() - self._idle_ttl_s
         stale = [sid for sid, s in self._sessions.items() if s.last_seen < cutoff]
         for sid in stale:
-            self.delete(sid)
+            self._drop(sid)
         return len(stale)
+
+    async def refresh(self, within_s: float) -> None:
+        """Keep the shared records of sessions used here lately from expiring."""
+        if self._shared:
+            cutoff = time.monotonic() - within_s
+            await self._records.refresh(
+                [sid for sid, s in self._sessions.items() if s.last_seen >= cutoff], self._idle_ttl_s
+            )
+
+    def _drop(self, session_id: str) -> None:
+        session = self._sessions.pop(session_id, None)
+        if session is not None:
+            self.on_end(session)
 
     def all(self) -> list[Session]:
         return list(self._sessions.values())
 
     def __len__(self) -> int:
         return len(self._sessions)
+
+
+async def _nothing(_session_id: str) -> None:
+    return None

@@ -1,0 +1,128 @@
+"""What one proxy replica tells the others about sessions, over the bus.
+
+A session is served by whichever replica each request reaches, but an exchange with
+an upstream lives in the replica that started it. So:
+
+- a client's answer to a request an upstream sent it (sampling, elicitation, roots)
+  goes to the replica that sent the request, named in its id (`sb-<replica>-<n>`),
+  on that replica's channel `proxy:replica:<replica>`;
+- a cancellation goes to every replica (`proxy:sessions:cancel`): the one with the
+  request in flight acts on it;
+- a deleted session is ended on every replica (`proxy:sessions:ended`).
+
+The bus delivers at most once; a replica that missed messages (a Redis outage) gets a
+resync and has nothing to rebuild: answers lost meanwhile leave their upstream call
+to time out, as a dropped connection would.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import secrets
+from collections.abc import Awaitable, Callable
+
+import orjson
+from switchboard_core.errors import SwitchboardError
+from switchboard_core.shared.bus import Bus, Subscription
+
+from switchboard_proxy.sessions import Session, SessionStore
+
+logger = logging.getLogger(__name__)
+
+ENDED = "proxy:sessions:ended"
+CANCELLED = "proxy:sessions:cancel"
+
+Handler = Callable[[dict, Session], Awaitable[None]]
+
+
+def new_replica_id() -> str:
+    return secrets.token_hex(4)
+
+
+def _replica_channel(replica: str) -> str:
+    return f"proxy:replica:{replica}"
+
+
+class SessionRelay:
+    def __init__(self, bus: Bus, sessions: SessionStore) -> None:
+        self._bus = bus
+        self._sessions = sessions
+        self.replica = sessions.replica
+        self._tasks: list[asyncio.Task] = []
+        self.relayed = 0
+
+    async def start(self, *, deliver: Handler, cancel: Handler) -> None:
+        """Listen for the other replicas; `deliver` and `cancel` act on this replica only."""
+        routes = {
+            _replica_channel(self.replica): self._answered(deliver),
+            CANCELLED: self._cancelled(cancel),
+            ENDED: self._ended,
+        }
+        for channel, handle in routes.items():
+            subscription = await self._bus.subscribe(channel)
+            self._tasks.append(asyncio.create_task(self._follow(subscription, handle), name=f"bus {channel}"))
+        self._sessions.on_delete = self.ended
+
+    async def answer_elsewhere(self, replica: str, session: Session, response: dict) -> None:
+        await self._publish(_replica_channel(replica), {"session": session.id, "message": response})
+
+    async def cancel_elsewhere(self, session: Session, notification: dict) -> None:
+        await self._publish(CANCELLED, {"session": session.id, "message": notification})
+
+    async def ended(self, session_id: str) -> None:
+        await self._publish(ENDED, {"session": session_id})
+
+    async def _publish(self, channel: str, body: dict) -> None:
+        body["from"] = self.replica
+        try:
+            await self._bus.publish(channel, orjson.dumps(body))
+            self.relayed += 1
+        except SwitchboardError as exc:
+            logger.warning("could not tell the other replicas (%s): %s", channel, exc.message)
+
+    def _answered(self, deliver: Handler):
+        async def handle(body: dict) -> None:
+            session = self._sessions.local(body.get("session", ""))
+            if session is not None and isinstance(body.get("message"), dict):
+                await deliver(body["message"], session)
+
+        return handle
+
+    def _cancelled(self, cancel: Handler):
+        async def handle(body: dict) -> None:
+            if body.get("from") == self.replica:
+                return
+            session = self._sessions.local(body.get("session", ""))
+            if session is not None and isinstance(body.get("message"), dict):
+                await cancel(body["message"], session)
+
+        return handle
+
+    async def _ended(self, body: dict) -> None:
+        if body.get("from") != self.replica:
+            self._sessions.ended_elsewhere(body.get("session", ""))
+
+    async def _follow(self, subscription: Subscription, handle) -> None:
+        async with subscription:
+            async for message in subscription:
+                if message.resync:
+                    continue  # nothing here is derived from the bus: lost messages stay lost
+                try:
+                    body = orjson.loads(message.payload)
+                except orjson.JSONDecodeError:
+                    continue
+                if isinstance(body, dict):
+                    try:
+                        await handle(body)
+                    except SwitchboardError as exc:
+                        logger.info("a relayed session message failed: %s", exc.message)
+
+    async def close(self) -> None:
+        for task in self._tasks:
+            task.cancel()
+        for task in self._tasks:
+            with contextlib.suppress(asyncio.CancelledError):
+                await task
+        self._tasks.clear()
