@@ -70,8 +70,10 @@ def start_gateway(
     data_dir: Path | None = None,
     http_port: int | None = None,
     grpc_port: int | None = None,
+    ready: bool = True,
 ) -> Iterator[GatewayProcess]:
-    """`switchboard up` (or another command, e.g. `("serve", "registry")`) on free ports."""
+    """`switchboard up` (or another command, e.g. `("serve", "registry")`) on free ports,
+    yielded once it answers `/healthz` (at once with `ready=False`)."""
     with tempfile.TemporaryDirectory(prefix="switchboard-") as tmp:
         data_dir = data_dir or Path(tmp) / "data"
         http_port, grpc_port = http_port or free_port(), grpc_port or free_port()
@@ -98,7 +100,8 @@ def start_gateway(
         gateway = GatewayProcess(base_url, grpc_port, data_dir, env, process, log_path)
         try:
             try:
-                wait_until_http_ok(f"{base_url}/healthz", process=process)
+                if ready:
+                    wait_until_http_ok(f"{base_url}/healthz", process=process)
             except ProcessStartError as exc:
                 raise AssertionError(f"{exc}\n--- gateway log ---\n{gateway.log()}") from exc
             yield gateway

@@ -105,8 +105,9 @@ class PostgresServer:
 
 
 @contextlib.contextmanager
-def start_postgres() -> Iterator[PostgresServer]:
-    """Initialise and start a private Postgres; stop it and remove its files on exit.
+def start_postgres(*, port: int | None = None) -> Iterator[PostgresServer]:
+    """Initialise and start a private Postgres (on `port`, else a free one); stop it and
+    remove its files on exit.
 
     `MissingBinary` if Postgres is not installed; `ProcessStartError` if it never
     accepts connections.
@@ -134,7 +135,7 @@ def start_postgres() -> Iterator[PostgresServer]:
             cwd=directory,
             what="initdb",
         )
-        server = _start(bin_dir, user, directory)
+        server = _start(bin_dir, user, directory, port)
         try:
             yield server
         finally:
@@ -144,10 +145,11 @@ def start_postgres() -> Iterator[PostgresServer]:
         shutil.rmtree(directory, ignore_errors=True)
 
 
-def _start(bin_dir: Path, user: ServerUser, directory: Path) -> PostgresServer:
-    # The port is free when picked but may be taken before postgres binds it: try again.
+def _start(bin_dir: Path, user: ServerUser, directory: Path, fixed_port: int | None) -> PostgresServer:
+    # The port is free when picked but may be taken before postgres binds it: try again
+    # (on another port, unless the caller named one).
     for attempt in range(1, _START_ATTEMPTS + 1):
-        port = free_port()
+        port = fixed_port or free_port()
         log = open(directory / f"postgres-{attempt}.log", "w+b")  # closed by start_postgres
         command = [str(bin_dir / "postgres"), "-D", str(directory / "data"), "-p", str(port)]
         command += ["-k", str(directory)]
@@ -169,7 +171,7 @@ def _start(bin_dir: Path, user: ServerUser, directory: Path) -> PostgresServer:
             server.stop()
             output = server.output()
             log.close()
-            if attempt == _START_ATTEMPTS or "could not bind" not in output:
+            if attempt == _START_ATTEMPTS or fixed_port or "could not bind" not in output:
                 raise
             continue
         return server
