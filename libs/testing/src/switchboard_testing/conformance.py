@@ -14,6 +14,7 @@ mode (`--expected-failures`) judges scenarios the same way.
 from __future__ import annotations
 
 import contextlib
+import fcntl
 import json
 import os
 import re
@@ -110,8 +111,25 @@ def conformance_dir() -> Path:
     raise HarnessError("tools/conformance/run.sh not found above " + str(Path(__file__).resolve()))
 
 
+@contextlib.contextmanager
+def installing() -> Iterator[None]:
+    """Held while `tools/conformance/` is installed into: test workers running side by
+    side (pytest-xdist) take turns rather than run `npm ci` into one directory at once."""
+    with open(conformance_dir() / ".install.lock", "w") as lock:
+        fcntl.flock(lock, fcntl.LOCK_EX)
+        try:
+            yield
+        finally:
+            fcntl.flock(lock, fcntl.LOCK_UN)
+
+
 def install_suite() -> None:
     """Make sure the suite and its Node 22 are installed (`npm ci` on first use); raise `NodeUnavailable` if not possible."""
+    with installing():
+        _install_suite()
+
+
+def _install_suite() -> None:
     result = subprocess.run(
         [str(conformance_dir() / "run.sh"), "--install"],
         capture_output=True,

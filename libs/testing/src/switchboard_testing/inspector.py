@@ -27,7 +27,13 @@ import tempfile
 from pathlib import Path
 from typing import Any
 
-from switchboard_testing.conformance import INSTALL_TIMEOUT_S, NodeUnavailable, conformance_dir, install_suite
+from switchboard_testing.conformance import (
+    INSTALL_TIMEOUT_S,
+    NodeUnavailable,
+    conformance_dir,
+    install_suite,
+    installing,
+)
 from switchboard_testing.errors import HarnessError
 
 INSPECTOR_VERSION = "2.12.0"
@@ -59,6 +65,11 @@ class InspectorError(HarnessError):
 def install_inspector() -> None:
     """Make sure Node 22 and the inspector are installed in `tools/conformance/`; raise `NodeUnavailable` if not possible."""
     install_suite()
+    with installing():
+        _install_inspector()
+
+
+def _install_inspector() -> None:
     here = conformance_dir()
     if (here / _LAUNCHER).is_file():
         return
