@@ -56,6 +56,11 @@ def add_parser(sub) -> None:
         action="store_true",
         help="answer with an X-Upstream header naming the replica that served (debugging)",
     )
+    up.add_argument(
+        "--restart-replicas",
+        action="store_true",
+        help="restart a service replica that exits (up to 5 times) instead of stopping the stack",
+    )
 
 
 def run(args: argparse.Namespace) -> int:
@@ -81,6 +86,7 @@ def run(args: argparse.Namespace) -> int:
             client_max_body_size=args.max_body,
         ),
         show_upstream=args.show_upstream,
+        restart_replicas=args.restart_replicas,
     )
     return run(options)
 

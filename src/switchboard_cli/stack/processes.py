@@ -16,7 +16,7 @@ import os
 import signal
 import subprocess
 import time
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -24,6 +24,7 @@ from switchboard_cli.stack.accounts import Account
 from switchboard_cli.stack.errors import StackStartError
 
 STOP_GRACE_S = 15.0
+MAX_RESTARTS = 5
 _PR_SET_PDEATHSIG = 1
 _LOG_TAIL_LINES = 30
 
@@ -35,6 +36,9 @@ class Child:
     process: subprocess.Popen
     log_path: Path
     stop_signal: int
+    # Starts the same process again (service replicas), or None.
+    relaunch: Callable[[], subprocess.Popen] | None = None
+    restarts: int = 0
 
     @property
     def pid(self) -> int:
@@ -52,6 +56,9 @@ class Supervisor:
     def __init__(self, log_dir: Path) -> None:
         self.log_dir = log_dir
         self.children: list[Child] = []
+        # Restart a service replica that exits, as an orchestrator would; else its exit
+        # stops the stack (what a local stack should do by default: say what broke).
+        self.restart_replicas = False
 
     def __enter__(self) -> Supervisor:
         return self
@@ -69,33 +76,47 @@ class Supervisor:
         cwd: Path | None = None,
         account: Account | None = None,
         stop_signal: int = signal.SIGTERM,
+        restartable: bool = False,
     ) -> Child:
         self.log_dir.mkdir(parents=True, exist_ok=True)
         log_path = self.log_dir / f"{name}.log"
-        with open(log_path, "ab") as log:
-            process = subprocess.Popen(
-                list(argv),
-                stdin=subprocess.DEVNULL,
-                stdout=log,
-                stderr=subprocess.STDOUT,
-                env=dict(env) if env is not None else None,
-                cwd=cwd,
-                start_new_session=True,
-                preexec_fn=die_with_parent(stop_signal),
-                **(account.popen_kwargs() if account else {}),
-            )
-        child = Child(name, group or name, process, log_path, stop_signal)
+
+        def launch() -> subprocess.Popen:
+            with open(log_path, "ab") as log:
+                return subprocess.Popen(
+                    list(argv),
+                    stdin=subprocess.DEVNULL,
+                    stdout=log,
+                    stderr=subprocess.STDOUT,
+                    env=dict(env) if env is not None else None,
+                    cwd=cwd,
+                    start_new_session=True,
+                    preexec_fn=die_with_parent(stop_signal),
+                    **(account.popen_kwargs() if account else {}),
+                )
+
+        child = Child(name, group or name, launch(), log_path, stop_signal, launch if restartable else None)
         self.children.append(child)
         return child
 
-    def check(self) -> None:
-        """Raise `StackStartError` naming the first child that has exited."""
+    def check(self) -> list[Child]:
+        """Restart exited replicas (when asked to) and return them; raise `StackStartError`
+        naming the first other child that has exited, or a replica that keeps exiting."""
+        restarted = []
         for child in self.children:
             code = child.process.poll()
-            if code is not None:
-                raise StackStartError(
-                    f"{child.name} exited with status {code}; the end of {child.log_path}:\n{child.log_tail()}"
-                )
+            if code is None:
+                continue
+            if self.restart_replicas and child.relaunch is not None and child.restarts < MAX_RESTARTS:
+                print(f"switchboard stack: {child.name} exited with status {code}; restarting it", flush=True)
+                child.process = child.relaunch()
+                child.restarts += 1
+                restarted.append(child)
+                continue
+            raise StackStartError(
+                f"{child.name} exited with status {code}; the end of {child.log_path}:\n{child.log_tail()}"
+            )
+        return restarted
 
     def stop(self, grace_s: float = STOP_GRACE_S) -> None:
         groups: list[str] = []

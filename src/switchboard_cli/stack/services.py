@@ -56,7 +56,9 @@ def start(supervisor: Supervisor, replica: Replica, *, base_env: Mapping[str, st
     }
     argv = [sys.executable, "-m", "switchboard_cli.main", "serve", replica.service]
     # SIGTERM: the host stops taking requests, drains, flushes metrics, then exits.
-    return supervisor.spawn(replica.name, argv, group=replica.service, env=env, stop_signal=signal.SIGTERM)
+    return supervisor.spawn(
+        replica.name, argv, group=replica.service, env=env, stop_signal=signal.SIGTERM, restartable=True
+    )
 
 
 def wait_ready(supervisor: Supervisor, replica: Replica) -> None:

@@ -41,6 +41,7 @@ class Options:
     sqlite: bool = False
     limits: nginx.Limits = field(default_factory=nginx.Limits)
     show_upstream: bool = False
+    restart_replicas: bool = False
 
 
 def run(options: Options) -> int:
@@ -59,6 +60,7 @@ def _run(options: Options, bins: dict[str, str]) -> int:
     state.unlink(missing_ok=True)
     previous = {sig: signal.signal(sig, _interrupt) for sig in (signal.SIGINT, signal.SIGTERM)}
     supervisor = Supervisor(stack_dir / "logs")
+    supervisor.restart_replicas = options.restart_replicas
     status = 0
     try:
         topology = plan(options.replicas, public_port=options.public_port, with_postgres=not options.sqlite)
@@ -67,7 +69,8 @@ def _run(options: Options, bins: dict[str, str]) -> int:
         _write_state(stack_dir, topology, creds, env, supervisor)
         print(_banner(options, topology, creds), flush=True)
         while True:
-            supervisor.check()
+            if supervisor.check():
+                _write_state(stack_dir, topology, creds, env, supervisor)  # new pids
             time.sleep(WATCH_INTERVAL_S)
     except KeyboardInterrupt:
         print("Stopping the Switchboard stack ...", flush=True)

@@ -149,6 +149,7 @@ def start_stack(
     rate_burst: int | None = None,
     max_body: str | None = None,
     show_upstream: bool = True,
+    restart_replicas: bool = False,
 ) -> Iterator[StackProcess]:
     """`switchboard stack up` in a temporary dir on a free port; stopped (and checked for
     leftover processes) on exit."""
@@ -164,6 +165,7 @@ def start_stack(
         *(["--rate-burst", str(rate_burst)] if rate_burst is not None else []),
         *(["--max-body", max_body] if max_body is not None else []),
         *(["--show-upstream"] if show_upstream else []),
+        *(["--restart-replicas"] if restart_replicas else []),
     ]
     log_path = stack_dir.with_name(stack_dir.name + ".log")
     with open(log_path, "wb") as log:
