@@ -5,6 +5,8 @@ one is answered through the other, a streamed reply cut off on one is resumed wi
 
 from __future__ import annotations
 
+import queue
+import threading
 import time
 from collections.abc import Iterator
 
@@ -241,3 +243,60 @@ def test_a_reply_cut_off_on_one_replica_is_resumed_on_the_other(
     progress = [m["params"]["progress"] for m in seen + rest if m.get("method") == "notifications/progress"]
     assert progress == [1, 2, 3, 4, 5, 6], "every event once, none replayed twice"
     assert rest[-1]["result"]["content"][0]["text"] == "did 6 steps"
+
+
+def test_a_resource_update_heard_on_one_replica_reaches_the_get_stream_on_the_other(
+    stack: StackProcess, token: str, upstream: UpstreamProcess
+) -> None:
+    with httpx.Client(base_url=stack.url, headers={"authorization": f"Bearer {token}"}, timeout=30) as admin:
+        created = admin.post(
+            "/servers", json={"name": "shared-all", "gateways": ["shared"], "naming": {"mode": "bare"}}
+        )
+        assert created.status_code == 201, created.text
+        whole = created.json()["id"]
+    streaming, subscribing = stack.replica_urls("mcp-proxy")
+    session_id = _initialize(streaming, whole, token)
+    heard: queue.Queue = queue.Queue()
+
+    def follow() -> None:
+        headers = {**_headers(token, session_id), "accept": "text/event-stream"}
+        with httpx.stream("GET", f"{streaming}/servers/{whole}/mcp", headers=headers, timeout=30) as stream:
+            for _, message in _sse_events(stream.iter_lines()):
+                if message is not None:
+                    heard.put(message)
+                    if message.get("method") == "notifications/resources/updated":
+                        return
+
+    follower = threading.Thread(target=follow, daemon=True)
+    follower.start()
+    subscribe = {
+        "jsonrpc": "2.0",
+        "id": 1,
+        "method": "resources/subscribe",
+        "params": {"uri": "fixture://static"},
+    }
+    url = f"{subscribing}/servers/{whole}/mcp"
+    assert (
+        httpx.post(url, content=orjson.dumps(subscribe), headers=_headers(token, session_id)).status_code
+        == 200
+    )
+    touch = {
+        "jsonrpc": "2.0",
+        "id": 2,
+        "method": "tools/call",
+        "params": {"name": "touch", "arguments": {"uri": "fixture://static"}},
+    }
+    deadline = time.monotonic() + 10
+    update = None
+    while update is None:
+        assert time.monotonic() < deadline, "the update never reached the GET stream"
+        httpx.post(url, content=orjson.dumps(touch), headers=_headers(token, session_id))
+        try:
+            while update is None:
+                message = heard.get(timeout=0.5)
+                if message.get("method") == "notifications/resources/updated":
+                    update = message
+        except queue.Empty:
+            continue
+    assert update["params"]["uri"] == "fixture://static"
+    follower.join(timeout=5)

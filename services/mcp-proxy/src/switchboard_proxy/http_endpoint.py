@@ -63,6 +63,7 @@ class McpEndpoint:
         self._allowed_origins = set(settings.allowed_origins)
         # Stream logs in Redis when replicas share sessions (set by the service).
         self.mirror: EventMirror | None = None
+        self.relay = None  # session_relay.SessionRelay, likewise
         self._traced = telemetry.tracing_active()
 
     async def __call__(self, scope, receive, send) -> None:
@@ -120,7 +121,9 @@ class McpEndpoint:
             )
             if session is None:
                 return await reply(send, 404 if "mcp-session-id" in headers else 400, None)
-            return await stream_session(session, headers.get("last-event-id"), receive, send, self.mirror)
+            return await stream_session(
+                session, headers.get("last-event-id"), receive, send, self.mirror, self.relay
+            )
         return await reply(send, 405, None, [(b"allow", b"GET, POST, DELETE")])
 
     async def _post(self, scope, receive, send, headers: dict[str, str], server_id: str, principal) -> None:

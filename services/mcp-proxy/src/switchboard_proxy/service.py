@@ -113,6 +113,7 @@ class ProxyService:
             rounds=self.input_rounds,
         )
         self.endpoint.mirror = self.mirror
+        self.endpoint.relay = self.relay
         self.legacy_sse = LegacySseEndpoint(settings, runtime.principals, self.sessions, self.dispatcher)
         self.rpc_endpoint = RpcEndpoint(
             runtime.principals, self.dispatcher, max_message_bytes=settings.max_message_bytes
@@ -136,6 +137,8 @@ class ProxyService:
     def _announce_list_changes(self) -> None:
         self.listens.announce_list_changes()
         for session in self.sessions.all():
+            if not session.hears_here():
+                continue  # the replica holding its GET stream tells it
             for kind in ("tools", "prompts", "resources"):
                 session.push(jsonrpc.notification(f"notifications/{kind}/list_changed"))
 

@@ -8,7 +8,11 @@ an upstream lives in the replica that started it. So:
   on that replica's channel `proxy:replica:<replica>`;
 - a cancellation goes to every replica (`proxy:sessions:cancel`): the one with the
   request in flight acts on it;
-- a deleted session is ended on every replica (`proxy:sessions:ended`).
+- a deleted session is ended on every replica (`proxy:sessions:ended`);
+- a message for a session's GET stream that arises on a replica not holding the
+  stream (a resource update, a request from an upstream session of the client's)
+  goes to `proxy:outbox:<session>`, which the replica holding the stream hears. With
+  no stream open anywhere it is dropped, as a server without a stream must.
 
 The bus delivers at most once; a replica that missed messages (a Redis outage) gets a
 resync and has nothing to rebuild: answers lost meanwhile leave their upstream call
@@ -33,6 +37,7 @@ logger = logging.getLogger(__name__)
 
 ENDED = "proxy:sessions:ended"
 CANCELLED = "proxy:sessions:cancel"
+OUTGOING_LIMIT = 10_000
 
 Handler = Callable[[dict, Session], Awaitable[None]]
 
@@ -45,12 +50,18 @@ def _replica_channel(replica: str) -> str:
     return f"proxy:replica:{replica}"
 
 
+def _outbox_channel(session_id: str) -> str:
+    return f"proxy:outbox:{session_id}"
+
+
 class SessionRelay:
     def __init__(self, bus: Bus, sessions: SessionStore) -> None:
         self._bus = bus
         self._sessions = sessions
         self.replica = sessions.replica
         self._tasks: list[asyncio.Task] = []
+        self._outgoing: asyncio.Queue[tuple[str, dict]] = asyncio.Queue(OUTGOING_LIMIT)
+        self._feeds: dict[Subscription, asyncio.Task] = {}
         self.relayed = 0
 
     async def start(self, *, deliver: Handler, cancel: Handler) -> None:
@@ -63,7 +74,45 @@ class SessionRelay:
         for channel, handle in routes.items():
             subscription = await self._bus.subscribe(channel)
             self._tasks.append(asyncio.create_task(self._follow(subscription, handle), name=f"bus {channel}"))
+        self._tasks.append(asyncio.create_task(self._send_outgoing(), name="bus outbox"))
         self._sessions.on_delete = self.ended
+        self._sessions.outbox_elsewhere = self.send_elsewhere
+
+    def send_elsewhere(self, session_id: str, message: dict) -> None:
+        """Queue a GET-stream message for whichever replica holds the stream (in order)."""
+        try:
+            self._outgoing.put_nowait((session_id, message))
+        except asyncio.QueueFull:
+            logger.warning("GET-stream messages for other replicas are backing up: one dropped")
+
+    async def feed(self, session: Session) -> Subscription:
+        """Hear the GET-stream messages other replicas send this session (while its stream is here)."""
+        subscription = await self._bus.subscribe(_outbox_channel(session.id))
+        task = asyncio.create_task(self._into_outbox(subscription, session), name=f"outbox {session.id[:8]}")
+        self._feeds[subscription] = task
+        return subscription
+
+    async def unfeed(self, subscription: Subscription) -> None:
+        task = self._feeds.pop(subscription, None)
+        await subscription.close()
+        if task is not None:
+            task.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await task
+
+    async def _into_outbox(self, subscription: Subscription, session: Session) -> None:
+        async for message in subscription:
+            if message.resync:
+                continue
+            body = orjson.loads(message.payload)
+            if isinstance(body, dict) and isinstance(body.get("message"), dict):
+                with contextlib.suppress(asyncio.QueueFull):
+                    session.outbox.put_nowait(body["message"])
+
+    async def _send_outgoing(self) -> None:
+        while True:
+            session_id, message = await self._outgoing.get()
+            await self._publish(_outbox_channel(session_id), {"message": message})
 
     async def answer_elsewhere(self, replica: str, session: Session, response: dict) -> None:
         await self._publish(_replica_channel(replica), {"session": session.id, "message": response})
@@ -120,6 +169,8 @@ class SessionRelay:
                         logger.info("a relayed session message failed: %s", exc.message)
 
     async def close(self) -> None:
+        for subscription in list(self._feeds):
+            await self.unfeed(subscription)
         for task in self._tasks:
             task.cancel()
         for task in self._tasks:

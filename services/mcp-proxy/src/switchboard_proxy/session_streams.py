@@ -18,6 +18,7 @@ from switchboard_proxy.event_log import GET_STREAM, StreamLog
 from switchboard_proxy.event_mirror import EventMirror
 from switchboard_proxy.forward import Relay
 from switchboard_proxy.http_replies import KEEPALIVE, KEEPALIVE_S, SSE_HEADERS, wait_for_disconnect
+from switchboard_proxy.session_relay import SessionRelay
 from switchboard_proxy.sessions import Session
 
 # Versions whose clients expect a priming event (an id, no data) opening each stream.
@@ -34,7 +35,12 @@ async def stream_reply(relay: Relay, client_id, session: Session, receive, send)
 
 
 async def stream_session(
-    session: Session, last_event_id: str | None, receive, send, mirror: EventMirror | None = None
+    session: Session,
+    last_event_id: str | None,
+    receive,
+    send,
+    mirror: EventMirror | None = None,
+    relay: SessionRelay | None = None,
 ) -> None:
     """The GET stream: a resumed stream (replay after the last event seen, then live),
     or the session's own stream of messages that belong to no request. A stream
@@ -55,22 +61,30 @@ async def stream_session(
             missed = [e async for e in _mirrored_so_far(mirror, session.id, stream_id, int(seq))]
             for event in missed:
                 await send({"type": "http.response.body", "body": event, "more_body": True})
-            return await _stream_own(session, None, receive, send, opened=True)
-    return await _stream_own(session, found[1] if found is not None else None, receive, send)
+            return await _stream_own(session, None, receive, send, relay, opened=True)
+    return await _stream_own(session, found[1] if found is not None else None, receive, send, relay)
 
 
-async def _stream_own(session: Session, seq: int | None, receive, send, *, opened: bool = False) -> None:
+async def _stream_own(
+    session: Session, seq: int | None, receive, send, relay: SessionRelay | None, *, opened: bool = False
+) -> None:
     log = session.events.get_stream()
     seq = seq if seq is not None else log.last_seq
+    session.streams_here += 1
+    # What other replicas have for this stream comes while it is open here.
+    elsewhere = await relay.feed(session) if relay is not None else None
     feeder = asyncio.create_task(_drain_outbox(session, log), name="session outbox")
     try:
         if not opened:
             await _open(send, log, session)
         await _follow(log, seq, receive, send)
     finally:
+        session.streams_here -= 1
         feeder.cancel()
         with contextlib.suppress(asyncio.CancelledError):
             await feeder
+        if elsewhere is not None:
+            await relay.unfeed(elsewhere)
 
 
 async def _mirrored_so_far(mirror: EventMirror, session_id: str, stream_id: str, seq: int):

@@ -58,6 +58,10 @@ class Session:
     # The replica that opened or adopted this copy: it prefixes the ids of requests
     # sent to the client, so an answer arriving at another replica finds its way back.
     replica: str = ""
+    # GET streams of this session open on this replica.
+    streams_here: int = 0
+    # Carries a message for the GET stream to the replica holding it, when none is open here.
+    elsewhere: Callable[[str, dict], None] | None = None
     # A stateless client's call (2026-07-28): no GET stream, lives as long as the call.
     stateless: bool = False
     events: EventLogs = field(default_factory=EventLogs)
@@ -70,6 +74,11 @@ class Session:
             return f"sb-{self.replica}-{next(self._ids)}"
         return f"sb-{next(self._ids)}"
 
+    def hears_here(self) -> bool:
+        """Whether this replica tells the session about changes every replica sees (catalog
+        changes): when its GET stream is here, or when there is no other replica."""
+        return self.streams_here > 0 or self.elsewhere is None
+
     def record(self) -> dict:
         """What another replica needs to serve this session."""
         return {
@@ -81,7 +90,11 @@ class Session:
         }
 
     def push(self, message: dict) -> bool:
-        """Queue a message for the GET stream; False when the client is not keeping up."""
+        """Queue a message for the GET stream (here, or on the replica holding it); False
+        when the client is not keeping up."""
+        if self.streams_here == 0 and self.elsewhere is not None:
+            self.elsewhere(self.id, message)
+            return True
         try:
             self.outbox.put_nowait(message)
         except asyncio.QueueFull:
@@ -118,6 +131,8 @@ class SessionStore:
         self.on_delete: Callable[[str], Awaitable[None]] = _nothing
         # A session's stream logs (mirrored to Redis when replicas share sessions).
         self.event_logs: Callable[[str], EventLogs] = lambda _session_id: EventLogs()
+        # Where GET-stream messages go when the stream is on another replica (the relay).
+        self.outbox_elsewhere: Callable[[str, dict], None] | None = None
 
     @property
     def idle_ttl_s(self) -> float:
@@ -145,6 +160,7 @@ class SessionStore:
             replica=self.replica,
         )
         session.events = self.event_logs(session.id)
+        session.elsewhere = self.outbox_elsewhere
         await self._records.save(session.id, session.record(), self._idle_ttl_s)
         self._sessions[session.id] = session
         return session
@@ -181,6 +197,7 @@ class SessionStore:
                 replica=self.replica,
             )
             session.events = self.event_logs(session_id)
+            session.elsewhere = self.outbox_elsewhere
         return session
 
     def local(self, session_id: str) -> Session | None:
