@@ -31,3 +31,10 @@ def admin(gateway: GatewayProcess, admin_token: str) -> Iterator[httpx.Client]:
 def fixture_upstream() -> Iterator[UpstreamProcess]:
     with start_upstream(name="alpha") as upstream:
         yield upstream
+
+
+@pytest.fixture(scope="module")
+def modern_upstream() -> Iterator[UpstreamProcess]:
+    """A fixture upstream serving only the stateless revision (2026-07-28)."""
+    with start_upstream(name="modern-only", modern_only=True) as upstream:
+        yield upstream

@@ -7,8 +7,6 @@ per-request log level of the revision."""
 
 from __future__ import annotations
 
-from collections.abc import Iterator
-
 import httpx
 import httpx2
 import orjson
@@ -19,17 +17,11 @@ from mcp_types import CLIENT_CAPABILITIES_META_KEY, CLIENT_INFO_META_KEY, PROTOC
 from switchboard_mcp import sse
 from switchboard_testing.admin_api import create_server, register
 from switchboard_testing.gateway_process import GatewayProcess
-from switchboard_testing.upstream_process import UpstreamProcess, start_upstream
+from switchboard_testing.upstream_process import UpstreamProcess
 
 MODERN = "2026-07-28"
 TOOLS = ["interview", "route", "progress", "sample"]
 ASKING = {"sampling": {}, "elicitation": {"form": {}}}
-
-
-@pytest.fixture(scope="module")
-def modern_upstream() -> Iterator[UpstreamProcess]:
-    with start_upstream(name="modern-only", modern_only=True) as upstream:
-        yield upstream
 
 
 @pytest.fixture(scope="module")

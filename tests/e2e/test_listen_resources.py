@@ -6,8 +6,6 @@ A session-era client's `resources/subscribe` reaches a 2026-only upstream the sa
 
 from __future__ import annotations
 
-from collections.abc import Iterator
-
 import anyio
 import httpx
 import httpx2
@@ -17,17 +15,11 @@ from mcp.client.streamable_http import streamable_http_client
 from mcp.shared.exceptions import MCPDeprecationWarning
 from switchboard_testing.admin_api import register
 from switchboard_testing.gateway_process import GatewayProcess
-from switchboard_testing.upstream_process import UpstreamProcess, start_upstream
+from switchboard_testing.upstream_process import UpstreamProcess
 
 MODERN = "2026-07-28"
 STATIC = "fixture://static"
 ERAS = ["sessioned", "stateless"]
-
-
-@pytest.fixture(scope="module")
-def modern_upstream() -> Iterator[UpstreamProcess]:
-    with start_upstream(name="modern-watched", modern_only=True) as upstream:
-        yield upstream
 
 
 @pytest.fixture(scope="module")

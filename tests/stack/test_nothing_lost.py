@@ -14,6 +14,7 @@ import httpx
 import orjson
 import pytest
 from switchboard_testing.admin_api import create_server, register
+from switchboard_testing.mcp_http import session_headers
 from switchboard_testing.stack import StackProcess
 from switchboard_testing.upstream_process import UpstreamProcess, start_upstream
 
@@ -30,16 +31,6 @@ def stack_options() -> dict:
 def upstream() -> Iterator[UpstreamProcess]:
     with start_upstream(name="steady") as running:
         yield running
-
-
-def _headers(token: str, session_id: str | None = None) -> dict[str, str]:
-    headers = {
-        "authorization": f"Bearer {token}",
-        "accept": "application/json, text/event-stream",
-        "content-type": "application/json",
-        "mcp-protocol-version": VERSION,
-    }
-    return headers | ({"mcp-session-id": session_id} if session_id else {})
 
 
 def test_killing_a_proxy_replica_mid_load_loses_no_session_write_or_more_than_a_flush(
@@ -62,7 +53,7 @@ def _kill_a_replica_mid_load(
         "method": "initialize",
         "params": {"protocolVersion": VERSION, "capabilities": {}, "clientInfo": {"name": "load"}},
     }
-    session_id = httpx.post(url, content=orjson.dumps(init), headers=_headers(token)).headers[
+    session_id = httpx.post(url, content=orjson.dumps(init), headers=session_headers(token)).headers[
         "mcp-session-id"
     ]
 
@@ -83,7 +74,7 @@ def _kill_a_replica_mid_load(
                 }
                 try:
                     response = client.post(
-                        url, content=orjson.dumps(body), headers=_headers(token, session_id)
+                        url, content=orjson.dumps(body), headers=session_headers(token, session_id)
                     )
                 except httpx.TransportError as exc:
                     failures.append(type(exc).__name__)

@@ -15,6 +15,7 @@ import httpx
 import orjson
 import pytest
 from switchboard_testing.admin_api import create_server, register
+from switchboard_testing.mcp_http import session_headers
 from switchboard_testing.stack import StackProcess
 from switchboard_testing.upstream_process import UpstreamProcess, start_upstream
 
@@ -34,16 +35,6 @@ def upstream() -> Iterator[UpstreamProcess]:
         yield running
 
 
-def _headers(token: str, session_id: str | None = None) -> dict[str, str]:
-    headers = {
-        "authorization": f"Bearer {token}",
-        "accept": "application/json, text/event-stream",
-        "content-type": "application/json",
-        "mcp-protocol-version": VERSION,
-    }
-    return headers | ({"mcp-session-id": session_id} if session_id else {})
-
-
 def _initialize(url: str, token: str) -> httpx.Response:
     body = {
         "jsonrpc": "2.0",
@@ -51,7 +42,7 @@ def _initialize(url: str, token: str) -> httpx.Response:
         "method": "initialize",
         "params": {"protocolVersion": VERSION, "capabilities": {}, "clientInfo": {"name": "t"}},
     }
-    return httpx.post(url, content=orjson.dumps(body), headers=_headers(token), timeout=10)
+    return httpx.post(url, content=orjson.dumps(body), headers=session_headers(token), timeout=10)
 
 
 def _call(url: str, token: str, session_id: str, n: int) -> httpx.Response:
@@ -61,7 +52,7 @@ def _call(url: str, token: str, session_id: str, n: int) -> httpx.Response:
         "method": "tools/call",
         "params": {"name": "echo", "arguments": {"text": str(n)}},
     }
-    return httpx.post(url, content=orjson.dumps(body), headers=_headers(token, session_id), timeout=10)
+    return httpx.post(url, content=orjson.dumps(body), headers=session_headers(token, session_id), timeout=10)
 
 
 def test_a_redis_outage_under_load_degrades_and_recovers_without_a_restart(

@@ -17,6 +17,7 @@ import pytest
 from mcp import Client, types
 from mcp.client.streamable_http import streamable_http_client
 from switchboard_testing.admin_api import create_server, register
+from switchboard_testing.mcp_http import session_headers
 from switchboard_testing.stack import StackProcess
 from switchboard_testing.upstream_process import UpstreamProcess, start_upstream
 
@@ -48,18 +49,6 @@ def server_id(stack: StackProcess, token: str, upstream: UpstreamProcess) -> str
         )
 
 
-def _headers(token: str, session_id: str | None = None) -> dict[str, str]:
-    headers = {
-        "authorization": f"Bearer {token}",
-        "accept": "application/json, text/event-stream",
-        "content-type": "application/json",
-        "mcp-protocol-version": VERSION,
-    }
-    if session_id:
-        headers["mcp-session-id"] = session_id
-    return headers
-
-
 def _initialize(base: str, server_id: str, token: str, capabilities: dict | None = None) -> str:
     body = {
         "jsonrpc": "2.0",
@@ -72,7 +61,7 @@ def _initialize(base: str, server_id: str, token: str, capabilities: dict | None
         },
     }
     response = httpx.post(
-        f"{base}/servers/{server_id}/mcp", content=orjson.dumps(body), headers=_headers(token)
+        f"{base}/servers/{server_id}/mcp", content=orjson.dumps(body), headers=session_headers(token)
     )
     assert response.status_code == 200, response.text
     session_id = response.headers["mcp-session-id"]
@@ -80,7 +69,7 @@ def _initialize(base: str, server_id: str, token: str, capabilities: dict | None
     done = httpx.post(
         f"{base}/servers/{server_id}/mcp",
         content=orjson.dumps(initialized),
-        headers=_headers(token, session_id),
+        headers=session_headers(token, session_id),
     )
     assert done.status_code == 202
     return session_id
@@ -96,7 +85,7 @@ def _call(base: str, server_id: str, token: str, session_id: str, id_: int, text
     return httpx.post(
         f"{base}/servers/{server_id}/mcp",
         content=orjson.dumps(body),
-        headers=_headers(token, session_id),
+        headers=session_headers(token, session_id),
         timeout=30,
     )
 
@@ -118,7 +107,7 @@ def test_a_session_deleted_on_one_replica_is_gone_on_the_other_within_a_second(
     first, second = stack.replica_urls("mcp-proxy")
     session_id = _initialize(first, server_id, token)
     assert _call(second, server_id, token, session_id, 1, "known").status_code == 200
-    deleted = httpx.delete(f"{first}/servers/{server_id}/mcp", headers=_headers(token, session_id))
+    deleted = httpx.delete(f"{first}/servers/{server_id}/mcp", headers=session_headers(token, session_id))
     assert deleted.status_code == 204
     deadline = time.monotonic() + 1.0
     while _call(second, server_id, token, session_id, 2, "gone?").status_code != 404:
@@ -142,7 +131,7 @@ def test_an_elicitation_is_answered_through_the_other_replica(
         "POST",
         f"{asking}/servers/{server_id}/mcp",
         content=orjson.dumps(body),
-        headers=_headers(token, session_id),
+        headers=session_headers(token, session_id),
         timeout=30,
     ) as stream:
         assert stream.headers["content-type"].startswith("text/event-stream")
@@ -160,7 +149,7 @@ def test_an_elicitation_is_answered_through_the_other_replica(
                 relayed = httpx.post(
                     f"{answering}/servers/{server_id}/mcp",
                     content=orjson.dumps(answer),
-                    headers=_headers(token, session_id),
+                    headers=session_headers(token, session_id),
                 )
                 assert relayed.status_code == 202
             elif message.get("id") == 7:
@@ -220,7 +209,7 @@ def test_a_reply_cut_off_on_one_replica_is_resumed_on_the_other(
         "POST",
         f"{writing}/servers/{server_id}/mcp",
         content=orjson.dumps(body),
-        headers=_headers(token, session_id),
+        headers=session_headers(token, session_id),
         timeout=30,
     ) as stream:
         for event_id, message in _sse_events(stream.iter_lines()):
@@ -232,7 +221,7 @@ def test_a_reply_cut_off_on_one_replica_is_resumed_on_the_other(
     assert last_id is not None and all("method" in m for m in seen), "no answer yet"
 
     rest: list[dict] = []
-    headers = {**_headers(token, session_id), "accept": "text/event-stream", "last-event-id": last_id}
+    headers = {**session_headers(token, session_id), "accept": "text/event-stream", "last-event-id": last_id}
     with httpx.stream("GET", f"{resuming}/servers/{server_id}/mcp", headers=headers, timeout=30) as stream:
         assert stream.status_code == 200
         for _, message in _sse_events(stream.iter_lines()):
@@ -259,7 +248,7 @@ def test_a_resource_update_heard_on_one_replica_reaches_the_get_stream_on_the_ot
     heard: queue.Queue = queue.Queue()
 
     def follow() -> None:
-        headers = {**_headers(token, session_id), "accept": "text/event-stream"}
+        headers = {**session_headers(token, session_id), "accept": "text/event-stream"}
         with httpx.stream("GET", f"{streaming}/servers/{whole}/mcp", headers=headers, timeout=30) as stream:
             for _, message in _sse_events(stream.iter_lines()):
                 if message is not None:
@@ -277,7 +266,9 @@ def test_a_resource_update_heard_on_one_replica_reaches_the_get_stream_on_the_ot
     }
     url = f"{subscribing}/servers/{whole}/mcp"
     assert (
-        httpx.post(url, content=orjson.dumps(subscribe), headers=_headers(token, session_id)).status_code
+        httpx.post(
+            url, content=orjson.dumps(subscribe), headers=session_headers(token, session_id)
+        ).status_code
         == 200
     )
     touch = {
@@ -290,7 +281,7 @@ def test_a_resource_update_heard_on_one_replica_reaches_the_get_stream_on_the_ot
     update = None
     while update is None:
         assert time.monotonic() < deadline, "the update never reached the GET stream"
-        httpx.post(url, content=orjson.dumps(touch), headers=_headers(token, session_id))
+        httpx.post(url, content=orjson.dumps(touch), headers=session_headers(token, session_id))
         try:
             while update is None:
                 message = heard.get(timeout=0.5)

@@ -59,3 +59,16 @@ class McpHttp:
 
     def call_tool(self, name: str, arguments: dict | None = None) -> dict[str, Any]:
         return self.request("tools/call", {"name": name, "arguments": arguments or {}})
+
+
+def session_headers(
+    token: str, session_id: str | None = None, *, version: str = "2025-11-25"
+) -> dict[str, str]:
+    """The headers of a Streamable HTTP POST in a session (or opening one, without an id)."""
+    headers = {
+        "authorization": f"Bearer {token}",
+        "accept": ACCEPT,
+        "content-type": "application/json",
+        "mcp-protocol-version": version,
+    }
+    return headers | ({"mcp-session-id": session_id} if session_id else {})
