@@ -8,10 +8,12 @@ import asyncio
 import contextlib
 from collections.abc import AsyncIterator
 
+import orjson
 import pytest
 from switchboard_auth import AuthService, AuthSettings
 from switchboard_auth.domain.revocations import Revocation, RevocationFeed
 from switchboard_auth.domain.shared_revocations import CHANNEL, SharedRevocations
+from switchboard_core.errors import DependencyUnavailable
 from switchboard_core.principals import Principal
 from switchboard_core.service import Runtime
 from switchboard_core.shared.bus import RESYNC, InProcessBus
@@ -85,3 +87,33 @@ async def test_a_resync_cuts_off_every_subscriber_and_later_ones_are_served() ->
     finally:
         relay.cancel()
         await asyncio.gather(relay, return_exceptions=True)
+
+
+class FailingAtFirst(InProcessBus):
+    """An in-process bus whose first `failures` publishes fail, as with a Redis gone away."""
+
+    def __init__(self, failures: int) -> None:
+        super().__init__()
+        self.failures = failures
+
+    async def publish(self, channel: str, payload: bytes) -> None:
+        if self.failures:
+            self.failures -= 1
+            raise DependencyUnavailable("Redis at redis://test is unavailable")
+        await super().publish(channel, payload)
+
+
+async def test_a_revocation_that_could_not_be_published_is_published_again_until_it_goes_out() -> None:
+    bus = FailingAtFirst(failures=2)
+    shared = SharedRevocations(RevocationFeed(), bus)
+    elsewhere = await bus.subscribe(CHANNEL)  # another replica's relay
+    try:
+        await shared.announce(Revocation(token_id="t", user_id="u"))
+
+        async with asyncio.timeout(5):
+            message = await anext(elsewhere)
+        assert orjson.loads(message.payload)["token_id"] == "t"
+        assert bus.failures == 0
+    finally:
+        await shared.close()
+        await elsewhere.close()

@@ -33,6 +33,7 @@ class AuthService:
         self._revocations = RevocationFeed()
         self._opened: OpenedAuth | None = None
         self._relay: asyncio.Task[None] | None = None
+        self._shared: SharedRevocations | None = None
 
     @property
     def accounts(self) -> Accounts:
@@ -52,7 +53,7 @@ class AuthService:
     async def start(self, runtime: Runtime) -> None:
         shared = runtime.shared or local_shared(self.name)
         self._revocations = RevocationFeed()
-        revocations = SharedRevocations(self._revocations, shared.bus)
+        self._shared = revocations = SharedRevocations(self._revocations, shared.bus)
         self._opened = await open_auth(self.settings, revocations)
         # Subscribed before any WatchRevocations stream can open here: none misses a revocation.
         subscription = await shared.bus.subscribe(CHANNEL)
@@ -71,6 +72,8 @@ class AuthService:
         if relay is not None:
             relay.cancel()
             await asyncio.gather(relay, return_exceptions=True)
+        if self._shared is not None:
+            await self._shared.close()
 
     async def stop(self) -> None:
         await self._stop_relay()
