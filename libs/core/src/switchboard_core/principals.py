@@ -109,6 +109,8 @@ class PrincipalCache:
             lambda: self._stub.WatchRevocations(auth_pb2.WatchRevocationsRequest()),
             lambda revocation: self.forget(revocation.token_id, revocation.user_id),
             self._entries.clear,
+            # What was cached while no stream was open may have been revoked meanwhile.
+            on_open=self._entries.clear,
         )
 
 
