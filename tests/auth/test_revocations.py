@@ -8,6 +8,7 @@ import asyncio
 import jwt
 from switchboard.auth.v1 import auth_pb2
 from switchboard_auth.domain.revocations import Revocation, RevocationFeed
+from switchboard_core.errors import Unauthenticated
 
 
 def token_id(token: str) -> str:
@@ -82,3 +83,26 @@ async def test_a_closed_feed_ends_present_and_future_subscriptions():
     feed.publish(Revocation(token_id="t", user_id="u"))
     assert [r async for r in present] == []
     assert [r async for r in future] == []
+
+
+async def test_a_token_cached_while_the_feed_was_down_and_revoked_meanwhile_is_refused_once_it_is_back(auth):
+    admin = await auth.login()
+    doomed = await auth.login()
+    caller = await auth.principals.authenticate(admin)
+    feed = auth.service._revocations
+    assert feed.subscriber_count == 1  # the principal cache's stream
+
+    feed.cut_off_all()  # as after a bus resync: the follower reconnects after a pause
+    await auth.principals.authenticate(doomed)  # cached while nobody follows
+    await auth.service.accounts.revoke(caller, token_id(doomed))  # reaches no follower
+
+    async with asyncio.timeout(5):
+        while feed.subscriber_count == 0:  # noqa: ASYNC110 - the feed has no event to wait on
+            await asyncio.sleep(0.01)
+    async with asyncio.timeout(1):
+        while True:
+            try:
+                await auth.principals.authenticate(doomed)
+            except Unauthenticated:
+                break
+            await asyncio.sleep(0.01)

@@ -11,6 +11,8 @@ missing (or already present) on the next server connection. `prepare_threshold=N
 turns psycopg's automatic preparing off; SQLAlchemy's psycopg dialect prepares
 nothing of its own. Nothing here relies on session state (SET, advisory session
 locks, temporary tables) either.
+
+Every statement an engine runs is counted (`counters`: `sql.queries`).
 """
 
 from __future__ import annotations
@@ -21,6 +23,8 @@ from sqlalchemy import MetaData, event
 from sqlalchemy.engine import make_url
 from sqlalchemy.ext.asyncio import AsyncEngine, async_sessionmaker, create_async_engine
 from sqlalchemy.pool import NullPool
+
+from switchboard_core.counters import COUNTERS
 
 # Every constraint and index gets a predictable name on every backend, so a later
 # migration can drop or alter it by name (SQLite's batch mode needs that too).
@@ -46,10 +50,17 @@ def create_engine(url: str, *, migrations: bool = False) -> AsyncEngine:
     """An engine for `url`; `migrations=True` gives the single-connection engine that
     schema changes run on (see `switchboard_core.migrations`)."""
     if is_sqlite(url):
-        return _sqlite_engine(url, migrations=migrations)
-    # One connection per migration run; the service's own engine keeps a pool.
-    pooling = {"poolclass": NullPool} if migrations else {"pool_pre_ping": True}
-    return create_async_engine(url, connect_args={"prepare_threshold": None}, **pooling)
+        engine = _sqlite_engine(url, migrations=migrations)
+    else:
+        # One connection per migration run; the service's own engine keeps a pool.
+        pooling = {"poolclass": NullPool} if migrations else {"pool_pre_ping": True}
+        engine = create_async_engine(url, connect_args={"prepare_threshold": None}, **pooling)
+    event.listen(engine.sync_engine, "before_cursor_execute", _count_statement)
+    return engine
+
+
+def _count_statement(*_args) -> None:
+    COUNTERS.add("sql.queries")
 
 
 def _sqlite_engine(url: str, *, migrations: bool) -> AsyncEngine:

@@ -15,6 +15,7 @@ from dataclasses import dataclass
 import grpc
 from switchboard.auth.v1 import auth_pb2, auth_pb2_grpc
 
+from switchboard_core.counters import COUNTERS
 from switchboard_core.errors import DependencyUnavailable, Unauthenticated, from_grpc
 from switchboard_core.grpc import feeds
 
@@ -64,16 +65,14 @@ class PrincipalCache:
         self._ttl_s = ttl_s
         self._entries: dict[str, tuple[Principal, float]] = {}
         self._watch: asyncio.Task | None = None
-        self.hits = 0
-        self.misses = 0
 
     async def authenticate(self, token: str) -> Principal:
         entry = self._entries.get(token)
         now = time.time()
         if entry is not None and entry[1] > now:
-            self.hits += 1
+            COUNTERS.add("cache.principals.hits")
             return entry[0]
-        self.misses += 1
+        COUNTERS.add("cache.principals.misses")
         try:
             reply = await self._stub.Authenticate(
                 auth_pb2.AuthenticateRequest(token=token), timeout=self._timeout_s
@@ -110,6 +109,8 @@ class PrincipalCache:
             lambda: self._stub.WatchRevocations(auth_pb2.WatchRevocationsRequest()),
             lambda revocation: self.forget(revocation.token_id, revocation.user_id),
             self._entries.clear,
+            # What was cached while no stream was open may have been revoked meanwhile.
+            on_open=self._entries.clear,
         )
 
 

@@ -45,6 +45,9 @@ class ServiceSettings(BaseSettings):
     redis_url: str = ""
     redis_max_retries: int = Field(default=30, ge=1)
     redis_retry_interval_ms: int = Field(default=2000, ge=0)
+    # A leader's lease on a periodic job (registry health checks, metrics retention):
+    # renewed every third of it; a replica that dies holding it is replaced within it.
+    leader_ttl_s: float = Field(default=15.0, gt=0)
 
     # Where the other services' gRPC faces are; empty means "this process" (embedded).
     auth_addr: str = ""

@@ -6,7 +6,6 @@ import sys
 from datetime import datetime
 
 from switchboard_auth.domain.bootstrap import admin_banner
-from switchboard_auth.domain.revocations import RevocationFeed
 from switchboard_auth.settings import AuthSettings
 from switchboard_auth.startup import open_auth
 
@@ -16,7 +15,7 @@ async def ensure_bootstrap(settings: AuthSettings) -> str | None:
 
     The caller must show it: it exists nowhere else and is never returned again.
     """
-    opened = await open_auth(settings, RevocationFeed(), connect_attempts=1)
+    opened = await open_auth(settings, connect_attempts=1)
     await opened.close()
     return opened.generated_admin_password
 
@@ -29,7 +28,7 @@ async def create_token(
     On a fresh database this also creates the first admin; a generated password is
     then printed to stderr, since it would otherwise be lost.
     """
-    opened = await open_auth(settings, RevocationFeed(), connect_attempts=1)
+    opened = await open_auth(settings, connect_attempts=1)
     try:
         if opened.generated_admin_password is not None:
             print(

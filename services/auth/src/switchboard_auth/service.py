@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import sys
 from collections.abc import Sequence
 
@@ -11,11 +12,13 @@ from starlette.routing import BaseRoute
 from switchboard.auth.v1 import auth_pb2_grpc
 from switchboard_core.errors import DependencyUnavailable
 from switchboard_core.service import Runtime
+from switchboard_core.shared.runtime import local_shared
 
 from switchboard_auth.app import build_router
 from switchboard_auth.domain.accounts import Accounts
 from switchboard_auth.domain.bootstrap import admin_banner
 from switchboard_auth.domain.revocations import RevocationFeed
+from switchboard_auth.domain.shared_revocations import CHANNEL, SharedRevocations
 from switchboard_auth.rpc import AuthServicer
 from switchboard_auth.settings import AuthSettings
 from switchboard_auth.startup import OpenedAuth, open_auth
@@ -29,6 +32,8 @@ class AuthService:
         self.settings = settings
         self._revocations = RevocationFeed()
         self._opened: OpenedAuth | None = None
+        self._relay: asyncio.Task[None] | None = None
+        self._shared: SharedRevocations | None = None
 
     @property
     def accounts(self) -> Accounts:
@@ -46,8 +51,13 @@ class AuthService:
         auth_pb2_grpc.add_AuthServiceServicer_to_server(AuthServicer(lambda: self.accounts), server)
 
     async def start(self, runtime: Runtime) -> None:
+        shared = runtime.shared or local_shared(self.name)
         self._revocations = RevocationFeed()
-        self._opened = await open_auth(self.settings, self._revocations)
+        self._shared = revocations = SharedRevocations(self._revocations, shared.bus)
+        self._opened = await open_auth(self.settings, revocations)
+        # Subscribed before any WatchRevocations stream can open here: none misses a revocation.
+        subscription = await shared.bus.subscribe(CHANNEL)
+        self._relay = asyncio.create_task(revocations.relay(subscription), name="revocation relay")
         password = self._opened.generated_admin_password
         if password is not None:
             print(admin_banner(self.settings.bootstrap_admin_email, password), file=sys.stderr, flush=True)
@@ -55,8 +65,18 @@ class AuthService:
     async def drain(self) -> None:
         # Ends open WatchRevocations streams so the gRPC server stops without waiting on them.
         self._revocations.close()
+        await self._stop_relay()
+
+    async def _stop_relay(self) -> None:
+        relay, self._relay = self._relay, None
+        if relay is not None:
+            relay.cancel()
+            await asyncio.gather(relay, return_exceptions=True)
+        if self._shared is not None:
+            await self._shared.close()
 
     async def stop(self) -> None:
+        await self._stop_relay()
         if self._opened is not None:
             opened, self._opened = self._opened, None
             await opened.close()

@@ -13,6 +13,7 @@ from switchboard_core.migrations import StartupPolicy, prepare
 from switchboard_auth.domain.accounts import Accounts
 from switchboard_auth.domain.bootstrap import ensure_admin
 from switchboard_auth.domain.revocations import RevocationFeed
+from switchboard_auth.domain.shared_revocations import SharedRevocations
 from switchboard_auth.domain.signing_keys import KeyRing
 from switchboard_auth.domain.tokens import Tokens
 from switchboard_auth.migrations import MIGRATIONS
@@ -35,9 +36,16 @@ class OpenedAuth:
 
 
 async def open_auth(
-    settings: AuthSettings, revocations: RevocationFeed, *, connect_attempts: int | None = None
+    settings: AuthSettings,
+    revocations: SharedRevocations | None = None,
+    *,
+    connect_attempts: int | None = None,
 ) -> OpenedAuth:
-    """Migrates the database, creates an active signing key and the first admin, as needed."""
+    """Migrates the database, creates an active signing key and the first admin, as needed.
+
+    Without `revocations` (the offline CLI), revocations reach no one but this process.
+    """
+    revocations = revocations or SharedRevocations(RevocationFeed())
     engine = create_engine(settings.database_url)
     try:
         policy = StartupPolicy.of(settings, attempts=connect_attempts)

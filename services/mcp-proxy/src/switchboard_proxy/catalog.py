@@ -16,6 +16,7 @@ from dataclasses import dataclass, field
 import grpc
 import orjson
 from switchboard.registry.v1 import registry_pb2, registry_pb2_grpc
+from switchboard_core.counters import COUNTERS
 from switchboard_core.errors import from_grpc
 from switchboard_core.grpc import feeds
 from switchboard_mcp import param_headers
@@ -134,19 +135,17 @@ class CatalogCache:
         self._inflight: dict[str, asyncio.Future[Catalog]] = {}
         self._watch: asyncio.Task | None = None
         self._listeners: list = []
-        self.hits = 0
-        self.misses = 0
 
     async def get(self, server_id: str) -> Catalog:
         catalog = self._catalogs.get(server_id)
         if catalog is not None and time.monotonic() - catalog.fetched_at < self._ttl_s:
-            self.hits += 1
+            COUNTERS.add("cache.catalog.hits")
             return catalog
         # One fetch per catalog however many requests miss at once.
         pending = self._inflight.get(server_id)
         if pending is not None:
             return await asyncio.shield(pending)
-        self.misses += 1
+        COUNTERS.add("cache.catalog.misses")
         future: asyncio.Future[Catalog] = asyncio.get_running_loop().create_future()
         self._inflight[server_id] = future
         try:

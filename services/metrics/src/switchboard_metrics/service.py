@@ -54,7 +54,8 @@ class MetricsService:
 
     async def start(self, runtime: Runtime) -> None:
         await self.store.open()
-        self.pruner.start()
+        # Embedded (no shared parts): this process always leads.
+        self.pruner.start(runtime.shared.leadership if runtime.shared is not None else None)
 
     async def drain(self) -> None:
         """Nothing buffered here: each batch is stored as it arrives."""

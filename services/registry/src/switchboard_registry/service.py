@@ -1,7 +1,14 @@
-"""The registry as a hosted service: its database, its upstream HTTP client, its APIs."""
+"""The registry as a hosted service: its database, its upstream HTTP client, its APIs.
+
+Across replicas: catalog changes travel over the bus (`domain.change_relay`), and the
+work on upstreams (scheduled health checks, following their announcements) runs on
+the one replica holding the lease `upstreams` (`shared.leader`; always this process
+when embedded). A replica losing the lease stops that work; the next to take it starts.
+"""
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import Sequence
 
 import grpc
@@ -13,16 +20,23 @@ from switchboard_core.db import create_engine, sessionmaker
 from switchboard_core.errors import DependencyUnavailable
 from switchboard_core.migrations import StartupPolicy, prepare
 from switchboard_core.service import Runtime
+from switchboard_core.shared.leader import Leadership
+from switchboard_core.shared.runtime import local_shared
 from switchboard_mcp.upstream.pool import HttpClient, new_http_client
 
 from switchboard_registry.app import build_routers
+from switchboard_registry.domain.change_relay import ChangeRelay
+from switchboard_registry.domain.changes import CHANNEL
 from switchboard_registry.domain.following import UpstreamFollowers
-from switchboard_registry.domain.health import EveryProcessChecks, HealthSchedule
+from switchboard_registry.domain.health import HealthSchedule
 from switchboard_registry.domain.registry import HealthPolicy, Registry
 from switchboard_registry.migrations import MIGRATIONS
 from switchboard_registry.rpc import RegistryServicer
 from switchboard_registry.settings import RegistrySettings
 from switchboard_registry.store import revision as revision_store
+
+# The lease of the replica checking and following upstreams for all.
+UPSTREAM_LEASE = "upstreams"
 
 
 class RegistryService:
@@ -36,6 +50,8 @@ class RegistryService:
         self._registry: Registry | None = None
         self._health: HealthSchedule | None = None
         self._followers: UpstreamFollowers | None = None
+        self._leadership: Leadership | None = None
+        self._background: list[asyncio.Task[None]] = []
 
     @property
     def registry(self) -> Registry:
@@ -56,6 +72,7 @@ class RegistryService:
         registry_pb2_grpc.add_RegistryServiceServicer_to_server(RegistryServicer(self._current), server)
 
     async def start(self, runtime: Runtime) -> None:
+        shared = runtime.shared or local_shared(self.name)
         self._engine = engine = create_engine(self.settings.database_url)
         await prepare(self.settings.database_url, MIGRATIONS, StartupPolicy.of(self.settings))
         sessions = sessionmaker(engine)
@@ -71,11 +88,9 @@ class RegistryService:
                 failures=settings.health_failures,
                 concurrency=settings.health_concurrency,
             ),
+            bus=shared.bus,
         )
-        # Whose turn it is to check and follow upstreams (every process's, until leader election).
-        turn = EveryProcessChecks()
-        self._health = HealthSchedule(registry.health, interval_s=settings.health_interval_s, turn=turn)
-        self._health.start()
+        self._health = HealthSchedule(registry.health, interval_s=settings.health_interval_s)
         self._followers = UpstreamFollowers(
             sessions,
             registry.changes.feed,
@@ -86,9 +101,36 @@ class RegistryService:
             no_stream_retry_s=settings.event_stream_retry_s,
             recheck_s=settings.health_interval_s,
             concurrency=settings.health_concurrency,
-            turn=turn,
         )
-        self._followers.start()
+        self._leadership = shared.leadership
+        # Subscribed before any WatchCatalog stream can open here: none misses a change.
+        changes_elsewhere = await shared.bus.subscribe(CHANNEL)
+        self._background = [
+            asyncio.create_task(
+                ChangeRelay(registry.changes).run(changes_elsewhere), name="catalog change relay"
+            ),
+            asyncio.create_task(
+                shared.leadership.run_while_leader(UPSTREAM_LEASE, self._tend_upstreams),
+                name="registry upstream work",
+            ),
+        ]
+
+    async def _tend_upstreams(self) -> None:
+        """The leader's job, until it is cancelled: scheduled checks and the followers."""
+        async with asyncio.TaskGroup() as group:
+            group.create_task(self.health_schedule.run(), name="registry health checks")
+            group.create_task(self.followers.run(), name="following upstreams")
+
+    @property
+    def leading(self) -> bool:
+        """Whether this replica does the work on upstreams now."""
+        return self._leadership is not None and self._leadership.holds(UPSTREAM_LEASE)
+
+    @property
+    def health_schedule(self) -> HealthSchedule:
+        if self._health is None:
+            raise DependencyUnavailable("the registry service is not started")
+        return self._health
 
     @property
     def followers(self) -> UpstreamFollowers:
@@ -115,10 +157,8 @@ class RegistryService:
             self._engine = None
 
     async def _stop_upstream_work(self) -> None:
-        """Stop the background work on upstreams: scheduled checks and followers."""
-        if self._health is not None:
-            await self._health.stop()
-            self._health = None
-        if self._followers is not None:
-            await self._followers.stop()
-            self._followers = None
+        """Stop the background work: the relay, and the work on upstreams (giving up the lease)."""
+        background, self._background = self._background, []
+        for task in background:
+            task.cancel()
+        await asyncio.gather(*background, return_exceptions=True)

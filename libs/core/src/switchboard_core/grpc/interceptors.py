@@ -1,7 +1,8 @@
 """Interceptors: W3C trace context over metadata, and errors to gRPC status codes.
 
 A servicer raises `SwitchboardError`s; the server interceptor turns each into the
-status code `errors.STATUS` names, so servicers stay translation-only.
+status code `errors.STATUS` names, so servicers stay translation-only. Client
+interceptors also count each outgoing call (`counters`: `grpc.calls`, by method too).
 """
 
 from __future__ import annotations
@@ -13,6 +14,7 @@ from typing import Any
 import grpc
 from opentelemetry import context, propagate, trace
 
+from switchboard_core.counters import COUNTERS
 from switchboard_core.errors import SwitchboardError, status_of
 
 tracer = trace.get_tracer(__name__)
@@ -80,6 +82,14 @@ def _streaming(behavior: Callable[..., Any], method: str, carrier: dict[str, str
     return wrapped
 
 
+def _outgoing(details: grpc.aio.ClientCallDetails) -> grpc.aio.ClientCallDetails:
+    """What every outgoing call goes through: counted, and given the trace context."""
+    method = details.method.decode() if isinstance(details.method, bytes) else details.method
+    COUNTERS.add("grpc.calls")
+    COUNTERS.add(f"grpc.calls.{method}")
+    return _with_trace_context(details)
+
+
 def _with_trace_context(details: grpc.aio.ClientCallDetails) -> grpc.aio.ClientCallDetails:
     carrier: dict[str, str] = {}
     propagate.inject(carrier)
@@ -95,17 +105,17 @@ def _with_trace_context(details: grpc.aio.ClientCallDetails) -> grpc.aio.ClientC
 
 class ClientUnaryUnary(grpc.aio.UnaryUnaryClientInterceptor):
     async def intercept_unary_unary(self, continuation, details, request):
-        return await continuation(_with_trace_context(details), request)
+        return await continuation(_outgoing(details), request)
 
 
 class ClientUnaryStream(grpc.aio.UnaryStreamClientInterceptor):
     async def intercept_unary_stream(self, continuation, details, request):
-        return await continuation(_with_trace_context(details), request)
+        return await continuation(_outgoing(details), request)
 
 
 class ClientStreamUnary(grpc.aio.StreamUnaryClientInterceptor):
     async def intercept_stream_unary(self, continuation, details, request_iterator):
-        return await continuation(_with_trace_context(details), request_iterator)
+        return await continuation(_outgoing(details), request_iterator)
 
 
 CLIENT_INTERCEPTORS = (ClientUnaryUnary(), ClientUnaryStream(), ClientStreamUnary())

@@ -1,7 +1,15 @@
-"""Builds the FastAPI app of a process from the routers of the services it runs."""
+"""Builds the FastAPI app of a process from the routers of the services it runs.
+
+Every app also serves `GET /healthz` and `GET /internal/counters` (the process's
+`counters`, JSON). The counters are answered only to a peer on loopback that no proxy
+relayed (no `X-Forwarded-For`/`Forwarded`): an operator or a test on the host asking a
+replica's own port, never a client coming through nginx (which does not route
+`/internal/` at all, and would add the header if it did).
+"""
 
 from __future__ import annotations
 
+import ipaddress
 from collections.abc import Sequence
 
 import orjson
@@ -9,7 +17,8 @@ from fastapi import APIRouter, FastAPI, Request
 from starlette.responses import JSONResponse
 from starlette.routing import BaseRoute, Match
 
-from switchboard_core.errors import SwitchboardError, Unauthenticated, status_of
+from switchboard_core.counters import COUNTERS
+from switchboard_core.errors import PermissionDenied, SwitchboardError, Unauthenticated, status_of
 
 
 class OrjsonResponse(JSONResponse):
@@ -48,7 +57,28 @@ def create_app(
     async def healthz() -> dict:
         return {"status": "ok"}
 
+    @app.get("/internal/counters", include_in_schema=False)
+    async def counters(request: Request) -> OrjsonResponse:
+        if not _asked_on_this_host(request):
+            raise PermissionDenied("counters are served to loopback peers only")
+        return OrjsonResponse({"counters": COUNTERS.snapshot()})
+
     return app
+
+
+def _asked_on_this_host(request: Request) -> bool:
+    relayed = "x-forwarded-for" in request.headers or "forwarded" in request.headers
+    return request.client is not None and _is_loopback(request.client.host) and not relayed
+
+
+def _is_loopback(host: str) -> bool:
+    try:
+        address = ipaddress.ip_address(host)
+    except ValueError:
+        return False
+    if isinstance(address, ipaddress.IPv6Address) and address.ipv4_mapped is not None:
+        address = address.ipv4_mapped
+    return address.is_loopback
 
 
 class RawRoutesFirst:

@@ -7,6 +7,7 @@
     cache.py         TwoLevelCache: in-process LRU (local_lru.py) in front of Redis,
                      invalidated over the bus
     redis_client.py  RedisConfig, the client factory, the start-up connect with backoff
+    counted_redis.py the client class the factory makes: counts round trips
     runtime.py       open_shared(settings, service): the shape the settings ask for
 
 Keys and channels in Redis are `switchboard:<service>:...`.

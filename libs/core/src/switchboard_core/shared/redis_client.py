@@ -23,6 +23,7 @@ from redis.backoff import NoBackoff
 from switchboard_core.errors import DependencyUnavailable
 from switchboard_core.resilience.backoff import retry
 from switchboard_core.settings import ServiceSettings
+from switchboard_core.shared.counted_redis import CountedRedis
 
 logger = logging.getLogger(__name__)
 
@@ -73,9 +74,9 @@ class RedisConfig:
 
 
 def make_client(config: RedisConfig) -> Redis:
-    """A client (connection pool) that connects lazily; no I/O happens here."""
+    """A client (connection pool) that connects lazily, counting its commands; no I/O happens here."""
     # hiredis parses replies when installed (it is a dependency): redis-py picks it itself.
-    return Redis.from_url(
+    return CountedRedis.from_url(
         config.url,
         socket_timeout=config.socket_timeout_s,
         socket_connect_timeout=config.connect_timeout_s,

@@ -33,6 +33,12 @@ class Shared:
         return TwoLevelCache(f"{self.service}:{name}", bus=self.bus, redis=self.redis, **options)
 
 
+def local_shared(service: str) -> Shared:
+    """The embedded parts, for a service started without a host (tests, tools): they hold
+    nothing that needs closing."""
+    return Shared(service, InProcessBus(), AlwaysLeader(), None)
+
+
 @contextlib.asynccontextmanager
 async def open_shared(settings: ServiceSettings, service: str) -> AsyncIterator[Shared]:
     """Embedded parts, or parts over Redis once it answered (retried with backoff at start)."""
@@ -48,7 +54,8 @@ async def open_shared(settings: ServiceSettings, service: str) -> AsyncIterator[
     redis_bus = RedisBus(client, config)
     try:
         await redis_bus.start()
-        yield Shared(service, redis_bus, RedisLeadership(client, service), client)
+        leadership = RedisLeadership(client, service, ttl_s=settings.leader_ttl_s)
+        yield Shared(service, redis_bus, leadership, client)
     finally:
         await redis_bus.close()
         await client.aclose()

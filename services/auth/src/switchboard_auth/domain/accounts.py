@@ -11,7 +11,8 @@ from switchboard_core.errors import InvalidInput, NotFound, PermissionDenied, Un
 from switchboard_core.principals import Principal
 
 from switchboard_auth.domain.passwords import password_matches_off_loop
-from switchboard_auth.domain.revocations import Revocation, RevocationFeed, Subscription
+from switchboard_auth.domain.revocations import Revocation, Subscription
+from switchboard_auth.domain.shared_revocations import SharedRevocations
 from switchboard_auth.domain.signing_keys import KeyRing
 from switchboard_auth.domain.tokens import IssuedToken, Tokens
 from switchboard_auth.domain.users import new_user, normalize_email
@@ -29,7 +30,7 @@ class Accounts:
         sessions: async_sessionmaker,
         keys: KeyRing,
         tokens: Tokens,
-        revocations: RevocationFeed,
+        revocations: SharedRevocations,
         *,
         login_ttl: timedelta,
         default_token_ttl: timedelta,
@@ -92,7 +93,7 @@ class Accounts:
             if row is None or (row.user_id != actor.user_id and not actor.is_admin):
                 raise NotFound(f"no token {token_id!r}")
             await mark_revoked(session, token_id, self._clock())
-        self._revocations.publish(Revocation(token_id=row.jti, user_id=row.user_id))
+        await self._revocations.announce(Revocation(token_id=row.jti, user_id=row.user_id))
 
     async def create_user(self, actor: Principal, *, email: str, password: str, is_admin: bool) -> UserRow:
         _require_admin(actor)

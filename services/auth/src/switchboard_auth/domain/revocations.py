@@ -4,7 +4,7 @@ A subscriber gets every revocation published after it subscribed. One that falls
 behind by more than its buffer is cut off (its iteration ends) rather than silently
 missing a revocation: the caller must then drop its cache and subscribe again.
 Closing the feed ends every subscription, present and future, so shutdown does not
-wait on open streams.
+wait on open streams. Other replicas' revocations arrive through `shared_revocations`.
 """
 
 from __future__ import annotations
@@ -82,7 +82,11 @@ class RevocationFeed:
             if not subscription._offer(revocation):
                 self._subscribers.discard(subscription)
 
-    def close(self) -> None:
-        self._closed = True
+    def cut_off_all(self) -> None:
+        """End every present subscription (revocations may have been missed); later ones run."""
         for subscription in list(self._subscribers):
             subscription.close()
+
+    def close(self) -> None:
+        self._closed = True
+        self.cut_off_all()

@@ -1,7 +1,9 @@
 """Retention: records older than the retention period are deleted in the background.
 
-Every replica may run the pruner; deleting already-deleted rows is harmless, and each
-delete is a short transaction of a bounded number of rows.
+One replica prunes for all: the pruner runs while its replica holds the lease
+`retention` (`shared.leader`; always, embedded). Were two to run at once (a lease lost
+to a Redis outage while a delete is under way) nothing breaks: deleting deleted rows is
+harmless, and each delete is a short transaction of a bounded number of rows.
 """
 
 from __future__ import annotations
@@ -11,12 +13,16 @@ import logging
 from collections.abc import Callable
 from typing import Protocol
 
+from switchboard_core.counters import COUNTERS
+from switchboard_core.shared.leader import AlwaysLeader, Leadership
+
 from switchboard_metrics.domain.invocations import now_ms
 
 logger = logging.getLogger(__name__)
 
 DAY_MS = 24 * 3600 * 1000
 PRUNE_INTERVAL_S = 600.0
+LEASE = "retention"
 
 
 class ExpiringRecords(Protocol):
@@ -45,9 +51,11 @@ class RetentionPruner:
             logger.info("retention deleted %d invocation records", deleted)
         return deleted
 
-    def start(self) -> None:
+    def start(self, leadership: Leadership | None = None) -> None:
+        """Prune in the background whenever this replica leads (None: the only replica)."""
         if self._task is None:
-            self._task = asyncio.create_task(self._run(), name="metrics-retention")
+            leading = (leadership or AlwaysLeader()).run_while_leader(LEASE, self._run)
+            self._task = asyncio.create_task(leading, name="metrics-retention")
 
     async def stop(self) -> None:
         task, self._task = self._task, None
@@ -57,6 +65,7 @@ class RetentionPruner:
 
     async def _run(self) -> None:
         while True:
+            COUNTERS.add("metrics.retention_passes")
             try:
                 await self.prune_once()
             except Exception:

@@ -5,19 +5,28 @@ not yet taken (a one-slot mailbox), so a slow subscriber skips to the newest
 revision instead of queueing every one. Revisions only grow, so "the latest" is
 all a cache needs to know that it is stale.
 
-Announcements are in-process; replicas in distributed mode learn of each other's
-changes through the bus (not built yet).
+A committed revision is handed to this process's watchers at once and published on
+the bus (`registry:catalog`); `change_relay` hands what any replica published to the
+watchers of every other one. Embedded, the bus is in-process and adds nothing new.
 """
 
 from __future__ import annotations
 
 import asyncio
+import logging
 from collections.abc import AsyncIterator, Iterator
 from contextlib import asynccontextmanager, contextmanager
 
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
+from switchboard_core.errors import DependencyUnavailable
+from switchboard_core.shared.bus import Bus
 
 from switchboard_registry.store import revision as revision_store
+
+logger = logging.getLogger(__name__)
+
+# The bus channel carrying each new revision (its decimal digits) between replicas.
+CHANNEL = "registry:catalog"
 
 
 class Subscription:
@@ -84,9 +93,10 @@ class ChangeFeed:
 class Changes:
     """Catalog-changing transactions, and the revisions they produce."""
 
-    def __init__(self, sessions: async_sessionmaker, feed: ChangeFeed) -> None:
+    def __init__(self, sessions: async_sessionmaker, feed: ChangeFeed, bus: Bus | None = None) -> None:
         self._sessions = sessions
         self.feed = feed
+        self._bus = bus
 
     @asynccontextmanager
     async def change(self) -> AsyncIterator[AsyncSession]:
@@ -98,7 +108,20 @@ class Changes:
         async with self._sessions.begin() as s:
             revision = await revision_store.bump(s)
             yield s
+        await self.announce(revision)
+
+    async def announce(self, revision: int) -> None:
+        """Tell this process's watchers (at once) and every other replica's of a committed revision."""
         self.feed.publish(revision)
+        if self._bus is None:
+            return
+        try:
+            await self._bus.publish(CHANNEL, str(revision).encode())
+        except DependencyUnavailable as exc:
+            # Committed all the same; other replicas see it at their next recheck (change_relay).
+            logger.warning(
+                "catalog revision %d was not announced to other replicas: %s", revision, exc.message
+            )
 
     async def current(self) -> int:
         async with self._sessions() as s:

@@ -15,8 +15,10 @@ every `no_stream_retry_s`, and so listed again that often.
 
 Which gateways are followed is taken from the database whenever the catalog
 changes (and every `recheck_s` besides), so gateways registered or deleted later,
-by this process or another, are followed or dropped. Only the process whose turn
-it is (the health checks' seam for leader election) follows.
+by this process or another, are followed or dropped. Followers exist only while
+`UpstreamFollowers.run()` runs: the job of the replica leading the upstream work
+(leader election, see the registry service), so one replica follows for all and a
+replica losing the lease drops its followers.
 """
 
 from __future__ import annotations
@@ -28,13 +30,13 @@ import time
 
 import orjson
 from sqlalchemy.ext.asyncio import async_sessionmaker
+from switchboard_core.counters import COUNTERS
 from switchboard_core.errors import Conflict, InvalidInput, NotFound, UpstreamError
 from switchboard_core.resilience.backoff import delay
 from switchboard_mcp.upstream import HttpClient, NegotiatingUpstream
 
 from switchboard_registry.domain.changes import ChangeFeed
 from switchboard_registry.domain.gateways import Gateways
-from switchboard_registry.domain.health import EveryProcessChecks
 from switchboard_registry.domain.models import HealthTarget
 from switchboard_registry.store.gateways import health_targets
 
@@ -61,6 +63,7 @@ class _Follower:
         self._name = target.name
         self._owner = owner
         self._wanted = asyncio.Event()
+        COUNTERS.add("registry.followers_started")
         self._tasks = (
             asyncio.create_task(self._listen(), name=f"following {target.name}"),
             asyncio.create_task(self._refresh_when_wanted(), name=f"refreshing {target.name}"),
@@ -164,7 +167,6 @@ class UpstreamFollowers:
         no_stream_retry_s: float = 300.0,
         recheck_s: float = 30.0,
         concurrency: int = 32,
-        turn: EveryProcessChecks | None = None,
     ) -> None:
         self._db = sessions
         self._feed = feed
@@ -176,29 +178,22 @@ class UpstreamFollowers:
         # Bounds the refreshes running at once (all gateways catch up when the registry starts).
         self.refreshing = asyncio.Semaphore(concurrency)
         self._recheck_s = recheck_s
-        self._turn = turn or EveryProcessChecks()
         self._followers: dict[str, _Follower] = {}
         self._changed = asyncio.Event()
-        self._task: asyncio.Task[None] | None = None
 
     @property
     def followed(self) -> set[str]:
         """Ids of the gateways followed now."""
         return set(self._followers)
 
-    def start(self) -> None:
-        if self._task is None:
-            self._task = asyncio.create_task(self._run(), name="following upstreams")
+    async def run(self) -> None:
+        """Follow every registered gateway until cancelled; then follow none."""
+        try:
+            await self._follow_in_step()
+        finally:
+            await self._follow({})
 
-    async def stop(self) -> None:
-        task, self._task = self._task, None
-        if task is not None:
-            task.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await task
-        await self._follow({})
-
-    async def _run(self) -> None:
+    async def _follow_in_step(self) -> None:
         with self._feed.subscribe() as subscription:
             async with asyncio.TaskGroup() as group:
                 group.create_task(self._note_changes(subscription.after(0)), name="following catalog changes")
@@ -217,10 +212,8 @@ class UpstreamFollowers:
             self._changed.set()
 
     async def _keep_in_step(self) -> None:
-        wanted: dict[str, HealthTarget] = {}
-        if await self._turn.ours():
-            async with self._db() as s:
-                wanted = {t.id: t for t in await health_targets(s)}
+        async with self._db() as s:
+            wanted = {t.id: t for t in await health_targets(s)}
         await self._follow(wanted)
 
     async def _follow(self, wanted: dict[str, HealthTarget]) -> None:

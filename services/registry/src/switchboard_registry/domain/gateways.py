@@ -138,7 +138,7 @@ class Gateways:
             if changed:
                 revision = await revision_store.bump(s)
         if revision:
-            self._changes.feed.publish(revision)
+            await self._changes.announce(revision)
         return await self.get(gateway_id)
 
     async def delete(self, gateway_id: str) -> None:

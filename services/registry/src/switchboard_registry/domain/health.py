@@ -15,11 +15,11 @@ process may act on what another found.
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import logging
 from datetime import UTC, datetime
 
 from sqlalchemy.ext.asyncio import async_sessionmaker
+from switchboard_core.counters import COUNTERS
 from switchboard_core.errors import Conflict, InvalidInput, NotFound, UpstreamError
 from switchboard_mcp.upstream import HttpClient, NegotiatingUpstream, UpstreamRPCError
 
@@ -160,8 +160,12 @@ class HealthChecker:
             if await set_status(s, gateway_id, status, last_seen_ok_at=last_seen_ok_at, error=error):
                 revision = await revision_store.bump(s)
         if revision:
-            self._changes.feed.publish(revision)
+            await self._changes.announce(revision)
         return bool(revision)
+
+    def forget_all(self) -> None:
+        """Drop what was learnt about every gateway, closing its session in the background."""
+        self._forget_all_but(set())
 
     def _forget_all_but(self, gateway_ids: set[str]) -> None:
         for gone in set(self._upstreams) - gateway_ids:
@@ -171,44 +175,28 @@ class HealthChecker:
                 del known[gone]
 
 
-class EveryProcessChecks:
-    """Whether this process runs the scheduled checks: for now every registry process does.
+class HealthSchedule:
+    """Runs `HealthChecker.check_all` every `interval_s` while `run()` runs.
 
-    The seam for leader election: in distributed mode a lease held in Redis answers
-    here, so one replica checks for all.
+    `run()` is the job of the replica leading the upstream work (leader election, see
+    the registry service), so one replica checks for all; `rounds` counts its rounds.
     """
 
-    async def ours(self) -> bool:
-        return True
-
-
-class HealthSchedule:
-    """Runs `HealthChecker.check_all` every `interval_s` in a background task."""
-
-    def __init__(
-        self, checker: HealthChecker, *, interval_s: float, turn: EveryProcessChecks | None = None
-    ) -> None:
+    def __init__(self, checker: HealthChecker, *, interval_s: float) -> None:
         self._checker = checker
         self._interval_s = interval_s
-        self._turn = turn or EveryProcessChecks()
-        self._task: asyncio.Task[None] | None = None
+        self.rounds = 0
 
-    def start(self) -> None:
-        if self._task is None:
-            self._task = asyncio.create_task(self._run(), name="registry health checks")
-
-    async def stop(self) -> None:
-        task, self._task = self._task, None
-        if task is not None:
-            task.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await task
-
-    async def _run(self) -> None:
-        while True:
-            if await self._turn.ours():
+    async def run(self) -> None:
+        try:
+            while True:
+                self.rounds += 1
+                COUNTERS.add("registry.health_rounds")
                 try:
                     await self._checker.check_all()
                 except Exception:  # the schedule's top level: log, try again next round
                     logger.exception("health checks failed; trying again in %gs", self._interval_s)
-            await asyncio.sleep(self._interval_s)
+                await asyncio.sleep(self._interval_s)
+        finally:
+            # No longer leading: the sessions kept with upstreams go (in the background).
+            self._checker.forget_all()

@@ -5,6 +5,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from sqlalchemy.ext.asyncio import async_sessionmaker
+from switchboard_core.shared.bus import Bus
 from switchboard_mcp.upstream import HttpClient
 
 from switchboard_registry.domain.catalog import CatalogReader
@@ -39,9 +40,11 @@ class Registry:
         *,
         discovery_timeout_s: float,
         health: HealthPolicy | None = None,
+        bus: Bus | None = None,
     ) -> Registry:
+        """`bus` carries changes to other replicas (None: this process is the only one)."""
         health = health or HealthPolicy()
-        changes = Changes(sessions, ChangeFeed())
+        changes = Changes(sessions, ChangeFeed(), bus)
         gateways = Gateways(sessions, changes, http, timeout_s=discovery_timeout_s)
         return cls(
             gateways=gateways,
