@@ -58,7 +58,9 @@ def test_request_ids_name_the_replica_that_sent_them() -> None:
 
 @pytest.fixture
 async def redis(redis_server) -> AsyncIterator[tuple[RedisConfig, Redis]]:
-    config = RedisConfig(url=redis_server.url, retry_interval_s=0.2, socket_timeout_s=0.5, connect_timeout_s=0.5)
+    config = RedisConfig(
+        url=redis_server.url, retry_interval_s=0.2, socket_timeout_s=0.5, connect_timeout_s=0.5
+    )
     client = make_client(config)
     yield config, client
     await client.aclose()
@@ -88,7 +90,9 @@ async def test_forgetting_an_idle_copy_keeps_the_session_for_other_replicas(redi
     session.last_seen = time.monotonic() - 61
     assert a.expire() == 1
     assert await b.find(session.id, user_id="u1", server_id="") is not None
-    assert await a.find(session.id, user_id="u1", server_id="") is not None, "and the first one adopts it again"
+    assert await a.find(session.id, user_id="u1", server_id="") is not None, (
+        "and the first one adopts it again"
+    )
 
 
 async def test_deleting_a_session_ends_it_on_every_replica_within_a_second(redis) -> None:
@@ -144,7 +148,9 @@ async def test_an_answer_reaching_another_replica_goes_to_the_one_that_asked(red
 
 
 async def test_without_redis_sessions_are_not_found_and_none_can_open(redis_server) -> None:
-    config = RedisConfig(url=redis_server.url, retry_interval_s=0.2, socket_timeout_s=0.5, connect_timeout_s=0.5)
+    config = RedisConfig(
+        url=redis_server.url, retry_interval_s=0.2, socket_timeout_s=0.5, connect_timeout_s=0.5
+    )
     client = make_client(config)
     try:
         store = _replica(client, "aaaa")
@@ -156,7 +162,9 @@ async def test_without_redis_sessions_are_not_found_and_none_can_open(redis_serv
         with pytest.raises(DependencyUnavailable):
             await other.create(user_id="u1", server_id="", **NEW)
         assert time.monotonic() - started < 2, "never waits on a Redis that went away"
-        assert store.get(session.id, user_id="u1", server_id="") is session, "what a replica holds still serves"
+        assert store.get(session.id, user_id="u1", server_id="") is session, (
+            "what a replica holds still serves"
+        )
     finally:
         await client.aclose()
 
