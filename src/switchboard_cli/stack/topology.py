@@ -7,8 +7,9 @@ to have bound.
 
 from __future__ import annotations
 
-import socket
 from dataclasses import asdict, dataclass
+
+from switchboard_core.ports import free_port
 
 HOST = "127.0.0.1"
 SERVICES = ("auth", "registry", "metrics", "mcp-proxy")
@@ -74,9 +75,3 @@ def plan(replicas: dict[str, int], *, public_port: int, with_postgres: bool) -> 
         postgres_port=free_port() if with_postgres else None,
         pgbouncer_port=free_port() if with_postgres else None,
     )
-
-
-def free_port() -> int:
-    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
-        sock.bind((HOST, 0))
-        return sock.getsockname()[1]

@@ -1,0 +1,44 @@
+"""A free TCP port on loopback, for servers a test or a local stack starts.
+
+Picked below the kernel's ephemeral range (`ip_local_port_range`, where outgoing
+connections get their local ports), so a port chosen now and bound a few seconds later
+is not taken in between by some client's connection; only another listener could take
+it. Where the range cannot be read or nothing below it is free, the kernel picks.
+"""
+
+from __future__ import annotations
+
+import random
+import socket
+
+_LOWEST = 10_000
+_ATTEMPTS = 64
+
+
+def free_port() -> int:
+    low = _ephemeral_low()
+    if low - 1 > _LOWEST:
+        for _ in range(_ATTEMPTS):
+            port = random.randint(_LOWEST, low - 1)
+            if _bindable(port):
+                return port
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
+def _ephemeral_low() -> int:
+    try:
+        with open("/proc/sys/net/ipv4/ip_local_port_range") as ports:
+            return int(ports.read().split()[0])
+    except (OSError, ValueError, IndexError):
+        return 0
+
+
+def _bindable(port: int) -> bool:
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
+        try:
+            sock.bind(("127.0.0.1", port))
+        except OSError:
+            return False
+    return True
