@@ -32,7 +32,11 @@ async def store(database_url: str) -> AsyncIterator[InvocationStore]:
 
 @pytest.fixture
 def settings(tmp_path: Path, database_url: str) -> MetricsSettings:
-    return MetricsSettings(data_dir=tmp_path, metrics_database_url=database_url)
+    # The records these tests write are dated 2023: the service's own retention pass,
+    # which runs at start, must not race them away.
+    return MetricsSettings(
+        data_dir=tmp_path, metrics_database_url=database_url, metrics_retention_days=36_500
+    )
 
 
 @pytest.fixture

@@ -22,6 +22,7 @@ logger = logging.getLogger(__name__)
 
 DAY_MS = 24 * 3600 * 1000
 PRUNE_INTERVAL_S = 600.0
+STOP_GRACE_S = 5.0
 LEASE = "retention"
 
 
@@ -43,6 +44,7 @@ class RetentionPruner:
         self._interval_s = interval_s
         self._clock = clock
         self._task: asyncio.Task | None = None
+        self._pass: asyncio.Future | None = None
 
     async def prune_once(self) -> int:
         """Delete what has expired by now; returns how many records went."""
@@ -62,12 +64,16 @@ class RetentionPruner:
         if task is not None:
             task.cancel()
             await asyncio.wait([task])
+        # A pass under way finishes (briefly) before the store it uses is closed.
+        if self._pass is not None and not self._pass.done():
+            await asyncio.wait([self._pass], timeout=STOP_GRACE_S)
 
     async def _run(self) -> None:
         while True:
             COUNTERS.add("metrics.retention_passes")
             try:
-                await self.prune_once()
+                self._pass = asyncio.ensure_future(self.prune_once())
+                await asyncio.shield(self._pass)
             except Exception:
                 # Top of a background task: a failed pass must not end retention for good.
                 logger.exception("retention pass failed; retrying in %.0fs", self._interval_s)
