@@ -108,7 +108,7 @@ async def test_after_a_resync_watchers_get_the_revision_another_replica_committe
 ) -> None:
     changes = registry_service.registry.changes
     subscription = await InProcessBus().subscribe(CHANNEL)
-    relay = asyncio.create_task(ChangeRelay(changes).run(subscription))
+    relay = asyncio.create_task(ChangeRelay(changes, recheck_s=None).run(subscription))
     engine = create_engine(database_url)
     try:
         with changes.feed.subscribe() as watcher:
@@ -120,6 +120,28 @@ async def test_after_a_resync_watchers_get_the_revision_another_replica_committe
             subscription.deliver(RESYNC)  # what the bus tells every subscriber once it is back
 
             async with asyncio.timeout(1.0):
+                assert await anext(revisions) == unheard
+    finally:
+        relay.cancel()
+        await asyncio.gather(relay, return_exceptions=True)
+        await engine.dispose()
+
+
+async def test_a_change_whose_announcement_was_never_published_reaches_watchers_within_a_second(
+    registry_service: RegistryService, database_url: str
+) -> None:
+    """The writer's publish failed (Redis away from it only): no message, no resync, yet
+    the revision it committed is read from the database within a recheck."""
+    changes = registry_service.registry.changes
+    subscription = await InProcessBus().subscribe(CHANNEL)
+    relay = asyncio.create_task(ChangeRelay(changes).run(subscription))
+    engine = create_engine(database_url)
+    try:
+        with changes.feed.subscribe() as watcher:
+            revisions = watcher.after(await changes.current())
+            async with sessionmaker(engine).begin() as s:
+                unheard = await revision_store.bump(s)
+            async with asyncio.timeout(1.5):
                 assert await anext(revisions) == unheard
     finally:
         relay.cancel()

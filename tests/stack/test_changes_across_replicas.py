@@ -10,7 +10,6 @@ least one of them is made on a replica other than the one it follows.
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import time
 from collections.abc import AsyncIterator, Iterator
 
@@ -18,10 +17,11 @@ import httpx
 import jwt
 import orjson
 import pytest
+from switchboard_testing.mcp_http import session_headers
+from switchboard_testing.mcp_listen import Session, listening_sessions
 from switchboard_testing.stack import StackProcess
 from switchboard_testing.upstream_process import UpstreamProcess, start_upstream
 
-VERSION = "2025-11-25"
 WITHIN_S = 1.0
 LIST_CHANGED = "notifications/tools/list_changed"
 
@@ -52,97 +52,9 @@ def _bearer(token: str) -> dict[str, str]:
     return {"authorization": f"Bearer {token}"}
 
 
-def _mcp_headers(token: str, session_id: str | None = None) -> dict[str, str]:
-    headers = {
-        **_bearer(token),
-        "accept": "application/json, text/event-stream",
-        "content-type": "application/json",
-        "mcp-protocol-version": VERSION,
-    }
-    return headers | ({"mcp-session-id": session_id} if session_id else {})
-
-
-class Session:
-    """An MCP session on one proxy replica (`/mcp`: every tool), its GET stream read into a queue."""
-
-    def __init__(self, http: httpx.AsyncClient, base: str, token: str) -> None:
-        self._http = http
-        self.base = base
-        self._token = token
-        self.id = ""
-        self.notifications: asyncio.Queue[dict] = asyncio.Queue()
-        self._stream_open = asyncio.Event()
-
-    async def open(self) -> None:
-        initialize = {
-            "jsonrpc": "2.0",
-            "id": 0,
-            "method": "initialize",
-            "params": {"protocolVersion": VERSION, "capabilities": {}, "clientInfo": {"name": "t"}},
-        }
-        response = await self.post(initialize)
-        assert response.status_code == 200, response.text
-        self.id = response.headers["mcp-session-id"]
-        assert (await self.post({"jsonrpc": "2.0", "method": "notifications/initialized"})).status_code == 202
-
-    async def post(self, message: dict) -> httpx.Response:
-        return await self._http.post(
-            f"{self.base}/mcp", content=orjson.dumps(message), headers=_mcp_headers(self._token, self.id)
-        )
-
-    async def echo(self, tool: str, id_: int, text: str) -> dict:
-        message = {"jsonrpc": "2.0", "id": id_, "method": "tools/call"}
-        message["params"] = {"name": tool, "arguments": {"text": text}}
-        response = await self.post(message)
-        assert response.status_code == 200, response.text
-        return response.json()
-
-    async def listen(self) -> None:
-        """Read the GET stream until cancelled (start it as a task, then `await opened()`)."""
-        headers = _mcp_headers(self._token, self.id) | {"accept": "text/event-stream"}
-        async with self._http.stream("GET", f"{self.base}/mcp", headers=headers, timeout=None) as stream:
-            assert stream.status_code == 200
-            self._stream_open.set()
-            async for line in stream.aiter_lines():
-                if line.startswith("data:") and line[5:].strip():
-                    self.notifications.put_nowait(orjson.loads(line[5:]))
-
-    async def opened(self) -> None:
-        async with asyncio.timeout(10):
-            await self._stream_open.wait()
-
-    def forget_notifications(self) -> None:
-        while not self.notifications.empty():
-            self.notifications.get_nowait()
-
-    async def told(self, method: str, *, by: float) -> None:
-        """Wait for a notification `method` on the GET stream until the monotonic time `by`."""
-        async with asyncio.timeout(max(0.0, by - time.monotonic())):
-            while (await self.notifications.get()).get("method") != method:
-                pass
-
-
-@contextlib.asynccontextmanager
-async def _listening_sessions(
-    http: httpx.AsyncClient, bases: list[str], token: str
-) -> AsyncIterator[list[Session]]:
-    sessions = [Session(http, base, token) for base in bases]
-    for session in sessions:
-        await session.open()
-    listeners = [asyncio.create_task(session.listen()) for session in sessions]
-    try:
-        for session in sessions:
-            await session.opened()
-        yield sessions
-    finally:
-        for listener in listeners:
-            listener.cancel()
-        await asyncio.gather(*listeners, return_exceptions=True)
-
-
 async def _tools_listed(http: httpx.AsyncClient, proxy: str, token: str) -> set[str]:
     message = {"jsonrpc": "2.0", "id": 1, "method": "tools/list"}
-    response = await http.post(f"{proxy}/rpc", content=orjson.dumps(message), headers=_mcp_headers(token))
+    response = await http.post(f"{proxy}/rpc", content=orjson.dumps(message), headers=session_headers(token))
     assert response.status_code == 200, response.text
     return {tool["name"] for tool in response.json()["result"]["tools"]}
 
@@ -158,7 +70,7 @@ async def test_a_gateway_added_or_removed_on_either_registry_replica_shows_on_ev
 ) -> None:
     adding, removing = stack.replica_urls("registry")
     proxies = stack.replica_urls("mcp-proxy")
-    async with _listening_sessions(http, proxies, token) as sessions:
+    async with listening_sessions(http, proxies, token) as sessions:
         response = await http.post(
             f"{adding}/gateways", json={"name": "shared", "url": upstream.url}, headers=_bearer(token)
         )
@@ -216,7 +128,7 @@ async def test_a_token_revoked_on_either_auth_replica_is_refused_by_every_proxy_
 
 async def _status_of_a_call(http: httpx.AsyncClient, proxy: str, token: str) -> int:
     message = {"jsonrpc": "2.0", "id": 1, "method": "ping"}
-    response = await http.post(f"{proxy}/rpc", content=orjson.dumps(message), headers=_mcp_headers(token))
+    response = await http.post(f"{proxy}/rpc", content=orjson.dumps(message), headers=session_headers(token))
     return response.status_code
 
 

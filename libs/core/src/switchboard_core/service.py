@@ -86,13 +86,15 @@ class Host:
             loop.add_signal_handler(sig, self._stopping.set)
         server, health = build_server()
         names = [n for s in self.services for n in s.grpc_names]
-        self.runtime.principals = PrincipalCache(
-            self.runtime.channel("auth"), timeout_s=self.settings.grpc_timeout_s
-        )
         started: list[Service] = []
         http_task: asyncio.Task | None = None
         shared = open_shared(self.settings, self.services[0].name if len(self.services) == 1 else "embedded")
         self.runtime.shared = await shared.__aenter__()
+        self.runtime.principals = PrincipalCache(
+            self.runtime.channel("auth"),
+            timeout_s=self.settings.grpc_timeout_s,
+            shared=self.runtime.shared.level("principals"),
+        )
         try:
             # Services start before the gRPC server does: a start may open databases but
             # never waits on a peer (feeds from peers reconnect on their own).

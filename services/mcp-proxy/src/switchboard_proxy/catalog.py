@@ -3,6 +3,13 @@
 A catalog is fetched over gRPC on first use and kept until the registry's change
 feed reports a new revision (or `ttl_s` passes, as a safety net). Each cached catalog
 is rendered once: the lists clients ask for, and the indexes calls are routed by.
+
+Between replicas (distributed mode) a shared level in Redis sits behind this one,
+keyed by revision and server: what one replica fetched at revision R is a Redis hit
+for every replica that knows R as the latest. Such keys never need deleting: a change
+is a new revision, hence new keys (old ones expire). The registry reads its revision
+before the catalog, so what is stored under R is at least as new as R. While the feed
+is down the revision is unknown and the shared level is not used.
 """
 
 from __future__ import annotations
@@ -19,6 +26,7 @@ from switchboard.registry.v1 import registry_pb2, registry_pb2_grpc
 from switchboard_core.counters import COUNTERS
 from switchboard_core.errors import from_grpc
 from switchboard_core.grpc import feeds
+from switchboard_core.shared.redis_level import RedisLevel
 from switchboard_mcp import param_headers
 
 from switchboard_proxy.uri_templates import compile_template
@@ -127,12 +135,17 @@ def _render(reply: registry_pb2.Catalog) -> Catalog:
 
 
 class CatalogCache:
-    def __init__(self, channel: grpc.aio.Channel, *, timeout_s: float, ttl_s: float) -> None:
+    def __init__(
+        self, channel: grpc.aio.Channel, *, timeout_s: float, ttl_s: float, shared: RedisLevel | None = None
+    ) -> None:
         self._stub = registry_pb2_grpc.RegistryServiceStub(channel)
         self._timeout_s = timeout_s
         self._ttl_s = ttl_s
+        self._shared = shared
+        self._revision: int | None = None  # the latest the feed told; None while it is down
         self._catalogs: dict[str, Catalog] = {}
         self._inflight: dict[str, asyncio.Future[Catalog]] = {}
+        self._epoch = 0  # bumped by every change
         self._watch: asyncio.Task | None = None
         self._listeners: list = []
 
@@ -148,6 +161,7 @@ class CatalogCache:
         COUNTERS.add("cache.catalog.misses")
         future: asyncio.Future[Catalog] = asyncio.get_running_loop().create_future()
         self._inflight[server_id] = future
+        epoch = self._epoch
         try:
             catalog = await self._fetch(server_id)
         except BaseException as exc:
@@ -155,18 +169,25 @@ class CatalogCache:
             future.exception()  # consumed here; waiters re-raise their own copy
             raise
         finally:
-            del self._inflight[server_id]
+            if self._inflight.get(server_id) is future:
+                del self._inflight[server_id]
         future.set_result(catalog)
-        self._catalogs[server_id] = catalog
+        if epoch == self._epoch:  # else it may predate the change: answered, not kept
+            self._catalogs[server_id] = catalog
         return catalog
 
     async def _fetch(self, server_id: str) -> Catalog:
+        key = None if self._shared is None or self._revision is None else f"{self._revision}:{server_id}"
+        if key is not None and (raw := await self._shared.get(key)) is not None:
+            return _render(registry_pb2.Catalog.FromString(raw))
         try:
             reply = await self._stub.GetCatalog(
                 registry_pb2.GetCatalogRequest(server_id=server_id), timeout=self._timeout_s
             )
         except grpc.aio.AioRpcError as exc:
             raise from_grpc(exc, "registry") from exc
+        if key is not None:
+            await self._shared.put(key, reply.SerializeToString())
         return _render(reply)
 
     def on_change(self, listener) -> None:
@@ -174,9 +195,13 @@ class CatalogCache:
         self._listeners.append(listener)
 
     def invalidate(self) -> None:
+        self._epoch += 1
         self._catalogs.clear()
+        # Requests from now on wait for a fetch that starts after the change.
+        self._inflight.clear()
 
-    def _changed(self, _change) -> None:
+    def _changed(self, change: registry_pb2.CatalogChange) -> None:
+        self._revision = change.revision
         self.invalidate()
         for listener in self._listeners:
             listener()
@@ -189,11 +214,17 @@ class CatalogCache:
             self._watch.cancel()
             with contextlib.suppress(asyncio.CancelledError):
                 await self._watch
+        if self._shared is not None:
+            await self._shared.close()
 
     async def _follow_changes(self) -> None:
         await feeds.follow(
             "catalog",
             lambda: self._stub.WatchCatalog(registry_pb2.WatchCatalogRequest()),
             self._changed,
-            self.invalidate,
+            self._lost_track,
         )
+
+    def _lost_track(self) -> None:
+        self._revision = None
+        self.invalidate()

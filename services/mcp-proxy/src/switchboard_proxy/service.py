@@ -80,7 +80,10 @@ class ProxyService:
                 replica=new_replica_id(),
             )
         catalogs = CatalogCache(
-            runtime.channel("registry"), timeout_s=settings.grpc_timeout_s, ttl_s=settings.catalog_ttl_s
+            runtime.channel("registry"),
+            timeout_s=settings.grpc_timeout_s,
+            ttl_s=settings.catalog_ttl_s,
+            shared=None if shared is None else shared.level("catalog", ttl_s=settings.catalog_ttl_s),
         )
         metrics = MetricsBuffer(
             runtime.channel("metrics"),

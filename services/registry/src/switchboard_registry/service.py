@@ -25,7 +25,7 @@ from switchboard_core.shared.runtime import local_shared
 from switchboard_mcp.upstream.pool import HttpClient, new_http_client
 
 from switchboard_registry.app import build_routers
-from switchboard_registry.domain.change_relay import ChangeRelay
+from switchboard_registry.domain.change_relay import RECHECK_S, ChangeRelay
 from switchboard_registry.domain.changes import CHANNEL
 from switchboard_registry.domain.following import UpstreamFollowers
 from switchboard_registry.domain.health import HealthSchedule
@@ -107,7 +107,10 @@ class RegistryService:
         changes_elsewhere = await shared.bus.subscribe(CHANNEL)
         self._background = [
             asyncio.create_task(
-                ChangeRelay(registry.changes).run(changes_elsewhere), name="catalog change relay"
+                ChangeRelay(registry.changes, recheck_s=RECHECK_S if shared.redis is not None else None).run(
+                    changes_elsewhere
+                ),
+                name="catalog change relay",
             ),
             asyncio.create_task(
                 shared.leadership.run_while_leader(UPSTREAM_LEASE, self._tend_upstreams),

@@ -7,10 +7,9 @@ that a value loaded by one (over gRPC from its owner) is a Redis hit for the oth
 local copy; a bus resync (messages were lost) drops every local entry. TTLs on both
 levels bound the staleness should an announcement be lost anyway.
 
-Redis is an optimisation here, never a dependency: each Redis operation has a short
-deadline, and after a failure Redis is left alone for a cooldown, so a miss while it
-is down or hung costs at most one deadline before the loader answers. Embedded, there
-is no Redis (`redis=None`) and the bus is in-process.
+Redis is an optimisation here, never a dependency (`redis_level.RedisLevel`: short
+deadlines, a cooldown after a failure, deletions Redis missed owed and repaid).
+Embedded, there is no Redis (`redis=None`) and the bus is in-process.
 
 A load that raced an invalidation is returned to its callers but not stored: the
 value may predate the change. (Another replica may still write such a value to Redis
@@ -23,24 +22,17 @@ import asyncio
 import contextlib
 import logging
 from collections.abc import Awaitable, Callable
-from typing import Any
 
 from redis.asyncio import Redis
 
 from switchboard_core.errors import DependencyUnavailable
 from switchboard_core.shared.bus import Bus, Subscription
 from switchboard_core.shared.local_lru import LocalLru
-from switchboard_core.shared.redis_client import (
-    REDIS_FAILED,
-    namespaced,
-    reraise_cancellation,
-    unlink_prefixed,
-)
+from switchboard_core.shared.redis_level import RedisLevel
 
 logger = logging.getLogger(__name__)
 
 Loader = Callable[[], Awaitable[bytes]]
-_FAILED = object()
 
 
 class TwoLevelCache:
@@ -60,18 +52,24 @@ class TwoLevelCache:
         self._namespace = namespace
         self._channel = f"{namespace}:invalidate"
         self._bus = bus
-        self._redis = redis
+        self._shared = (
+            None
+            if redis is None
+            else RedisLevel(
+                namespace,
+                redis,
+                ttl_s=redis_ttl_s,
+                op_timeout_s=op_timeout_s,
+                bulk_timeout_s=bulk_timeout_s,
+                cooldown_s=cooldown_s,
+            )
+        )
         self._local = LocalLru(max_entries=max_entries, ttl_s=local_ttl_s)
-        self._redis_ttl_ms = int(redis_ttl_s * 1000)
-        self._op_timeout_s = op_timeout_s
-        self._bulk_timeout_s = bulk_timeout_s
-        self._cooldown_s = cooldown_s
-        self._redis_resting_until = 0.0
         self._epoch = 0  # bumped by every invalidation: loads that straddle one are not stored
         self._flights: dict[str, asyncio.Future[bytes]] = {}
         self._subscription: Subscription | None = None
         self._listener: asyncio.Task[None] | None = None
-        self.local_hits = self.redis_hits = self.loads = self.redis_errors = 0
+        self.local_hits = self.loads = 0
 
     async def start(self) -> None:
         self._subscription = await self._bus.subscribe(self._channel)
@@ -86,6 +84,16 @@ class TwoLevelCache:
                 await self._listener
         if self._subscription is not None:
             await self._subscription.close()
+        if self._shared is not None:
+            await self._shared.close()
+
+    @property
+    def redis_hits(self) -> int:
+        return 0 if self._shared is None else self._shared.hits
+
+    @property
+    def redis_errors(self) -> int:
+        return 0 if self._shared is None else self._shared.errors
 
     async def __aenter__(self) -> TwoLevelCache:
         await self.start()
@@ -111,31 +119,24 @@ class TwoLevelCache:
     async def invalidate(self, key: str) -> bool:
         """Drop `key` everywhere; False when Redis could not be told (TTLs then bound staleness)."""
         self._forget(key)
-        deleted = await self._try(lambda r: r.unlink(namespaced(self._namespace, key)), self._op_timeout_s)
-        return await self._announce(b"key\0" + key.encode()) and deleted is not _FAILED
+        deleted = self._shared is None or await self._shared.delete(key)
+        return await self._announce(b"key\0" + key.encode()) and deleted
 
     async def invalidate_all(self, prefix: str = "") -> bool:
         """Drop every key starting with `prefix` everywhere (like `invalidate`)."""
         self._forget_prefix(prefix)
-        prefixed = namespaced(self._namespace, prefix)
-        deleted = await self._try(lambda r: unlink_prefixed(r, prefixed), self._bulk_timeout_s)
-        return await self._announce(b"prefix\0" + prefix.encode()) and deleted is not _FAILED
+        deleted = self._shared is None or await self._shared.delete_prefix(prefix)
+        return await self._announce(b"prefix\0" + prefix.encode()) and deleted
 
     async def _fill(self, key: str, loader: Loader) -> bytes:
         epoch = self._epoch
-        value = await self._try(
-            lambda r: r.get(namespaced(self._namespace, key)), self._op_timeout_s, rest=True
-        )
-        if isinstance(value, bytes):
-            self.redis_hits += 1
-        else:
+        shared = self._shared
+        value = None if shared is None else await shared.get(key)
+        if value is None:
             self.loads += 1
             value = await loader()
-            if epoch == self._epoch:
-                store = namespaced(self._namespace, key)
-                await self._try(
-                    lambda r: r.set(store, value, px=self._redis_ttl_ms), self._op_timeout_s, rest=True
-                )
+            if epoch == self._epoch and shared is not None:
+                await shared.put(key, value)
         if epoch == self._epoch:
             self._local.put(key, value)
         return value
@@ -145,28 +146,6 @@ class TwoLevelCache:
             del self._flights[key]
         if not flight.cancelled():
             flight.exception()  # retrieved here: every caller may have given up
-
-    async def _try(
-        self, command: Callable[[Redis], Awaitable[Any]], timeout_s: float, *, rest: bool = False
-    ) -> Any:
-        """The command's answer, None without Redis, `_FAILED` when Redis failed.
-
-        `rest`: skip the command while Redis rests after a failure (reads and fills
-        may; invalidations always try).
-        """
-        loop = asyncio.get_running_loop()
-        if self._redis is None or (rest and loop.time() < self._redis_resting_until):
-            return None
-        try:
-            async with asyncio.timeout(timeout_s):
-                return await command(self._redis)
-        except REDIS_FAILED as exc:
-            reraise_cancellation()
-            self.redis_errors += 1
-            if loop.time() >= self._redis_resting_until:
-                logger.warning("cache %s: Redis failed (%s); loading directly", self._namespace, exc)
-            self._redis_resting_until = loop.time() + self._cooldown_s
-            return _FAILED
 
     async def _announce(self, payload: bytes) -> bool:
         try:

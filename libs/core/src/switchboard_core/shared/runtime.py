@@ -19,6 +19,7 @@ from switchboard_core.shared.cache import TwoLevelCache
 from switchboard_core.shared.leader import AlwaysLeader, Leadership, RedisLeadership
 from switchboard_core.shared.redis_bus import RedisBus
 from switchboard_core.shared.redis_client import RedisConfig, connect
+from switchboard_core.shared.redis_level import RedisLevel
 
 
 @dataclass
@@ -31,6 +32,13 @@ class Shared:
     def cache(self, name: str, **options: Any) -> TwoLevelCache:
         """A cache under `switchboard:<service>:<name>` (start it, or use `async with`)."""
         return TwoLevelCache(f"{self.service}:{name}", bus=self.bus, redis=self.redis, **options)
+
+    def level(self, name: str, **options: Any) -> RedisLevel | None:
+        """The shared level `switchboard:<service>:<name>` for a cache that keeps its own
+        in-process level; None when embedded (one process: nothing to share)."""
+        if self.redis is None:
+            return None
+        return RedisLevel(f"{self.service}:{name}", self.redis, counter=name, **options)
 
 
 def local_shared(service: str) -> Shared:
