@@ -16,9 +16,7 @@ async def test_without_a_redis_url_every_part_is_in_process():
         assert isinstance(shared.bus, InProcessBus)
         assert isinstance(shared.leadership, AlwaysLeader)
         assert shared.redis is None
-        async with shared.cache("catalog") as cache:
-            assert await cache.get_or_load("k", _answer(b"v")) == b"v"
-            assert cache.redis_errors == 0
+        assert shared.level("catalog") is None  # one process: nothing to share
 
 
 async def test_with_a_redis_url_the_parts_share_redis_under_the_service_namespace(redis_server: RedisServer):
@@ -26,14 +24,7 @@ async def test_with_a_redis_url_the_parts_share_redis_under_the_service_namespac
     async with open_shared(settings, "registry") as shared:
         assert isinstance(shared.bus, RedisBus)
         assert isinstance(shared.leadership, RedisLeadership)
-        async with shared.cache("catalog") as cache:
-            await cache.get_or_load("server-1", _answer(b"v"))
+        level = shared.level("catalog")
+        await level.put("server-1", b"v")
         assert shared.redis is not None
         assert await shared.redis.get(namespaced("registry", "catalog", "server-1")) == b"v"
-
-
-def _answer(value: bytes):
-    async def load() -> bytes:
-        return value
-
-    return load

@@ -4,8 +4,8 @@
     redis_bus.py     RedisBus: the bus over Redis pub/sub
     pubsub_link.py   the process's one pub/sub connection: watched, reconnected, resubscribed
     leader.py        Leadership: run a job on one replica only; AlwaysLeader, RedisLeadership
-    cache.py         TwoLevelCache: in-process LRU (local_lru.py) in front of Redis,
-                     invalidated over the bus
+    redis_level.py   RedisLevel: the shared level behind a cache's in-process one
+                     (deadlines, cooldown, deletions owed until Redis takes them)
     redis_client.py  RedisConfig, the client factory, the start-up connect with backoff
     counted_redis.py the client class the factory makes: counts round trips
     runtime.py       open_shared(settings, service): the shape the settings ask for

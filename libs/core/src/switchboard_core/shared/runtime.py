@@ -15,7 +15,6 @@ from redis.asyncio import Redis
 
 from switchboard_core.settings import ServiceSettings
 from switchboard_core.shared.bus import Bus, InProcessBus
-from switchboard_core.shared.cache import TwoLevelCache
 from switchboard_core.shared.leader import AlwaysLeader, Leadership, RedisLeadership
 from switchboard_core.shared.redis_bus import RedisBus
 from switchboard_core.shared.redis_client import RedisConfig, connect
@@ -28,10 +27,6 @@ class Shared:
     bus: Bus
     leadership: Leadership
     redis: Redis | None  # None when embedded
-
-    def cache(self, name: str, **options: Any) -> TwoLevelCache:
-        """A cache under `switchboard:<service>:<name>` (start it, or use `async with`)."""
-        return TwoLevelCache(f"{self.service}:{name}", bus=self.bus, redis=self.redis, **options)
 
     def level(self, name: str, **options: Any) -> RedisLevel | None:
         """The shared level `switchboard:<service>:<name>` for a cache that keeps its own
