@@ -60,6 +60,18 @@ class RunningAuth:
         kid, key = await self.signing_key()
         return jwt.encode({**claims, **changes}, key, algorithm="ES256", headers={"kid": kid})
 
+    async def add_user(
+        self, admin: str, email: str, password: str = "a long enough password", *, is_admin: bool = False
+    ) -> dict:
+        """A new user made by the administrator holding token `admin`: its JSON."""
+        response = await self.http.post(
+            "/auth/users",
+            json={"email": email, "password": password, "is_admin": is_admin},
+            headers={"authorization": f"Bearer {admin}"},
+        )
+        assert response.status_code == 201, response.text
+        return response.json()
+
     async def login(self, email: str = ADMIN_EMAIL, password: str = ADMIN_PASSWORD) -> str:
         response = await self.http.post("/auth/login", json={"email": email, "password": password})
         assert response.status_code == 200, response.text

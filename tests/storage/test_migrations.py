@@ -11,7 +11,7 @@ import sys
 
 import pytest
 from alembic import command
-from sqlalchemy import MetaData, func, inspect, select, table, text
+from sqlalchemy import func, inspect, select, table, text
 from sqlalchemy.exc import OperationalError
 from switchboard_core.db import create_engine
 from switchboard_core.migrations import (
@@ -91,22 +91,29 @@ async def test_downgrading_one_service_leaves_the_others_tables(
     assert await current_revision(database_url, gone) is None
 
 
-def as_made_before_migrations(migrations: MigrationSet) -> MetaData:
-    """The service's tables as `create_all` made them before there were migrations
-    (no naming convention, no version table)."""
-    old = MetaData()
-    for declared in migrations.metadata.sorted_tables:
-        declared.to_metadata(old)
-    return old
+async def make_as_before_migrations(url: str, migrations: MigrationSet, *, keep: int | None = None) -> None:
+    """The service's tables as they stood when migrations began (its baseline revision),
+    with no version table, as `create_all` left them then; `keep`: only that many of
+    them, in dependency order."""
+    await upgrade(url, migrations, migrations.baseline)
+    baseline = [t.name for t in migrations.metadata.sorted_tables if t.name in migrations.baseline_tables]
+    doomed = [migrations.version_table, *reversed(baseline[keep:] if keep is not None else [])]
+    engine = create_engine(url)
+    try:
+        async with engine.begin() as conn:
+            for name in doomed:
+                await conn.execute(text(f'DROP TABLE "{name}"'))
+    finally:
+        await engine.dispose()
 
 
 async def test_a_database_made_before_migrations_is_adopted_keeping_what_it_holds(
     migrations: MigrationSet, database_url: str
 ) -> None:
+    await make_as_before_migrations(database_url, migrations)
     engine = create_engine(database_url)
     try:
         async with engine.begin() as conn:
-            await conn.run_sync(as_made_before_migrations(migrations).create_all)
             await conn.execute(text("CREATE TABLE kept_by_the_operator (note TEXT)"))
             await conn.execute(text("INSERT INTO kept_by_the_operator VALUES ('still here')"))
     finally:
@@ -131,13 +138,7 @@ async def test_a_database_holding_only_some_of_a_services_tables_is_refused(
     several = [m for m in all_migrations if len(m.baseline_tables) > 1]
     assert several
     for migrations in several:
-        old = as_made_before_migrations(migrations)
-        engine = create_engine(database_url)
-        try:
-            async with engine.begin() as conn:
-                await conn.run_sync(old.create_all, tables=[old.sorted_tables[0]])
-        finally:
-            await engine.dispose()
+        await make_as_before_migrations(database_url, migrations, keep=1)
         with pytest.raises(SchemaConflict, match=f"no {migrations.version_table}"):
             await upgrade(database_url, migrations)
 

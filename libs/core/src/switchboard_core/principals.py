@@ -28,6 +28,7 @@ from switchboard.auth.v1 import auth_pb2, auth_pb2_grpc
 from switchboard_core.counters import COUNTERS
 from switchboard_core.errors import DependencyUnavailable, Unauthenticated, from_grpc
 from switchboard_core.grpc import feeds
+from switchboard_core.policy import Membership
 from switchboard_core.shared.redis_level import RedisLevel
 
 
@@ -40,10 +41,20 @@ class Principal:
     token_id: str
     expires_at: int
     scopes: tuple[str, ...] = ()
+    memberships: tuple[Membership, ...] = ()
 
     @classmethod
     def from_proto(cls, p: auth_pb2.Principal) -> Principal:
-        return cls(p.user_id, p.email, p.is_admin, tuple(p.teams), p.token_id, p.expires_at, tuple(p.scopes))
+        return cls(
+            p.user_id,
+            p.email,
+            p.is_admin,
+            tuple(p.teams),
+            p.token_id,
+            p.expires_at,
+            tuple(p.scopes),
+            tuple(Membership(m.team_id, m.role, frozenset(m.permissions)) for m in p.memberships),
+        )
 
     def to_proto(self) -> auth_pb2.Principal:
         return auth_pb2.Principal(
@@ -54,6 +65,10 @@ class Principal:
             token_id=self.token_id,
             expires_at=self.expires_at,
             scopes=self.scopes,
+            memberships=[
+                auth_pb2.Membership(team_id=m.team_id, role=m.role, permissions=sorted(m.permissions))
+                for m in self.memberships
+            ],
         )
 
 

@@ -9,6 +9,8 @@ from pydantic import BaseModel, Field
 
 from switchboard_auth.domain.accounts import MAX_TOKEN_NAME_LENGTH, MAX_TOKEN_TTL_DAYS
 from switchboard_auth.domain.passwords import MIN_PASSWORD_LENGTH
+from switchboard_auth.domain.roles import MAX_DESCRIPTION_LENGTH
+from switchboard_auth.domain.teams import MAX_TEAM_NAME_LENGTH
 from switchboard_auth.domain.users import MAX_EMAIL_LENGTH
 
 
@@ -51,11 +53,18 @@ class TokenInfo(BaseModel):
     last_used_at: datetime | None = Field(description="Updated at most once a minute.")
 
 
+class MembershipInfo(BaseModel):
+    team_id: str
+    role: str
+    permissions: list[str]
+
+
 class PrincipalInfo(BaseModel):
     user_id: str
     email: str
     is_admin: bool
     teams: list[str]
+    memberships: list[MembershipInfo]
     token_id: str
     expires_at: int = Field(description="Unix seconds.")
 
@@ -77,3 +86,75 @@ class JsonWebKeySet(BaseModel):
     keys: list[dict] = Field(
         description="Public ES256 keys (RFC 7517); tokens name theirs in the `kid` header."
     )
+
+
+class ChangePasswordRequest(BaseModel):
+    current_password: str = Field(max_length=1024)
+    new_password: str = Field(min_length=MIN_PASSWORD_LENGTH, max_length=1024)
+
+
+class UpdateUserRequest(BaseModel):
+    is_admin: bool | None = Field(
+        default=None, description="Promote to, or demote from, platform administrator."
+    )
+    password: str | None = Field(
+        default=None,
+        min_length=MIN_PASSWORD_LENGTH,
+        max_length=1024,
+        description="Set a new password; the user's logins end (API tokens stay).",
+    )
+    unlock: bool = Field(default=False, description="Lift a lockout after failed logins.")
+
+
+class UserDetail(UserInfo):
+    locked_until: datetime | None
+    password_changed_at: datetime | None
+
+
+class CreateTeamRequest(BaseModel):
+    name: str = Field(min_length=1, max_length=MAX_TEAM_NAME_LENGTH, examples=["platform"])
+
+
+class TeamInfo(BaseModel):
+    id: str
+    name: str
+    personal: bool
+    created_at: datetime
+
+
+class PutMemberRequest(BaseModel):
+    email: str = Field(max_length=MAX_EMAIL_LENGTH)
+    role: str = Field(max_length=64, examples=["developer"], description="A team role: GET /auth/roles.")
+
+
+class ChangeMemberRequest(BaseModel):
+    role: str = Field(max_length=64)
+
+
+class MemberInfo(BaseModel):
+    user_id: str
+    email: str
+    role: str
+    added_at: datetime
+
+
+class RoleRequest(BaseModel):
+    description: str = Field(default="", max_length=MAX_DESCRIPTION_LENGTH)
+    permissions: list[str] = Field(min_length=1, max_length=100, examples=[["tools.read", "tools.execute"]])
+
+
+class CreateRoleRequest(RoleRequest):
+    name: str = Field(min_length=2, max_length=64, examples=["tool-runner"])
+
+
+class RoleInfo(BaseModel):
+    name: str
+    description: str
+    permissions: list[str]
+    builtin: bool
+
+
+class PermissionInfo(BaseModel):
+    name: str
+    description: str
+    platform_only: bool

@@ -19,6 +19,7 @@ from switchboard_auth.api_models import (
     JsonWebKeySet,
     LoginRequest,
     LoginResponse,
+    MembershipInfo,
     PrincipalInfo,
     TokenInfo,
     UserInfo,
@@ -93,6 +94,10 @@ def build_router(accounts: Callable[[], Accounts]) -> APIRouter:
             email=caller.email,
             is_admin=caller.is_admin,
             teams=list(caller.teams),
+            memberships=[
+                MembershipInfo(team_id=m.team_id, role=m.role, permissions=sorted(m.permissions))
+                for m in caller.memberships
+            ],
             token_id=caller.token_id,
             expires_at=caller.expires_at,
         )

@@ -19,9 +19,11 @@ from switchboard_auth.domain.accounts import Accounts
 from switchboard_auth.domain.bootstrap import admin_banner
 from switchboard_auth.domain.revocations import RevocationFeed
 from switchboard_auth.domain.shared_revocations import CHANNEL, SharedRevocations
+from switchboard_auth.people_api import build_people_router
 from switchboard_auth.rpc import AuthServicer
 from switchboard_auth.settings import AuthSettings
 from switchboard_auth.startup import OpenedAuth, open_auth
+from switchboard_auth.teams_api import build_teams_router
 
 
 class AuthService:
@@ -37,12 +39,20 @@ class AuthService:
 
     @property
     def accounts(self) -> Accounts:
+        return self.opened.accounts
+
+    @property
+    def opened(self) -> OpenedAuth:
         if self._opened is None:
             raise DependencyUnavailable("the auth service is not started")
-        return self._opened.accounts
+        return self._opened
 
     def routers(self) -> Sequence[APIRouter]:
-        return [build_router(lambda: self.accounts)]
+        return [
+            build_router(lambda: self.accounts),
+            build_people_router(lambda: self.accounts, lambda: self.opened.users, lambda: self.opened.roles),
+            build_teams_router(lambda: self.opened.teams),
+        ]
 
     def routes(self) -> Sequence[BaseRoute]:
         return []

@@ -18,6 +18,9 @@ class AuthSettings(ServiceSettings):
     token_audience: str = "switchboard"
     login_token_ttl_s: int = 8 * 3600
     default_token_ttl_days: int = 30
+    # Wrong passwords in a row that lock an account, and for how long.
+    login_max_failures: int = 5
+    login_lockout_s: int = 900
 
     @property
     def database_url(self) -> str:
@@ -27,6 +30,10 @@ class AuthSettings(ServiceSettings):
     def _reject_unsafe_values(self) -> AuthSettings:
         if self.login_token_ttl_s <= 0 or self.default_token_ttl_days <= 0:
             raise ValueError("token lifetimes must be positive")
+        if self.login_max_failures < 1 or self.login_lockout_s < 0:
+            raise ValueError(
+                "SWITCHBOARD_LOGIN_MAX_FAILURES must be at least 1, SWITCHBOARD_LOGIN_LOCKOUT_S not negative"
+            )
         if (
             self.environment == "production"
             and self.bootstrap_admin_password

@@ -13,9 +13,13 @@ from switchboard_core.migrations import StartupPolicy, prepare
 from switchboard_auth.domain.accounts import Accounts
 from switchboard_auth.domain.bootstrap import ensure_admin
 from switchboard_auth.domain.revocations import RevocationFeed
+from switchboard_auth.domain.roles import Roles
 from switchboard_auth.domain.shared_revocations import SharedRevocations
 from switchboard_auth.domain.signing_keys import KeyRing
+from switchboard_auth.domain.teams import Teams
 from switchboard_auth.domain.tokens import Tokens
+from switchboard_auth.domain.user_admin import UserAdmin
+from switchboard_auth.domain.users import ensure_personal_teams
 from switchboard_auth.migrations import MIGRATIONS
 from switchboard_auth.settings import AuthSettings
 
@@ -28,6 +32,9 @@ def utcnow() -> datetime:
 class OpenedAuth:
     engine: AsyncEngine
     accounts: Accounts
+    users: UserAdmin
+    teams: Teams
+    roles: Roles
     # Set only when this opening created the first admin with a generated password.
     generated_admin_password: str | None
 
@@ -59,6 +66,8 @@ async def open_auth(
             password=settings.bootstrap_admin_password,
             clock=utcnow,
         )
+        async with sessions.begin() as session:
+            await ensure_personal_teams(session, utcnow())
         tokens = Tokens(
             sessions, keys, issuer=settings.token_issuer, audience=settings.token_audience, clock=utcnow
         )
@@ -70,8 +79,17 @@ async def open_auth(
             login_ttl=timedelta(seconds=settings.login_token_ttl_s),
             default_token_ttl=timedelta(days=settings.default_token_ttl_days),
             clock=utcnow,
+            max_failures=settings.login_max_failures,
+            lockout=timedelta(seconds=settings.login_lockout_s),
         )
     except BaseException:
         await engine.dispose()
         raise
-    return OpenedAuth(engine, accounts, generated)
+    return OpenedAuth(
+        engine,
+        accounts,
+        UserAdmin(sessions, revocations, clock=utcnow),
+        Teams(sessions, revocations, clock=utcnow),
+        Roles(sessions, revocations, clock=utcnow),
+        generated,
+    )

@@ -1,5 +1,11 @@
 """What the auth service does for its callers: log in, mint, list and revoke tokens,
-authenticate a token, manage users. The HTTP and gRPC faces only translate to these."""
+authenticate a token, change a password, add and list users. The HTTP and gRPC faces
+only translate to these.
+
+Logins lock an account for `lockout` after `max_failures` wrong passwords in a row
+(counted in the database, so failures through every replica count); while locked,
+the password is not even checked, so guessing on gets nowhere.
+"""
 
 from __future__ import annotations
 
@@ -10,14 +16,22 @@ from sqlalchemy.ext.asyncio import async_sessionmaker
 from switchboard_core.errors import InvalidInput, NotFound, PermissionDenied, Unauthenticated
 from switchboard_core.principals import Principal
 
-from switchboard_auth.domain.passwords import password_matches_off_loop
+from switchboard_auth.domain.passwords import hash_password_off_loop, password_matches_off_loop
 from switchboard_auth.domain.revocations import Revocation, Subscription
 from switchboard_auth.domain.shared_revocations import SharedRevocations
 from switchboard_auth.domain.signing_keys import KeyRing
 from switchboard_auth.domain.tokens import IssuedToken, Tokens
-from switchboard_auth.domain.users import new_user, normalize_email
-from switchboard_auth.store.api_tokens import TokenRow, mark_revoked, token_by_id, tokens_of
-from switchboard_auth.store.users import UserRow, insert_user, list_users, user_by_email, user_by_id
+from switchboard_auth.domain.users import check_password, new_user, normalize_email, store_user
+from switchboard_auth.store.api_tokens import TokenRow, mark_revoked, revoke_named, token_by_id, tokens_of
+from switchboard_auth.store.users import (
+    UserRow,
+    clear_failed_logins,
+    list_users,
+    note_failed_login,
+    set_password_hash,
+    user_by_email,
+    user_by_id,
+)
 
 MAX_TOKEN_TTL_DAYS = 3650
 MAX_TOKEN_NAME_LENGTH = 200
@@ -35,7 +49,11 @@ class Accounts:
         login_ttl: timedelta,
         default_token_ttl: timedelta,
         clock: Callable[[], datetime],
+        max_failures: int = 5,
+        lockout: timedelta = timedelta(minutes=15),
     ) -> None:
+        self._max_failures = max_failures
+        self._lockout = lockout
         self._sessions = sessions
         self._keys = keys
         self._tokens = tokens
@@ -50,11 +68,38 @@ class Accounts:
                 user = await user_by_email(session, normalize_email(email))
         except InvalidInput:
             user = None
+        now = self._clock()
+        if user is not None and user.locked_until is not None and user.locked_until > now:
+            wait = int((user.locked_until - now).total_seconds()) + 1
+            raise Unauthenticated(f"account locked after repeated failed logins; try again in {wait} s")
         # Verify even for an unknown email, so timing does not tell which emails exist.
         matches = await password_matches_off_loop(user.password_hash if user else None, password)
         if user is None or not matches:
+            if user is not None:
+                async with self._sessions.begin() as session:
+                    await note_failed_login(
+                        session, user.id, limit=self._max_failures, lock_until=now + self._lockout
+                    )
             raise Unauthenticated("invalid email or password")
+        if user.failed_logins or user.locked_until is not None:
+            async with self._sessions.begin() as session:
+                await clear_failed_logins(session, user.id)
         return await self._tokens.issue(user, name=LOGIN_TOKEN_NAME, ttl=self._login_ttl)
+
+    async def change_password(self, actor: Principal, *, current: str, new: str) -> None:
+        """The caller's own password; every login of theirs ends (API tokens stay)."""
+        check_password(new)
+        async with self._sessions() as session:
+            user = await user_by_id(session, actor.user_id)
+        if user is None or not await password_matches_off_loop(user.password_hash, current):
+            raise PermissionDenied("the current password is wrong")
+        password_hash = await hash_password_off_loop(new)
+        now = self._clock()
+        async with self._sessions.begin() as session:
+            await set_password_hash(session, user.id, password_hash, now)
+            ended = await revoke_named(session, user.id, LOGIN_TOKEN_NAME, now)
+        for token_id in ended:
+            await self._revocations.announce(Revocation(token_id=token_id, user_id=user.id))
 
     async def authenticate(self, token: str) -> Principal:
         return await self._tokens.verify(token)
@@ -99,7 +144,7 @@ class Accounts:
         _require_admin(actor)
         user = await new_user(email, password, is_admin=is_admin, now=self._clock())
         async with self._sessions.begin() as session:
-            await insert_user(session, user)
+            await store_user(session, user)
         return user
 
     async def users(self, actor: Principal, *, limit: int, offset: int) -> list[UserRow]:

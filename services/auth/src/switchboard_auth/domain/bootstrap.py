@@ -9,8 +9,8 @@ from sqlalchemy.ext.asyncio import async_sessionmaker
 from switchboard_core.errors import Conflict
 
 from switchboard_auth.domain.passwords import generate_password
-from switchboard_auth.domain.users import new_user
-from switchboard_auth.store.users import any_user_exists, insert_user
+from switchboard_auth.domain.users import new_user, store_user
+from switchboard_auth.store.users import any_user_exists
 
 
 async def ensure_admin(
@@ -31,7 +31,7 @@ async def ensure_admin(
         async with sessions.begin() as session:
             if await any_user_exists(session):
                 return None
-            await insert_user(session, admin)
+            await store_user(session, admin)
     except Conflict:
         # Another replica bootstrapped at the same moment.
         return None

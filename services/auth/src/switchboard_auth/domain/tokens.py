@@ -3,8 +3,9 @@
 Verification checks, in order: the header names ES256 (so `none` and HMAC tricks
 never reach a key), a known `kid`, the signature, `exp`/`nbf`/`iat` (with a small
 clock-skew allowance), `iss` and `aud`, and finally the token's row: it must exist,
-belong to the subject and not be revoked. The row's owner supplies email and admin
-flag, so demoting a user takes effect without re-issuing tokens.
+belong to the subject and not be revoked. The row's owner supplies email, admin flag
+and team memberships (with what each role permits), so demoting a user or changing
+their teams takes effect without re-issuing tokens.
 """
 
 from __future__ import annotations
@@ -21,6 +22,7 @@ from sqlalchemy.ext.asyncio import async_sessionmaker
 from switchboard_core.errors import Unauthenticated
 from switchboard_core.principals import Principal
 
+from switchboard_auth.domain.memberships import memberships
 from switchboard_auth.domain.signing_keys import ALGORITHM, KeyRing
 from switchboard_auth.store.api_tokens import TokenRow, insert_token, mark_used, token_holder
 from switchboard_auth.store.users import UserRow
@@ -91,6 +93,7 @@ class Tokens:
         jti, subject = claims["jti"], claims["sub"]
         async with self._sessions() as session:
             holder = await token_holder(session, jti)
+            held = await memberships(session, subject) if holder is not None else ()
         if holder is None or holder.user_id != subject:
             raise Unauthenticated("token is not known to this issuer")
         if holder.revoked_at is not None:
@@ -102,9 +105,10 @@ class Tokens:
             user_id=holder.user_id,
             email=holder.email,
             is_admin=holder.is_admin,
-            teams=(),
+            teams=tuple(m.team_id for m in held),
             token_id=jti,
             expires_at=int(claims["exp"]),
+            memberships=held,
         )
 
     async def _note_use(self, jti: str, now: datetime) -> None:

@@ -96,3 +96,23 @@ async def mark_revoked(session: AsyncSession, jti: str, at: datetime) -> None:
 
 async def mark_used(session: AsyncSession, jti: str, at: datetime) -> None:
     await session.execute(update(api_tokens).where(api_tokens.c.jti == jti).values(last_used_at=at))
+
+
+async def revoke_named(session: AsyncSession, user_id: str, name: str, at: datetime) -> list[str]:
+    """Revokes every live token of the user's called `name`; their ids."""
+    live = (
+        (
+            await session.execute(
+                select(api_tokens.c.jti).where(
+                    api_tokens.c.user_id == user_id,
+                    api_tokens.c.name == name,
+                    api_tokens.c.revoked_at.is_(None),
+                )
+            )
+        )
+        .scalars()
+        .all()
+    )
+    if live:
+        await session.execute(update(api_tokens).where(api_tokens.c.jti.in_(live)).values(revoked_at=at))
+    return list(live)

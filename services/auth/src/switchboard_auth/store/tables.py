@@ -1,4 +1,5 @@
-"""The auth service's tables: users, API tokens (every issued JWT), signing keys."""
+"""The auth service's tables: users, teams and their members, custom roles, API tokens
+(every issued JWT), signing keys."""
 
 from __future__ import annotations
 
@@ -10,9 +11,12 @@ from sqlalchemy import (
     DateTime,
     ForeignKey,
     Index,
+    Integer,
+    PrimaryKeyConstraint,
     String,
     Table,
     Text,
+    text,
 )
 from sqlalchemy.engine import Dialect
 from sqlalchemy.types import TypeDecorator
@@ -48,6 +52,43 @@ users = Table(
     Column("email", String(320), nullable=False, unique=True),
     Column("password_hash", String(255), nullable=False),
     Column("is_admin", Boolean, nullable=False, default=False),
+    Column("created_at", UtcDateTime, nullable=False),
+    # Failed logins since the last good one; at the limit the account locks for a while.
+    Column("failed_logins", Integer, nullable=False, server_default=text("0")),
+    Column("locked_until", UtcDateTime, nullable=True),
+    Column("password_changed_at", UtcDateTime, nullable=True),
+)
+
+teams = Table(
+    "teams",
+    metadata,
+    Column("id", String(36), primary_key=True),
+    Column("name", String(200), nullable=False, unique=True),
+    # The user whose personal team this is (every user has one), else NULL.
+    Column("personal_of", String(36), ForeignKey("users.id", ondelete="CASCADE"), nullable=True, unique=True),
+    Column("created_at", UtcDateTime, nullable=False),
+)
+
+team_members = Table(
+    "team_members",
+    metadata,
+    Column("team_id", String(36), ForeignKey("teams.id", ondelete="CASCADE"), nullable=False),
+    Column("user_id", String(36), ForeignKey("users.id", ondelete="CASCADE"), nullable=False),
+    # A built-in team role (switchboard_core.policy.TEAM_ROLES) or a custom role's name.
+    Column("role", String(64), nullable=False),
+    Column("added_at", UtcDateTime, nullable=False),
+    PrimaryKeyConstraint("team_id", "user_id"),
+    Index("ix_team_members_user", "user_id"),
+)
+
+# Custom roles; the built-in ones live in code (switchboard_core.policy.BUILTIN_ROLES).
+roles = Table(
+    "roles",
+    metadata,
+    Column("name", String(64), primary_key=True),
+    Column("description", String(500), nullable=False),
+    # A JSON array of permission names.
+    Column("permissions", Text, nullable=False),
     Column("created_at", UtcDateTime, nullable=False),
 )
 

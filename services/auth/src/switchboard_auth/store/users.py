@@ -5,7 +5,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from datetime import datetime
 
-from sqlalchemy import exists, insert, select
+from sqlalchemy import delete, exists, func, insert, select, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
 from switchboard_core.errors import Conflict
@@ -20,9 +20,21 @@ class UserRow:
     password_hash: str
     is_admin: bool
     created_at: datetime
+    failed_logins: int = 0
+    locked_until: datetime | None = None
+    password_changed_at: datetime | None = None
 
 
-_COLUMNS = (users.c.id, users.c.email, users.c.password_hash, users.c.is_admin, users.c.created_at)
+_COLUMNS = (
+    users.c.id,
+    users.c.email,
+    users.c.password_hash,
+    users.c.is_admin,
+    users.c.created_at,
+    users.c.failed_logins,
+    users.c.locked_until,
+    users.c.password_changed_at,
+)
 
 
 async def insert_user(session: AsyncSession, user: UserRow) -> None:
@@ -61,3 +73,43 @@ async def list_users(session: AsyncSession, *, limit: int, offset: int) -> list[
         select(*_COLUMNS).order_by(users.c.created_at, users.c.id).limit(limit).offset(offset)
     )
     return [UserRow(*row) for row in rows]
+
+
+async def note_failed_login(session: AsyncSession, user_id: str, *, limit: int, lock_until: datetime) -> None:
+    """One more failed login; the one reaching `limit` locks the account until `lock_until`.
+
+    Counted in SQL, so failures on several replicas at once all count."""
+    await session.execute(
+        update(users).where(users.c.id == user_id).values(failed_logins=users.c.failed_logins + 1)
+    )
+    await session.execute(
+        update(users)
+        .where(users.c.id == user_id, users.c.failed_logins >= limit)
+        .values(failed_logins=0, locked_until=lock_until)
+    )
+
+
+async def clear_failed_logins(session: AsyncSession, user_id: str) -> None:
+    await session.execute(
+        update(users).where(users.c.id == user_id).values(failed_logins=0, locked_until=None)
+    )
+
+
+async def set_password_hash(session: AsyncSession, user_id: str, password_hash: str, at: datetime) -> None:
+    await session.execute(
+        update(users)
+        .where(users.c.id == user_id)
+        .values(password_hash=password_hash, password_changed_at=at, failed_logins=0, locked_until=None)
+    )
+
+
+async def set_admin(session: AsyncSession, user_id: str, is_admin: bool) -> None:
+    await session.execute(update(users).where(users.c.id == user_id).values(is_admin=is_admin))
+
+
+async def delete_user(session: AsyncSession, user_id: str) -> None:
+    await session.execute(delete(users).where(users.c.id == user_id))
+
+
+async def count_admins(session: AsyncSession) -> int:
+    return await session.scalar(select(func.count()).select_from(users).where(users.c.is_admin.is_(True)))

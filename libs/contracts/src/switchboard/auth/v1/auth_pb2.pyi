@@ -14,7 +14,7 @@ class AuthenticateRequest(_message.Message):
     def __init__(self, token: _Optional[str] = ...) -> None: ...
 
 class Principal(_message.Message):
-    __slots__ = ("user_id", "email", "is_admin", "teams", "token_id", "expires_at", "scopes")
+    __slots__ = ("user_id", "email", "is_admin", "teams", "token_id", "expires_at", "scopes", "memberships")
     USER_ID_FIELD_NUMBER: _ClassVar[int]
     EMAIL_FIELD_NUMBER: _ClassVar[int]
     IS_ADMIN_FIELD_NUMBER: _ClassVar[int]
@@ -22,6 +22,7 @@ class Principal(_message.Message):
     TOKEN_ID_FIELD_NUMBER: _ClassVar[int]
     EXPIRES_AT_FIELD_NUMBER: _ClassVar[int]
     SCOPES_FIELD_NUMBER: _ClassVar[int]
+    MEMBERSHIPS_FIELD_NUMBER: _ClassVar[int]
     user_id: str
     email: str
     is_admin: bool
@@ -29,7 +30,18 @@ class Principal(_message.Message):
     token_id: str
     expires_at: int
     scopes: _containers.RepeatedScalarFieldContainer[str]
-    def __init__(self, user_id: _Optional[str] = ..., email: _Optional[str] = ..., is_admin: _Optional[bool] = ..., teams: _Optional[_Iterable[str]] = ..., token_id: _Optional[str] = ..., expires_at: _Optional[int] = ..., scopes: _Optional[_Iterable[str]] = ...) -> None: ...
+    memberships: _containers.RepeatedCompositeFieldContainer[Membership]
+    def __init__(self, user_id: _Optional[str] = ..., email: _Optional[str] = ..., is_admin: _Optional[bool] = ..., teams: _Optional[_Iterable[str]] = ..., token_id: _Optional[str] = ..., expires_at: _Optional[int] = ..., scopes: _Optional[_Iterable[str]] = ..., memberships: _Optional[_Iterable[_Union[Membership, _Mapping]]] = ...) -> None: ...
+
+class Membership(_message.Message):
+    __slots__ = ("team_id", "role", "permissions")
+    TEAM_ID_FIELD_NUMBER: _ClassVar[int]
+    ROLE_FIELD_NUMBER: _ClassVar[int]
+    PERMISSIONS_FIELD_NUMBER: _ClassVar[int]
+    team_id: str
+    role: str
+    permissions: _containers.RepeatedScalarFieldContainer[str]
+    def __init__(self, team_id: _Optional[str] = ..., role: _Optional[str] = ..., permissions: _Optional[_Iterable[str]] = ...) -> None: ...
 
 class AuthenticateResponse(_message.Message):
     __slots__ = ("principal",)
