@@ -115,6 +115,7 @@ class ProxyService:
         self.endpoint.mirror = self.mirror
         self.endpoint.relay = self.relay
         self.legacy_sse = LegacySseEndpoint(settings, runtime.principals, self.sessions, self.dispatcher)
+        self.legacy_sse.relay = self.relay
         self.rpc_endpoint = RpcEndpoint(
             runtime.principals, self.dispatcher, max_message_bytes=settings.max_message_bytes
         )
