@@ -26,6 +26,7 @@ from urllib.parse import parse_qs, urlsplit
 import orjson
 from switchboard_core.errors import SwitchboardError, Unauthenticated, status_of
 from switchboard_core.principals import Principal, PrincipalCache, bearer_token
+from switchboard_core.shared.bus import Subscription
 from switchboard_mcp import jsonrpc, sse, versions
 
 from switchboard_proxy.dispatch import CallContext, Dispatcher
@@ -68,6 +69,10 @@ class LegacySseEndpoint:
         self._work: dict[str, dict[object, asyncio.Task]] = {}
         # Set when replicas share sessions: POSTs reaching other replicas come through it.
         self.relay: SessionRelay | None = None
+        # Sessions of other replicas' streams found in the shared records, by id -> (user,
+        # server path): their later POSTs need no record read (a gone stream is noticed
+        # by nobody hearing the relayed POST).
+        self._elsewhere: dict[str, tuple[str, str]] = {}
 
     async def __call__(self, scope, receive, send) -> None:
         headers = {k.decode("latin-1").lower(): v.decode("latin-1") for k, v in scope["headers"]}
@@ -144,7 +149,7 @@ class LegacySseEndpoint:
             with contextlib.suppress(asyncio.CancelledError):
                 await gone
 
-    async def _hear_posts(self, session: Session):
+    async def _hear_posts(self, session: Session) -> Subscription | None:
         if self.relay is None:
             return None
 
@@ -193,6 +198,7 @@ class LegacySseEndpoint:
         if not here:
             body = {"principal": dataclasses.asdict(principal), "messages": messages}
             if not await self.relay.post_elsewhere(session_id, body):
+                self._elsewhere.pop(session_id, None)
                 return await reply(send, 404, _NOT_FOUND)  # its stream is gone
             return await reply(send, 202, None)
         await reply(send, 202, None)
@@ -202,9 +208,18 @@ class LegacySseEndpoint:
     async def _held_elsewhere(self, session_id: str, principal: Principal, server_id: str) -> bool:
         """Whether another replica may hold the session's stream (its record says it is this
         caller's, on this server path)."""
-        return self.relay is not None and await self._sessions.recorded(
-            session_id, user_id=principal.user_id, server_id=server_id
-        )
+        if self.relay is None:
+            return False
+        owner = (principal.user_id, server_id)
+        known = self._elsewhere.get(session_id)
+        if known is not None:
+            return known == owner
+        if not await self._sessions.recorded(session_id, user_id=principal.user_id, server_id=server_id):
+            return False
+        if len(self._elsewhere) >= _ELSEWHERE_LIMIT:
+            self._elsewhere.pop(next(iter(self._elsewhere)))  # the oldest
+        self._elsewhere[session_id] = owner
+        return True
 
     async def _take(self, msg: dict, session: Session, principal: Principal) -> None:
         if jsonrpc.is_response(msg):
@@ -264,6 +279,7 @@ class LegacySseEndpoint:
         return (urlsplit(origin).hostname or "") in _LOOPBACK_HOSTS
 
 
+_ELSEWHERE_LIMIT = 10_000
 _NOT_FOUND = jsonrpc.error(None, jsonrpc.INVALID_REQUEST, "Session not found")
 
 
