@@ -39,6 +39,20 @@ async def test_a_replica_hears_what_another_publishes_within_a_second(two_replic
         assert await next_message(catalog) == Message("registry:catalog", b"revision 7")
 
 
+async def test_publishing_says_how_many_processes_heard_it(two_replicas: tuple[Bus, Bus]) -> None:
+    one, other = two_replicas
+    assert await one.publish("proxy:posts:s-1", b"nobody") == 0
+    first = await other.subscribe("proxy:posts:s-1")
+    second = await other.subscribe("proxy:posts:s-1")
+    assert await one.publish("proxy:posts:s-1", b"one process, two subscribers") == 1
+    await first.close()
+    await second.close()
+    deadline = time.monotonic() + 1.0  # Redis hears the UNSUBSCRIBE on another connection
+    while await one.publish("proxy:posts:s-1", b"gone?") != 0:
+        assert time.monotonic() < deadline, "a closed subscription is still counted"
+        await asyncio.sleep(0.01)
+
+
 async def test_a_pattern_hears_every_channel_it_matches_and_no_other(two_replicas: tuple[Bus, Bus]) -> None:
     one, other = two_replicas
     async with await other.subscribe("auth:*") as everything_auth:

@@ -30,6 +30,7 @@ from switchboard_proxy.listen_streams import ListenStreams
 from switchboard_proxy.session_streams import stream_reply, stream_session
 from switchboard_proxy.sessions import SessionStore
 from switchboard_proxy.settings import ProxySettings
+from switchboard_proxy.stateless_calls import InteractiveCalls
 from switchboard_proxy.stateless_http import StatelessExchange
 
 __all__ = ["WWW_AUTHENTICATE", "McpEndpoint", "read_body", "reply"]
@@ -58,13 +59,19 @@ class McpEndpoint:
         self._stateless = StatelessExchange(
             dispatcher,
             listens if listens is not None else ListenStreams(),
-            rounds or InputRounds(dispatcher.deliver, ttl_s=settings.input_wait_s),
+            # (Not `rounds or ...`: an InputRounds with nothing parked is falsy.)
+            rounds if rounds is not None else InputRounds(dispatcher.deliver, ttl_s=settings.input_wait_s),
         )
         self._allowed_origins = set(settings.allowed_origins)
         # Stream logs in Redis when replicas share sessions (set by the service).
         self.mirror: EventMirror | None = None
         self.relay = None  # session_relay.SessionRelay, likewise
         self._traced = telemetry.tracing_active()
+
+    @property
+    def interactive_calls(self) -> InteractiveCalls:
+        """The stateless calls that may wait for the client's input (set up by the service)."""
+        return self._stateless.calls
 
     async def __call__(self, scope, receive, send) -> None:
         headers = _headers(scope)

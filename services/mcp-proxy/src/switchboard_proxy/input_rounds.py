@@ -7,9 +7,11 @@ call parked here under a fresh unguessable `requestState`. The client's retry,
 carrying its answers and that state, resumes the call where it stopped: the
 answers go to the upstream and the call's stream is read on.
 
-The state is only a key into this process's table, never data the gateway trusts:
-a retry must come from the same user, on the same server path, for the same
-method and target, or it finds nothing. A parked call nobody resumes within the
+The state is only a key into the table of the process that parked the call, never
+data the gateway trusts: a retry must come from the same user, on the same server
+path, for the same method and target, or it finds nothing. With replicas it names
+that process (`sbrs1.<replica>.<key>`), so a retry reaching another replica is handed
+to it (`round_relay`). A parked call nobody resumes within the
 TTL is ended: the upstream is told the client did not answer, and its stream closed.
 """
 
@@ -51,8 +53,9 @@ Deliver = Callable[[dict, Session], Awaitable[None]]
 
 
 class InputRounds:
-    def __init__(self, deliver: Deliver, *, ttl_s: float, limit: int = 10_000) -> None:
+    def __init__(self, deliver: Deliver, *, ttl_s: float, limit: int = 10_000, replica: str = "") -> None:
         self._deliver = deliver
+        self.replica = replica
         self._ttl_s = ttl_s
         self._limit = limit
         self._parked: dict[str, Parked] = {}
@@ -62,10 +65,18 @@ class InputRounds:
         """Keep `parked` until it is resumed or expires; None when too many are parked."""
         if len(self._parked) >= self._limit:
             return None
-        state = STATE_PREFIX + secrets.token_urlsafe(24)
+        state = STATE_PREFIX + (f"{self.replica}." if self.replica else "") + secrets.token_urlsafe(24)
         parked.timer = asyncio.get_running_loop().call_later(self._ttl_s, self._expire, state)
         self._parked[state] = parked
         return state
+
+    @staticmethod
+    def holder(state: object) -> str | None:
+        """The replica a state says parked its call, or None when it names none."""
+        if not isinstance(state, str) or not state.startswith(STATE_PREFIX):
+            return None
+        replica, dot, _key = state.removeprefix(STATE_PREFIX).partition(".")
+        return replica if dot and replica else None
 
     def find(
         self, state: object, *, user_id: str, server_id: str, method: str, target: object

@@ -6,18 +6,27 @@ message is accepted with 202 and worked on in the background; every answer, and
 everything else the session is sent, goes out on the stream as a `message` event. The
 session lives as long as its stream. What a method does is decided in `dispatch`,
 exactly as for Streamable HTTP.
+
+With replicas (no sticky balancing) a POST may reach a replica other than the one
+holding the stream: that one checks the session against the shared records (same
+user, same server path), and hands the messages over the bus to the stream's
+replica (`SessionRelay.post_elsewhere`), which takes them as if posted there. Only
+once the stream's replica heard them is the POST accepted: a session whose stream
+died with its replica gets 404.
 """
 
 from __future__ import annotations
 
 import asyncio
 import contextlib
+import dataclasses
 import logging
 from urllib.parse import parse_qs, urlsplit
 
 import orjson
 from switchboard_core.errors import SwitchboardError, Unauthenticated, status_of
 from switchboard_core.principals import Principal, PrincipalCache, bearer_token
+from switchboard_core.shared.bus import Subscription
 from switchboard_mcp import jsonrpc, sse, versions
 
 from switchboard_proxy.dispatch import CallContext, Dispatcher
@@ -32,6 +41,7 @@ from switchboard_proxy.http_replies import (
     reply,
     wait_for_disconnect,
 )
+from switchboard_proxy.session_relay import SessionRelay
 from switchboard_proxy.sessions import Session, SessionStore
 from switchboard_proxy.settings import ProxySettings
 
@@ -57,6 +67,12 @@ class LegacySseEndpoint:
         self._allowed_origins = set(settings.allowed_origins)
         # Per session: the client's requests being worked on, by their id.
         self._work: dict[str, dict[object, asyncio.Task]] = {}
+        # Set when replicas share sessions: POSTs reaching other replicas come through it.
+        self.relay: SessionRelay | None = None
+        # Sessions of other replicas' streams found in the shared records, by id -> (user,
+        # server path): their later POSTs need no record read (a gone stream is noticed
+        # by nobody hearing the relayed POST).
+        self._elsewhere: dict[str, tuple[str, str]] = {}
 
     async def __call__(self, scope, receive, send) -> None:
         headers = {k.decode("latin-1").lower(): v.decode("latin-1") for k, v in scope["headers"]}
@@ -94,6 +110,8 @@ class LegacySseEndpoint:
         self._work[session.id] = {}
         path = scope.get("root_path", "") + scope["path"]
         endpoint = f"{path.removesuffix('/sse')}/message?session_id={session.id}"
+        # Heard before the client learns where to POST: its first POST may go elsewhere.
+        posts = await self._hear_posts(session)
         await send({"type": "http.response.start", "status": 200, "headers": SSE_HEADERS})
         try:
             await _chunk(send, sse.encode(endpoint.encode(), event="endpoint"))
@@ -101,6 +119,8 @@ class LegacySseEndpoint:
         except OSError:
             pass
         finally:
+            if posts is not None:
+                await self.relay.unfeed(posts)
             await self._end(session)
         with contextlib.suppress(OSError, RuntimeError):
             await send({"type": "http.response.body", "body": b"", "more_body": False})
@@ -129,6 +149,21 @@ class LegacySseEndpoint:
             with contextlib.suppress(asyncio.CancelledError):
                 await gone
 
+    async def _hear_posts(self, session: Session) -> Subscription | None:
+        if self.relay is None:
+            return None
+
+        async def take(body: dict) -> None:
+            principal = _principal_from(body.get("principal"))
+            messages = body.get("messages")
+            if principal is None or principal.user_id != session.user_id or not isinstance(messages, list):
+                return
+            for msg in messages:
+                if isinstance(msg, dict) and jsonrpc.envelope_problem(msg) is None:
+                    await self._take(msg, session, principal)
+
+        return await self.relay.hear_posts(session.id, take)
+
     async def _end(self, session: Session) -> None:
         work = self._work.pop(session.id, {})
         for task in work.values():
@@ -147,8 +182,9 @@ class LegacySseEndpoint:
                 send, 400, jsonrpc.error(None, jsonrpc.INVALID_REQUEST, "session_id is required")
             )
         session = self._sessions.get(session_id, user_id=principal.user_id, server_id=server_id)
-        if session is None or session.id not in self._work:
-            return await reply(send, 404, jsonrpc.error(None, jsonrpc.INVALID_REQUEST, "Session not found"))
+        here = session is not None and session.id in self._work
+        if not here and not await self._held_elsewhere(session_id, principal, server_id):
+            return await reply(send, 404, _NOT_FOUND)
         parsed = await read_message(receive, send, self._settings.max_message_bytes)
         if parsed is ANSWERED:
             return
@@ -159,9 +195,31 @@ class LegacySseEndpoint:
                 return await reply(
                     send, 400, jsonrpc.error(jsonrpc.readable_id(msg), jsonrpc.INVALID_REQUEST, problem)
                 )
+        if not here:
+            body = {"principal": dataclasses.asdict(principal), "messages": messages}
+            if not await self.relay.post_elsewhere(session_id, body):
+                self._elsewhere.pop(session_id, None)
+                return await reply(send, 404, _NOT_FOUND)  # its stream is gone
+            return await reply(send, 202, None)
         await reply(send, 202, None)
         for msg in messages:
             await self._take(msg, session, principal)
+
+    async def _held_elsewhere(self, session_id: str, principal: Principal, server_id: str) -> bool:
+        """Whether another replica may hold the session's stream (its record says it is this
+        caller's, on this server path)."""
+        if self.relay is None:
+            return False
+        owner = (principal.user_id, server_id)
+        known = self._elsewhere.get(session_id)
+        if known is not None:
+            return known == owner
+        if not await self._sessions.recorded(session_id, user_id=principal.user_id, server_id=server_id):
+            return False
+        if len(self._elsewhere) >= _ELSEWHERE_LIMIT:
+            self._elsewhere.pop(next(iter(self._elsewhere)))  # the oldest
+        self._elsewhere[session_id] = owner
+        return True
 
     async def _take(self, msg: dict, session: Session, principal: Principal) -> None:
         if jsonrpc.is_response(msg):
@@ -219,6 +277,22 @@ class LegacySseEndpoint:
         if origin is None or "*" in self._allowed_origins or origin in self._allowed_origins:
             return True
         return (urlsplit(origin).hostname or "") in _LOOPBACK_HOSTS
+
+
+_ELSEWHERE_LIMIT = 10_000
+_NOT_FOUND = jsonrpc.error(None, jsonrpc.INVALID_REQUEST, "Session not found")
+
+
+def _principal_from(record: object) -> Principal | None:
+    """The caller a relayed POST came from (checked by the replica it reached)."""
+    if not isinstance(record, dict):
+        return None
+    try:
+        return Principal(
+            **{**record, "teams": tuple(record.get("teams", ())), "scopes": tuple(record.get("scopes", ()))}
+        )
+    except TypeError:
+        return None
 
 
 def _event(message: dict) -> bytes:

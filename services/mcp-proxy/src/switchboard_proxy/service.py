@@ -20,6 +20,7 @@ from switchboard_proxy.input_rounds import InputRounds
 from switchboard_proxy.legacy_sse import LegacySseEndpoint
 from switchboard_proxy.listen_streams import ListenStreams
 from switchboard_proxy.metrics_buffer import MetricsBuffer
+from switchboard_proxy.round_relay import RoundRelay
 from switchboard_proxy.rpc import ProxyServicer
 from switchboard_proxy.rpc_endpoint import RpcEndpoint
 from switchboard_proxy.session_records import RedisRecords
@@ -46,6 +47,7 @@ class ProxyService:
         self.legacy_sse: LegacySseEndpoint | None = None
         self._sweeper: asyncio.Task | None = None
         self.relay: SessionRelay | None = None
+        self.round_relay: RoundRelay | None = None
         self.mirror: EventMirror | None = None
         self._releases: set[asyncio.Task] = set()
 
@@ -106,7 +108,9 @@ class ProxyService:
             self.relay = SessionRelay(shared.bus, self.sessions)
             await self.relay.start(deliver=self.dispatcher.deliver_here, cancel=self.dispatcher.cancel_here)
             self.dispatcher.relay = self.relay
-        self.input_rounds = InputRounds(self.dispatcher.deliver, ttl_s=settings.input_wait_s)
+        self.input_rounds = InputRounds(
+            self.dispatcher.deliver, ttl_s=settings.input_wait_s, replica=self.sessions.replica
+        )
         self.endpoint = McpEndpoint(
             settings,
             runtime.principals,
@@ -117,7 +121,12 @@ class ProxyService:
         )
         self.endpoint.mirror = self.mirror
         self.endpoint.relay = self.relay
+        if shared is not None and shared.redis is not None:
+            self.round_relay = RoundRelay(shared.bus, self.sessions.replica)
+            self.endpoint.interactive_calls.relay = self.round_relay
+            await self.round_relay.start(self.endpoint.interactive_calls.resume_relayed)
         self.legacy_sse = LegacySseEndpoint(settings, runtime.principals, self.sessions, self.dispatcher)
+        self.legacy_sse.relay = self.relay
         self.rpc_endpoint = RpcEndpoint(
             runtime.principals, self.dispatcher, max_message_bytes=settings.max_message_bytes
         )
@@ -164,6 +173,8 @@ class ProxyService:
     async def stop(self) -> None:
         if self.relay is not None:
             await self.relay.close()
+        if self.round_relay is not None:
+            await self.round_relay.close()
         if self.mirror is not None:
             await self.mirror.close()
         if self.input_rounds is not None:

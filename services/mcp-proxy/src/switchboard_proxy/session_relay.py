@@ -12,7 +12,12 @@ an upstream lives in the replica that started it. So:
 - a message for a session's GET stream that arises on a replica not holding the
   stream (a resource update, a request from an upstream session of the client's)
   goes to `proxy:outbox:<session>`, which the replica holding the stream hears. With
-  no stream open anywhere it is dropped, as a server without a stream must.
+  no stream open anywhere it is dropped, as a server without a stream must;
+- what a legacy SSE client (2024-11-05) POSTs to a replica not holding its stream
+  goes to `proxy:posts:<session>`, which the replica holding the stream hears and
+  works on as if posted there (its answers go out on that stream). Redis says how
+  many replicas heard it: none means the stream is gone (its replica died), and the
+  POST gets the 404 of an unknown session rather than a 202 into the void.
 
 The bus delivers at most once; a replica that missed messages (a Redis outage) gets a
 resync and has nothing to rebuild: answers lost meanwhile leave their upstream call
@@ -54,6 +59,10 @@ def _outbox_channel(session_id: str) -> str:
     return f"proxy:outbox:{session_id}"
 
 
+def _posts_channel(session_id: str) -> str:
+    return f"proxy:posts:{session_id}"
+
+
 class SessionRelay:
     def __init__(self, bus: Bus, sessions: SessionStore) -> None:
         self._bus = bus
@@ -92,6 +101,19 @@ class SessionRelay:
         self._feeds[subscription] = task
         return subscription
 
+    async def hear_posts(self, session_id: str, take: Callable[[dict], Awaitable[None]]) -> Subscription:
+        """Hear what clients POST to other replicas for a legacy SSE session whose stream
+        is here (until `unfeed`); `take` gets each POST's body in order."""
+        subscription = await self._bus.subscribe(_posts_channel(session_id))
+        task = asyncio.create_task(self._follow(subscription, take), name=f"posts {session_id[:8]}")
+        self._feeds[subscription] = task
+        return subscription
+
+    async def post_elsewhere(self, session_id: str, body: dict) -> bool:
+        """Hand a POST's body to the replica holding the session's legacy SSE stream;
+        False when none heard it (no such stream, or the bus is down)."""
+        return await self._publish(_posts_channel(session_id), body) > 0
+
     async def unfeed(self, subscription: Subscription) -> None:
         task = self._feeds.pop(subscription, None)
         await subscription.close()
@@ -123,13 +145,16 @@ class SessionRelay:
     async def ended(self, session_id: str) -> None:
         await self._publish(ENDED, {"session": session_id})
 
-    async def _publish(self, channel: str, body: dict) -> None:
+    async def _publish(self, channel: str, body: dict) -> int:
+        """How many replicas heard it (none when it could not be sent)."""
         body["from"] = self.replica
         try:
-            await self._bus.publish(channel, orjson.dumps(body))
-            self.relayed += 1
+            heard = await self._bus.publish(channel, orjson.dumps(body))
         except SwitchboardError as exc:
             logger.warning("could not tell the other replicas (%s): %s", channel, exc.message)
+            return 0
+        self.relayed += 1
+        return heard
 
     def _answered(self, deliver: Handler):
         async def handle(body: dict) -> None:

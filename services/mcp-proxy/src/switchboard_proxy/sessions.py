@@ -166,7 +166,7 @@ class SessionStore:
         return session
 
     def get(self, session_id: str, *, user_id: str, server_id: str) -> Session | None:
-        """A session this replica holds (the legacy SSE transport's are only ever here)."""
+        """A session this replica holds (a legacy SSE session is held where its stream is)."""
         session = self._sessions.get(session_id)
         if session is None or session.user_id != user_id or session.server_id != server_id:
             return None
@@ -182,8 +182,8 @@ class SessionStore:
         session = self.get(session_id, user_id=user_id, server_id=server_id)
         if session is not None or not self._shared or not session_id:
             return session
-        record = await self._records.load(session_id)
-        if record is None or record.get("user_id") != user_id or record.get("server_id") != server_id:
+        record = await self._record(session_id, user_id=user_id, server_id=server_id)
+        if record is None:
             return None
         session = self._sessions.get(session_id)  # adopted meanwhile by a concurrent request
         if session is None:
@@ -199,6 +199,19 @@ class SessionStore:
             session.events = self.event_logs(session_id)
             session.elsewhere = self.outbox_elsewhere
         return session
+
+    async def recorded(self, session_id: str, *, user_id: str, server_id: str) -> bool:
+        """Whether the shared records know the session as this user's on this server path
+        (one another replica serves: nothing is adopted here)."""
+        if not self._shared or not session_id:
+            return False
+        return await self._record(session_id, user_id=user_id, server_id=server_id) is not None
+
+    async def _record(self, session_id: str, *, user_id: str, server_id: str) -> dict | None:
+        record = await self._records.load(session_id)
+        if record is None or record.get("user_id") != user_id or record.get("server_id") != server_id:
+            return None
+        return record
 
     def local(self, session_id: str) -> Session | None:
         return self._sessions.get(session_id)

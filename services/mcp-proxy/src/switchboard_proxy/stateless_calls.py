@@ -6,6 +6,8 @@ here. Progress and the log messages at or above the request's `logLevel` go to t
 client as they come; a request the upstream sends the client (sampling, elicitation,
 roots) ends this POST with `input_required` and parks the call (`input_rounds`); the
 client's retry with its answers resumes it, on a new POST, until the final result.
+A retry reaching a replica other than the one that parked the call is resumed there,
+its messages relayed back (`round_relay`).
 
 A client declaring none of sampling, elicitation and roots is never asked: its
 calls run on the shared upstream sessions and whatever an upstream asks it is
@@ -16,8 +18,9 @@ what it can answer.
 
 from __future__ import annotations
 
+import dataclasses
 import secrets
-from collections.abc import AsyncIterator
+from collections.abc import AsyncGenerator, AsyncIterator
 from typing import Any
 
 import orjson
@@ -32,6 +35,7 @@ from switchboard_proxy.dispatch import SERVER_INFO, CallContext, Dispatcher
 from switchboard_proxy.forward import Relay
 from switchboard_proxy.http_replies import SSE_HEADERS, reply
 from switchboard_proxy.input_rounds import NEEDS, InputRounds, Parked
+from switchboard_proxy.round_relay import RoundRelay
 from switchboard_proxy.sessions import Session
 
 METHODS = frozenset(NAME_BEARING_METHODS)
@@ -39,10 +43,34 @@ METHODS = frozenset(NAME_BEARING_METHODS)
 LOG_LEVELS = ("debug", "info", "notice", "warning", "error", "critical", "alert", "emergency")
 
 
+@dataclasses.dataclass(slots=True)
+class Retry:
+    """A request carrying `requestState`: all it takes to resume the parked call, on
+    whichever replica parked it."""
+
+    id: Any
+    method: str
+    target: Any
+    state: Any
+    answers: Any
+    user_id: str
+    server_id: str
+    log_level: Any = None
+
+    @classmethod
+    def from_record(cls, record: dict) -> Retry | None:
+        try:
+            return cls(**record)
+        except TypeError:
+            return None
+
+
 class InteractiveCalls:
     def __init__(self, dispatcher: Dispatcher, rounds: InputRounds) -> None:
         self._dispatcher = dispatcher
         self._rounds = rounds
+        # Set when replicas share sessions: retries of calls parked elsewhere go through it.
+        self.relay: RoundRelay | None = None
 
     async def serve(
         self, scope, send, msg: dict, envelope: rules.Envelope, server_id: str, principal: Principal
@@ -53,21 +81,16 @@ class InteractiveCalls:
             mismatch = await self._param_mismatch(server_id, params, scope["headers"])
             if mismatch is not None:
                 return await reply(send, 400, jsonrpc.error(id_, HEADER_MISMATCH, mismatch.message))
-        call = _Call(id_, method, _log_levels(params["_meta"]))
+        level = params["_meta"].get(LOG_LEVEL_META_KEY)
         state = params.get("requestState")
         if state is not None:
-            parked = self._rounds.find(
-                state, user_id=principal.user_id, server_id=server_id, method=method, target=target
+            retry = Retry(
+                id_, method, target, state, params.get("inputResponses"), principal.user_id, server_id, level
             )
-            if parked is None:
-                return await reply(send, 400, jsonrpc.error(id_, jsonrpc.INVALID_PARAMS, _STALE))
-            answers = params.get("inputResponses")
-            problem = self._rounds.misfit(parked, answers)
-            if problem is not None:
-                return await reply(send, 400, jsonrpc.error(id_, jsonrpc.INVALID_PARAMS, problem))
-            self._rounds.resume(state)
-            await self._rounds.answer(parked, answers)
-            return await self._pump(call, parked.messages, parked.session, principal, server_id, target, send)
+            resumed = await self._resume(retry)
+            if isinstance(resumed, dict):
+                return await reply(send, 400, resumed)
+            return await _stream(send, resumed)
         session = _answering_session(envelope, principal, server_id)
         forwarded = rules.for_upstream(msg)
         forwarded["params"].pop("inputResponses", None)
@@ -77,7 +100,45 @@ class InteractiveCalls:
             return await reply(
                 send, rules.http_status(answer), rules.as_stateless_reply(method, answer, SERVER_INFO)
             )
-        await self._pump(call, aiter(answer), session, principal, server_id, target, send)
+        call = _Call(id_, method, _log_levels(level))
+        await _stream(
+            send, self._outgoing(call, aiter(answer), session, principal.user_id, server_id, target)
+        )
+
+    async def _resume(self, retry: Retry) -> dict | AsyncGenerator[dict, None]:
+        """The resumed call's messages for the retry's POST, or the refusal to answer with."""
+        holder = self._rounds.holder(retry.state)
+        if self.relay is None or holder is None or holder == self.relay.replica:
+            return await self.resume_here(retry)
+        resumed = await self.relay.resume_elsewhere(holder, dataclasses.asdict(retry))
+        return _stale(retry.id) if resumed is None else resumed
+
+    async def resume_relayed(self, record: dict) -> dict | AsyncGenerator[dict, None]:
+        """A retry another replica got for a call parked here."""
+        retry = Retry.from_record(record)
+        if retry is None:
+            return _stale(record.get("id"))
+        return await self.resume_here(retry)
+
+    async def resume_here(self, retry: Retry) -> dict | AsyncGenerator[dict, None]:
+        parked = self._rounds.find(
+            retry.state,
+            user_id=retry.user_id,
+            server_id=retry.server_id,
+            method=retry.method,
+            target=retry.target,
+        )
+        if parked is None:
+            return _stale(retry.id)
+        problem = self._rounds.misfit(parked, retry.answers)
+        if problem is not None:
+            return jsonrpc.error(retry.id, jsonrpc.INVALID_PARAMS, problem)
+        self._rounds.resume(retry.state)
+        await self._rounds.answer(parked, retry.answers)
+        call = _Call(retry.id, retry.method, _log_levels(retry.log_level))
+        return self._outgoing(
+            call, parked.messages, parked.session, retry.user_id, retry.server_id, retry.target
+        )
 
     async def _param_mismatch(
         self, server_id: str, params: dict, raw_headers
@@ -90,39 +151,32 @@ class InteractiveCalls:
             return None
         return param_headers.check(binding.param_headers, params.get("arguments"), raw_headers)
 
-    async def _pump(
+    async def _outgoing(
         self,
         call: _Call,
         messages: AsyncIterator[dict],
         session: Session | None,
-        principal: Principal,
+        user_id: str,
         server_id: str,
         target: Any,
-        send,
-    ) -> None:
-        """This POST's share of the call: until the final answer, or until it asks the client."""
-        await send({"type": "http.response.start", "status": 200, "headers": SSE_HEADERS})
+    ) -> AsyncGenerator[dict, None]:
+        """This POST's share of the call, as the messages to send its client: until the
+        final answer, or until the call asks the client (then parked again)."""
         parked = False
         try:
             while True:
                 message = await anext(messages, None)
                 if message is None:
-                    await send(
-                        _event(
-                            jsonrpc.error(
-                                call.id, jsonrpc.INTERNAL_ERROR, "the upstream ended without answering"
-                            )
-                        )
+                    yield jsonrpc.error(
+                        call.id, jsonrpc.INTERNAL_ERROR, "the upstream ended without answering"
                     )
                     break
                 if "method" not in message:
-                    await send(
-                        _event(rules.as_stateless_reply(call.method, {**message, "id": call.id}, SERVER_INFO))
-                    )
+                    yield rules.as_stateless_reply(call.method, {**message, "id": call.id}, SERVER_INFO)
                     break
                 if "id" not in message:
                     if call.passes(message):
-                        await send(_event(message))
+                        yield message
                     continue
                 if not _may_ask(session, message["method"]):
                     await self._dispatcher.deliver(
@@ -136,27 +190,22 @@ class InteractiveCalls:
                     continue
                 asked = {message["id"]: {"method": message["method"], "params": message.get("params") or {}}}
                 state = self._rounds.park(
-                    Parked(principal.user_id, server_id, call.method, target, messages, session, asked)
+                    Parked(user_id, server_id, call.method, target, messages, session, asked)
                 )
                 if state is None:
-                    await send(
-                        _event(
-                            jsonrpc.error(call.id, jsonrpc.INTERNAL_ERROR, "too many calls wait for input")
-                        )
-                    )
+                    yield jsonrpc.error(call.id, jsonrpc.INTERNAL_ERROR, "too many calls wait for input")
                     break
                 parked = True
                 result = rules.as_stateless_result(
                     call.method, input_required.result(asked, state), SERVER_INFO
                 )
-                await send(_event(jsonrpc.result(call.id, result)))
+                yield jsonrpc.result(call.id, result)
                 break
         except SwitchboardError as exc:
-            await send(_event(jsonrpc.error(call.id, status_of(exc)[2], exc.message)))
+            yield jsonrpc.error(call.id, status_of(exc)[2], exc.message)
         finally:
             if not parked:
                 await messages.aclose()
-        await send({"type": "http.response.body", "body": b"", "more_body": False})
 
 
 class _Call:
@@ -180,9 +229,23 @@ class _Call:
 _STALE = "requestState is unknown or has expired: send the request again without it"
 
 
-def _log_levels(meta: dict) -> frozenset[str]:
+def _stale(id_) -> dict:
+    return jsonrpc.error(id_, jsonrpc.INVALID_PARAMS, _STALE)
+
+
+async def _stream(send, messages: AsyncGenerator[dict, None]) -> None:
+    """A POST's share of a call as SSE, its last message the final answer or a new round."""
+    await send({"type": "http.response.start", "status": 200, "headers": SSE_HEADERS})
+    try:
+        async for message in messages:
+            await send(_event(message))
+    finally:
+        await messages.aclose()
+    await send({"type": "http.response.body", "body": b"", "more_body": False})
+
+
+def _log_levels(requested: object) -> frozenset[str]:
     """No log messages unless the request asks, then its level and above."""
-    requested = meta.get(LOG_LEVEL_META_KEY)
     if requested not in LOG_LEVELS:
         return frozenset()
     return frozenset(LOG_LEVELS[LOG_LEVELS.index(requested) :])

@@ -52,7 +52,7 @@ class StatelessExchange:
     def __init__(self, dispatcher: Dispatcher, listens: ListenStreams, rounds: InputRounds) -> None:
         self._dispatcher = dispatcher
         self._listens = listens
-        self._calls = InteractiveCalls(dispatcher, rounds)
+        self.calls = InteractiveCalls(dispatcher, rounds)
 
     async def serve(
         self, scope, receive, send, headers: dict[str, str], msg: dict, server_id: str, principal: Principal
@@ -98,7 +98,7 @@ class StatelessExchange:
                 return await reply(send, 200, jsonrpc.result(id_, discover_result()))
             return await self._listen(receive, send, id_, msg["params"], server_id)
         if method in INTERACTIVE:
-            return await self._calls.serve(scope, send, msg, verdict, server_id, principal)
+            return await self.calls.serve(scope, send, msg, verdict, server_id, principal)
         ctx = CallContext(principal, server_id, verdict.protocol_version, None)
         answer = await self._dispatcher.handle(rules.for_upstream(msg), ctx)
         if isinstance(answer, Relay):

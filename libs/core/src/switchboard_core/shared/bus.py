@@ -91,8 +91,9 @@ class Subscription:
 
 
 class Bus(Protocol):
-    async def publish(self, channel: str, payload: bytes) -> None:
-        """Send `payload` to every current subscriber of `channel`, in any replica.
+    async def publish(self, channel: str, payload: bytes) -> int:
+        """Send `payload` to every current subscriber of `channel`, in any replica, and
+        say how many processes had one (none: nobody heard it).
 
         Raises `DependencyUnavailable` (quickly, never hanging) when it cannot be sent.
         """
@@ -110,11 +111,14 @@ class InProcessBus:
     def __init__(self) -> None:
         self._subscriptions: set[Subscription] = set()
 
-    async def publish(self, channel: str, payload: bytes) -> None:
+    async def publish(self, channel: str, payload: bytes) -> int:
         message = Message(channel, payload)
+        heard = 0
         for subscription in list(self._subscriptions):
             if subscription.matches(channel):
                 subscription.deliver(message)
+                heard = 1  # one process, however many subscribers it has
+        return heard
 
     async def subscribe(self, name: str) -> Subscription:
         subscription = Subscription(name, self._subscriptions.discard)

@@ -65,10 +65,11 @@ class RedisBus:
                 await self._link.connected.wait()
         reraise_cancellation()
 
-    async def publish(self, channel: str, payload: bytes) -> None:
+    async def publish(self, channel: str, payload: bytes) -> int:
         try:
             async with asyncio.timeout(self._publish_timeout_s):
-                await self._client.publish(namespaced(channel), payload)
+                # Redis counts connections subscribed: one per process (the link).
+                return await self._client.publish(namespaced(channel), payload)
         except REDIS_FAILED as exc:
             reraise_cancellation()
             raise unavailable(self._where, exc) from exc
