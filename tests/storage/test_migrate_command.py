@@ -4,11 +4,16 @@ default) to this version's schema; `--check` only reports."""
 from __future__ import annotations
 
 import pytest
+from switchboard_auth.migrations import MIGRATIONS as AUTH
+from switchboard_metrics.migrations import MIGRATIONS as METRICS
+from switchboard_registry.migrations import MIGRATIONS as REGISTRY
 from switchboard_testing.ports import free_port
 
 from switchboard_cli.main import main
 
 SERVICES = ("auth", "registry", "metrics")
+# The revision each service's code needs.
+HEAD = {m.service: m.heads()[0] for m in (AUTH, REGISTRY, METRICS)}
 
 
 @pytest.fixture
@@ -25,14 +30,16 @@ def test_migrate_with_no_service_named_migrates_all_three(
 ) -> None:
     assert main(["migrate", "--check"]) == 1
     assert capsys.readouterr().out.splitlines() == [
-        f"{service}: at no revision, this version needs 0001" for service in SERVICES
+        f"{service}: at no revision, this version needs {HEAD[service]}" for service in SERVICES
     ]
     assert main(["migrate"]) == 0
     assert capsys.readouterr().out.splitlines() == [
-        f"{service}: migrated an empty database -> 0001" for service in SERVICES
+        f"{service}: migrated an empty database -> {HEAD[service]}" for service in SERVICES
     ]
     assert main(["migrate", "--check"]) == 0
-    assert capsys.readouterr().out.splitlines() == [f"{service}: up to date at 0001" for service in SERVICES]
+    assert capsys.readouterr().out.splitlines() == [
+        f"{service}: up to date at {HEAD[service]}" for service in SERVICES
+    ]
 
 
 def test_migrate_touches_only_the_services_named(
