@@ -123,7 +123,7 @@ async def test_hourly_rollups_of_a_tool_a_page_at_a_time(
     assert len(row["histogram"]) == len(body["bucket_bounds_ms"]) + 1 and sum(row["histogram"]) == 100
 
 
-async def test_an_oversized_rollup_page_is_a_bad_request(client: httpx.AsyncClient) -> None:
+async def test_a_rollup_page_of_more_than_500_rows_is_refused(client: httpx.AsyncClient) -> None:
     response = await client.get("/metrics/rollups", params={"limit": 501})
 
     assert response.status_code == 422

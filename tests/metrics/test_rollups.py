@@ -262,3 +262,23 @@ async def test_only_the_leading_replica_rolls_up_and_the_other_takes_over_when_i
         lambda: standby.rollups.passes > 3, what="the standby rolling up", within_s=LEADER_TTL_S + 1
     )
     assert leader.rollups.passes == stopped_at
+
+
+async def test_a_long_catch_up_ends_between_transactions_when_the_job_stops(
+    store: InvocationStore, rollup_store: RollupStore
+) -> None:
+    await store.insert_many(at(0, 1.0))
+    closed_until = H0 + 3000 * DAY_MS  # 3000 transactions of a day each to catch up
+    rollups = HourlyRollups(
+        rollup_store, records_retention_days=36_500, rollup_retention_days=36_500, clock=Clock(closed_until)
+    )
+    rollups.start()
+    await eventually(lambda: rollups.passes > 0, what="a pass")
+    async with asyncio.timeout(5):
+        while await rollup_store.rolled_until() is None:  # noqa: ASYNC110 - the mark is in the database
+            await asyncio.sleep(0.01)
+
+    async with asyncio.timeout(2):
+        await rollups.stop()
+
+    assert H0 < await rollup_store.rolled_until() < closed_until

@@ -123,7 +123,8 @@ class HourlyRollups:
         kept_from = hour_of(now - self._records_retention_ms) + HOUR_MS
         start = max(await self._resume_at(closed_until, kept_from), kept_from)
         hours = 0
-        while start < closed_until:
+        # (A catch-up of many days ends early, between transactions, when the job stops.)
+        while start < closed_until and not self._job.winding_down:
             end = min(start + HOURS_PER_TRANSACTION * HOUR_MS, closed_until)
             await self._store.roll_up(start, end)
             hours += (end - start) // HOUR_MS
