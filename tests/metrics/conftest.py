@@ -32,10 +32,13 @@ async def store(database_url: str) -> AsyncIterator[InvocationStore]:
 
 @pytest.fixture
 def settings(tmp_path: Path, database_url: str) -> MetricsSettings:
-    # The records these tests write are dated 2023: the service's own retention pass,
-    # which runs at start, must not race them away.
+    # The records these tests write are dated 2023: the service's own retention and
+    # rollup passes, which run at start, must not race them, or their rollups, away.
     return MetricsSettings(
-        data_dir=tmp_path, metrics_database_url=database_url, metrics_retention_days=36_500
+        data_dir=tmp_path,
+        metrics_database_url=database_url,
+        metrics_retention_days=36_500,
+        metrics_rollup_retention_days=36_500,
     )
 
 

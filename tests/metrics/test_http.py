@@ -10,6 +10,7 @@ from switchboard_core.errors import Unauthenticated
 from switchboard_core.http.app import create_app
 from switchboard_core.principals import Principal
 from switchboard_metrics.domain.invocations import Invocation
+from switchboard_metrics.domain.rollups import HOUR_MS, hour_of
 from switchboard_metrics.service import MetricsService
 
 T0 = 1_700_000_000_000
@@ -96,7 +97,39 @@ async def test_an_inverted_window_is_a_bad_request(client: httpx.AsyncClient) ->
     assert response.json()["error"] == "InvalidInput"
 
 
-@pytest.mark.parametrize("path", ["/metrics/tools", "/metrics/summary"])
+async def test_hourly_rollups_of_a_tool_a_page_at_a_time(
+    client: httpx.AsyncClient, service: MetricsService, recorded: None
+) -> None:
+    hour = hour_of(T0)
+    await service.rollup_store.roll_up(hour, hour + HOUR_MS)
+
+    response = await client.get(
+        "/metrics/rollups", params={"tool": "echo", "since": hour, "until": hour, "limit": 1}
+    )
+
+    assert response.status_code == 200
+    body = response.json()
+    assert (body["total"], body["limit"], body["offset"], body["tool"]) == (1, 1, 0, "echo")
+    (row,) = body["items"]
+    assert (row["hour"], row["tool"], row["server_id"], row["calls"], row["errors"]) == (
+        hour,
+        "echo",
+        "a",
+        100,
+        0,
+    )
+    assert (row["min_ms"], row["max_ms"], row["avg_ms"]) == (1.0, 100.0, 50.5)
+    assert abs(row["p95_ms"] - 95.0) < 1
+    assert len(row["histogram"]) == len(body["bucket_bounds_ms"]) + 1 and sum(row["histogram"]) == 100
+
+
+async def test_a_rollup_page_of_more_than_500_rows_is_refused(client: httpx.AsyncClient) -> None:
+    response = await client.get("/metrics/rollups", params={"limit": 501})
+
+    assert response.status_code == 422
+
+
+@pytest.mark.parametrize("path", ["/metrics/tools", "/metrics/summary", "/metrics/rollups"])
 async def test_reading_metrics_needs_a_valid_token(client: httpx.AsyncClient, path: str) -> None:
     missing = await client.get(path, headers={"authorization": ""})
     wrong = await client.get(path, headers={"authorization": "Bearer nope"})

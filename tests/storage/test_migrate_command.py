@@ -4,23 +4,16 @@ default) to this version's schema; `--check` only reports."""
 from __future__ import annotations
 
 import pytest
-from switchboard_auth import migrations as auth_migrations
-from switchboard_metrics import migrations as metrics_migrations
-from switchboard_registry import migrations as registry_migrations
+from switchboard_auth.migrations import MIGRATIONS as AUTH
+from switchboard_metrics.migrations import MIGRATIONS as METRICS
+from switchboard_registry.migrations import MIGRATIONS as REGISTRY
 from switchboard_testing.ports import free_port
 
 from switchboard_cli.main import main
 
 SERVICES = ("auth", "registry", "metrics")
-
-
-def _head(service: str) -> str:
-    """The newest revision of a service's migrations (what `migrate` brings it to)."""
-    module = {"auth": auth_migrations, "registry": registry_migrations, "metrics": metrics_migrations}[
-        service
-    ]
-    (head,) = module.MIGRATIONS.heads()
-    return head
+# The revision each service's code needs.
+HEAD = {m.service: m.heads()[0] for m in (AUTH, REGISTRY, METRICS)}
 
 
 @pytest.fixture
@@ -37,15 +30,15 @@ def test_migrate_with_no_service_named_migrates_all_three(
 ) -> None:
     assert main(["migrate", "--check"]) == 1
     assert capsys.readouterr().out.splitlines() == [
-        f"{service}: at no revision, this version needs {_head(service)}" for service in SERVICES
+        f"{service}: at no revision, this version needs {HEAD[service]}" for service in SERVICES
     ]
     assert main(["migrate"]) == 0
     assert capsys.readouterr().out.splitlines() == [
-        f"{service}: migrated an empty database -> {_head(service)}" for service in SERVICES
+        f"{service}: migrated an empty database -> {HEAD[service]}" for service in SERVICES
     ]
     assert main(["migrate", "--check"]) == 0
     assert capsys.readouterr().out.splitlines() == [
-        f"{service}: up to date at {_head(service)}" for service in SERVICES
+        f"{service}: up to date at {HEAD[service]}" for service in SERVICES
     ]
 
 
@@ -56,8 +49,8 @@ def test_migrate_touches_only_the_services_named(
     capsys.readouterr()
     assert main(["migrate", "--check", "auth", "registry"]) == 1
     assert capsys.readouterr().out.splitlines() == [
-        f"auth: at no revision, this version needs {_head('auth')}",
-        f"registry: up to date at {_head('registry')}",
+        f"auth: at no revision, this version needs {HEAD['auth']}",
+        f"registry: up to date at {HEAD['registry']}",
     ]
 
 

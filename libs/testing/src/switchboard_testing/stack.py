@@ -22,7 +22,7 @@ import subprocess
 import sys
 import tempfile
 import time
-from collections.abc import Iterator
+from collections.abc import Iterator, Mapping
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -150,9 +150,13 @@ def start_stack(
     max_body: str | None = None,
     show_upstream: bool = True,
     restart_replicas: bool = False,
+    service_replicas: Mapping[str, int] | None = None,
+    env: Mapping[str, str] | None = None,
 ) -> Iterator[StackProcess]:
     """`switchboard stack up` in a temporary dir on a free port; stopped (and checked for
-    leftover processes) on exit."""
+    leftover processes) on exit. `service_replicas` overrides `replicas` for some of
+    `auth`, `registry`, `metrics`; `env` is added to every process's environment (the
+    replicas' settings: `{"SWITCHBOARD_LEADER_TTL_S": "2"}`)."""
     # Not pytest's tmp_path: when tests run as root the daemons run as another account,
     # which must be able to reach the dir (pytest's base dir is private to its owner).
     stack_dir = Path(tempfile.mkdtemp(prefix="switchboard-stack-"))
@@ -166,12 +170,17 @@ def start_stack(
         *(["--max-body", max_body] if max_body is not None else []),
         *(["--show-upstream"] if show_upstream else []),
         *(["--restart-replicas"] if restart_replicas else []),
+        *(
+            arg
+            for service, n in (service_replicas or {}).items()
+            for arg in (f"--{service}-replicas", str(n))
+        ),
     ]
     log_path = stack_dir.with_name(stack_dir.name + ".log")
     with open(log_path, "wb") as log:
         process = subprocess.Popen(
             [sys.executable, "-m", "switchboard_cli.main", "stack", "up", *argv],
-            env=_clean_env() | {"PYTHONUNBUFFERED": "1"},
+            env=_clean_env() | dict(env or {}) | {"PYTHONUNBUFFERED": "1"},
             stdin=subprocess.DEVNULL,
             stdout=log,
             stderr=subprocess.STDOUT,

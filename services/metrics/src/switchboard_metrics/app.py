@@ -1,14 +1,22 @@
-"""HTTP face of the metrics service: latency and error statistics for signed-in users."""
+"""HTTP face of the metrics service: latency and error statistics, and hourly rollups,
+for signed-in users."""
 
 from __future__ import annotations
 
-from fastapi import APIRouter
+from typing import Annotated
+
+from fastapi import APIRouter, Query
 from switchboard_core.http.deps import CurrentPrincipal
 
-from switchboard_metrics.domain.stats import LatencyStats, StatsFilter, StatsReader
+from switchboard_metrics.domain.histogram import BOUNDS_MS
+from switchboard_metrics.domain.rollups import Rollup, RollupFilter, RollupReader
+from switchboard_metrics.domain.stats import PERCENTILES, LatencyStats, StatsFilter, StatsReader
+
+Limit = Annotated[int, Query(ge=1, le=500, description="Page size.")]
+Offset = Annotated[int, Query(ge=0, description="Items to skip.")]
 
 
-def build_router(reader: StatsReader) -> APIRouter:
+def build_router(reader: StatsReader, rollups: RollupReader) -> APIRouter:
     router = APIRouter(prefix="/metrics", tags=["metrics"])
 
     @router.get("/tools")
@@ -33,7 +41,57 @@ def build_router(reader: StatsReader) -> APIRouter:
         window, summary = await reader.summary(server_id=server_id, since_ms=since, until_ms=until)
         return {"tools": summary.tools, **_latency(summary.stats), **_window(window)}
 
+    @router.get("/rollups")
+    async def rollup_metrics(
+        _principal: CurrentPrincipal,
+        tool: str | None = None,
+        server_id: str | None = None,
+        since: int | None = None,
+        until: int | None = None,
+        limit: Limit = 100,
+        offset: Offset = 0,
+    ) -> dict:
+        """Hourly rollups (hour × tool × server × gateway) whose hour starts in [since, until],
+        unix ms, oldest first; percentiles are estimated from each hour's histogram, whose
+        bucket i counts durations up to `bucket_bounds_ms[i]` (the last one: above them all)."""
+        window, page = await rollups.page(
+            tool=tool, server_id=server_id, since_ms=since, until_ms=until, limit=limit, offset=offset
+        )
+        return {
+            "items": [_rollup(r) for r in page.items],
+            "total": page.total,
+            "limit": limit,
+            "offset": offset,
+            "bucket_bounds_ms": list(BOUNDS_MS),
+            **_rollup_window(window),
+        }
+
     return router
+
+
+def _rollup(rollup: Rollup) -> dict:
+    return {
+        "hour": rollup.hour_ms,
+        "tool": rollup.tool,
+        "server_id": rollup.server_id,
+        "gateway_id": rollup.gateway_id,
+        "calls": rollup.calls,
+        "errors": rollup.errors,
+        **{f"p{p}_ms": rollup.percentile(p) for p in PERCENTILES},
+        "avg_ms": rollup.avg_ms,
+        "min_ms": rollup.min_ms,
+        "max_ms": rollup.max_ms,
+        "histogram": list(rollup.histogram),
+    }
+
+
+def _rollup_window(window: RollupFilter) -> dict:
+    return {
+        "since": window.since_ms,
+        "until": window.until_ms,
+        "tool": window.tool or None,
+        "server_id": window.server_id or None,
+    }
 
 
 def _latency(stats: LatencyStats) -> dict:

@@ -1,4 +1,5 @@
-"""The metrics service as a host runs it: ingest over gRPC, queries over HTTP, retention."""
+"""The metrics service as a host runs it: ingest over gRPC, queries over HTTP, and the
+leader's periodic jobs (retention, hourly rollups)."""
 
 from __future__ import annotations
 
@@ -15,10 +16,11 @@ from switchboard_core.service import Runtime
 from switchboard_metrics.app import build_router
 from switchboard_metrics.domain.ingest import Ingestor
 from switchboard_metrics.domain.retention import PRUNE_INTERVAL_S, RetentionPruner
+from switchboard_metrics.domain.rollups import HourlyRollups, RollupReader
 from switchboard_metrics.domain.stats import StatsReader
 from switchboard_metrics.rpc import MetricsServicer
 from switchboard_metrics.settings import MetricsSettings
-from switchboard_metrics.store import InvocationStore
+from switchboard_metrics.store import InvocationStore, RollupStore
 from switchboard_metrics.tracing import CallSpans
 
 
@@ -41,10 +43,18 @@ class MetricsService:
         self.pruner = RetentionPruner(
             self.store, retention_days=settings.metrics_retention_days, interval_s=prune_interval_s
         )
+        self.rollup_store = RollupStore(self.store)
+        self.rollups = HourlyRollups(
+            self.rollup_store,
+            records_retention_days=settings.metrics_retention_days,
+            rollup_retention_days=settings.metrics_rollup_retention_days,
+            interval_s=settings.metrics_rollup_interval_s,
+        )
+        self.rollup_reader = RollupReader(self.rollup_store)
         self._servicer = MetricsServicer(self.ingestor, CallSpans(tracer_provider))
 
     def routers(self) -> Sequence[APIRouter]:
-        return [build_router(self.reader)]
+        return [build_router(self.reader, self.rollup_reader)]
 
     def routes(self) -> Sequence[BaseRoute]:
         return []
@@ -55,11 +65,14 @@ class MetricsService:
     async def start(self, runtime: Runtime) -> None:
         await self.store.open()
         # Embedded (no shared parts): this process always leads.
-        self.pruner.start(runtime.shared.leadership if runtime.shared is not None else None)
+        leadership = runtime.shared.leadership if runtime.shared is not None else None
+        self.pruner.start(leadership)
+        self.rollups.start(leadership)
 
     async def drain(self) -> None:
         """Nothing buffered here: each batch is stored as it arrives."""
 
     async def stop(self) -> None:
         await self.pruner.stop()
+        await self.rollups.stop()
         await self.store.close()

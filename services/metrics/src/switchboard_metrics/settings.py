@@ -11,6 +11,10 @@ class MetricsSettings(ServiceSettings):
     metrics_database_url: str = ""
     # Invocation records older than this are deleted by the retention task.
     metrics_retention_days: int = Field(default=30, ge=1)
+    # Hourly rollups (calls, errors, latency histogram) older than this are deleted.
+    metrics_rollup_retention_days: int = Field(default=365, ge=1)
+    # How often the leading replica rolls up the hours that closed meanwhile.
+    metrics_rollup_interval_s: float = Field(default=300.0, gt=0)
 
     @property
     def database_url(self) -> str:

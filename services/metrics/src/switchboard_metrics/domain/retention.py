@@ -8,21 +8,19 @@ harmless, and each delete is a short transaction of a bounded number of rows.
 
 from __future__ import annotations
 
-import asyncio
 import logging
 from collections.abc import Callable
 from typing import Protocol
 
-from switchboard_core.counters import COUNTERS
-from switchboard_core.shared.leader import AlwaysLeader, Leadership
+from switchboard_core.shared.leader import Leadership
 
 from switchboard_metrics.domain.invocations import now_ms
+from switchboard_metrics.domain.periodic import LeaderPeriodic
 
 logger = logging.getLogger(__name__)
 
 DAY_MS = 24 * 3600 * 1000
 PRUNE_INTERVAL_S = 600.0
-STOP_GRACE_S = 5.0
 LEASE = "retention"
 
 
@@ -41,10 +39,10 @@ class RetentionPruner:
     ) -> None:
         self._records = records
         self._retention_ms = retention_days * DAY_MS
-        self._interval_s = interval_s
         self._clock = clock
-        self._task: asyncio.Task | None = None
-        self._pass: asyncio.Future | None = None
+        self._job = LeaderPeriodic(
+            LEASE, self.prune_once, interval_s=interval_s, counter="metrics.retention_passes"
+        )
 
     async def prune_once(self) -> int:
         """Delete what has expired by now; returns how many records went."""
@@ -55,26 +53,7 @@ class RetentionPruner:
 
     def start(self, leadership: Leadership | None = None) -> None:
         """Prune in the background whenever this replica leads (None: the only replica)."""
-        if self._task is None:
-            leading = (leadership or AlwaysLeader()).run_while_leader(LEASE, self._run)
-            self._task = asyncio.create_task(leading, name="metrics-retention")
+        self._job.start(leadership)
 
     async def stop(self) -> None:
-        task, self._task = self._task, None
-        if task is not None:
-            task.cancel()
-            await asyncio.wait([task])
-        # A pass under way finishes (briefly) before the store it uses is closed.
-        if self._pass is not None and not self._pass.done():
-            await asyncio.wait([self._pass], timeout=STOP_GRACE_S)
-
-    async def _run(self) -> None:
-        while True:
-            COUNTERS.add("metrics.retention_passes")
-            try:
-                self._pass = asyncio.ensure_future(self.prune_once())
-                await asyncio.shield(self._pass)
-            except Exception:
-                # Top of a background task: a failed pass must not end retention for good.
-                logger.exception("retention pass failed; retrying in %.0fs", self._interval_s)
-            await asyncio.sleep(self._interval_s)
+        await self._job.stop()
