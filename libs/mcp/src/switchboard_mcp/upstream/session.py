@@ -4,6 +4,9 @@ The session initializes lazily, once, and is shared by every call routed to that
 upstream; a 404 (session ended upstream) re-initializes once and retries. Responses
 may be JSON or an SSE stream; either way only the response to our request id is
 taken.
+
+A session initialized elsewhere (by another gateway replica) can be adopted: given its
+`shared_state`, requests carry its `Mcp-Session-Id` and nothing is initialized here.
 """
 
 from __future__ import annotations
@@ -11,7 +14,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import itertools
-from collections.abc import AsyncIterator, Iterator, Mapping
+from collections.abc import AsyncIterator, Awaitable, Callable, Iterator, Mapping
 from dataclasses import dataclass
 from typing import Any
 
@@ -57,6 +60,35 @@ class UpstreamSession(UpstreamConveniences):
         self.server_info: dict[str, Any] = {}
         self.capabilities: dict[str, Any] = {}
         self.protocol_version = ""
+        self._opened_before = False
+        # Told the new state when the session is initialized again (it ended upstream).
+        self.on_reopened: Callable[[dict], Awaitable[None]] | None = None
+
+    @property
+    def shared_state(self) -> dict | None:
+        """What another process needs to speak in this session (`adopt`); None before it
+        is initialized, or when the upstream keeps no session (no `Mcp-Session-Id`)."""
+        headers = self._session_headers
+        if not headers or "mcp-session-id" not in headers:
+            return None
+        return {
+            "session_id": headers["mcp-session-id"],
+            "protocol_version": self.protocol_version,
+            "capabilities": self.capabilities,
+            "server_info": self.server_info,
+        }
+
+    def adopt(self, state: dict) -> None:
+        """Speak in a session initialized elsewhere (its `shared_state`), without an initialize."""
+        self.protocol_version = state["protocol_version"]
+        self.capabilities = state.get("capabilities") or {}
+        self.server_info = state.get("server_info") or {}
+        self._session_headers = {
+            **self._base_headers,
+            "mcp-protocol-version": self.protocol_version,
+            "mcp-session-id": state["session_id"],
+        }
+        self._opened_before = True
 
     async def connect(self) -> None:
         """Initialize now rather than on the first request; `NotStreamableHttp` when the
@@ -199,6 +231,9 @@ class UpstreamSession(UpstreamConveniences):
         async with self._lock:
             if self._session_headers is None:
                 self._session_headers = await self._initialize()
+                reopened, self._opened_before = self._opened_before, True
+                if reopened and self.on_reopened is not None and (state := self.shared_state):
+                    await self.on_reopened(state)
         return self._session_headers
 
     async def _initialize(self) -> dict[str, str]:
