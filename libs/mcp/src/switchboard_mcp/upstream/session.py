@@ -27,6 +27,7 @@ from yarl import URL
 from switchboard_mcp import jsonrpc, sse, versions
 from switchboard_mcp.upstream.conveniences import UpstreamConveniences
 from switchboard_mcp.upstream.errors import NotStreamableHttp, UpstreamRPCError
+from switchboard_mcp.upstream.silence import SilenceLimit
 
 CLIENT_INFO = {"name": "switchboard", "version": "0.1.0"}
 _ACCEPT = "application/json, text/event-stream"
@@ -51,8 +52,11 @@ class UpstreamSession(UpstreamConveniences):
         self._base_headers = {"accept": _ACCEPT, "content-type": "application/json", **(headers or {})}
         self._timeout_s = timeout_s
         self._timeout = aiohttp.ClientTimeout(total=timeout_s)
-        # A streamed exchange may run long; it fails when the upstream goes silent.
-        self._stream_timeout = aiohttp.ClientTimeout(total=None, sock_connect=timeout_s, sock_read=timeout_s)
+        # A streamed exchange may run long; it fails when the upstream goes silent for
+        # `timeout_s` while nothing is asked of the client (`SilenceLimit`).
+        self._stream_timeout = aiohttp.ClientTimeout(total=None, sock_connect=timeout_s)
+        # Ids of requests the upstream sent the client mid-call -> the limit of that call's stream.
+        self._asking: dict[Any, SilenceLimit] = {}
         # Shared with a sibling transport when the transport is still being chosen.
         self._ids = ids or itertools.count(1)
         self._lock = asyncio.Lock()
@@ -125,26 +129,38 @@ class UpstreamSession(UpstreamConveniences):
             raise InvalidInput(
                 f"{method} cannot be forwarded: its params nest deeper than 254 levels"
             ) from exc
-        async with self._open_stream(msg, extra_headers) as response:
-            if response.status >= 400 and "json" not in response.headers.get("content-type", ""):
-                raise UpstreamError(f"upstream {self.url} answered HTTP {response.status}")
-            if not response.headers.get("content-type", "").startswith("text/event-stream"):
-                body = await response.read()
-                yield self._single_message(body, response.status)
-                return
-            decoder = sse.Decoder()
-            async for chunk in response.content.iter_any():
-                for event in decoder.feed(chunk):
-                    if event.event != "message" or not event.data:
-                        continue
-                    message = orjson.loads(event.data)
-                    yield message
-                    if (
-                        isinstance(message, dict)
-                        and message.get("id") == request_id
-                        and "method" not in message
-                    ):
-                        return
+        limit = SilenceLimit(self._timeout_s)
+        asked: list = []
+        try:
+            async with self._open_stream(msg, extra_headers) as response:
+                if response.status >= 400 and "json" not in response.headers.get("content-type", ""):
+                    raise UpstreamError(f"upstream {self.url} answered HTTP {response.status}")
+                if not response.headers.get("content-type", "").startswith("text/event-stream"):
+                    body = await limit.wait(response.read())
+                    yield self._single_message(body, response.status)
+                    return
+                decoder = sse.Decoder()
+                while chunk := await limit.wait(response.content.readany()):
+                    for event in decoder.feed(chunk):
+                        if event.event != "message" or not event.data:
+                            continue
+                        message = orjson.loads(event.data)
+                        if _is_request(message):
+                            # Until the client answers, the upstream may rightly say nothing.
+                            limit.asked(message["id"])
+                            self._asking[message["id"]] = limit
+                            asked.append(message["id"])
+                        yield message
+                        if (
+                            isinstance(message, dict)
+                            and message.get("id") == request_id
+                            and "method" not in message
+                        ):
+                            return
+        finally:
+            for upstream_id in asked:
+                if self._asking.get(upstream_id) is limit:
+                    del self._asking[upstream_id]
         raise UpstreamError(f"upstream {self.url} ended its stream without answering {method}")
 
     async def listen(self, opened: asyncio.Event | None = None) -> AsyncIterator[dict]:
@@ -172,8 +188,13 @@ class UpstreamSession(UpstreamConveniences):
 
     async def send(self, message: dict, *, extra_headers: Mapping[str, str] | None = None) -> None:
         """Deliver a notification or a response (to a request of the upstream's) to it."""
-        headers = await self._ensure_session()
-        response = await self._post(message, {**headers, **extra_headers} if extra_headers else headers)
+        limit = self._asking.pop(message.get("id"), None) if "method" not in message else None
+        try:
+            headers = await self._ensure_session()
+            response = await self._post(message, {**headers, **extra_headers} if extra_headers else headers)
+        finally:
+            if limit is not None:
+                limit.answered(message.get("id"))
         if response.status >= 400:
             raise UpstreamError(
                 f"upstream {self.url} refused a {message.get('method', 'response')}: HTTP {response.status}"
@@ -181,27 +202,40 @@ class UpstreamSession(UpstreamConveniences):
 
     @contextlib.asynccontextmanager
     async def _open_stream(self, body: bytes, extra: Mapping[str, str] | None):
+        """The response to a POST whose answer may stream; what reads it may raise
+        TimeoutError (silence) or aiohttp's errors, told as the upstream being unavailable."""
         for attempt in (1, 2):
             headers = await self._ensure_session()
             if extra:
                 headers = {**headers, **extra}
             try:
-                async with self._http.post(
-                    self._url, data=body, headers=headers, timeout=self._stream_timeout
-                ) as r:
-                    if r.status == 404 and "mcp-session-id" in headers and attempt == 1:
-                        self._session_headers = None
-                        continue
-                    yield r
-                    return
+                async with asyncio.timeout(self._timeout_s):
+                    r = await self._http.post(
+                        self._url, data=body, headers=headers, timeout=self._stream_timeout
+                    )
             except TimeoutError as exc:
                 raise UpstreamUnavailable(
-                    f"upstream {self.url} went silent for {self._timeout_s:g}s"
+                    f"upstream {self.url} timed out after {self._timeout_s:g}s"
                 ) from exc
             except aiohttp.ClientError as exc:
                 raise UpstreamUnavailable(
                     f"upstream {self.url} is unreachable: {exc or type(exc).__name__}"
                 ) from exc
+            async with r:
+                if r.status == 404 and "mcp-session-id" in headers and attempt == 1:
+                    self._session_headers = None
+                    continue
+                try:
+                    yield r
+                except TimeoutError as exc:
+                    raise UpstreamUnavailable(
+                        f"upstream {self.url} went silent for {self._timeout_s:g}s"
+                    ) from exc
+                except aiohttp.ClientError as exc:
+                    raise UpstreamUnavailable(
+                        f"upstream {self.url} is unreachable: {exc or type(exc).__name__}"
+                    ) from exc
+                return
 
     def _single_message(self, body: bytes, status: int) -> dict:
         try:
@@ -312,6 +346,10 @@ class _Response:
     status: int
     headers: CIMultiDictProxy[str]
     content: bytes
+
+
+def _is_request(message: object) -> bool:
+    return isinstance(message, dict) and "method" in message and message.get("id") is not None
 
 
 class _SessionGone(Exception):
