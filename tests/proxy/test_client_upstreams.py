@@ -149,3 +149,38 @@ async def test_a_client_session_expired_everywhere_ends_its_upstream_session_onc
 def _ended(ledger: dict[str, dict[str, int]]) -> dict[str, int]:
     """How many times each upstream session opened was ended."""
     return {session_id: seen["deleted"] for session_id, seen in ledger.items() if seen["opened"]}
+
+
+async def test_when_the_following_replica_dies_another_takes_over_once_its_lease_lapses(
+    replicas, upstream, monkeypatch
+) -> None:
+    monkeypatch.setattr(client_upstreams, "FOLLOW_LEASE_S", 0.6)
+    sessions = await _on_both(replicas)
+    upstream_id, _ = await _count(replicas[0], sessions[0], upstream.url)
+    await _count(replicas[1], sessions[1], upstream.url)
+    dying = replicas[0].upstreams
+
+    async def gone_without_a_word(session_id: str, url: str) -> None:
+        return None
+
+    monkeypatch.setattr(dying._records, "resign", gone_without_a_word)
+    await dying.close()  # its GET stream drops, its lease stays behind until it lapses
+
+    async def followed_again() -> bool:
+        await _count(replicas[1], sessions[1], upstream.url)
+        return (await _ledger(upstream))[upstream_id]["streams"] >= 2
+
+    await _until(followed_again)
+
+
+async def test_with_redis_not_answering_a_replica_opens_its_own_upstream_session_at_once(
+    replicas, upstream, redis_server
+) -> None:
+    sessions = await _on_both(replicas)
+    redis_server.freeze()
+    try:
+        async with asyncio.timeout(2.0):
+            _, count = await _count(replicas[1], sessions[1], upstream.url)
+    finally:
+        redis_server.thaw()
+    assert count == 1

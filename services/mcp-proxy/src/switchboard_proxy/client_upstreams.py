@@ -136,15 +136,17 @@ class ClientUpstreams:
 
     async def _open_shared(self, url: str, client: Session, own: dict[str, _Own]) -> _Own:
         lock = self._opening.setdefault((client.id, url), asyncio.Lock())
-        async with lock:
-            entry = own.get(url)
-            if entry is None:
-                entry = await self._claim_or_adopt(url, client)
-                if self._by_session.get(client.id) is own:
-                    own[url] = entry
-                else:  # the client session ended meanwhile
-                    await self._drop(entry, end=not entry.shared)
-        self._opening.pop((client.id, url), None)
+        try:
+            async with lock:
+                entry = own.get(url)
+                if entry is None:
+                    entry = await self._claim_or_adopt(url, client)
+                    if self._by_session.get(client.id) is own:
+                        own[url] = entry
+                    else:  # the client session ended meanwhile
+                        await self._drop(entry, end=not entry.shared)
+        finally:
+            self._opening.pop((client.id, url), None)
         return entry
 
     async def _claim_or_adopt(self, url: str, client: Session) -> _Own:
