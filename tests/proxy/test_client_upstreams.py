@@ -184,3 +184,18 @@ async def test_with_redis_not_answering_a_replica_opens_its_own_upstream_session
     finally:
         redis_server.thaw()
     assert count == 1
+
+
+async def test_an_upstream_session_ended_upstream_is_opened_again_once_for_every_replica(
+    replicas, upstream
+) -> None:
+    sessions = await _on_both(replicas)
+    first_id, _ = await _count(replicas[0], sessions[0], upstream.url)
+    await _count(replicas[1], sessions[1], upstream.url)
+    async with httpx.AsyncClient() as http:
+        ended = await http.delete(upstream.url, headers={"mcp-session-id": first_id})
+    assert ended.status_code == 200  # the upstream forgets it, as after a restart
+
+    again = [await _count(replicas[i % 2], sessions[i % 2], upstream.url) for i in range(4)]
+    assert len({session_id for session_id, _ in again}) == 1 and again[0][0] != first_id
+    assert [count for _, count in again] == [1, 2, 3, 4]

@@ -169,7 +169,7 @@ class ClientUpstreams:
             ids=itertools.count(self._id_base),
         )
         upstream.adopt(state)
-        upstream.on_reopened = self._recorder(client.id, url)
+        self._keep_recorded(upstream, client.id, url)
         entry = _Own(upstream, shared=True)
         await self._lead(entry, url, client)
         return entry
@@ -217,17 +217,27 @@ class ClientUpstreams:
             self._start_following(entry, client, None)
             await self._wait_open(entry)
             return entry
-        resolved.on_reopened = self._recorder(client.id, url)
+        self._keep_recorded(resolved, client.id, url)
         entry = _Own(resolved, shared=True)
         await self._lead(entry, url, client)
         return entry
 
-    def _recorder(self, session_id: str, url: str):
+    def _keep_recorded(self, upstream: UpstreamSession, session_id: str, url: str) -> None:
+        """Should the upstream forget the session (a restart), the replica meeting that
+        first opens a new one and records it; the others adopt it from the record."""
+
+        async def rejoin(_gone_session_id: str) -> dict | None:
+            try:
+                return await self._records.load(session_id, url)
+            except DependencyUnavailable:
+                return None
+
         async def record(state: dict) -> None:
             with contextlib.suppress(DependencyUnavailable):
                 await self._records.store(session_id, url, state)
 
-        return record
+        upstream.rejoin = rejoin
+        upstream.on_reopened = record
 
     async def _lead(self, entry: _Own, url: str, client: Session) -> None:
         """Follow the upstream session's GET stream from here, unless another replica does."""

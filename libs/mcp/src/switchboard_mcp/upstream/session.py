@@ -65,8 +65,12 @@ class UpstreamSession(UpstreamConveniences):
         self.capabilities: dict[str, Any] = {}
         self.protocol_version = ""
         self._opened_before = False
-        # Told the new state when the session is initialized again (it ended upstream).
+        # For a session shared with other processes, when it ended upstream: `rejoin` is
+        # asked first for one another process opened since (a state to adopt, or None);
+        # `on_reopened` is told the state of the one initialized here instead.
+        self.rejoin: Callable[[str], Awaitable[dict | None]] | None = None
         self.on_reopened: Callable[[dict], Awaitable[None]] | None = None
+        self._gone_session_id = ""
 
     @property
     def shared_state(self) -> dict | None:
@@ -106,7 +110,7 @@ class UpstreamSession(UpstreamConveniences):
         try:
             return await self._exchange(method, params, headers, extra_headers)
         except _SessionGone:
-            self._session_headers = None
+            self._session_ended_upstream(headers.get("mcp-session-id", ""))
             headers = await self._ensure_session()
             return await self._exchange(method, params, headers, extra_headers)
 
@@ -223,7 +227,7 @@ class UpstreamSession(UpstreamConveniences):
                 ) from exc
             async with r:
                 if r.status == 404 and "mcp-session-id" in headers and attempt == 1:
-                    self._session_headers = None
+                    self._session_ended_upstream(headers["mcp-session-id"])
                     continue
                 try:
                     yield r
@@ -263,12 +267,30 @@ class UpstreamSession(UpstreamConveniences):
         if self._session_headers is not None:
             return self._session_headers
         async with self._lock:
-            if self._session_headers is None:
+            if self._session_headers is None and not await self._rejoined():
                 self._session_headers = await self._initialize()
                 reopened, self._opened_before = self._opened_before, True
                 if reopened and self.on_reopened is not None and (state := self.shared_state):
                     await self.on_reopened(state)
         return self._session_headers
+
+    def _session_ended_upstream(self, session_id: str) -> None:
+        """The upstream answered 404 to `session_id` (unless a concurrent call has already
+        moved on to another session)."""
+        current = self._session_headers
+        if current is not None and current.get("mcp-session-id", "") == session_id:
+            self._session_headers = None
+            self._gone_session_id = session_id
+
+    async def _rejoined(self) -> bool:
+        """Whether another process opened the session again since it ended (adopted then)."""
+        if self.rejoin is None or not self._gone_session_id:
+            return False
+        state = await self.rejoin(self._gone_session_id)
+        if state is None or state.get("session_id") in (None, self._gone_session_id):
+            return False
+        self.adopt(state)
+        return True
 
     async def _initialize(self) -> dict[str, str]:
         params = {
