@@ -117,3 +117,27 @@ async def test_the_pool_serves_both_transports(legacy, modern) -> None:
     assert isinstance(pool.session(legacy.url), LegacySseSession)
     assert isinstance(pool.session(modern.url), UpstreamSession)
     await pool.close()
+
+
+async def test_an_answer_slower_than_the_timeout_still_completes_a_legacy_call(legacy, http) -> None:
+    session = LegacySseSession(legacy.url, http, timeout_s=1.0)
+    await session.connect()
+
+    async def answer_slowly() -> None:
+        async for message in session.listen():
+            if message.get("method") == "elicitation/create":
+                await asyncio.sleep(2.0)  # a human taking their time (longer than the timeout)
+                answer = {"action": "accept", "content": {"name": "Ada"}}
+                await session.send({"jsonrpc": "2.0", "id": message["id"], "result": answer})
+                return
+
+    answering = asyncio.create_task(answer_slowly())
+    request_id = session.next_id()
+    final = None
+    async for message in session.stream(
+        request_id, "tools/call", {"name": "elicit", "arguments": {"question": "?"}}
+    ):
+        final = message
+    await answering
+    assert final["result"]["content"][0]["text"] == "accept: Ada"
+    await session.close()

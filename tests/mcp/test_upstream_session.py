@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import asyncio
+
 import aiohttp
 import pytest
 from switchboard_core.errors import UpstreamError, UpstreamUnavailable
@@ -87,3 +89,36 @@ async def test_a_web_page_is_not_an_mcp_server(stateful, http) -> None:
     session = UpstreamSession(f"{stateful.base_url}/healthz", http)
     with pytest.raises(UpstreamError):
         await session.list_tools()
+
+
+async def _elicit_answered_after(session: UpstreamSession, delay_s: float) -> dict:
+    """Call `elicit` streaming, answer its question `delay_s` after it came; the final response."""
+    request_id = session.next_id()
+    messages = session.stream(request_id, "tools/call", {"name": "elicit", "arguments": {"question": "?"}})
+    async for message in messages:
+        if message.get("method") == "elicitation/create":
+            await asyncio.sleep(delay_s)  # a human taking their time (deliberately longer than the timeout)
+            answer = {"action": "accept", "content": {"name": "Ada"}}
+            await session.send({"jsonrpc": "2.0", "id": message["id"], "result": answer})
+        elif message.get("id") == request_id:
+            await messages.aclose()
+            return message
+    raise AssertionError("the stream ended without the response")
+
+
+async def test_an_answer_slower_than_the_upstream_timeout_still_completes_the_call(stateful, http) -> None:
+    session = UpstreamSession(stateful.url, http, timeout_s=1.0)
+    final = await _elicit_answered_after(session, 2.0)
+    assert final["result"]["content"][0]["text"] == "accept: Ada"
+    await session.close()
+
+
+async def test_the_silence_limit_counts_again_from_the_answer(stateful, http) -> None:
+    session = UpstreamSession(stateful.url, http, timeout_s=1.0)
+    await _elicit_answered_after(session, 1.5)
+    request_id = session.next_id()
+    messages = session.stream(request_id, "tools/call", {"name": "slow", "arguments": {"seconds": 3}})
+    with pytest.raises(UpstreamUnavailable, match="went silent"):
+        async for _ in messages:
+            pass
+    await session.close()

@@ -20,6 +20,7 @@ FIXTURE_TOOLS = [
     "grow",
     "touch",
     "interview",
+    "session_counter",
     "route",
 ]
 

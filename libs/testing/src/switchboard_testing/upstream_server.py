@@ -24,6 +24,8 @@ serves `http://127.0.0.1:9100/mcp` (and `GET /healthz` for readiness). Its tools
 - `interview(topic)` asks the user for a name (elicitation) and the client's model about the
   topic (sampling) through the SDK's resolvers: one `input_required` round at 2026-07-28,
   two requests one after the other before;
+- `session_counter()` counts the calls made in the upstream session it is called in and
+  answers `<upstream session id> <count>` (a stateful upstream keeping per-client state);
 - `route(region, payload, priority=0)` declares `region` and `priority` as `Mcp-Param-*`
   headers (`x-mcp-header`) and answers with its arguments and the headers it received;
 - `tool_0` … `tool_{N-1}` with `--tools N`, each returning its own name.
@@ -37,7 +39,9 @@ instead: the stream at `/sse`, messages POSTed to `/messages/`. `--modern-only` 
 stateless revision 2026-07-28: whatever comes at a handshake-era version (an `initialize`, a
 request without an `MCP-Protocol-Version` header) is refused as a 2026-only SDK server refuses
 it, HTTP 400 with `-32022` and `data.supported` naming 2026-07-28 alone. `--page-size N` pages
-`tools/list` N tools at a time. To run it as a child process, see `upstream_process`.
+`tools/list` N tools at a time. `GET /sessions` answers what happened to each session, by
+its id: `{"<id>": {"opened": 1, "deleted": 0, "streams": 1}}` (initializes answered,
+DELETEs received, GET streams asked for). To run it as a child process, see `upstream_process`.
 """
 
 from __future__ import annotations
@@ -172,6 +176,15 @@ def build_server(*, name: str = "fixture", extra_tools: int = 0, page_size: int 
         input_required round at 2026-07-28, two requests one after the other before."""
         text = said.content.text if isinstance(said.content, TextContent) else str(said.content)
         return f"{who.name} on {topic}: {text}"
+
+    counts: dict[str, int] = {}
+
+    @server.tool()
+    def session_counter(ctx: Context) -> str:
+        """Count the calls made in this upstream session; answer `<session id> <count>`."""
+        session_id = {k.lower(): v for k, v in (ctx.headers or {}).items()}.get("mcp-session-id", "")
+        counts[session_id] = counts.get(session_id, 0) + 1
+        return f"{session_id} {counts[session_id]}"
 
     @server.tool()
     def route(
@@ -354,6 +367,41 @@ class _ModernOnly:
         await PlainTextResponse(body, status_code=400, media_type="application/json")(scope, receive, send)
 
 
+class _SessionLedger:
+    """Counts, per session id, initializes answered, DELETEs and GET streams asked for;
+    serves them at `GET /sessions` (what a test asks to see how a gateway used sessions)."""
+
+    def __init__(self, app: ASGIApp) -> None:
+        self._app = app
+        self._sessions: dict[str, dict[str, int]] = {}
+
+    def _count(self, session_id: str, what: str) -> None:
+        counts = self._sessions.setdefault(session_id, {"opened": 0, "deleted": 0, "streams": 0})
+        counts[what] += 1
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            return await self._app(scope, receive, send)
+        if scope["path"] == "/sessions":
+            body = json.dumps(self._sessions)
+            return await PlainTextResponse(body, media_type="application/json")(scope, receive, send)
+        session_id = next((v.decode("latin-1") for k, v in scope["headers"] if k == b"mcp-session-id"), "")
+        method = scope["method"]
+        if session_id and method in ("DELETE", "GET"):
+            self._count(session_id, "deleted" if method == "DELETE" else "streams")
+        if session_id or method != "POST":
+            return await self._app(scope, receive, send)
+
+        async def noting_new_sessions(message) -> None:
+            if message["type"] == "http.response.start":
+                for key, value in message.get("headers") or []:
+                    if key.lower() == b"mcp-session-id":
+                        self._count(value.decode("latin-1"), "opened")
+            await send(message)
+
+        return await self._app(scope, receive, noting_new_sessions)
+
+
 def _answering(answer: str) -> Callable[[], str]:
     def tool() -> str:
         return answer
@@ -380,7 +428,7 @@ def build_app(
         json_response=stateless,
         host="127.0.0.1",
     )
-    return _ModernOnly(app) if modern_only else app
+    return _ModernOnly(app) if modern_only else _SessionLedger(app)
 
 
 def serve(

@@ -28,6 +28,7 @@ from switchboard_proxy.session_relay import SessionRelay, new_replica_id
 from switchboard_proxy.sessions import SessionStore
 from switchboard_proxy.settings import ProxySettings
 from switchboard_proxy.upstream_events import UpstreamEvents
+from switchboard_proxy.upstream_records import UpstreamRecords
 
 
 class ProxyService:
@@ -108,6 +109,11 @@ class ProxyService:
             self.relay = SessionRelay(shared.bus, self.sessions)
             await self.relay.start(deliver=self.dispatcher.deliver_here, cancel=self.dispatcher.cancel_here)
             self.dispatcher.relay = self.relay
+            self.dispatcher.client_upstreams.share_through(
+                UpstreamRecords(
+                    shared.redis, replica=self.sessions.replica, session_ttl_s=settings.session_idle_ttl_s
+                )
+            )
         self.input_rounds = InputRounds(
             self.dispatcher.deliver, ttl_s=settings.input_wait_s, replica=self.sessions.replica
         )

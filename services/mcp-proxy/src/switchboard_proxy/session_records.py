@@ -7,6 +7,10 @@ the in-process store does. With Redis, `RedisRecords` writes each session's iden
 request: a replica that has not seen the session reads the record once and keeps it.
 Nothing there is the only copy of anything but the session itself; losing Redis ends
 sessions (their clients get the spec's 404 and initialize again).
+
+Beside each record may live the session's upstream sessions (`upstream_records`), under
+`...:session:<id>:upstreams`: refreshed with the record, they outlive it by
+`UPSTREAMS_GRACE_S`, so whoever ends an expired session still finds what to end.
 """
 
 from __future__ import annotations
@@ -22,6 +26,15 @@ from switchboard_core.shared.redis_client import REDIS_DOWN, namespaced, reraise
 # A Redis operation on the request path gives up after this: a request never waits on a
 # Redis that went away (the record is then taken as missing).
 OP_TIMEOUT_S = 0.25
+UPSTREAMS_GRACE_S = 120.0
+
+
+def record_key(session_id: str) -> str:
+    return namespaced("proxy", "session", session_id)
+
+
+def upstreams_key(session_id: str) -> str:
+    return namespaced("proxy", "session", session_id, "upstreams")
 
 
 class SessionRecords(Protocol):
@@ -60,14 +73,10 @@ class RedisRecords:
         self.loads = 0
         self.errors = 0
 
-    @staticmethod
-    def _key(session_id: str) -> str:
-        return namespaced("proxy", "session", session_id)
-
     async def save(self, session_id: str, record: dict, ttl_s: float) -> None:
         try:
             async with asyncio.timeout(OP_TIMEOUT_S):
-                await self._client.set(self._key(session_id), orjson.dumps(record), px=int(ttl_s * 1000))
+                await self._client.set(record_key(session_id), orjson.dumps(record), px=int(ttl_s * 1000))
         except REDIS_DOWN as exc:
             reraise_cancellation()
             self.errors += 1
@@ -77,7 +86,7 @@ class RedisRecords:
         self.loads += 1
         try:
             async with asyncio.timeout(OP_TIMEOUT_S):
-                raw = await self._client.get(self._key(session_id))
+                raw = await self._client.get(record_key(session_id))
         except REDIS_DOWN:
             reraise_cancellation()
             self.errors += 1
@@ -87,20 +96,21 @@ class RedisRecords:
     async def forget(self, session_id: str) -> None:
         try:
             async with asyncio.timeout(OP_TIMEOUT_S):
-                await self._client.unlink(self._key(session_id))
+                await self._client.unlink(record_key(session_id))
         except REDIS_DOWN:
             reraise_cancellation()
             self.errors += 1  # it expires by itself
 
     async def refresh(self, session_ids: Iterable[str], ttl_s: float) -> None:
-        keys = [self._key(session_id) for session_id in session_ids]
-        if not keys:
+        session_ids = list(session_ids)
+        if not session_ids:
             return
         try:
-            async with asyncio.timeout(max(OP_TIMEOUT_S, 0.001 * len(keys))):
+            async with asyncio.timeout(max(OP_TIMEOUT_S, 0.002 * len(session_ids))):
                 async with self._client.pipeline(transaction=False) as pipe:
-                    for key in keys:
-                        pipe.pexpire(key, int(ttl_s * 1000))
+                    for session_id in session_ids:
+                        pipe.pexpire(record_key(session_id), int(ttl_s * 1000))
+                        pipe.pexpire(upstreams_key(session_id), int((ttl_s + UPSTREAMS_GRACE_S) * 1000))
                     await pipe.execute()
         except REDIS_DOWN:
             reraise_cancellation()

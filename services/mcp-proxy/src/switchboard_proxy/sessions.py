@@ -30,6 +30,11 @@ from switchboard_proxy.session_records import LocalRecords, SessionRecords
 
 OUTBOX_LIMIT = 1000
 
+# Why a session ended on this replica (`Session.ending`, set before `on_end` is told):
+# its client deleted it here, it was deleted on another replica, or it sat idle here
+# (which ends it when no other replica shares it).
+DELETED, ENDED_ELSEWHERE, FORGOTTEN = "deleted", "ended elsewhere", "forgotten"
+
 
 @dataclass(slots=True)
 class UpstreamRef:
@@ -67,6 +72,7 @@ class Session:
     events: EventLogs = field(default_factory=EventLogs)
     # Streamed replies still running after their client went away (kept for resumption).
     pumps: set[asyncio.Task] = field(default_factory=set)
+    ending: str = ""
     _ids: itertools.count = field(default_factory=lambda: itertools.count(1))
 
     def next_request_id(self) -> str:
@@ -172,7 +178,7 @@ class SessionStore:
             return None
         now = time.monotonic()
         if now - session.last_seen > self._idle_ttl_s:
-            self._drop(session_id)
+            self._drop(session_id, FORGOTTEN)
             return None
         session.last_seen = now
         return session
@@ -218,20 +224,20 @@ class SessionStore:
 
     async def delete(self, session_id: str) -> None:
         """End a session everywhere (the client's DELETE)."""
-        self._drop(session_id)
+        self._drop(session_id, DELETED)
         if self._shared:
             await self._records.forget(session_id)
             await self.on_delete(session_id)
 
     def ended_elsewhere(self, session_id: str) -> None:
-        self._drop(session_id)
+        self._drop(session_id, ENDED_ELSEWHERE)
 
     def expire(self) -> int:
         """Forget sessions idle here; in embedded mode that ends them."""
         cutoff = time.monotonic() - self._idle_ttl_s
         stale = [sid for sid, s in self._sessions.items() if s.last_seen < cutoff]
         for sid in stale:
-            self._drop(sid)
+            self._drop(sid, FORGOTTEN)
         return len(stale)
 
     async def refresh(self, within_s: float) -> None:
@@ -242,9 +248,10 @@ class SessionStore:
                 [sid for sid, s in self._sessions.items() if s.last_seen >= cutoff], self._idle_ttl_s
             )
 
-    def _drop(self, session_id: str) -> None:
+    def _drop(self, session_id: str, why: str) -> None:
         session = self._sessions.pop(session_id, None)
         if session is not None:
+            session.ending = why
             self.on_end(session)
 
     def all(self) -> list[Session]:

@@ -6,6 +6,10 @@ answer comes back on the stream, matched to its request by id. What the upstream
 sends on its own (requests, log messages, list changes) goes to `listen()`ers;
 progress notifications go to the exchange whose progress token they carry.
 
+Nothing says which call a request of the upstream's belongs to, so while any is
+unanswered no streamed exchange of the session counts the upstream's silence against
+it (`SilenceLimit`): a human may be answering.
+
 The stream ending ends the session: requests waiting on it fail, and the next request
 opens a new one (a new GET, a new initialize).
 """
@@ -26,6 +30,7 @@ from switchboard_core.errors import InvalidInput, UpstreamError, UpstreamUnavail
 from switchboard_mcp import jsonrpc, sse, versions
 from switchboard_mcp.upstream.conveniences import UpstreamConveniences
 from switchboard_mcp.upstream.errors import UpstreamRPCError
+from switchboard_mcp.upstream.silence import SilenceLimit
 
 CLIENT_INFO = {"name": "switchboard", "version": "0.1.0"}
 _QUEUE_LIMIT = 1000
@@ -64,6 +69,10 @@ class LegacySseSession(UpstreamConveniences):
         # A progress token -> the queue of the exchange that asked for progress.
         self._progress: dict[Any, asyncio.Queue] = {}
         self._listeners: set[asyncio.Queue] = set()
+        # Ids of requests the upstream sent (to the client), not answered yet.
+        self._asked: set[Any] = set()
+        # The silence limits of the streamed exchanges under way.
+        self._limits: set[SilenceLimit] = set()
         self.server_info: dict[str, Any] = {}
         self.capabilities: dict[str, Any] = {}
         self.protocol_version = ""
@@ -94,14 +103,19 @@ class LegacySseSession(UpstreamConveniences):
         """The messages of one exchange: progress for it first, the response last."""
         await self._ensure_open()
         queue = self._expect(request_id, params)
+        limit = SilenceLimit(self._timeout_s)
+        for asked in self._asked:
+            limit.asked(asked)
+        self._limits.add(limit)
         try:
             await self._post(jsonrpc.request(request_id, method, params), extra_headers)
             while True:
-                message = await self._next(queue, method)
+                message = await self._next(queue, method, limit)
                 yield message
                 if "method" not in message:
                     return
         finally:
+            self._limits.discard(limit)
             self._forget(request_id, queue)
 
     async def listen(self, opened: asyncio.Event | None = None) -> AsyncIterator[dict]:
@@ -125,7 +139,14 @@ class LegacySseSession(UpstreamConveniences):
     async def send(self, message: dict, *, extra_headers: Mapping[str, str] | None = None) -> None:
         """Deliver a notification or a response (to a request of the upstream's) to it."""
         await self._ensure_open()
-        await self._post(message, extra_headers)
+        answered = message.get("id") if "method" not in message else None
+        try:
+            await self._post(message, extra_headers)
+        finally:
+            if answered is not None and answered in self._asked:
+                self._asked.discard(answered)
+                for limit in self._limits:
+                    limit.answered(answered)
 
     async def close(self) -> None:
         reader, self._reader = self._reader, None
@@ -229,11 +250,16 @@ class LegacySseSession(UpstreamConveniences):
             if queue is not None:
                 _offer(queue, message)
                 return
+        if message.get("id") is not None:
+            self._asked.add(message["id"])
+            for limit in self._limits:
+                limit.asked(message["id"])
         for listener in self._listeners:
             _offer(listener, message)
 
     def _drop_stream(self) -> None:
         response, self._response = self._response, None
+        self._asked.clear()  # whatever the upstream asked died with its stream
         self._endpoint = None
         if response is not None:
             response.close()
@@ -291,10 +317,10 @@ class LegacySseSession(UpstreamConveniences):
         for token in [t for t, q in self._progress.items() if q is queue]:
             del self._progress[token]
 
-    async def _next(self, queue: asyncio.Queue, method: str) -> dict:
+    async def _next(self, queue: asyncio.Queue, method: str, limit: SilenceLimit | None = None) -> dict:
         """The next message of an exchange; fails when the upstream goes silent or away."""
         try:
-            message = await asyncio.wait_for(queue.get(), self._timeout_s)
+            message = await (limit or SilenceLimit(self._timeout_s)).wait(queue.get())
         except TimeoutError as exc:
             raise UpstreamUnavailable(f"upstream {self.url} went silent for {self._timeout_s:g}s") from exc
         if isinstance(message, _StreamEnded):

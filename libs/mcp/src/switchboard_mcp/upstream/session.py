@@ -4,6 +4,9 @@ The session initializes lazily, once, and is shared by every call routed to that
 upstream; a 404 (session ended upstream) re-initializes once and retries. Responses
 may be JSON or an SSE stream; either way only the response to our request id is
 taken.
+
+A session initialized elsewhere (by another gateway replica) can be adopted: given its
+`shared_state`, requests carry its `Mcp-Session-Id` and nothing is initialized here.
 """
 
 from __future__ import annotations
@@ -11,7 +14,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import itertools
-from collections.abc import AsyncIterator, Iterator, Mapping
+from collections.abc import AsyncIterator, Awaitable, Callable, Iterator, Mapping
 from dataclasses import dataclass
 from typing import Any
 
@@ -24,6 +27,7 @@ from yarl import URL
 from switchboard_mcp import jsonrpc, sse, versions
 from switchboard_mcp.upstream.conveniences import UpstreamConveniences
 from switchboard_mcp.upstream.errors import NotStreamableHttp, UpstreamRPCError
+from switchboard_mcp.upstream.silence import SilenceLimit
 
 CLIENT_INFO = {"name": "switchboard", "version": "0.1.0"}
 _ACCEPT = "application/json, text/event-stream"
@@ -48,8 +52,11 @@ class UpstreamSession(UpstreamConveniences):
         self._base_headers = {"accept": _ACCEPT, "content-type": "application/json", **(headers or {})}
         self._timeout_s = timeout_s
         self._timeout = aiohttp.ClientTimeout(total=timeout_s)
-        # A streamed exchange may run long; it fails when the upstream goes silent.
-        self._stream_timeout = aiohttp.ClientTimeout(total=None, sock_connect=timeout_s, sock_read=timeout_s)
+        # A streamed exchange may run long; it fails when the upstream goes silent for
+        # `timeout_s` while nothing is asked of the client (`SilenceLimit`).
+        self._stream_timeout = aiohttp.ClientTimeout(total=None, sock_connect=timeout_s)
+        # Ids of requests the upstream sent the client mid-call -> the limit of that call's stream.
+        self._asking: dict[Any, SilenceLimit] = {}
         # Shared with a sibling transport when the transport is still being chosen.
         self._ids = ids or itertools.count(1)
         self._lock = asyncio.Lock()
@@ -57,6 +64,39 @@ class UpstreamSession(UpstreamConveniences):
         self.server_info: dict[str, Any] = {}
         self.capabilities: dict[str, Any] = {}
         self.protocol_version = ""
+        self._opened_before = False
+        # For a session shared with other processes, when it ended upstream: `rejoin` is
+        # asked first for one another process opened since (a state to adopt, or None);
+        # `on_reopened` is told the state of the one initialized here instead.
+        self.rejoin: Callable[[str], Awaitable[dict | None]] | None = None
+        self.on_reopened: Callable[[dict], Awaitable[None]] | None = None
+        self._gone_session_id = ""
+
+    @property
+    def shared_state(self) -> dict | None:
+        """What another process needs to speak in this session (`adopt`); None before it
+        is initialized, or when the upstream keeps no session (no `Mcp-Session-Id`)."""
+        headers = self._session_headers
+        if not headers or "mcp-session-id" not in headers:
+            return None
+        return {
+            "session_id": headers["mcp-session-id"],
+            "protocol_version": self.protocol_version,
+            "capabilities": self.capabilities,
+            "server_info": self.server_info,
+        }
+
+    def adopt(self, state: dict) -> None:
+        """Speak in a session initialized elsewhere (its `shared_state`), without an initialize."""
+        self.protocol_version = state["protocol_version"]
+        self.capabilities = state.get("capabilities") or {}
+        self.server_info = state.get("server_info") or {}
+        self._session_headers = {
+            **self._base_headers,
+            "mcp-protocol-version": self.protocol_version,
+            "mcp-session-id": state["session_id"],
+        }
+        self._opened_before = True
 
     async def connect(self) -> None:
         """Initialize now rather than on the first request; `NotStreamableHttp` when the
@@ -70,7 +110,7 @@ class UpstreamSession(UpstreamConveniences):
         try:
             return await self._exchange(method, params, headers, extra_headers)
         except _SessionGone:
-            self._session_headers = None
+            self._session_ended_upstream(headers.get("mcp-session-id", ""))
             headers = await self._ensure_session()
             return await self._exchange(method, params, headers, extra_headers)
 
@@ -93,26 +133,38 @@ class UpstreamSession(UpstreamConveniences):
             raise InvalidInput(
                 f"{method} cannot be forwarded: its params nest deeper than 254 levels"
             ) from exc
-        async with self._open_stream(msg, extra_headers) as response:
-            if response.status >= 400 and "json" not in response.headers.get("content-type", ""):
-                raise UpstreamError(f"upstream {self.url} answered HTTP {response.status}")
-            if not response.headers.get("content-type", "").startswith("text/event-stream"):
-                body = await response.read()
-                yield self._single_message(body, response.status)
-                return
-            decoder = sse.Decoder()
-            async for chunk in response.content.iter_any():
-                for event in decoder.feed(chunk):
-                    if event.event != "message" or not event.data:
-                        continue
-                    message = orjson.loads(event.data)
-                    yield message
-                    if (
-                        isinstance(message, dict)
-                        and message.get("id") == request_id
-                        and "method" not in message
-                    ):
-                        return
+        limit = SilenceLimit(self._timeout_s)
+        asked: list = []
+        try:
+            async with self._open_stream(msg, extra_headers) as response:
+                if response.status >= 400 and "json" not in response.headers.get("content-type", ""):
+                    raise UpstreamError(f"upstream {self.url} answered HTTP {response.status}")
+                if not response.headers.get("content-type", "").startswith("text/event-stream"):
+                    body = await limit.wait(response.read())
+                    yield self._single_message(body, response.status)
+                    return
+                decoder = sse.Decoder()
+                while chunk := await limit.wait(response.content.readany()):
+                    for event in decoder.feed(chunk):
+                        if event.event != "message" or not event.data:
+                            continue
+                        message = orjson.loads(event.data)
+                        if _is_request(message):
+                            # Until the client answers, the upstream may rightly say nothing.
+                            limit.asked(message["id"])
+                            self._asking[message["id"]] = limit
+                            asked.append(message["id"])
+                        yield message
+                        if (
+                            isinstance(message, dict)
+                            and message.get("id") == request_id
+                            and "method" not in message
+                        ):
+                            return
+        finally:
+            for upstream_id in asked:
+                if self._asking.get(upstream_id) is limit:
+                    del self._asking[upstream_id]
         raise UpstreamError(f"upstream {self.url} ended its stream without answering {method}")
 
     async def listen(self, opened: asyncio.Event | None = None) -> AsyncIterator[dict]:
@@ -140,8 +192,13 @@ class UpstreamSession(UpstreamConveniences):
 
     async def send(self, message: dict, *, extra_headers: Mapping[str, str] | None = None) -> None:
         """Deliver a notification or a response (to a request of the upstream's) to it."""
-        headers = await self._ensure_session()
-        response = await self._post(message, {**headers, **extra_headers} if extra_headers else headers)
+        limit = self._asking.pop(message.get("id"), None) if "method" not in message else None
+        try:
+            headers = await self._ensure_session()
+            response = await self._post(message, {**headers, **extra_headers} if extra_headers else headers)
+        finally:
+            if limit is not None:
+                limit.answered(message.get("id"))
         if response.status >= 400:
             raise UpstreamError(
                 f"upstream {self.url} refused a {message.get('method', 'response')}: HTTP {response.status}"
@@ -149,27 +206,40 @@ class UpstreamSession(UpstreamConveniences):
 
     @contextlib.asynccontextmanager
     async def _open_stream(self, body: bytes, extra: Mapping[str, str] | None):
+        """The response to a POST whose answer may stream; what reads it may raise
+        TimeoutError (silence) or aiohttp's errors, told as the upstream being unavailable."""
         for attempt in (1, 2):
             headers = await self._ensure_session()
             if extra:
                 headers = {**headers, **extra}
             try:
-                async with self._http.post(
-                    self._url, data=body, headers=headers, timeout=self._stream_timeout
-                ) as r:
-                    if r.status == 404 and "mcp-session-id" in headers and attempt == 1:
-                        self._session_headers = None
-                        continue
-                    yield r
-                    return
+                async with asyncio.timeout(self._timeout_s):
+                    r = await self._http.post(
+                        self._url, data=body, headers=headers, timeout=self._stream_timeout
+                    )
             except TimeoutError as exc:
                 raise UpstreamUnavailable(
-                    f"upstream {self.url} went silent for {self._timeout_s:g}s"
+                    f"upstream {self.url} timed out after {self._timeout_s:g}s"
                 ) from exc
             except aiohttp.ClientError as exc:
                 raise UpstreamUnavailable(
                     f"upstream {self.url} is unreachable: {exc or type(exc).__name__}"
                 ) from exc
+            async with r:
+                if r.status == 404 and "mcp-session-id" in headers and attempt == 1:
+                    self._session_ended_upstream(headers["mcp-session-id"])
+                    continue
+                try:
+                    yield r
+                except TimeoutError as exc:
+                    raise UpstreamUnavailable(
+                        f"upstream {self.url} went silent for {self._timeout_s:g}s"
+                    ) from exc
+                except aiohttp.ClientError as exc:
+                    raise UpstreamUnavailable(
+                        f"upstream {self.url} is unreachable: {exc or type(exc).__name__}"
+                    ) from exc
+                return
 
     def _single_message(self, body: bytes, status: int) -> dict:
         try:
@@ -197,9 +267,30 @@ class UpstreamSession(UpstreamConveniences):
         if self._session_headers is not None:
             return self._session_headers
         async with self._lock:
-            if self._session_headers is None:
+            if self._session_headers is None and not await self._rejoined():
                 self._session_headers = await self._initialize()
+                reopened, self._opened_before = self._opened_before, True
+                if reopened and self.on_reopened is not None and (state := self.shared_state):
+                    await self.on_reopened(state)
         return self._session_headers
+
+    def _session_ended_upstream(self, session_id: str) -> None:
+        """The upstream answered 404 to `session_id` (unless a concurrent call has already
+        moved on to another session)."""
+        current = self._session_headers
+        if current is not None and current.get("mcp-session-id", "") == session_id:
+            self._session_headers = None
+            self._gone_session_id = session_id
+
+    async def _rejoined(self) -> bool:
+        """Whether another process opened the session again since it ended (adopted then)."""
+        if self.rejoin is None or not self._gone_session_id:
+            return False
+        state = await self.rejoin(self._gone_session_id)
+        if state is None or state.get("session_id") in (None, self._gone_session_id):
+            return False
+        self.adopt(state)
+        return True
 
     async def _initialize(self) -> dict[str, str]:
         params = {
@@ -277,6 +368,10 @@ class _Response:
     status: int
     headers: CIMultiDictProxy[str]
     content: bytes
+
+
+def _is_request(message: object) -> bool:
+    return isinstance(message, dict) and "method" in message and message.get("id") is not None
 
 
 class _SessionGone(Exception):
