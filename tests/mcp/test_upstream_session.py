@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import time
 
 import aiohttp
 import pytest
@@ -121,4 +122,17 @@ async def test_the_silence_limit_counts_again_from_the_answer(stateful, http) ->
     with pytest.raises(UpstreamUnavailable, match="went silent"):
         async for _ in messages:
             pass
+    await session.close()
+
+
+async def test_a_client_that_never_answers_ends_the_call_after_the_answer_wait(stateful, http) -> None:
+    session = UpstreamSession(stateful.url, http, timeout_s=5.0, answer_wait_s=1.0)
+    request_id = session.next_id()
+    messages = session.stream(request_id, "tools/call", {"name": "elicit", "arguments": {"question": "?"}})
+    started = None
+    with pytest.raises(UpstreamUnavailable, match="the client did not answer the upstream's request within 1s"):
+        async for message in messages:
+            if message.get("method") == "elicitation/create":
+                started = time.monotonic()  # and never answered
+    assert started is not None and time.monotonic() - started < 3.0
     await session.close()

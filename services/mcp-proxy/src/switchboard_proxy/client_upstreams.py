@@ -111,6 +111,7 @@ class ClientUpstreams:
             url,
             self._pool.http,
             timeout_s=self._timeout_s,
+            answer_wait_s=self._pool.answer_wait_s,
             client_capabilities=client.client_capabilities,
         )
         entry = _Own(upstream)
@@ -165,6 +166,7 @@ class ClientUpstreams:
             url,
             self._pool.http,
             timeout_s=self._timeout_s,
+            answer_wait_s=self._pool.answer_wait_s,
             client_capabilities=client.client_capabilities,
             ids=itertools.count(self._id_base),
         )
@@ -197,6 +199,7 @@ class ClientUpstreams:
             url,
             self._pool.http,
             timeout_s=self._timeout_s,
+            answer_wait_s=self._pool.answer_wait_s,
             client_capabilities=client.client_capabilities,
         )
         try:
@@ -281,7 +284,9 @@ class ClientUpstreams:
             return
         for url, state in taken.items():
             if _usable(state):
-                upstream = UpstreamSession(url, self._pool.http, timeout_s=self._timeout_s)
+                upstream = UpstreamSession(
+                    url, self._pool.http, timeout_s=self._timeout_s, answer_wait_s=self._pool.answer_wait_s
+                )
                 upstream.adopt(state)
                 await upstream.close()
 
@@ -306,7 +311,11 @@ class ClientUpstreams:
         upstream = self._declaring_sessions.pop(key, None)
         if upstream is None:
             upstream = NegotiatingUpstream(
-                url, self._pool.http, timeout_s=self._timeout_s, client_capabilities=capabilities
+                url,
+                self._pool.http,
+                timeout_s=self._timeout_s,
+                answer_wait_s=self._pool.answer_wait_s,
+                client_capabilities=capabilities,
             )
             if len(self._declaring_sessions) >= DECLARING_LIMIT:
                 oldest = next(iter(self._declaring_sessions))

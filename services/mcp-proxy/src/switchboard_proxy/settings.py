@@ -11,7 +11,8 @@ class ProxySettings(ServiceSettings):
     # Idle MCP sessions are forgotten after this long.
     session_idle_ttl_s: float = 3600.0
     upstream_timeout_s: float = 30.0
-    # How long a stateless client's call that asked for input waits for its retry.
+    # How long a call waits on the client's answer to an upstream's request: a stateless
+    # client's retry, or a session client's response (the upstream timeout pauses meanwhile).
     input_wait_s: float = 300.0
     # Items per page of tools/list, prompts/list, resources/list (cursor beyond).
     list_page_size: int = 1000

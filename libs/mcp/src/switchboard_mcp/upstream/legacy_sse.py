@@ -30,7 +30,7 @@ from switchboard_core.errors import InvalidInput, UpstreamError, UpstreamUnavail
 from switchboard_mcp import jsonrpc, sse, versions
 from switchboard_mcp.upstream.conveniences import UpstreamConveniences
 from switchboard_mcp.upstream.errors import UpstreamRPCError
-from switchboard_mcp.upstream.silence import SilenceLimit
+from switchboard_mcp.upstream.silence import ANSWER_WAIT_S, ClientDidNotAnswer, SilenceLimit
 
 CLIENT_INFO = {"name": "switchboard", "version": "0.1.0"}
 _QUEUE_LIMIT = 1000
@@ -51,10 +51,12 @@ class LegacySseSession(UpstreamConveniences):
         *,
         headers: Mapping[str, str] | None = None,
         timeout_s: float = 30.0,
+        answer_wait_s: float = ANSWER_WAIT_S,
         client_capabilities: dict | None = None,
         ids: Iterator[int] | None = None,
     ) -> None:
         self.url = url
+        self._answer_wait_s = answer_wait_s
         self._http = http
         self._headers = dict(headers or {})
         self._timeout_s = timeout_s
@@ -103,7 +105,7 @@ class LegacySseSession(UpstreamConveniences):
         """The messages of one exchange: progress for it first, the response last."""
         await self._ensure_open()
         queue = self._expect(request_id, params)
-        limit = SilenceLimit(self._timeout_s)
+        limit = SilenceLimit(self._timeout_s, self._answer_wait_s)
         for asked in self._asked:
             limit.asked(asked)
         self._limits.add(limit)
@@ -320,7 +322,9 @@ class LegacySseSession(UpstreamConveniences):
     async def _next(self, queue: asyncio.Queue, method: str, limit: SilenceLimit | None = None) -> dict:
         """The next message of an exchange; fails when the upstream goes silent or away."""
         try:
-            message = await (limit or SilenceLimit(self._timeout_s)).wait(queue.get())
+            message = await (limit or SilenceLimit(self._timeout_s, self._answer_wait_s)).wait(queue.get())
+        except ClientDidNotAnswer as exc:
+            raise UpstreamUnavailable(f"upstream {self.url}: {exc}") from exc
         except TimeoutError as exc:
             raise UpstreamUnavailable(f"upstream {self.url} went silent for {self._timeout_s:g}s") from exc
         if isinstance(message, _StreamEnded):

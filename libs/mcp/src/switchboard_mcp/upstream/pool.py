@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import aiohttp
 
+from switchboard_mcp.upstream.silence import ANSWER_WAIT_S
 from switchboard_mcp.upstream.transport import NegotiatingUpstream, Upstream
 
 # The upstream HTTP client. aiohttp, not httpx: httpx's pool scans every pooled
@@ -24,15 +25,21 @@ class UpstreamPool:
     The transport (Streamable HTTP or legacy HTTP+SSE) is chosen on a URL's first use;
     from then on its session itself is handed out."""
 
-    def __init__(self, http: HttpClient | None = None, *, timeout_s: float = 30.0) -> None:
+    def __init__(
+        self, http: HttpClient | None = None, *, timeout_s: float = 30.0, answer_wait_s: float = ANSWER_WAIT_S
+    ) -> None:
         self.http = http or new_http_client()
         self._timeout_s = timeout_s
+        # How long a call may wait on the client's answer to its upstream's request.
+        self.answer_wait_s = answer_wait_s
         self._sessions: dict[str, NegotiatingUpstream] = {}
 
     def session(self, url: str) -> Upstream | NegotiatingUpstream:
         session = self._sessions.get(url)
         if session is None:
-            session = self._sessions[url] = NegotiatingUpstream(url, self.http, timeout_s=self._timeout_s)
+            session = self._sessions[url] = NegotiatingUpstream(
+                url, self.http, timeout_s=self._timeout_s, answer_wait_s=self.answer_wait_s
+            )
         return session.resolved or session
 
     def forget(self, url: str) -> None:

@@ -27,7 +27,7 @@ from yarl import URL
 from switchboard_mcp import jsonrpc, sse, versions
 from switchboard_mcp.upstream.conveniences import UpstreamConveniences
 from switchboard_mcp.upstream.errors import NotStreamableHttp, UpstreamRPCError
-from switchboard_mcp.upstream.silence import SilenceLimit
+from switchboard_mcp.upstream.silence import ANSWER_WAIT_S, ClientDidNotAnswer, SilenceLimit
 
 CLIENT_INFO = {"name": "switchboard", "version": "0.1.0"}
 _ACCEPT = "application/json, text/event-stream"
@@ -41,10 +41,12 @@ class UpstreamSession(UpstreamConveniences):
         *,
         headers: Mapping[str, str] | None = None,
         timeout_s: float = 30.0,
+        answer_wait_s: float = ANSWER_WAIT_S,
         client_capabilities: dict | None = None,
         ids: Iterator[int] | None = None,
     ) -> None:
         self.url = url
+        self._answer_wait_s = answer_wait_s
         # Declared to the upstream at initialize: what the client behind us can answer.
         self._client_capabilities = client_capabilities or {}
         self._url = URL(url)
@@ -133,7 +135,7 @@ class UpstreamSession(UpstreamConveniences):
             raise InvalidInput(
                 f"{method} cannot be forwarded: its params nest deeper than 254 levels"
             ) from exc
-        limit = SilenceLimit(self._timeout_s)
+        limit = SilenceLimit(self._timeout_s, self._answer_wait_s)
         asked: list = []
         try:
             async with self._open_stream(msg, extra_headers) as response:
@@ -231,6 +233,8 @@ class UpstreamSession(UpstreamConveniences):
                     continue
                 try:
                     yield r
+                except ClientDidNotAnswer as exc:
+                    raise UpstreamUnavailable(f"upstream {self.url}: {exc}") from exc
                 except TimeoutError as exc:
                     raise UpstreamUnavailable(
                         f"upstream {self.url} went silent for {self._timeout_s:g}s"

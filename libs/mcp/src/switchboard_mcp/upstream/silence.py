@@ -3,8 +3,10 @@
 Silence past the upstream timeout means it is gone, except while it waits on the
 client: a request it sent the client mid-call (an elicitation a human answers, a
 sampling, a roots listing) may take minutes, and the upstream rightly says nothing
-until it has the answer. So the limit holds while any such request is unanswered and
-counts again, whole, from the answer.
+until it has the answer. So while any such request is unanswered the upstream
+timeout is replaced by `answer_wait_s` (the proxy's `SWITCHBOARD_INPUT_WAIT_S`, 300 s by
+default: a client that never answers must not hold the call, and the upstream, for
+ever), and it counts again, whole, from the answer.
 """
 
 from __future__ import annotations
@@ -15,10 +17,17 @@ from typing import Any, TypeVar
 
 T = TypeVar("T")
 
+ANSWER_WAIT_S = 300.0
+
+
+class ClientDidNotAnswer(TimeoutError):
+    """The client left a request of the upstream's unanswered past `answer_wait_s`."""
+
 
 class SilenceLimit:
-    def __init__(self, timeout_s: float) -> None:
+    def __init__(self, timeout_s: float, answer_wait_s: float = ANSWER_WAIT_S) -> None:
         self._timeout_s = timeout_s
+        self.answer_wait_s = answer_wait_s
         # Ids of requests the upstream sent the client, not answered yet.
         self._asked: set[Any] = set()
         self._scope: asyncio.Timeout | None = None
@@ -28,9 +37,11 @@ class SilenceLimit:
         return bool(self._asked)
 
     def asked(self, request_id: Any) -> None:
-        """The upstream sent the client a request: wait for its answer without a limit."""
+        """The upstream sent the client a request: wait up to `answer_wait_s` for its answer."""
+        first = not self._asked
         self._asked.add(request_id)
-        self._reschedule(None)
+        if first:
+            self._reschedule(asyncio.get_running_loop().time() + self.answer_wait_s)
 
     def answered(self, request_id: Any) -> None:
         """The client's answer went to the upstream: its silence counts from now."""
@@ -42,12 +53,20 @@ class SilenceLimit:
 
     async def wait(self, awaitable: Awaitable[T]) -> T:
         """What `awaitable` gives; TimeoutError when the upstream stays silent too long."""
-        async with asyncio.timeout(None if self._asked else self._timeout_s) as scope:
-            self._scope = scope
-            try:
-                return await awaitable
-            finally:
-                self._scope = None
+        asked = bool(self._asked)
+        try:
+            async with asyncio.timeout(self.answer_wait_s if asked else self._timeout_s) as scope:
+                self._scope = scope
+                try:
+                    return await awaitable
+                finally:
+                    self._scope = None
+        except TimeoutError as exc:
+            if self._asked:
+                raise ClientDidNotAnswer(
+                    f"the client did not answer the upstream's request within {self.answer_wait_s:g}s"
+                ) from exc
+            raise
 
     def _reschedule(self, when: float | None) -> None:
         scope = self._scope

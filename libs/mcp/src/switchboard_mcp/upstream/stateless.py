@@ -87,6 +87,7 @@ class StatelessUpstream(UpstreamConveniences):
         *,
         headers: Mapping[str, str] | None = None,
         timeout_s: float = 30.0,
+        answer_wait_s: float = 300.0,  # unused: a 2026-07-28 upstream never waits on the client mid-call
         client_capabilities: dict | None = None,
         ids: Iterator[int] | None = None,
     ) -> None:

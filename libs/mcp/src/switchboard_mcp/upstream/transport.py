@@ -20,6 +20,7 @@ import aiohttp
 from switchboard_mcp.upstream.errors import NotStreamableHttp, UpstreamRPCError
 from switchboard_mcp.upstream.legacy_sse import LegacySseSession
 from switchboard_mcp.upstream.session import UpstreamSession
+from switchboard_mcp.upstream.silence import ANSWER_WAIT_S
 from switchboard_mcp.upstream.stateless import StatelessUpstream, refuses_handshake
 
 Upstream = UpstreamSession | LegacySseSession | StatelessUpstream
@@ -35,6 +36,7 @@ async def open_upstream(
     *,
     headers: Mapping[str, str] | None = None,
     timeout_s: float = 30.0,
+    answer_wait_s: float = ANSWER_WAIT_S,
     client_capabilities: dict | None = None,
     ids: Iterator[int] | None = None,
 ) -> Upstream:
@@ -42,6 +44,7 @@ async def open_upstream(
     options = {
         "headers": headers,
         "timeout_s": timeout_s,
+        "answer_wait_s": answer_wait_s,
         "client_capabilities": client_capabilities,
         "ids": ids or itertools.count(1),
     }
@@ -74,11 +77,13 @@ class NegotiatingUpstream:
         http: aiohttp.ClientSession,
         *,
         timeout_s: float = 30.0,
+        answer_wait_s: float = ANSWER_WAIT_S,
         client_capabilities: dict | None = None,
     ) -> None:
         self.url = url
         self._http = http
         self._timeout_s = timeout_s
+        self.answer_wait_s = answer_wait_s
         self._client_capabilities = client_capabilities
         # One id sequence whichever session ends up using it: ids taken before the
         # choice must not collide with the chosen session's own.
@@ -165,6 +170,7 @@ class NegotiatingUpstream:
                     self.url,
                     self._http,
                     timeout_s=self._timeout_s,
+                    answer_wait_s=self.answer_wait_s,
                     client_capabilities=self._client_capabilities,
                     ids=self._ids,
                 )
