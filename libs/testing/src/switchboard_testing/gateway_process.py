@@ -13,6 +13,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from switchboard_testing.errors import ProcessStartError
+from switchboard_testing.outbound import OUTBOUND_ENV
 from switchboard_testing.ports import free_port
 from switchboard_testing.readiness import wait_until_http_ok
 
@@ -85,6 +86,7 @@ def start_gateway(
             "SWITCHBOARD_BOOTSTRAP_ADMIN_PASSWORD": ADMIN_PASSWORD,
             "SWITCHBOARD_METRICS_FLUSH_INTERVAL_S": "0.2",
             "SWITCHBOARD_URL": f"http://127.0.0.1:{http_port}",
+            **OUTBOUND_ENV,
             "PYTHONUNBUFFERED": "1",
             **(extra_env or {}),
         }
