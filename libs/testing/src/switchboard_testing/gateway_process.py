@@ -118,9 +118,12 @@ def start_gateway(
 
 
 @contextlib.contextmanager
-def start_services(data_dir: Path) -> Iterator[dict[str, GatewayProcess]]:
+def start_services(
+    data_dir: Path, *, env: Mapping[str, Mapping[str, str]] | None = None
+) -> Iterator[dict[str, GatewayProcess]]:
     """The four services as four processes (`switchboard serve NAME`), each finding the
-    others by address, as in distributed mode (but on SQLite)."""
+    others by address, as in distributed mode (but on SQLite); `env` adds to some
+    services' environment (`{"mcp-proxy": {"SWITCHBOARD_OUTBOUND_ALLOW": ""}}`)."""
     names = ("auth", "registry", "metrics", "mcp-proxy")
     grpc_ports = {name: free_port() for name in names}
     addresses = {
@@ -132,7 +135,10 @@ def start_services(data_dir: Path) -> Iterator[dict[str, GatewayProcess]]:
         yield {
             name: stack.enter_context(
                 start_gateway(
-                    addresses, command=("serve", name), data_dir=data_dir, grpc_port=grpc_ports[name]
+                    {**addresses, **(env or {}).get(name, {})},
+                    command=("serve", name),
+                    data_dir=data_dir,
+                    grpc_port=grpc_ports[name],
                 )
             )
             for name in names
