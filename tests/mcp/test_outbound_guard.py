@@ -7,6 +7,7 @@ import contextlib
 import socket
 from collections.abc import AsyncIterator
 
+import aiohttp
 import pytest
 from aiohttp.abc import ResolveResult
 from switchboard_core.security.outbound import OutboundPolicy, OutboundRefused
@@ -118,6 +119,16 @@ async def test_a_url_naming_a_forbidden_address_is_refused_without_connecting(ho
         with pytest.raises(
             OutboundRefused, match="a loopback address; allow it with SWITCHBOARD_OUTBOUND_ALLOW"
         ):
+            await http.get(f"http://{host}:{listener.port}/")
+    assert listener.connections == 0
+
+
+@pytest.mark.parametrize("host", ["2130706433", "0x7f.0.0.1", "127.1", "0177.0.0.1"])
+async def test_legacy_spellings_of_a_loopback_address_do_not_connect(host: str) -> None:
+    listener = Listener()
+    async with listener.on("127.0.0.1"), new_http_client() as http:
+        # aiohttp refuses some spellings itself; the system resolver turns the rest into 127.0.0.1.
+        with pytest.raises((OutboundRefused, aiohttp.InvalidUrlClientError)):
             await http.get(f"http://{host}:{listener.port}/")
     assert listener.connections == 0
 

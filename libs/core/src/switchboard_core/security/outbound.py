@@ -19,7 +19,7 @@ import re
 from collections.abc import Iterable
 from dataclasses import dataclass
 
-from switchboard_core.errors import UpstreamError
+from switchboard_core.errors import OutboundRefused
 
 IPAddress = ipaddress.IPv4Address | ipaddress.IPv6Address
 IPNetwork = ipaddress.IPv4Network | ipaddress.IPv6Network
@@ -29,13 +29,6 @@ ALLOW_SETTING = "SWITCHBOARD_OUTBOUND_ALLOW"
 # What a development gateway (the README's quickstart, `switchboard up`) may reach
 # when the allow-list is not set: its own host, where the example upstream runs.
 LOOPBACK = ("127.0.0.0/8", "::1/128", "localhost")
-
-
-class OutboundRefused(UpstreamError):
-    """The gateway refuses to connect to that address (SSRF guard).
-
-    An `UpstreamError`: registering such an upstream fails with 400, a call to it with
-    a JSON-RPC error, and nothing is sent."""
 
 
 def _table(*rows: tuple[str, str]) -> tuple[tuple[IPNetwork, str], ...]:

@@ -16,7 +16,7 @@ from collections.abc import Awaitable, Callable
 
 from aiohttp import ClientHandlerType, ClientRequest, ClientResponse
 from aiohttp.abc import AbstractResolver, ResolveResult
-from aiohttp.resolver import DefaultResolver
+from aiohttp.resolver import ThreadedResolver
 from switchboard_core.security.outbound import OutboundPolicy, OutboundRefused, parse_address
 
 # How a name becomes addresses: aiohttp's resolver `resolve` (host, port, family).
@@ -25,15 +25,13 @@ Lookup = Callable[[str, int, socket.AddressFamily], Awaitable[list[ResolveResult
 
 class GuardedResolver(AbstractResolver):
     """Resolves with `lookup` (the system resolver by default) and keeps only what
-    `policy` permits; refuses the name when nothing is left."""
+    `policy` permits; refuses the name when nothing is left. Build it in the running loop."""
 
     def __init__(self, policy: OutboundPolicy, *, lookup: Lookup | None = None) -> None:
         self._policy = policy
-        self._own: AbstractResolver | None = None
-        if lookup is None:
-            self._own = DefaultResolver()
-            lookup = self._own.resolve
-        self._lookup = lookup
+        # The system's getaddrinfo in a thread: it holds nothing to release (the connector
+        # does not close a resolver it was given).
+        self._lookup = lookup or ThreadedResolver().resolve
 
     async def resolve(
         self, host: str, port: int = 0, family: socket.AddressFamily = socket.AF_INET
@@ -59,8 +57,7 @@ class GuardedResolver(AbstractResolver):
         return permitted
 
     async def close(self) -> None:
-        if self._own is not None:
-            await self._own.close()
+        pass
 
 
 def literal_address_guard(policy: OutboundPolicy):
