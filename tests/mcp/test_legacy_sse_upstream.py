@@ -15,6 +15,7 @@ from switchboard_mcp.upstream import (
     new_http_client,
     open_upstream,
 )
+from switchboard_testing.outbound import LOOPBACK_ALLOWED
 from switchboard_testing.ports import free_port
 from switchboard_testing.upstream_process import UpstreamProcess, start_upstream
 
@@ -33,7 +34,7 @@ def modern() -> UpstreamProcess:
 
 @pytest.fixture
 async def http() -> aiohttp.ClientSession:
-    client = new_http_client()
+    client = new_http_client(policy=LOOPBACK_ALLOWED)
     yield client
     await client.close()
 
@@ -110,7 +111,7 @@ async def test_the_factory_takes_an_sse_url_for_legacy_sse(legacy, http) -> None
 
 
 async def test_the_pool_serves_both_transports(legacy, modern) -> None:
-    pool = UpstreamPool()
+    pool = UpstreamPool(policy=LOOPBACK_ALLOWED)
     for upstream in (legacy, modern):
         result = await pool.session(upstream.url).call_tool("echo", {"text": upstream.name})
         assert result["content"][0]["text"] == upstream.name

@@ -18,6 +18,7 @@ from switchboard_mcp.upstream import (
     new_http_client,
     open_upstream,
 )
+from switchboard_testing.outbound import LOOPBACK_ALLOWED
 from switchboard_testing.upstream_process import UpstreamProcess, start_upstream
 
 PAGE_SIZE = 4
@@ -41,7 +42,7 @@ def session_era() -> UpstreamProcess:
 
 @pytest.fixture
 async def http() -> aiohttp.ClientSession:
-    client = new_http_client()
+    client = new_http_client(policy=LOOPBACK_ALLOWED)
     yield client
     await client.close()
 
@@ -218,7 +219,7 @@ async def test_a_session_era_upstream_keeps_its_session(session_era, http) -> No
 
 
 async def test_the_pool_serves_both_eras(modern_only, session_era) -> None:
-    pool = UpstreamPool()
+    pool = UpstreamPool(policy=LOOPBACK_ALLOWED)
     for upstream in (modern_only, session_era):
         result = await pool.session(upstream.url).call_tool("echo", {"text": upstream.name})
         assert result["content"][0]["text"] == upstream.name

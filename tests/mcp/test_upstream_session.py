@@ -9,6 +9,7 @@ import aiohttp
 import pytest
 from switchboard_core.errors import UpstreamError, UpstreamUnavailable
 from switchboard_mcp.upstream import UpstreamRPCError, UpstreamSession, new_http_client
+from switchboard_testing.outbound import LOOPBACK_ALLOWED
 from switchboard_testing.ports import free_port
 from switchboard_testing.upstream_process import UpstreamProcess, start_upstream
 
@@ -27,7 +28,7 @@ def stateless() -> UpstreamProcess:
 
 @pytest.fixture
 async def http() -> aiohttp.ClientSession:
-    client = new_http_client()
+    client = new_http_client(policy=LOOPBACK_ALLOWED)
     yield client
     await client.close()
 

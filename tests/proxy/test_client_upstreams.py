@@ -18,6 +18,7 @@ from switchboard_proxy.client_upstreams import ClientUpstreams
 from switchboard_proxy.session_records import RedisRecords
 from switchboard_proxy.sessions import Session, SessionStore
 from switchboard_proxy.upstream_records import UpstreamRecords
+from switchboard_testing.outbound import LOOPBACK_ALLOWED
 from switchboard_testing.upstream_process import UpstreamProcess
 
 NEW = {"protocol_version": "2025-11-25", "client_info": {"name": "c"}}
@@ -39,7 +40,7 @@ async def replicas(redis_server) -> AsyncIterator[list[Replica]]:
     made: list[Replica] = []
     for name in ("aaaa", "bbbb"):
         store = SessionStore(idle_ttl_s=1.0, records=RedisRecords(client), replica=name)
-        pool = UpstreamPool(timeout_s=5)
+        pool = UpstreamPool(policy=LOOPBACK_ALLOWED, timeout_s=5)
         upstreams = ClientUpstreams(pool, timeout_s=5)
         upstreams.share_through(UpstreamRecords(client, replica=name, session_ttl_s=1.0))
         replica = Replica(store, upstreams, pool, [])

@@ -25,6 +25,7 @@ from switchboard_mcp.upstream import UpstreamSession
 from switchboard_mcp.upstream.pool import new_http_client
 from switchboard_registry import RegistryService, RegistrySettings
 from switchboard_registry.domain.registry import Registry
+from switchboard_testing.outbound import LOOPBACK_ALLOWED, OUTBOUND_ALLOW
 
 UPSTREAM_APP = Path(__file__).with_name("upstream_app.py")
 ADMIN = Principal("u-admin", "admin@example.com", True, (), "t-admin", 2**40)
@@ -43,7 +44,7 @@ class Upstream:
     async def grow(self, name: str, kind: str = "tool", *, announce: int = 0) -> None:
         """Make the upstream list one more tool (or "prompt", "resource" by URI, "template"),
         then tell every open session `announce` times that the list changed."""
-        async with new_http_client() as http:
+        async with new_http_client(policy=LOOPBACK_ALLOWED) as http:
             session = UpstreamSession(self.url, http, timeout_s=10)
             try:
                 await session.call_tool("grow", {"name": name, "kind": kind, "announce": announce})
@@ -282,7 +283,10 @@ def closed_port_url() -> str:
 async def registry_service(tmp_path: Path, database_url: str) -> AsyncIterator[RegistryService]:
     """A started registry, on each backend in turn: SQLite, then Postgres through PgBouncer."""
     settings = RegistrySettings(
-        data_dir=tmp_path, registry_database_url=database_url, discovery_timeout_s=5.0
+        data_dir=tmp_path,
+        registry_database_url=database_url,
+        discovery_timeout_s=5.0,
+        outbound_allow=OUTBOUND_ALLOW.split(","),
     )
     service = RegistryService(settings)
     await service.start(Runtime(service.settings))

@@ -18,6 +18,7 @@ from switchboard_registry import RegistryService, RegistrySettings
 from switchboard_registry.domain.change_relay import ChangeRelay
 from switchboard_registry.domain.changes import CHANNEL
 from switchboard_registry.store import revision as revision_store
+from switchboard_testing.outbound import OUTBOUND_ALLOW
 
 BY = "u-admin"
 LEADER_TTL_S = 1.5
@@ -48,6 +49,7 @@ async def replicas(tmp_path: Path, database_url: str, redis_server) -> AsyncIter
         leader_ttl_s=LEADER_TTL_S,
         health_interval_s=0.2,
         discovery_timeout_s=5.0,
+        outbound_allow=OUTBOUND_ALLOW.split(","),
     )
     async with contextlib.AsyncExitStack() as stack:
         started = []

@@ -14,6 +14,7 @@ from switchboard.registry.v1 import registry_pb2
 from switchboard_core.service import Runtime
 from switchboard_registry import RegistryService, RegistrySettings
 from switchboard_registry.domain.registry import Registry
+from switchboard_testing.outbound import OUTBOUND_ALLOW
 
 BY = "u-admin"
 FAILURES = 3
@@ -26,6 +27,7 @@ async def _started(tmp_path: Path, database_url: str, **health: float) -> AsyncI
         data_dir=tmp_path,
         registry_database_url=database_url,
         discovery_timeout_s=5.0,
+        outbound_allow=OUTBOUND_ALLOW.split(","),
         health_timeout_s=TIMEOUT_S,
         health_failures=FAILURES,
         **health,

@@ -7,7 +7,8 @@
     ├── NotFound              no such entity            404 / NOT_FOUND        / -32004
     ├── Conflict              already exists            409 / ALREADY_EXISTS   / -32009
     ├── UpstreamError         an upstream failed        502 / UNAVAILABLE      / -32010
-    │   └── UpstreamUnavailable  unreachable / timed out 503 / UNAVAILABLE     / -32011
+    │   ├── UpstreamUnavailable  unreachable / timed out 503 / UNAVAILABLE     / -32011
+    │   └── OutboundRefused   the SSRF guard refused its address (as UpstreamError)
     └── DependencyUnavailable another Switchboard service, or Redis, is down
                                                         503 / UNAVAILABLE      / -32603
 
@@ -56,6 +57,12 @@ class UpstreamError(SwitchboardError):
 
 class UpstreamUnavailable(UpstreamError):
     pass
+
+
+class OutboundRefused(UpstreamError):
+    """The gateway refuses to connect to that address (`security.outbound`, the SSRF
+    guard): registering such an upstream fails with 400, a call to it with a JSON-RPC
+    error, and nothing is sent."""
 
 
 class DependencyUnavailable(SwitchboardError):

@@ -8,10 +8,12 @@ environment at import time.
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Literal
+from typing import Annotated, Literal
 
-from pydantic import Field
-from pydantic_settings import BaseSettings, SettingsConfigDict
+from pydantic import Field, field_validator
+from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
+
+from switchboard_core.security.outbound import LOOPBACK, OutboundPolicy
 
 DEFAULT_HTTP_PORT = 4444
 DEFAULT_GRPC_PORT = 4445
@@ -53,6 +55,32 @@ class ServiceSettings(BaseSettings):
     auth_addr: str = ""
     registry_addr: str = ""
     metrics_addr: str = ""
+
+    # The SSRF guard's allow-list: CIDRs, addresses, host names and `*.domain` patterns
+    # the gateway may reach for users although they are loopback, private, link-local…
+    # Unset: loopback in development (the quickstart's upstream), nothing in production;
+    # set (even empty), exactly what it lists.
+    outbound_allow: Annotated[list[str] | None, NoDecode] = None
+
+    @field_validator("outbound_allow", mode="before")
+    @classmethod
+    def _comma_list(cls, value: object) -> object:
+        if isinstance(value, str):
+            return [entry.strip() for entry in value.split(",") if entry.strip()]
+        return value
+
+    @field_validator("outbound_allow")
+    @classmethod
+    def _valid_entries(cls, value: list[str] | None) -> list[str] | None:
+        if value is not None:
+            OutboundPolicy.parse(value)
+        return value
+
+    def outbound_policy(self) -> OutboundPolicy:
+        """What the gateway may connect to on users' behalf besides public addresses."""
+        if self.outbound_allow is not None:
+            return OutboundPolicy.parse(self.outbound_allow)
+        return OutboundPolicy.parse(LOOPBACK if self.environment == "development" else ())
 
     @property
     def grpc_local_addr(self) -> str:

@@ -13,6 +13,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from switchboard_testing.errors import ProcessStartError
+from switchboard_testing.outbound import OUTBOUND_ENV
 from switchboard_testing.ports import free_port
 from switchboard_testing.readiness import wait_until_http_ok
 
@@ -85,6 +86,7 @@ def start_gateway(
             "SWITCHBOARD_BOOTSTRAP_ADMIN_PASSWORD": ADMIN_PASSWORD,
             "SWITCHBOARD_METRICS_FLUSH_INTERVAL_S": "0.2",
             "SWITCHBOARD_URL": f"http://127.0.0.1:{http_port}",
+            **OUTBOUND_ENV,
             "PYTHONUNBUFFERED": "1",
             **(extra_env or {}),
         }
@@ -116,9 +118,12 @@ def start_gateway(
 
 
 @contextlib.contextmanager
-def start_services(data_dir: Path) -> Iterator[dict[str, GatewayProcess]]:
+def start_services(
+    data_dir: Path, *, env: Mapping[str, Mapping[str, str]] | None = None
+) -> Iterator[dict[str, GatewayProcess]]:
     """The four services as four processes (`switchboard serve NAME`), each finding the
-    others by address, as in distributed mode (but on SQLite)."""
+    others by address, as in distributed mode (but on SQLite); `env` adds to some
+    services' environment (`{"mcp-proxy": {"SWITCHBOARD_OUTBOUND_ALLOW": ""}}`)."""
     names = ("auth", "registry", "metrics", "mcp-proxy")
     grpc_ports = {name: free_port() for name in names}
     addresses = {
@@ -130,7 +135,10 @@ def start_services(data_dir: Path) -> Iterator[dict[str, GatewayProcess]]:
         yield {
             name: stack.enter_context(
                 start_gateway(
-                    addresses, command=("serve", name), data_dir=data_dir, grpc_port=grpc_ports[name]
+                    {**addresses, **(env or {}).get(name, {})},
+                    command=("serve", name),
+                    data_dir=data_dir,
+                    grpc_port=grpc_ports[name],
                 )
             )
             for name in names

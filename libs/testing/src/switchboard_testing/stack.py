@@ -32,6 +32,7 @@ from switchboard_cli.stack import binaries
 from switchboard_cli.stack.errors import MissingBinaries
 from switchboard_cli.stack.processes import die_with_parent
 from switchboard_testing.errors import ProcessStartError
+from switchboard_testing.outbound import OUTBOUND_ENV
 from switchboard_testing.ports import free_port
 
 START_TIMEOUT_S = 90.0
@@ -180,7 +181,7 @@ def start_stack(
     with open(log_path, "wb") as log:
         process = subprocess.Popen(
             [sys.executable, "-m", "switchboard_cli.main", "stack", "up", *argv],
-            env=_clean_env() | dict(env or {}) | {"PYTHONUNBUFFERED": "1"},
+            env=_clean_env() | OUTBOUND_ENV | dict(env or {}) | {"PYTHONUNBUFFERED": "1"},
             stdin=subprocess.DEVNULL,
             stdout=log,
             stderr=subprocess.STDOUT,

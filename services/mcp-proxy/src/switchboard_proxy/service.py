@@ -96,7 +96,11 @@ class ProxyService:
         )
         self.dispatcher = Dispatcher(
             catalogs,
-            UpstreamPool(timeout_s=settings.upstream_timeout_s, answer_wait_s=settings.input_wait_s),
+            UpstreamPool(
+                policy=settings.outbound_policy(),
+                timeout_s=settings.upstream_timeout_s,
+                answer_wait_s=settings.input_wait_s,
+            ),
             metrics,
             UpstreamEvents(self.sessions, self.listens),
             page_size=settings.list_page_size,

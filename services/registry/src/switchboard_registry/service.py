@@ -77,7 +77,7 @@ class RegistryService:
         await prepare(self.settings.database_url, MIGRATIONS, StartupPolicy.of(self.settings))
         sessions = sessionmaker(engine)
         await revision_store.ensure(sessions)
-        self._http = new_http_client()
+        self._http = new_http_client(policy=self.settings.outbound_policy())
         settings = self.settings
         self._registry = registry = Registry.build(
             sessions,

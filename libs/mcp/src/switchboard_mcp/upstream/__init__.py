@@ -3,13 +3,16 @@ or the legacy HTTP+SSE transport, and sessionless exchanges with upstreams servi
 only the stateless revision."""
 
 from switchboard_mcp.upstream.errors import NotStreamableHttp, UpstreamRPCError
+from switchboard_mcp.upstream.guard import GuardedResolver, literal_address_guard
 from switchboard_mcp.upstream.legacy_sse import LegacySseSession
-from switchboard_mcp.upstream.pool import HttpClient, UpstreamPool, new_http_client
+from switchboard_mcp.upstream.pool import PUBLIC_ONLY, HttpClient, UpstreamPool, new_http_client
 from switchboard_mcp.upstream.session import UpstreamSession
 from switchboard_mcp.upstream.stateless import StatelessUpstream
 from switchboard_mcp.upstream.transport import NegotiatingUpstream, Upstream, open_upstream
 
 __all__ = [
+    "PUBLIC_ONLY",
+    "GuardedResolver",
     "HttpClient",
     "LegacySseSession",
     "NegotiatingUpstream",
@@ -19,6 +22,7 @@ __all__ = [
     "UpstreamPool",
     "UpstreamRPCError",
     "UpstreamSession",
+    "literal_address_guard",
     "new_http_client",
     "open_upstream",
 ]

@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 import aiohttp
+from switchboard_core.security.outbound import OutboundPolicy
 
+from switchboard_mcp.upstream.guard import GuardedResolver, Lookup, literal_address_guard
 from switchboard_mcp.upstream.silence import ANSWER_WAIT_S
 from switchboard_mcp.upstream.transport import NegotiatingUpstream, Upstream
 
@@ -13,10 +15,25 @@ from switchboard_mcp.upstream.transport import NegotiatingUpstream, Upstream
 HttpClient = aiohttp.ClientSession
 
 
-def new_http_client(*, max_connections: int = 512) -> HttpClient:
-    """A pooled keep-alive client; call it inside the running event loop."""
-    connector = aiohttp.TCPConnector(limit=max_connections, keepalive_timeout=60, ttl_dns_cache=60)
-    return aiohttp.ClientSession(connector=connector, trust_env=False)
+# Nothing but public addresses: what a client gets unless its caller allows more.
+PUBLIC_ONLY = OutboundPolicy()
+
+
+def new_http_client(
+    *, policy: OutboundPolicy = PUBLIC_ONLY, max_connections: int = 512, lookup: Lookup | None = None
+) -> HttpClient:
+    """A pooled keep-alive client connecting only where `policy` permits (the SSRF
+    guard); call it inside the running event loop. `lookup` replaces the system resolver."""
+    connector = aiohttp.TCPConnector(
+        limit=max_connections,
+        keepalive_timeout=60,
+        ttl_dns_cache=60,
+        resolver=GuardedResolver(policy, lookup=lookup),
+    )
+    # No proxy from the environment (trust_env): it would connect where no check looked.
+    return aiohttp.ClientSession(
+        connector=connector, trust_env=False, middlewares=(literal_address_guard(policy),)
+    )
 
 
 class UpstreamPool:
@@ -26,9 +43,14 @@ class UpstreamPool:
     from then on its session itself is handed out."""
 
     def __init__(
-        self, http: HttpClient | None = None, *, timeout_s: float = 30.0, answer_wait_s: float = ANSWER_WAIT_S
+        self,
+        http: HttpClient | None = None,
+        *,
+        policy: OutboundPolicy = PUBLIC_ONLY,
+        timeout_s: float = 30.0,
+        answer_wait_s: float = ANSWER_WAIT_S,
     ) -> None:
-        self.http = http or new_http_client()
+        self.http = http or new_http_client(policy=policy)
         self._timeout_s = timeout_s
         # How long a call may wait on the client's answer to its upstream's request.
         self.answer_wait_s = answer_wait_s
