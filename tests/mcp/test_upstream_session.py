@@ -131,7 +131,9 @@ async def test_a_client_that_never_answers_ends_the_call_after_the_answer_wait(s
     request_id = session.next_id()
     messages = session.stream(request_id, "tools/call", {"name": "elicit", "arguments": {"question": "?"}})
     started = None
-    with pytest.raises(UpstreamUnavailable, match="the client did not answer the upstream's request within 1s"):
+    with pytest.raises(
+        UpstreamUnavailable, match="the client did not answer the upstream's request within 1s"
+    ):
         async for message in messages:
             if message.get("method") == "elicitation/create":
                 started = time.monotonic()  # and never answered
