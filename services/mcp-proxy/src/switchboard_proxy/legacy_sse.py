@@ -18,12 +18,15 @@ died with its replica gets 404.
 from __future__ import annotations
 
 import asyncio
+import base64
+import binascii
 import contextlib
-import dataclasses
 import logging
 from urllib.parse import parse_qs, urlsplit
 
 import orjson
+from google.protobuf.message import DecodeError
+from switchboard.auth.v1 import auth_pb2
 from switchboard_core.errors import SwitchboardError, status_of
 from switchboard_core.principals import Principal
 from switchboard_core.shared.bus import Subscription
@@ -198,7 +201,7 @@ class LegacySseEndpoint:
             if refused is not None:  # answered on the POST itself: an HTTP-level refusal
                 return await refused.send(send, msg["id"])
         if not here:
-            body = {"principal": dataclasses.asdict(principal), "messages": messages}
+            body = {"principal": _principal_record(principal), "messages": messages}
             if not await self.relay.post_elsewhere(session_id, body):
                 self._elsewhere.pop(session_id, None)
                 return await reply(send, 404, _NOT_FOUND)  # its stream is gone
@@ -285,21 +288,19 @@ _ELSEWHERE_LIMIT = 10_000
 _NOT_FOUND = jsonrpc.error(None, jsonrpc.INVALID_REQUEST, "Session not found")
 
 
+def _principal_record(principal: Principal) -> str:
+    """The caller, as a relayed POST carries it: its proto (memberships and token limits
+    included), base64 in the JSON body."""
+    return base64.b64encode(principal.to_proto().SerializeToString()).decode()
+
+
 def _principal_from(record: object) -> Principal | None:
     """The caller a relayed POST came from (checked by the replica it reached)."""
-    if not isinstance(record, dict):
+    if not isinstance(record, str):
         return None
     try:
-        return Principal(
-            **{
-                **record,
-                **{
-                    name: tuple(record.get(name, ()))
-                    for name in ("teams", "scopes", "allowed_servers", "allowed_cidrs")
-                },
-            }
-        )
-    except TypeError:
+        return Principal.from_proto(auth_pb2.Principal.FromString(base64.b64decode(record, validate=True)))
+    except (binascii.Error, DecodeError):
         return None
 
 
