@@ -7,8 +7,10 @@ from __future__ import annotations
 
 from collections.abc import Iterator
 
+import grpc
 import httpx
 import pytest
+from switchboard.proxy.v1 import proxy_pb2, proxy_pb2_grpc
 from switchboard_core.policy import PERMISSIONS
 from switchboard_testing.admin_api import create_server, register
 from switchboard_testing.gateway_process import GatewayProcess
@@ -242,3 +244,26 @@ def test_a_token_limited_to_networks_is_refused_from_elsewhere(
     assert spoofed.status_code == 403
     local = mint(admin, cidrs=["127.0.0.0/8", "::1/128"])
     assert httpx.post(url, json=PING, headers={"authorization": f"Bearer {local}"}).status_code == 200
+
+
+async def test_the_grpc_face_holds_tokens_to_the_same_limits(
+    gateway: GatewayProcess, servers: dict[str, str], admin: httpx.Client
+) -> None:
+    reader = mint(admin, scopes=["servers.use", "tools.read"])
+    async with grpc.aio.insecure_channel(f"127.0.0.1:{gateway.grpc_port}") as channel:
+        stub = proxy_pb2_grpc.ProxyServiceStub(channel)
+        auth = (("authorization", f"Bearer {reader}"),)
+        listed = await stub.ListTools(proxy_pb2.ListToolsRequest(server_id=servers["one"]), metadata=auth)
+        assert listed.tools_json
+        call = proxy_pb2.CallToolRequest(server_id=servers["one"], name="authz__echo", arguments_json=b"{}")
+        with pytest.raises(grpc.aio.AioRpcError) as refused:
+            await stub.CallTool(call, metadata=auth)
+        assert refused.value.code() == grpc.StatusCode.PERMISSION_DENIED
+        assert "tools.execute" in refused.value.details()
+        elsewhere = mint(admin, servers=[servers["two"]])
+        with pytest.raises(grpc.aio.AioRpcError) as refused:
+            await stub.ListTools(
+                proxy_pb2.ListToolsRequest(server_id=servers["one"]),
+                metadata=(("authorization", f"Bearer {elsewhere}"),),
+            )
+        assert refused.value.code() == grpc.StatusCode.PERMISSION_DENIED
