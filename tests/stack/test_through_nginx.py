@@ -286,6 +286,49 @@ def test_headers_over_the_limit_are_refused(admin: httpx.Client) -> None:
     assert "x-upstream" not in answer.headers
 
 
+# --- MCP authorization behind nginx ------------------------------------------------------------
+
+WELL_KNOWN = "/.well-known/oauth-protected-resource"
+
+
+def test_protected_resource_metadata_names_the_public_url(stack: StackProcess, server_id: str) -> None:
+    answer = httpx.get(f"{stack.url}{WELL_KNOWN}/servers/{server_id}/mcp")
+    assert answer.status_code == 200
+    assert answer.json()["resource"] == f"{stack.url}/servers/{server_id}/mcp"
+    assert answer.json()["authorization_servers"] == [stack.url]
+    refused = httpx.post(
+        f"{stack.url}/servers/{server_id}/mcp", json={"jsonrpc": "2.0", "id": 1, "method": "ping"}
+    )
+    assert refused.status_code == 401
+    assert refused.headers["www-authenticate"] == (
+        f'Bearer resource_metadata="{stack.url}{WELL_KNOWN}/servers/{server_id}/mcp"'
+    )
+
+
+def test_a_client_claiming_another_address_gets_nowhere_through_nginx(
+    admin: httpx.Client, server_id: str
+) -> None:
+    def mint(cidrs: list[str]) -> str:
+        minted = admin.post("/auth/tokens", json={"name": "from-net", "cidrs": cidrs})
+        assert minted.status_code == 201, minted.text
+        return minted.json()["access_token"]
+
+    ping = {"jsonrpc": "2.0", "id": 1, "method": "ping"}
+    elsewhere, here = mint(["10.0.0.0/8"]), mint(["127.0.0.1/32"])
+    spoofed = httpx.post(
+        f"{admin.base_url}/servers/{server_id}/rpc",
+        json=ping,
+        headers={"authorization": f"Bearer {elsewhere}", "x-forwarded-for": "10.1.2.3"},
+    )
+    assert spoofed.status_code == 403
+    allowed = httpx.post(
+        f"{admin.base_url}/servers/{server_id}/rpc",
+        json=ping,
+        headers={"authorization": f"Bearer {here}", "x-forwarded-for": "10.1.2.3"},
+    )
+    assert allowed.status_code == 200, allowed.text
+
+
 # --- the command around it ------------------------------------------------------------------
 
 

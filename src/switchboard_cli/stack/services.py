@@ -29,6 +29,8 @@ def shared_env(
         "SWITCHBOARD_REDIS_URL": topology.redis_url,
         "SWITCHBOARD_BOOTSTRAP_ADMIN_EMAIL": credentials.admin_email,
         "SWITCHBOARD_BOOTSTRAP_ADMIN_PASSWORD": credentials.admin_password,
+        # nginx runs on this host: its X-Forwarded-* name the client and the public URL.
+        "SWITCHBOARD_TRUSTED_PROXIES": f'["{HOST}"]',
     }
     if not sqlite:
         assert topology.pgbouncer_port is not None

@@ -42,6 +42,9 @@ class Principal:
     expires_at: int
     scopes: tuple[str, ...] = ()
     memberships: tuple[Membership, ...] = ()
+    # What a scoped API token is limited to besides its scopes (empty: no limit).
+    allowed_servers: tuple[str, ...] = ()
+    allowed_cidrs: tuple[str, ...] = ()
 
     @classmethod
     def from_proto(cls, p: auth_pb2.Principal) -> Principal:
@@ -54,6 +57,8 @@ class Principal:
             p.expires_at,
             tuple(p.scopes),
             tuple(Membership(m.team_id, m.role, frozenset(m.permissions)) for m in p.memberships),
+            tuple(p.allowed_servers),
+            tuple(p.allowed_cidrs),
         )
 
     def to_proto(self) -> auth_pb2.Principal:
@@ -69,6 +74,8 @@ class Principal:
                 auth_pb2.Membership(team_id=m.team_id, role=m.role, permissions=sorted(m.permissions))
                 for m in self.memberships
             ],
+            allowed_servers=self.allowed_servers,
+            allowed_cidrs=self.allowed_cidrs,
         )
 
 

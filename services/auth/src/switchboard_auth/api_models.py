@@ -35,6 +35,20 @@ class CreateTokenRequest(BaseModel):
         max_length=MAX_EMAIL_LENGTH,
         description="Mint the token for this user instead of the caller (administrators only).",
     )
+    scopes: list[str] | None = Field(
+        default=None,
+        examples=[["servers.use", "tools.read", "tools.execute"]],
+        description="Permissions the token is limited to (GET /auth/permissions); default: no limit. "
+        "Connecting to an MCP endpoint needs `servers.use`.",
+    )
+    servers: list[str] | None = Field(
+        default=None, description="Virtual server ids the token may connect to; default: any."
+    )
+    cidrs: list[str] | None = Field(
+        default=None,
+        examples=[["10.0.0.0/8", "2001:db8::/32"]],
+        description="Client networks the token may be used from; default: anywhere.",
+    )
 
 
 class CreatedToken(BaseModel):
@@ -42,6 +56,9 @@ class CreatedToken(BaseModel):
     access_token: str = Field(description="Shown only in this response.")
     token_type: Literal["bearer"] = "bearer"
     expires_at: datetime
+    scopes: list[str] = []
+    servers: list[str] = []
+    cidrs: list[str] = []
 
 
 class TokenInfo(BaseModel):
@@ -51,6 +68,9 @@ class TokenInfo(BaseModel):
     expires_at: datetime
     revoked: bool
     last_used_at: datetime | None = Field(description="Updated at most once a minute.")
+    scopes: list[str] = Field(description="Permissions the token is limited to (empty: no limit).")
+    servers: list[str] = Field(description="Virtual servers it may connect to (empty: any).")
+    cidrs: list[str] = Field(description="Client networks it may be used from (empty: anywhere).")
 
 
 class MembershipInfo(BaseModel):
@@ -65,6 +85,9 @@ class PrincipalInfo(BaseModel):
     is_admin: bool
     teams: list[str]
     memberships: list[MembershipInfo]
+    scopes: list[str] = Field(description="What the token is limited to (empty: no limit).")
+    servers: list[str]
+    cidrs: list[str]
     token_id: str
     expires_at: int = Field(description="Unix seconds.")
 

@@ -53,9 +53,26 @@ def build_router(accounts: Callable[[], Accounts]) -> APIRouter:
     async def create_token(
         body: CreateTokenRequest, caller: CurrentPrincipal, domain: AccountsDep
     ) -> CreatedToken:
-        """Mint a named API token; the token itself is shown only in this response."""
-        issued = await domain.mint(caller, name=body.name, ttl_days=body.expires_in_days, email=body.email)
-        return CreatedToken(id=issued.id, access_token=issued.access_token, expires_at=issued.expires_at)
+        """Mint a named API token, optionally limited to scopes, servers and client networks
+        (a limited caller may only narrow its own limits); the token itself is shown only
+        in this response."""
+        issued = await domain.mint(
+            caller,
+            name=body.name,
+            ttl_days=body.expires_in_days,
+            email=body.email,
+            scopes=body.scopes,
+            servers=body.servers,
+            cidrs=body.cidrs,
+        )
+        return CreatedToken(
+            id=issued.id,
+            access_token=issued.access_token,
+            expires_at=issued.expires_at,
+            scopes=list(issued.limits.scopes),
+            servers=list(issued.limits.servers),
+            cidrs=list(issued.limits.cidrs),
+        )
 
     @router.get("/tokens", responses=_ERRORS)
     async def list_tokens(
@@ -71,6 +88,9 @@ def build_router(accounts: Callable[[], Accounts]) -> APIRouter:
                 expires_at=row.expires_at,
                 revoked=row.revoked_at is not None,
                 last_used_at=row.last_used_at,
+                scopes=list(row.limits.scopes),
+                servers=list(row.limits.servers),
+                cidrs=list(row.limits.cidrs),
             )
             for row in rows
         ]
@@ -98,6 +118,9 @@ def build_router(accounts: Callable[[], Accounts]) -> APIRouter:
                 MembershipInfo(team_id=m.team_id, role=m.role, permissions=sorted(m.permissions))
                 for m in caller.memberships
             ],
+            scopes=list(caller.scopes),
+            servers=list(caller.allowed_servers),
+            cidrs=list(caller.allowed_cidrs),
             token_id=caller.token_id,
             expires_at=caller.expires_at,
         )

@@ -11,11 +11,11 @@ from urllib.parse import urlsplit
 
 from opentelemetry import context, propagate, trace
 from switchboard_core import telemetry
-from switchboard_core.errors import SwitchboardError, Unauthenticated, status_of
-from switchboard_core.principals import PrincipalCache, bearer_token
+from switchboard_core.errors import SwitchboardError, status_of
 from switchboard_mcp import jsonrpc, versions
 
 from switchboard_proxy import stateless_rules
+from switchboard_proxy.bearer_gate import BearerGate, Refusal
 from switchboard_proxy.dispatch import CallContext, Dispatcher
 from switchboard_proxy.event_mirror import EventMirror
 from switchboard_proxy.forward import Relay, final_reply
@@ -33,27 +33,26 @@ from switchboard_proxy.settings import ProxySettings
 from switchboard_proxy.stateless_calls import InteractiveCalls
 from switchboard_proxy.stateless_http import StatelessExchange
 
-__all__ = ["WWW_AUTHENTICATE", "McpEndpoint", "read_body", "reply"]
+__all__ = ["McpEndpoint", "read_body", "reply"]
 
 logger = logging.getLogger(__name__)
 tracer = trace.get_tracer(__name__)
 
 _LOOPBACK_HOSTS = {"localhost", "127.0.0.1", "::1", "[::1]"}
-WWW_AUTHENTICATE = (b"www-authenticate", b'Bearer realm="switchboard"')
 
 
 class McpEndpoint:
     def __init__(
         self,
         settings: ProxySettings,
-        principals: PrincipalCache,
+        gate: BearerGate,
         sessions: SessionStore,
         dispatcher: Dispatcher,
         listens: ListenStreams | None = None,
         rounds: InputRounds | None = None,
     ) -> None:
         self._settings = settings
-        self._principals = principals
+        self._gate = gate
         self._sessions = sessions
         self._dispatcher = dispatcher
         self._stateless = StatelessExchange(
@@ -103,12 +102,9 @@ class McpEndpoint:
         method = scope["method"]
         if not self._origin_allowed(headers.get("origin")):
             return await reply(send, 403, jsonrpc.error(None, jsonrpc.INVALID_REQUEST, "Origin not allowed"))
-        try:
-            principal = await self._principals.authenticate(bearer_token(headers.get("authorization")))
-        except SwitchboardError as exc:
-            code = status_of(exc)
-            extra = [WWW_AUTHENTICATE] if isinstance(exc, Unauthenticated) else []
-            return await reply(send, code[0], jsonrpc.error(None, code[2], exc.message), extra)
+        principal = await self._gate.admit(scope, headers, server_id)
+        if isinstance(principal, Refusal):
+            return await principal.send(send)
         if method == "POST":
             return await self._post(scope, receive, send, headers, server_id, principal)
         if _is_stateless(headers) and method in ("GET", "DELETE"):
@@ -142,12 +138,20 @@ class McpEndpoint:
         if msg is ANSWERED:
             return
         if isinstance(msg, list):
+            refused = next(
+                (r for m in msg if (r := self._gate.refusal_of(scope, headers, principal, m))), None
+            )
+            if refused is not None:
+                return await refused.send(send)
             return await self._batch(send, headers, msg, server_id, principal)
         problem = jsonrpc.envelope_problem(msg)
         if problem is not None:
             return await reply(
                 send, 400, jsonrpc.error(jsonrpc.readable_id(msg), jsonrpc.INVALID_REQUEST, problem)
             )
+        refused = self._gate.refusal_of(scope, headers, principal, msg)
+        if refused is not None:
+            return await refused.send(send, msg["id"])
         if msg.get("method") == "initialize":
             return await self._initialize(send, msg, server_id, principal)
 

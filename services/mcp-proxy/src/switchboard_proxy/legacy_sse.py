@@ -27,14 +27,14 @@ from urllib.parse import parse_qs, urlsplit
 import orjson
 from google.protobuf.message import DecodeError
 from switchboard.auth.v1 import auth_pb2
-from switchboard_core.errors import SwitchboardError, Unauthenticated, status_of
-from switchboard_core.principals import Principal, PrincipalCache, bearer_token
+from switchboard_core.errors import SwitchboardError, status_of
+from switchboard_core.principals import Principal
 from switchboard_core.shared.bus import Subscription
 from switchboard_mcp import jsonrpc, sse, versions
 
+from switchboard_proxy.bearer_gate import BearerGate, Refusal
 from switchboard_proxy.dispatch import CallContext, Dispatcher
 from switchboard_proxy.forward import Relay
-from switchboard_proxy.http_endpoint import WWW_AUTHENTICATE
 from switchboard_proxy.http_replies import (
     ANSWERED,
     KEEPALIVE,
@@ -59,12 +59,12 @@ class LegacySseEndpoint:
     def __init__(
         self,
         settings: ProxySettings,
-        principals: PrincipalCache,
+        gate: BearerGate,
         sessions: SessionStore,
         dispatcher: Dispatcher,
     ) -> None:
         self._settings = settings
-        self._principals = principals
+        self._gate = gate
         self._sessions = sessions
         self._dispatcher = dispatcher
         self._allowed_origins = set(settings.allowed_origins)
@@ -82,15 +82,12 @@ class LegacySseEndpoint:
         server_id = scope.get("path_params", {}).get("server_id", "")
         if not self._origin_allowed(headers.get("origin")):
             return await reply(send, 403, jsonrpc.error(None, jsonrpc.INVALID_REQUEST, "Origin not allowed"))
-        try:
-            principal = await self._principals.authenticate(bearer_token(headers.get("authorization")))
-        except SwitchboardError as exc:
-            code = status_of(exc)
-            extra = [WWW_AUTHENTICATE] if isinstance(exc, Unauthenticated) else []
-            return await reply(send, code[0], jsonrpc.error(None, code[2], exc.message), extra)
+        principal = await self._gate.admit(scope, headers, server_id)
+        if isinstance(principal, Refusal):
+            return await principal.send(send)
         if scope["method"] == "GET":
             return await self._open(scope, receive, send, server_id, principal)
-        return await self._post(scope, receive, send, server_id, principal)
+        return await self._post(scope, receive, send, headers, server_id, principal)
 
     # -- the stream ----------------------------------------------------------
 
@@ -178,7 +175,9 @@ class LegacySseEndpoint:
 
     # -- messages ------------------------------------------------------------
 
-    async def _post(self, scope, receive, send, server_id: str, principal: Principal) -> None:
+    async def _post(
+        self, scope, receive, send, headers: dict[str, str], server_id: str, principal: Principal
+    ) -> None:
         session_id = (parse_qs(scope.get("query_string", b"").decode("latin-1")).get("session_id") or [""])[0]
         if not session_id:
             return await reply(
@@ -198,6 +197,9 @@ class LegacySseEndpoint:
                 return await reply(
                     send, 400, jsonrpc.error(jsonrpc.readable_id(msg), jsonrpc.INVALID_REQUEST, problem)
                 )
+            refused = self._gate.refusal_of(scope, headers, principal, msg)
+            if refused is not None:  # answered on the POST itself: an HTTP-level refusal
+                return await refused.send(send, msg["id"])
         if not here:
             body = {"principal": _principal_record(principal), "messages": messages}
             if not await self.relay.post_elsewhere(session_id, body):
@@ -287,7 +289,8 @@ _NOT_FOUND = jsonrpc.error(None, jsonrpc.INVALID_REQUEST, "Session not found")
 
 
 def _principal_record(principal: Principal) -> str:
-    # As the proto carries it: whatever a principal comes to hold travels whole.
+    """The caller, as a relayed POST carries it: its proto (memberships and token limits
+    included), base64 in the JSON body."""
     return base64.b64encode(principal.to_proto().SerializeToString()).decode()
 
 

@@ -5,12 +5,14 @@ from __future__ import annotations
 import grpc
 import orjson
 from switchboard.proxy.v1 import proxy_pb2, proxy_pb2_grpc
-from switchboard_core.errors import InvalidInput
+from switchboard_core.errors import InvalidInput, PermissionDenied
 from switchboard_core.principals import PrincipalCache, bearer_token
 from switchboard_mcp import versions
 
+from switchboard_proxy import access_rules
 from switchboard_proxy.dispatch import CallContext, Dispatcher
 from switchboard_proxy.forward import final_reply
+from switchboard_proxy.forwarded import parse_address
 
 
 class ProxyServicer(proxy_pb2_grpc.ProxyServiceServicer):
@@ -18,18 +20,26 @@ class ProxyServicer(proxy_pb2_grpc.ProxyServiceServicer):
         self._principals = principals
         self._dispatcher = dispatcher
 
-    async def _context(self, server_id: str, ctx: grpc.aio.ServicerContext) -> CallContext:
+    async def _context(self, server_id: str, method: str, ctx: grpc.aio.ServicerContext) -> CallContext:
+        """The caller, held to its token's limits as on the MCP endpoints."""
         metadata = dict(ctx.invocation_metadata() or ())
         principal = await self._principals.authenticate(bearer_token(metadata.get("authorization")))
+        problem = access_rules.connect_problem(
+            principal, server_id, lambda: _peer_address(ctx.peer())
+        ) or access_rules.method_problem(principal, {"method": method})
+        if problem is not None:
+            raise PermissionDenied(
+                problem.message, data={"scope": problem.missing_scope} if problem.missing_scope else None
+            )
         return CallContext(principal, server_id, versions.LATEST)
 
     async def ListTools(self, request, context):
-        call = await self._context(request.server_id, context)
+        call = await self._context(request.server_id, "tools/list", context)
         tools = (await self._dispatcher.catalogs.get(call.server_id)).tools
         return proxy_pb2.ListToolsResponse(tools_json=[orjson.dumps(t) for t in tools])
 
     async def CallTool(self, request, context):
-        call = await self._context(request.server_id, context)
+        call = await self._context(request.server_id, "tools/call", context)
         try:
             arguments = orjson.loads(request.arguments_json) if request.arguments_json else None
         except orjson.JSONDecodeError as exc:
@@ -51,3 +61,11 @@ class ProxyServicer(proxy_pb2_grpc.ProxyServiceServicer):
         return proxy_pb2.CallToolResponse(
             result_json=orjson.dumps(result), is_error=bool(result.get("isError"))
         )
+
+
+def _peer_address(peer: str):
+    """The address of a gRPC peer (`ipv4:1.2.3.4:5`, `ipv6:[::1]:5`), or None."""
+    kind, _, rest = peer.partition(":")
+    if kind not in ("ipv4", "ipv6"):
+        return None
+    return parse_address(rest.rsplit(":", 1)[0])

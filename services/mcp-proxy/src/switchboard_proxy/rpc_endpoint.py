@@ -6,21 +6,19 @@ from __future__ import annotations
 
 import asyncio
 
-from switchboard_core.errors import SwitchboardError, Unauthenticated, status_of
-from switchboard_core.principals import PrincipalCache, bearer_token
 from switchboard_mcp import jsonrpc, versions
 
+from switchboard_proxy.bearer_gate import BearerGate, Refusal
 from switchboard_proxy.dispatch import CallContext, Dispatcher
 from switchboard_proxy.forward import final_reply
-from switchboard_proxy.http_endpoint import WWW_AUTHENTICATE, reply
-from switchboard_proxy.http_replies import ANSWERED, read_message
+from switchboard_proxy.http_replies import ANSWERED, read_message, reply
 
 MAX_BATCH = 100
 
 
 class RpcEndpoint:
-    def __init__(self, principals: PrincipalCache, dispatcher: Dispatcher, *, max_message_bytes: int) -> None:
-        self._principals = principals
+    def __init__(self, gate: BearerGate, dispatcher: Dispatcher, *, max_message_bytes: int) -> None:
+        self._gate = gate
         self._dispatcher = dispatcher
         self._max_message_bytes = max_message_bytes
 
@@ -28,17 +26,19 @@ class RpcEndpoint:
         if scope["method"] != "POST":
             return await reply(send, 405, None, [(b"allow", b"POST")])
         headers = {k.decode("latin-1"): v.decode("latin-1") for k, v in scope["headers"]}
-        try:
-            principal = await self._principals.authenticate(bearer_token(headers.get("authorization")))
-        except SwitchboardError as exc:
-            extra = [WWW_AUTHENTICATE] if isinstance(exc, Unauthenticated) else []
-            return await reply(
-                send, status_of(exc)[0], jsonrpc.error(None, status_of(exc)[2], exc.message), extra
-            )
+        server_id = scope.get("path_params", {}).get("server_id", "")
+        principal = await self._gate.admit(scope, headers, server_id)
+        if isinstance(principal, Refusal):
+            return await principal.send(send)
         payload = await read_message(receive, send, self._max_message_bytes)
         if payload is ANSWERED:
             return
-        ctx = CallContext(principal, scope.get("path_params", {}).get("server_id", ""), versions.LATEST)
+        # A batch holding one request the token may not make is refused whole.
+        for message in payload if isinstance(payload, list) else [payload]:
+            refused = self._gate.refusal_of(scope, headers, principal, message)
+            if refused is not None:
+                return await refused.send(send, message["id"] if not isinstance(payload, list) else None)
+        ctx = CallContext(principal, server_id, versions.LATEST)
         if isinstance(payload, list):
             if not payload or len(payload) > MAX_BATCH:
                 return await reply(

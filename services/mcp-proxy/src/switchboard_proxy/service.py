@@ -11,15 +11,18 @@ from switchboard_core.service import Runtime
 from switchboard_mcp import jsonrpc
 from switchboard_mcp.upstream import UpstreamPool
 
+from switchboard_proxy.bearer_gate import BearerGate
 from switchboard_proxy.catalog import CatalogCache
 from switchboard_proxy.dispatch import Dispatcher
 from switchboard_proxy.event_log import EventLogs
 from switchboard_proxy.event_mirror import EventMirror
+from switchboard_proxy.forwarded import ProxyTrust
 from switchboard_proxy.http_endpoint import McpEndpoint
 from switchboard_proxy.input_rounds import InputRounds
 from switchboard_proxy.legacy_sse import LegacySseEndpoint
 from switchboard_proxy.listen_streams import ListenStreams
 from switchboard_proxy.metrics_buffer import MetricsBuffer
+from switchboard_proxy.resource_metadata import WELL_KNOWN, ResourceMetadata
 from switchboard_proxy.round_relay import RoundRelay
 from switchboard_proxy.rpc import ProxyServicer
 from switchboard_proxy.rpc_endpoint import RpcEndpoint
@@ -51,6 +54,9 @@ class ProxyService:
         self.round_relay: RoundRelay | None = None
         self.mirror: EventMirror | None = None
         self._releases: set[asyncio.Task] = set()
+        # Built from settings alone: fails at start on a bad trusted-proxy entry.
+        self.trust = ProxyTrust(settings.trusted_proxies, public_url=settings.public_url)
+        self.metadata = ResourceMetadata(self.trust, authorization_servers=settings.authorization_servers)
 
     def routers(self):
         return []
@@ -67,6 +73,8 @@ class ProxyService:
             Route("/servers/{server_id}/message", self.legacy_sse, methods=["POST"]),
             Route("/rpc", self.rpc_endpoint, methods=["POST"]),
             Route("/servers/{server_id}/rpc", self.rpc_endpoint, methods=["POST"]),
+            Route(WELL_KNOWN, self.metadata, methods=["GET"]),
+            Route(WELL_KNOWN + "/{endpoint:path}", self.metadata, methods=["GET"]),
         ]
 
     def add_to_grpc(self, server: grpc.aio.Server) -> None:
@@ -121,9 +129,10 @@ class ProxyService:
         self.input_rounds = InputRounds(
             self.dispatcher.deliver, ttl_s=settings.input_wait_s, replica=self.sessions.replica
         )
+        gate = BearerGate(runtime.principals, self.trust)
         self.endpoint = McpEndpoint(
             settings,
-            runtime.principals,
+            gate,
             self.sessions,
             self.dispatcher,
             listens=self.listens,
@@ -135,11 +144,9 @@ class ProxyService:
             self.round_relay = RoundRelay(shared.bus, self.sessions.replica)
             self.endpoint.interactive_calls.relay = self.round_relay
             await self.round_relay.start(self.endpoint.interactive_calls.resume_relayed)
-        self.legacy_sse = LegacySseEndpoint(settings, runtime.principals, self.sessions, self.dispatcher)
+        self.legacy_sse = LegacySseEndpoint(settings, gate, self.sessions, self.dispatcher)
         self.legacy_sse.relay = self.relay
-        self.rpc_endpoint = RpcEndpoint(
-            runtime.principals, self.dispatcher, max_message_bytes=settings.max_message_bytes
-        )
+        self.rpc_endpoint = RpcEndpoint(gate, self.dispatcher, max_message_bytes=settings.max_message_bytes)
         self.servicer = ProxyServicer(runtime.principals, self.dispatcher)
         catalogs.on_change(self._announce_list_changes)
         catalogs.start_watching()

@@ -22,3 +22,14 @@ class ProxySettings(ServiceSettings):
     metrics_buffer_capacity: int = 50_000
     # Origins allowed besides loopback ones (DNS-rebinding protection); "*" allows any.
     allowed_origins: list[str] = []
+    # The gateway's public base URL (scheme, host, port, any path prefix) as clients reach
+    # it: the `resource` of the RFC 9728 metadata and the challenges' `resource_metadata`.
+    # Empty: taken from each request (Host, or X-Forwarded-* from a trusted proxy).
+    public_url: str = ""
+    # Issuer URLs of the authorization servers whose tokens are accepted (RFC 9728
+    # `authorization_servers`). Empty: the public base URL (the auth service's routes).
+    authorization_servers: list[str] = []
+    # Addresses or networks (CIDR) of the reverse proxies in front (nginx): only from
+    # these is X-Forwarded-For (the client address tokens' networks are checked against)
+    # and X-Forwarded-Proto/Host believed.
+    trusted_proxies: list[str] = []

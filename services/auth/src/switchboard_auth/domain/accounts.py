@@ -20,6 +20,7 @@ from switchboard_auth.domain.passwords import hash_password_off_loop, password_m
 from switchboard_auth.domain.revocations import Revocation, Subscription
 from switchboard_auth.domain.shared_revocations import SharedRevocations
 from switchboard_auth.domain.signing_keys import KeyRing
+from switchboard_auth.domain.token_limits import NO_LIMITS, TokenLimits, check_within, validated
 from switchboard_auth.domain.tokens import IssuedToken, Tokens
 from switchboard_auth.domain.users import check_password, new_user, normalize_email, store_user
 from switchboard_auth.store.api_tokens import TokenRow, mark_revoked, revoke_named, token_by_id, tokens_of
@@ -105,9 +106,21 @@ class Accounts:
         return await self._tokens.verify(token)
 
     async def mint(
-        self, actor: Principal, *, name: str, ttl_days: int | None = None, email: str | None = None
+        self,
+        actor: Principal,
+        *,
+        name: str,
+        ttl_days: int | None = None,
+        email: str | None = None,
+        scopes: list[str] | None = None,
+        servers: list[str] | None = None,
+        cidrs: list[str] | None = None,
     ) -> IssuedToken:
-        """A named API token for the actor, or (administrators only) for the user `email`."""
+        """A named API token for the actor, or (administrators only) for the user `email`,
+        limited to permissions (`scopes`), virtual servers and client networks, each as
+        narrow as the actor's own token's."""
+        limits = validated(scopes, servers, cidrs)
+        check_within(limits, actor)
         if email is None:
             async with self._sessions() as session:
                 owner = await user_by_id(session, actor.user_id)
@@ -117,7 +130,7 @@ class Accounts:
             owner = await self._user(normalize_email(email))
         if owner.id != actor.user_id and not actor.is_admin:
             raise PermissionDenied("only administrators mint tokens for other users")
-        return await self._issue(owner, name, ttl_days)
+        return await self._issue(owner, name, ttl_days, limits=limits)
 
     async def mint_offline(self, *, email: str, name: str, ttl_days: int | None = None) -> IssuedToken:
         """For the operator's CLI, which holds the database itself: no caller to check.
@@ -167,7 +180,13 @@ class Accounts:
         return user
 
     async def _issue(
-        self, owner: UserRow, name: str, ttl_days: int | None, *, allow_expired: bool = False
+        self,
+        owner: UserRow,
+        name: str,
+        ttl_days: int | None,
+        *,
+        allow_expired: bool = False,
+        limits: TokenLimits = NO_LIMITS,
     ) -> IssuedToken:
         name = name.strip()
         if not name or len(name) > MAX_TOKEN_NAME_LENGTH:
@@ -178,7 +197,7 @@ class Accounts:
             ttl = timedelta(days=ttl_days)
         else:
             raise InvalidInput(f"token lifetimes are 1 to {MAX_TOKEN_TTL_DAYS} days")
-        return await self._tokens.issue(owner, name=name, ttl=ttl)
+        return await self._tokens.issue(owner, name=name, ttl=ttl, limits=limits)
 
 
 def _require_admin(actor: Principal) -> None:

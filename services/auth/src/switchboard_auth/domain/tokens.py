@@ -5,7 +5,8 @@ never reach a key), a known `kid`, the signature, `exp`/`nbf`/`iat` (with a smal
 clock-skew allowance), `iss` and `aud`, and finally the token's row: it must exist,
 belong to the subject and not be revoked. The row's owner supplies email, admin flag
 and team memberships (with what each role permits), so demoting a user or changing
-their teams takes effect without re-issuing tokens.
+their teams takes effect without re-issuing tokens; the row supplies what the token is
+limited to (scopes, servers, client networks).
 """
 
 from __future__ import annotations
@@ -24,7 +25,14 @@ from switchboard_core.principals import Principal
 
 from switchboard_auth.domain.memberships import memberships
 from switchboard_auth.domain.signing_keys import ALGORITHM, KeyRing
-from switchboard_auth.store.api_tokens import TokenRow, insert_token, mark_used, token_holder
+from switchboard_auth.store.api_tokens import (
+    NO_LIMITS,
+    TokenLimits,
+    TokenRow,
+    insert_token,
+    mark_used,
+    token_holder,
+)
 from switchboard_auth.store.users import UserRow
 
 logger = logging.getLogger(__name__)
@@ -40,6 +48,7 @@ class IssuedToken:
     id: str
     access_token: str
     expires_at: datetime
+    limits: TokenLimits = NO_LIMITS
 
 
 class Tokens:
@@ -58,7 +67,9 @@ class Tokens:
         self._audience = audience
         self._clock = clock
 
-    async def issue(self, user: UserRow, *, name: str, ttl: timedelta) -> IssuedToken:
+    async def issue(
+        self, user: UserRow, *, name: str, ttl: timedelta, limits: TokenLimits = NO_LIMITS
+    ) -> IssuedToken:
         issued_at = int(self._clock().timestamp())
         expires_at = issued_at + int(ttl.total_seconds())
         jti = str(uuid.uuid4())
@@ -74,6 +85,9 @@ class Tokens:
             "iss": self._issuer,
             "aud": self._audience,
         }
+        if limits.scopes:
+            # For the token's readers (RFC 9068); what is enforced is the row's copy.
+            claims["scope"] = " ".join(limits.scopes)
         access_token = jwt.encode(claims, key.private_key, algorithm=ALGORITHM, headers={"kid": key.kid})
         row = TokenRow(
             jti=jti,
@@ -83,10 +97,11 @@ class Tokens:
             expires_at=datetime.fromtimestamp(expires_at, UTC),
             revoked_at=None,
             last_used_at=None,
+            limits=limits,
         )
         async with self._sessions.begin() as session:
             await insert_token(session, row)
-        return IssuedToken(jti, access_token, row.expires_at)
+        return IssuedToken(jti, access_token, row.expires_at, limits)
 
     async def verify(self, token: str) -> Principal:
         claims = await self._verified_claims(token)
@@ -109,6 +124,9 @@ class Tokens:
             token_id=jti,
             expires_at=int(claims["exp"]),
             memberships=held,
+            scopes=holder.limits.scopes,
+            allowed_servers=holder.limits.servers,
+            allowed_cidrs=holder.limits.cidrs,
         )
 
     async def _note_use(self, jti: str, now: datetime) -> None:

@@ -5,10 +5,23 @@ from __future__ import annotations
 from dataclasses import dataclass
 from datetime import datetime
 
+import orjson
 from sqlalchemy import insert, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from switchboard_auth.store.tables import api_tokens, users
+
+
+@dataclass(frozen=True, slots=True)
+class TokenLimits:
+    """What a token is limited to (see domain/token_limits.py); empty: no limit."""
+
+    scopes: tuple[str, ...] = ()
+    servers: tuple[str, ...] = ()
+    cidrs: tuple[str, ...] = ()
+
+
+NO_LIMITS = TokenLimits()
 
 
 @dataclass(frozen=True, slots=True)
@@ -20,6 +33,7 @@ class TokenRow:
     expires_at: datetime
     revoked_at: datetime | None
     last_used_at: datetime | None
+    limits: TokenLimits = NO_LIMITS
 
 
 @dataclass(frozen=True, slots=True)
@@ -31,8 +45,10 @@ class TokenHolder:
     is_admin: bool
     revoked_at: datetime | None
     last_used_at: datetime | None
+    limits: TokenLimits = NO_LIMITS
 
 
+_LIMIT_COLUMNS = (api_tokens.c.scopes, api_tokens.c.allowed_servers, api_tokens.c.allowed_cidrs)
 _COLUMNS = (
     api_tokens.c.jti,
     api_tokens.c.user_id,
@@ -41,7 +57,16 @@ _COLUMNS = (
     api_tokens.c.expires_at,
     api_tokens.c.revoked_at,
     api_tokens.c.last_used_at,
+    *_LIMIT_COLUMNS,
 )
+
+
+def _limits(scopes: str, servers: str, cidrs: str) -> TokenLimits:
+    return TokenLimits(tuple(orjson.loads(scopes)), tuple(orjson.loads(servers)), tuple(orjson.loads(cidrs)))
+
+
+def _token_row(row) -> TokenRow:
+    return TokenRow(*row[:7], limits=_limits(*row[7:]))
 
 
 async def insert_token(session: AsyncSession, token: TokenRow) -> None:
@@ -54,6 +79,9 @@ async def insert_token(session: AsyncSession, token: TokenRow) -> None:
             expires_at=token.expires_at,
             revoked_at=token.revoked_at,
             last_used_at=token.last_used_at,
+            scopes=orjson.dumps(token.limits.scopes).decode(),
+            allowed_servers=orjson.dumps(token.limits.servers).decode(),
+            allowed_cidrs=orjson.dumps(token.limits.cidrs).decode(),
         )
     )
 
@@ -61,18 +89,23 @@ async def insert_token(session: AsyncSession, token: TokenRow) -> None:
 async def token_holder(session: AsyncSession, jti: str) -> TokenHolder | None:
     query = (
         select(
-            users.c.id, users.c.email, users.c.is_admin, api_tokens.c.revoked_at, api_tokens.c.last_used_at
+            users.c.id,
+            users.c.email,
+            users.c.is_admin,
+            api_tokens.c.revoked_at,
+            api_tokens.c.last_used_at,
+            *_LIMIT_COLUMNS,
         )
         .select_from(api_tokens.join(users, users.c.id == api_tokens.c.user_id))
         .where(api_tokens.c.jti == jti)
     )
     row = (await session.execute(query)).first()
-    return TokenHolder(*row) if row else None
+    return TokenHolder(*row[:5], limits=_limits(*row[5:])) if row else None
 
 
 async def token_by_id(session: AsyncSession, jti: str) -> TokenRow | None:
     row = (await session.execute(select(*_COLUMNS).where(api_tokens.c.jti == jti))).first()
-    return TokenRow(*row) if row else None
+    return _token_row(row) if row else None
 
 
 async def tokens_of(session: AsyncSession, user_id: str, *, limit: int, offset: int) -> list[TokenRow]:
@@ -83,7 +116,7 @@ async def tokens_of(session: AsyncSession, user_id: str, *, limit: int, offset: 
         .limit(limit)
         .offset(offset)
     )
-    return [TokenRow(*row) for row in await session.execute(query)]
+    return [_token_row(row) for row in await session.execute(query)]
 
 
 async def mark_revoked(session: AsyncSession, jti: str, at: datetime) -> None:

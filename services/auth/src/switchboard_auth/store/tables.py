@@ -102,6 +102,11 @@ api_tokens = Table(
     Column("expires_at", UtcDateTime, nullable=False),
     Column("revoked_at", UtcDateTime, nullable=True),
     Column("last_used_at", UtcDateTime, nullable=True),
+    # What the token is limited to, each a JSON array ("[]": no limit): permission
+    # names, virtual server ids, client networks (CIDR).
+    Column("scopes", Text, nullable=False, server_default="[]"),
+    Column("allowed_servers", Text, nullable=False, server_default="[]"),
+    Column("allowed_cidrs", Text, nullable=False, server_default="[]"),
     Index("ix_api_tokens_user_created", "user_id", "created_at"),
 )
 
