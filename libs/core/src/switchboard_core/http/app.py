@@ -10,6 +10,7 @@ replica's own port, never a client coming through nginx (which does not route
 from __future__ import annotations
 
 import ipaddress
+import logging
 from collections.abc import Sequence
 
 import orjson
@@ -81,9 +82,19 @@ def _is_loopback(host: str) -> bool:
     return address.is_loopback
 
 
+logger = logging.getLogger(__name__)
+
+# What a raw route answers when its endpoint raised before answering (a JSON-RPC error).
+_INTERNAL_ERROR = orjson.dumps(
+    {"jsonrpc": "2.0", "id": None, "error": {"code": -32603, "message": "Internal error"}}
+)
+
+
 class RawRoutesFirst:
     """Serves the raw (hot-path) routes straight away, without FastAPI's middleware
-    stack; everything else goes to the app. A raw route's endpoint answers its own errors."""
+    stack; everything else goes to the app. A raw route's endpoint answers its own errors;
+    one it did not foresee is logged with its traceback (nothing else would: the HTTP
+    server's own log is off) and answered 500 if no answer had begun."""
 
     def __init__(self, app: FastAPI, routes: Sequence[BaseRoute]) -> None:
         self.app = app
@@ -96,5 +107,24 @@ class RawRoutesFirst:
                 match, child_scope = route.matches(scope)
                 if match is Match.FULL:
                     scope.update(child_scope)
-                    return await route.handle(scope, receive, send)
+                    return await _logging_failures(route, scope, receive, send)
         await self.app(scope, receive, send)
+
+
+async def _logging_failures(route: BaseRoute, scope, receive, send) -> None:
+    started = False
+
+    async def sending(message) -> None:
+        nonlocal started
+        if message["type"] == "http.response.start":
+            started = True
+        await send(message)
+
+    try:
+        await route.handle(scope, receive, sending)
+    except Exception:
+        logger.exception("%s %s failed", scope.get("method"), scope.get("path"))
+        if not started:
+            headers = [(b"content-type", b"application/json")]
+            await send({"type": "http.response.start", "status": 500, "headers": headers})
+            await send({"type": "http.response.body", "body": _INTERNAL_ERROR})
