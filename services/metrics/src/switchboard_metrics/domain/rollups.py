@@ -24,9 +24,10 @@ from switchboard_core.errors import InvalidInput
 from switchboard_core.shared.leader import Leadership
 
 from switchboard_metrics.domain.histogram import estimate_percentile
-from switchboard_metrics.domain.invocations import MAX_ID, MAX_TOOL, now_ms
+from switchboard_metrics.domain.invocations import MAX_TOOL, now_ms
 from switchboard_metrics.domain.periodic import LeaderPeriodic
 from switchboard_metrics.domain.retention import DAY_MS
+from switchboard_metrics.domain.stats import check_server_id, query_window
 
 logger = logging.getLogger(__name__)
 
@@ -164,16 +165,10 @@ def rollup_filter(
     now: int,
 ) -> RollupFilter:
     """The hours a query covers: `until` defaults to now, `since` to a week before `until`."""
-    until = now if until_ms is None else until_ms
-    since = until - DEFAULT_WINDOW_MS if since_ms is None else since_ms
-    if since < 0 or until < 0:
-        raise InvalidInput("since and until are unix milliseconds and cannot be negative")
-    if since > until:
-        raise InvalidInput("since must not be after until")
+    since, until = query_window(since_ms, until_ms, now=now, default_ms=DEFAULT_WINDOW_MS)
     if tool is not None and len(tool) > MAX_TOOL:
         raise InvalidInput(f"tool is longer than {MAX_TOOL} characters")
-    if server_id is not None and len(server_id) > MAX_ID:
-        raise InvalidInput(f"server_id is longer than {MAX_ID} characters")
+    check_server_id(server_id)
     return RollupFilter(since_ms=since, until_ms=until, tool=tool or "", server_id=server_id or "")
 
 

@@ -62,15 +62,25 @@ def stats_filter(
     *, server_id: str | None, since_ms: int | None, until_ms: int | None, now: int
 ) -> StatsFilter:
     """The window a query covers: `until` defaults to now, `since` to a day before `until`."""
+    since, until = query_window(since_ms, until_ms, now=now, default_ms=DEFAULT_WINDOW_MS)
+    check_server_id(server_id)
+    return StatsFilter(since_ms=since, until_ms=until, server_id=server_id or "")
+
+
+def query_window(since_ms: int | None, until_ms: int | None, *, now: int, default_ms: int) -> tuple[int, int]:
+    """`(since, until)` of a metrics query: `until` defaults to now, `since` to `default_ms` before it."""
     until = now if until_ms is None else until_ms
-    since = until - DEFAULT_WINDOW_MS if since_ms is None else since_ms
+    since = until - default_ms if since_ms is None else since_ms
     if since < 0 or until < 0:
         raise InvalidInput("since and until are unix milliseconds and cannot be negative")
     if since > until:
         raise InvalidInput("since must not be after until")
+    return since, until
+
+
+def check_server_id(server_id: str | None) -> None:
     if server_id is not None and len(server_id) > MAX_ID:
         raise InvalidInput(f"server_id is longer than {MAX_ID} characters")
-    return StatsFilter(since_ms=since, until_ms=until, server_id=server_id or "")
 
 
 class StatsReader:
