@@ -13,8 +13,18 @@ class GetCatalogRequest(_message.Message):
     server_id: str
     def __init__(self, server_id: _Optional[str] = ...) -> None: ...
 
+class Access(_message.Message):
+    __slots__ = ("owner_id", "team_id", "visibility")
+    OWNER_ID_FIELD_NUMBER: _ClassVar[int]
+    TEAM_ID_FIELD_NUMBER: _ClassVar[int]
+    VISIBILITY_FIELD_NUMBER: _ClassVar[int]
+    owner_id: str
+    team_id: str
+    visibility: str
+    def __init__(self, owner_id: _Optional[str] = ..., team_id: _Optional[str] = ..., visibility: _Optional[str] = ...) -> None: ...
+
 class ToolBinding(_message.Message):
-    __slots__ = ("tool_id", "name", "upstream_name", "gateway_id", "gateway_name", "upstream_url", "definition_json")
+    __slots__ = ("tool_id", "name", "upstream_name", "gateway_id", "gateway_name", "upstream_url", "definition_json", "access")
     TOOL_ID_FIELD_NUMBER: _ClassVar[int]
     NAME_FIELD_NUMBER: _ClassVar[int]
     UPSTREAM_NAME_FIELD_NUMBER: _ClassVar[int]
@@ -22,6 +32,7 @@ class ToolBinding(_message.Message):
     GATEWAY_NAME_FIELD_NUMBER: _ClassVar[int]
     UPSTREAM_URL_FIELD_NUMBER: _ClassVar[int]
     DEFINITION_JSON_FIELD_NUMBER: _ClassVar[int]
+    ACCESS_FIELD_NUMBER: _ClassVar[int]
     tool_id: str
     name: str
     upstream_name: str
@@ -29,33 +40,38 @@ class ToolBinding(_message.Message):
     gateway_name: str
     upstream_url: str
     definition_json: bytes
-    def __init__(self, tool_id: _Optional[str] = ..., name: _Optional[str] = ..., upstream_name: _Optional[str] = ..., gateway_id: _Optional[str] = ..., gateway_name: _Optional[str] = ..., upstream_url: _Optional[str] = ..., definition_json: _Optional[bytes] = ...) -> None: ...
+    access: Access
+    def __init__(self, tool_id: _Optional[str] = ..., name: _Optional[str] = ..., upstream_name: _Optional[str] = ..., gateway_id: _Optional[str] = ..., gateway_name: _Optional[str] = ..., upstream_url: _Optional[str] = ..., definition_json: _Optional[bytes] = ..., access: _Optional[_Union[Access, _Mapping]] = ...) -> None: ...
 
 class ResourceBinding(_message.Message):
-    __slots__ = ("resource_id", "uri", "gateway_id", "definition_json")
+    __slots__ = ("resource_id", "uri", "gateway_id", "definition_json", "access")
     RESOURCE_ID_FIELD_NUMBER: _ClassVar[int]
     URI_FIELD_NUMBER: _ClassVar[int]
     GATEWAY_ID_FIELD_NUMBER: _ClassVar[int]
     DEFINITION_JSON_FIELD_NUMBER: _ClassVar[int]
+    ACCESS_FIELD_NUMBER: _ClassVar[int]
     resource_id: str
     uri: str
     gateway_id: str
     definition_json: bytes
-    def __init__(self, resource_id: _Optional[str] = ..., uri: _Optional[str] = ..., gateway_id: _Optional[str] = ..., definition_json: _Optional[bytes] = ...) -> None: ...
+    access: Access
+    def __init__(self, resource_id: _Optional[str] = ..., uri: _Optional[str] = ..., gateway_id: _Optional[str] = ..., definition_json: _Optional[bytes] = ..., access: _Optional[_Union[Access, _Mapping]] = ...) -> None: ...
 
 class PromptBinding(_message.Message):
-    __slots__ = ("prompt_id", "name", "upstream_name", "gateway_id", "definition_json")
+    __slots__ = ("prompt_id", "name", "upstream_name", "gateway_id", "definition_json", "access")
     PROMPT_ID_FIELD_NUMBER: _ClassVar[int]
     NAME_FIELD_NUMBER: _ClassVar[int]
     UPSTREAM_NAME_FIELD_NUMBER: _ClassVar[int]
     GATEWAY_ID_FIELD_NUMBER: _ClassVar[int]
     DEFINITION_JSON_FIELD_NUMBER: _ClassVar[int]
+    ACCESS_FIELD_NUMBER: _ClassVar[int]
     prompt_id: str
     name: str
     upstream_name: str
     gateway_id: str
     definition_json: bytes
-    def __init__(self, prompt_id: _Optional[str] = ..., name: _Optional[str] = ..., upstream_name: _Optional[str] = ..., gateway_id: _Optional[str] = ..., definition_json: _Optional[bytes] = ...) -> None: ...
+    access: Access
+    def __init__(self, prompt_id: _Optional[str] = ..., name: _Optional[str] = ..., upstream_name: _Optional[str] = ..., gateway_id: _Optional[str] = ..., definition_json: _Optional[bytes] = ..., access: _Optional[_Union[Access, _Mapping]] = ...) -> None: ...
 
 class Upstream(_message.Message):
     __slots__ = ("gateway_id", "name", "url", "capabilities_json")
@@ -70,7 +86,7 @@ class Upstream(_message.Message):
     def __init__(self, gateway_id: _Optional[str] = ..., name: _Optional[str] = ..., url: _Optional[str] = ..., capabilities_json: _Optional[bytes] = ...) -> None: ...
 
 class Catalog(_message.Message):
-    __slots__ = ("server_id", "server_name", "tools", "revision", "resources", "resource_templates", "prompts", "upstreams", "unavailable_tools", "unavailable_prompts")
+    __slots__ = ("server_id", "server_name", "tools", "revision", "resources", "resource_templates", "prompts", "upstreams", "unavailable_tools", "unavailable_prompts", "server_access")
     class UnavailableToolsEntry(_message.Message):
         __slots__ = ("key", "value")
         KEY_FIELD_NUMBER: _ClassVar[int]
@@ -95,6 +111,7 @@ class Catalog(_message.Message):
     UPSTREAMS_FIELD_NUMBER: _ClassVar[int]
     UNAVAILABLE_TOOLS_FIELD_NUMBER: _ClassVar[int]
     UNAVAILABLE_PROMPTS_FIELD_NUMBER: _ClassVar[int]
+    SERVER_ACCESS_FIELD_NUMBER: _ClassVar[int]
     server_id: str
     server_name: str
     tools: _containers.RepeatedCompositeFieldContainer[ToolBinding]
@@ -105,7 +122,8 @@ class Catalog(_message.Message):
     upstreams: _containers.RepeatedCompositeFieldContainer[Upstream]
     unavailable_tools: _containers.ScalarMap[str, str]
     unavailable_prompts: _containers.ScalarMap[str, str]
-    def __init__(self, server_id: _Optional[str] = ..., server_name: _Optional[str] = ..., tools: _Optional[_Iterable[_Union[ToolBinding, _Mapping]]] = ..., revision: _Optional[int] = ..., resources: _Optional[_Iterable[_Union[ResourceBinding, _Mapping]]] = ..., resource_templates: _Optional[_Iterable[_Union[ResourceBinding, _Mapping]]] = ..., prompts: _Optional[_Iterable[_Union[PromptBinding, _Mapping]]] = ..., upstreams: _Optional[_Iterable[_Union[Upstream, _Mapping]]] = ..., unavailable_tools: _Optional[_Mapping[str, str]] = ..., unavailable_prompts: _Optional[_Mapping[str, str]] = ...) -> None: ...
+    server_access: Access
+    def __init__(self, server_id: _Optional[str] = ..., server_name: _Optional[str] = ..., tools: _Optional[_Iterable[_Union[ToolBinding, _Mapping]]] = ..., revision: _Optional[int] = ..., resources: _Optional[_Iterable[_Union[ResourceBinding, _Mapping]]] = ..., resource_templates: _Optional[_Iterable[_Union[ResourceBinding, _Mapping]]] = ..., prompts: _Optional[_Iterable[_Union[PromptBinding, _Mapping]]] = ..., upstreams: _Optional[_Iterable[_Union[Upstream, _Mapping]]] = ..., unavailable_tools: _Optional[_Mapping[str, str]] = ..., unavailable_prompts: _Optional[_Mapping[str, str]] = ..., server_access: _Optional[_Union[Access, _Mapping]] = ...) -> None: ...
 
 class WatchCatalogRequest(_message.Message):
     __slots__ = ()
