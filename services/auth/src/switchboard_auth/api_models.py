@@ -107,7 +107,8 @@ class UserInfo(BaseModel):
 
 class JsonWebKeySet(BaseModel):
     keys: list[dict] = Field(
-        description="Public ES256 keys (RFC 7517); tokens name theirs in the `kid` header."
+        description="Public ES256 or RS256 keys (RFC 7517), retired ones left out; tokens name theirs in "
+        "the `kid` header. Empty with HS256, whose secrets are never published."
     )
 
 
@@ -181,3 +182,25 @@ class PermissionInfo(BaseModel):
     name: str
     description: str
     platform_only: bool
+
+
+class RotateKeyRequest(BaseModel):
+    publish_delay_s: int | None = Field(
+        default=None,
+        ge=0,
+        le=7 * 86400,
+        description="How long the new key is published before it signs (default SWITCHBOARD_JWT_PUBLISH_DELAY_S).",
+    )
+
+
+class SigningKeyInfo(BaseModel):
+    kid: str
+    alg: str
+    state: Literal["pending", "signing", "verifying", "retired"] = Field(
+        description="pending: published, not signing yet; signing; verifying: superseded, verifies what it "
+        "signed; retired: out of the JWKS, verifies nothing."
+    )
+    created_at: datetime | None
+    signs_from: datetime | None
+    retired_at: datetime | None
+    public_jwk: dict | None = Field(description="The public key as published (none for HS256).")

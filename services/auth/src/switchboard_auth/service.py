@@ -15,10 +15,13 @@ from switchboard_core.service import Runtime
 from switchboard_core.shared.runtime import local_shared
 
 from switchboard_auth.app import build_router
+from switchboard_auth.domain import shared_keys
 from switchboard_auth.domain.accounts import Accounts
 from switchboard_auth.domain.bootstrap import admin_banner
 from switchboard_auth.domain.revocations import RevocationFeed
+from switchboard_auth.domain.shared_keys import SharedKeys
 from switchboard_auth.domain.shared_revocations import CHANNEL, SharedRevocations
+from switchboard_auth.keys_api import build_keys_router, build_metadata_router
 from switchboard_auth.people_api import build_people_router
 from switchboard_auth.rpc import AuthServicer
 from switchboard_auth.settings import AuthSettings
@@ -35,6 +38,7 @@ class AuthService:
         self._revocations = RevocationFeed()
         self._opened: OpenedAuth | None = None
         self._relay: asyncio.Task[None] | None = None
+        self._key_tasks: list[asyncio.Task[None]] = []
         self._shared: SharedRevocations | None = None
 
     @property
@@ -52,6 +56,8 @@ class AuthService:
             build_router(lambda: self.accounts),
             build_people_router(lambda: self.accounts, lambda: self.opened.users, lambda: self.opened.roles),
             build_teams_router(lambda: self.opened.teams),
+            build_keys_router(lambda: self.opened.keys),
+            build_metadata_router(self.settings),
         ]
 
     def routes(self) -> Sequence[BaseRoute]:
@@ -68,6 +74,12 @@ class AuthService:
         # Subscribed before any WatchRevocations stream can open here: none misses a revocation.
         subscription = await shared.bus.subscribe(CHANNEL)
         self._relay = asyncio.create_task(revocations.relay(subscription), name="revocation relay")
+        keys = SharedKeys(self._opened.keys, shared.bus)
+        key_changes = await shared.bus.subscribe(shared_keys.CHANNEL)
+        self._key_tasks = [
+            asyncio.create_task(keys.follow(key_changes), name="signing key follower"),
+            asyncio.create_task(keys.refresh(), name="signing key refresh"),
+        ]
         password = self._opened.generated_admin_password
         if password is not None:
             print(admin_banner(self.settings.bootstrap_admin_email, password), file=sys.stderr, flush=True)
@@ -79,9 +91,10 @@ class AuthService:
 
     async def _stop_relay(self) -> None:
         relay, self._relay = self._relay, None
-        if relay is not None:
-            relay.cancel()
-            await asyncio.gather(relay, return_exceptions=True)
+        tasks, self._key_tasks = [*self._key_tasks, *([relay] if relay else [])], []
+        for task in tasks:
+            task.cancel()
+        await asyncio.gather(*tasks, return_exceptions=True)
         if self._shared is not None:
             await self._shared.close()
 

@@ -17,7 +17,7 @@ from switchboard_auth.domain.roles import Roles
 from switchboard_auth.domain.shared_revocations import SharedRevocations
 from switchboard_auth.domain.signing_keys import KeyRing
 from switchboard_auth.domain.teams import Teams
-from switchboard_auth.domain.tokens import Tokens
+from switchboard_auth.domain.tokens import CLOCK_SKEW_S, Tokens
 from switchboard_auth.domain.user_admin import UserAdmin
 from switchboard_auth.domain.users import ensure_personal_teams
 from switchboard_auth.migrations import MIGRATIONS
@@ -32,6 +32,7 @@ def utcnow() -> datetime:
 class OpenedAuth:
     engine: AsyncEngine
     accounts: Accounts
+    keys: KeyRing
     users: UserAdmin
     teams: Teams
     roles: Roles
@@ -58,7 +59,15 @@ async def open_auth(
         policy = StartupPolicy.of(settings, attempts=connect_attempts)
         await prepare(settings.database_url, MIGRATIONS, policy)
         sessions = sessionmaker(engine)
-        keys = KeyRing(sessions, utcnow)
+        keys = KeyRing(
+            sessions,
+            utcnow,
+            algorithm=settings.jwt_algorithm,
+            secrets=settings.jwt_secrets() if settings.jwt_algorithm == "HS256" else (),
+            publish_delay=timedelta(seconds=settings.jwt_publish_delay_s),
+            refresh=timedelta(seconds=settings.jwt_key_refresh_s),
+            clock_skew=timedelta(seconds=CLOCK_SKEW_S),
+        )
         await keys.load()
         generated = await ensure_admin(
             sessions,
@@ -88,6 +97,7 @@ async def open_auth(
     return OpenedAuth(
         engine,
         accounts,
+        keys,
         UserAdmin(sessions, revocations, clock=utcnow),
         Teams(sessions, revocations, clock=utcnow),
         Roles(sessions, revocations, clock=utcnow),

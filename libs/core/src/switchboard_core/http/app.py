@@ -34,8 +34,12 @@ def error_body(exc: SwitchboardError) -> dict:
     return body
 
 
-async def _switchboard_error(_request: Request, exc: SwitchboardError) -> OrjsonResponse:
-    headers = {"WWW-Authenticate": 'Bearer realm="switchboard"'} if isinstance(exc, Unauthenticated) else None
+async def _switchboard_error(request: Request, exc: SwitchboardError) -> OrjsonResponse:
+    headers = None
+    if isinstance(exc, Unauthenticated):
+        # RFC 6750 §3.1: a request with no credentials gets no error code; a refused token does.
+        refused = ', error="invalid_token"' if "authorization" in request.headers else ""
+        headers = {"WWW-Authenticate": f'Bearer realm="switchboard"{refused}'}
     return OrjsonResponse(error_body(exc), status_code=status_of(exc)[0], headers=headers)
 
 

@@ -1,7 +1,8 @@
-"""JWTs: issuing (ES256, one `api_tokens` row each) and verifying.
+"""JWTs: issuing (signed by the key ring's signing key, one `api_tokens` row each) and verifying.
 
-Verification checks, in order: the header names ES256 (so `none` and HMAC tricks
-never reach a key), a known `kid`, the signature, `exp`/`nbf`/`iat` (with a small
+Verification checks, in order: the header names the configured algorithm (so `none`
+and algorithm-confusion tricks, such as HS256 under a published public key, never
+reach a key), a known `kid`, the signature, `exp`/`nbf`/`iat` (with a small
 clock-skew allowance), `iss` and `aud`, and finally the token's row: it must exist,
 belong to the subject and not be revoked. The row's owner supplies email, admin flag
 and team memberships (with what each role permits), so demoting a user or changing
@@ -24,7 +25,7 @@ from switchboard_core.errors import Unauthenticated
 from switchboard_core.principals import Principal
 
 from switchboard_auth.domain.memberships import memberships
-from switchboard_auth.domain.signing_keys import ALGORITHM, KeyRing
+from switchboard_auth.domain.signing_keys import KeyRing
 from switchboard_auth.store.api_tokens import (
     NO_LIMITS,
     TokenLimits,
@@ -73,7 +74,7 @@ class Tokens:
         issued_at = int(self._clock().timestamp())
         expires_at = issued_at + int(ttl.total_seconds())
         jti = str(uuid.uuid4())
-        key = self._keys.active
+        key = self._keys.signing()
         claims = {
             "sub": user.id,
             "email": user.email,
@@ -88,7 +89,7 @@ class Tokens:
         if limits.scopes:
             # For the token's readers (RFC 9068); what is enforced is the row's copy.
             claims["scope"] = " ".join(limits.scopes)
-        access_token = jwt.encode(claims, key.private_key, algorithm=ALGORITHM, headers={"kid": key.kid})
+        access_token = jwt.encode(claims, key.private_key, algorithm=key.alg, headers={"kid": key.kid})
         row = TokenRow(
             jti=jti,
             user_id=user.id,
@@ -98,6 +99,7 @@ class Tokens:
             revoked_at=None,
             last_used_at=None,
             limits=limits,
+            kid=key.kid,
         )
         async with self._sessions.begin() as session:
             await insert_token(session, row)
@@ -144,20 +146,20 @@ class Tokens:
             header = jwt.get_unverified_header(token)
         except jwt.InvalidTokenError as exc:
             raise Unauthenticated("malformed token") from exc
-        algorithm = header.get("alg")
-        if algorithm != ALGORITHM:
-            raise Unauthenticated(f"token algorithm {algorithm!r} is not accepted (only {ALGORITHM})")
+        algorithm, accepted = header.get("alg"), self._keys.algorithm
+        if algorithm != accepted:
+            raise Unauthenticated(f"token algorithm {algorithm!r} is not accepted (only {accepted})")
         kid = header.get("kid")
         if not isinstance(kid, str) or not kid:
             raise Unauthenticated("token names no signing key (kid)")
         key = await self._keys.verification_key(kid)
         if key is None:
-            raise Unauthenticated("token is signed by an unknown key")
+            raise Unauthenticated("token is signed by an unknown key (or a retired one)")
         try:
             return jwt.decode(
                 token,
-                key,
-                algorithms=[ALGORITHM],
+                key.public_key,
+                algorithms=[accepted],
                 audience=self._audience,
                 issuer=self._issuer,
                 leeway=CLOCK_SKEW_S,

@@ -34,6 +34,8 @@ class TokenRow:
     revoked_at: datetime | None
     last_used_at: datetime | None
     limits: TokenLimits = NO_LIMITS
+    # The signing key's id; None on rows from before keys were recorded.
+    kid: str | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -82,6 +84,7 @@ async def insert_token(session: AsyncSession, token: TokenRow) -> None:
             scopes=orjson.dumps(token.limits.scopes).decode(),
             allowed_servers=orjson.dumps(token.limits.servers).decode(),
             allowed_cidrs=orjson.dumps(token.limits.cidrs).decode(),
+            kid=token.kid,
         )
     )
 

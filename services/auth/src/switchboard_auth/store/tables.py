@@ -107,7 +107,10 @@ api_tokens = Table(
     Column("scopes", Text, nullable=False, server_default="[]"),
     Column("allowed_servers", Text, nullable=False, server_default="[]"),
     Column("allowed_cidrs", Text, nullable=False, server_default="[]"),
+    # The signing key's id (NULL: issued before keys were recorded, by any key).
+    Column("kid", String(64), nullable=True),
     Index("ix_api_tokens_user_created", "user_id", "created_at"),
+    Index("ix_api_tokens_kid_expires", "kid", "expires_at"),
 )
 
 signing_keys = Table(
@@ -118,5 +121,10 @@ signing_keys = Table(
     Column("private_key_pem", Text, nullable=False),
     Column("public_jwk", Text, nullable=False),
     Column("created_at", UtcDateTime, nullable=False),
+    # Published and verifying; False once retired.
     Column("active", Boolean, nullable=False),
+    # When the key starts signing (NULL: from `created_at`): after relying parties have
+    # had time to fetch it from the JWKS.
+    Column("signs_from", UtcDateTime, nullable=True),
+    Column("retired_at", UtcDateTime, nullable=True),
 )
