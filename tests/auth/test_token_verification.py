@@ -14,8 +14,8 @@ import jwt
 from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric import ec
 from jwt.utils import base64url_decode, base64url_encode
-from switchboard_auth.domain import signing_keys
-from switchboard_auth.store.signing_keys import insert_signing_key
+from switchboard_auth.domain import key_material, signing_keys
+from switchboard_auth.store.signing_keys import SigningKeyRow, insert_signing_key
 from switchboard_core.db import create_engine, sessionmaker
 
 
@@ -141,7 +141,10 @@ async def test_garbage_and_empty_tokens_are_rejected(auth):
 
 async def test_a_key_that_another_replica_generated_is_picked_up_from_the_database(auth, monkeypatch):
     monkeypatch.setattr(signing_keys, "RELOAD_INTERVAL_S", 0.0)
-    row = signing_keys.new_signing_key_row(datetime.now(UTC))
+    pair = key_material.generate("ES256")
+    row = SigningKeyRow(
+        pair.kid, "ES256", pair.private_pem, json.dumps(pair.public_jwk), datetime.now(UTC), True
+    )
     engine = create_engine(auth.settings.database_url)
     try:
         async with sessionmaker(engine).begin() as session:
