@@ -1,4 +1,4 @@
-"""Command line: `switchboard up | serve | migrate | stack | token | gateways | servers | tools`."""
+"""Command line: `switchboard up | serve | migrate | stack | token | gateways | servers | tools | keys`."""
 
 from __future__ import annotations
 
@@ -36,7 +36,23 @@ def _parser() -> argparse.ArgumentParser:
     create = token.add_parser("create", help="mint a bearer token for a user, straight from the auth store")
     create.add_argument("--email", default=None, help="the user (default: the bootstrap admin)")
     create.add_argument("--name", default="cli", help="a label for the token")
-    create.add_argument("--ttl-days", type=int, default=None, help="lifetime in days (default from settings)")
+    create.add_argument(
+        "--ttl-days",
+        "--expires-in-days",
+        dest="ttl_days",
+        type=int,
+        default=None,
+        help="lifetime in days (default from settings)",
+    )
+    create.add_argument(
+        "--scope", action="append", dest="scopes", help="a permission the token is limited to; repeat"
+    )
+    create.add_argument(
+        "--server", action="append", dest="servers", help="a virtual server id it may connect to; repeat"
+    )
+    create.add_argument(
+        "--cidr", action="append", dest="cidrs", help="a client network (CIDR) it may be used from; repeat"
+    )
 
     connection = argparse.ArgumentParser(add_help=False)
     connection.add_argument(
@@ -76,6 +92,23 @@ def _parser() -> argparse.ArgumentParser:
 
     tools = admin("tools", "tools discovered from upstreams")
     tools.add_parser("list", parents=[connection])
+
+    keys = admin("keys", "token signing keys (administrators)")
+    keys.add_parser("list", help="every key with its state, never its private half", parents=[connection])
+    rotate = keys.add_parser(
+        "rotate", help="add a key: published now, signing after the publish delay", parents=[connection]
+    )
+    rotate.add_argument(
+        "--publish-delay",
+        type=int,
+        default=None,
+        metavar="SECONDS",
+        help="before it signs (default $SWITCHBOARD_JWT_PUBLISH_DELAY_S of the server)",
+    )
+    retire = keys.add_parser(
+        "retire", help="retire a key now: every token it signed is refused", parents=[connection]
+    )
+    retire.add_argument("kid")
     return parser
 
 
@@ -106,7 +139,9 @@ def main(argv: list[str] | None = None) -> int:
     if args.command == "token":
         from switchboard_cli.tokens import create
 
-        return create(args.email, args.name, args.ttl_days)
+        return create(
+            args.email, args.name, args.ttl_days, scopes=args.scopes, servers=args.servers, cidrs=args.cidrs
+        )
 
     from switchboard_cli.admin import AdminClient
 
@@ -132,6 +167,12 @@ def main(argv: list[str] | None = None) -> int:
             return client.call("GET", "/servers")
         case ("tools", "list"):
             return client.call("GET", "/tools")
+        case ("keys", "list"):
+            return client.call("GET", "/auth/keys")
+        case ("keys", "rotate"):
+            return client.call("POST", "/auth/keys/rotate", {"publish_delay_s": args.publish_delay})
+        case ("keys", "retire"):
+            return client.call("POST", f"/auth/keys/{args.kid}/retire")
     return 2
 
 

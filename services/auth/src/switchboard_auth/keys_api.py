@@ -46,10 +46,14 @@ def build_keys_router(keys: Callable[[], KeyRing]) -> APIRouter:
         return [_info(view) for view in await ring.views()]
 
     @router.post("/rotate", status_code=201, responses={**_ERRORS, 409: {"description": "HS256 in use"}})
-    async def rotate(caller: AdminPrincipal, ring: KeysDep, body: RotateKeyRequest | None = None) -> SigningKeyInfo:
+    async def rotate(
+        caller: AdminPrincipal, ring: KeysDep, body: RotateKeyRequest | None = None
+    ) -> SigningKeyInfo:
         """Add a key: published in the JWKS now, signing after the publish delay; the
         keys before it verify their tokens until those are over, then retire."""
-        delay = None if body is None or body.publish_delay_s is None else timedelta(seconds=body.publish_delay_s)
+        delay = (
+            None if body is None or body.publish_delay_s is None else timedelta(seconds=body.publish_delay_s)
+        )
         return _info(await ring.rotate(delay))
 
     @router.post(
@@ -89,7 +93,12 @@ def build_metadata_router(settings: AuthSettings) -> APIRouter:
         }
 
     # RFC 8414 §3.1: an issuer with a path has its metadata at the well-known path + that path.
-    router.add_api_route(AS_WELL_KNOWN + issuer_path, metadata, methods=["GET"], summary="Authorization-server metadata (RFC 8414)")
+    router.add_api_route(
+        AS_WELL_KNOWN + issuer_path,
+        metadata,
+        methods=["GET"],
+        summary="Authorization-server metadata (RFC 8414)",
+    )
     return router
 
 

@@ -21,7 +21,14 @@ async def ensure_bootstrap(settings: AuthSettings) -> str | None:
 
 
 async def create_token(
-    settings: AuthSettings, *, email: str, name: str, ttl_days: int | None
+    settings: AuthSettings,
+    *,
+    email: str,
+    name: str,
+    ttl_days: int | None,
+    scopes: list[str] | None = None,
+    servers: list[str] | None = None,
+    cidrs: list[str] | None = None,
 ) -> tuple[str, datetime]:
     """Mints an API token for the user `email` (`NotFound` if there is none).
 
@@ -34,7 +41,9 @@ async def create_token(
             print(
                 admin_banner(settings.bootstrap_admin_email, opened.generated_admin_password), file=sys.stderr
             )
-        issued = await opened.accounts.mint_offline(email=email, name=name, ttl_days=ttl_days)
+        issued = await opened.accounts.mint_offline(
+            email=email, name=name, ttl_days=ttl_days, scopes=scopes, servers=servers, cidrs=cidrs
+        )
     finally:
         await opened.close()
     return issued.access_token, issued.expires_at

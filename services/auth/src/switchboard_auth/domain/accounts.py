@@ -132,13 +132,24 @@ class Accounts:
             raise PermissionDenied("only administrators mint tokens for other users")
         return await self._issue(owner, name, ttl_days, limits=limits)
 
-    async def mint_offline(self, *, email: str, name: str, ttl_days: int | None = None) -> IssuedToken:
+    async def mint_offline(
+        self,
+        *,
+        email: str,
+        name: str,
+        ttl_days: int | None = None,
+        scopes: list[str] | None = None,
+        servers: list[str] | None = None,
+        cidrs: list[str] | None = None,
+    ) -> IssuedToken:
         """For the operator's CLI, which holds the database itself: no caller to check.
 
         A negative lifetime mints an already-expired token, for trying out how clients
         handle expiry.
         """
-        return await self._issue(await self._user(normalize_email(email)), name, ttl_days, allow_expired=True)
+        limits = validated(scopes, servers, cidrs)
+        owner = await self._user(normalize_email(email))
+        return await self._issue(owner, name, ttl_days, allow_expired=True, limits=limits)
 
     async def tokens_of(self, actor: Principal, *, limit: int, offset: int) -> list[TokenRow]:
         async with self._sessions() as session:
