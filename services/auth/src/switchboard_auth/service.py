@@ -74,7 +74,7 @@ class AuthService:
         # Subscribed before any WatchRevocations stream can open here: none misses a revocation.
         subscription = await shared.bus.subscribe(CHANNEL)
         self._relay = asyncio.create_task(revocations.relay(subscription), name="revocation relay")
-        keys = SharedKeys(self._opened.keys, shared.bus)
+        keys = SharedKeys(self._opened.keys, shared.bus, self._revocations)
         key_changes = await shared.bus.subscribe(shared_keys.CHANNEL)
         self._key_tasks = [
             asyncio.create_task(keys.follow(key_changes), name="signing key follower"),

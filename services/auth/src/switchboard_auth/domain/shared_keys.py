@@ -4,6 +4,9 @@ reads them every refresh period, and retires what is due, in case a message was 
 (the bus delivers at most once) or Redis was away. Which key signs follows from the rows
 and the clock (see `signing_keys`), so a rotation with a publish delay longer than the
 refresh period switches every replica at the same moment.
+
+When a key is retired, each replica cuts off its revocation feed's subscribers: the
+principal caches following it drop what they hold, tokens of the retired key included.
 """
 
 from __future__ import annotations
@@ -15,6 +18,7 @@ from switchboard_core.errors import DependencyUnavailable
 from switchboard_core.shared.bus import Bus
 from switchboard_core.shared.bus import Subscription as BusSubscription
 
+from switchboard_auth.domain.revocations import RevocationFeed
 from switchboard_auth.domain.signing_keys import KeyRing
 
 logger = logging.getLogger(__name__)
@@ -23,10 +27,11 @@ CHANNEL = "auth:keys"
 
 
 class SharedKeys:
-    def __init__(self, ring: KeyRing, bus: Bus) -> None:
+    def __init__(self, ring: KeyRing, bus: Bus, feed: RevocationFeed) -> None:
         self._ring = ring
         self._bus = bus
         ring.on_change = self.announce
+        ring.on_dropped = lambda kids: feed.cut_off_all()
 
     async def announce(self) -> None:
         try:

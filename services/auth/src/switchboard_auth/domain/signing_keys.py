@@ -118,6 +118,9 @@ class KeyRing:
         self._loaded_at = float("-inf")
         # Told after this replica changed the keys (the service announces it to the others).
         self.on_change: Callable[[], Awaitable[None]] | None = None
+        # Told when keys this replica verified with are gone (retired): principals cached
+        # from their tokens must go too.
+        self.on_dropped: Callable[[set[str]], None] | None = None
 
     @property
     def stored(self) -> bool:
@@ -155,8 +158,11 @@ class KeyRing:
         keys = {row.kid: _from_row(row) for row in rows if row.active and row.alg == self.algorithm}
         if not keys:
             raise RuntimeError(f"no active {self.algorithm} signing key")
+        dropped = set(self._keys) - set(keys)
         self._keys = keys
         self._loaded_at = time.monotonic()
+        if dropped and self.on_dropped is not None:
+            self.on_dropped(dropped)
 
     def signing(self) -> SigningKey:
         """The key that signs now: the latest whose time has come (else the first to come)."""
