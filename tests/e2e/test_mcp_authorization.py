@@ -9,15 +9,17 @@ from collections.abc import Iterator
 
 import grpc
 import httpx
+import jwt
 import pytest
 from switchboard.proxy.v1 import proxy_pb2, proxy_pb2_grpc
 from switchboard_core.policy import PERMISSIONS
 from switchboard_testing.admin_api import create_server, register
-from switchboard_testing.gateway_process import GatewayProcess
+from switchboard_testing.gateway_process import GatewayProcess, start_gateway
 from switchboard_testing.mcp_http import McpHttp
 from switchboard_testing.upstream_process import UpstreamProcess
 
 WELL_KNOWN = "/.well-known/oauth-protected-resource"
+AS_WELL_KNOWN = "/.well-known/oauth-authorization-server"
 
 
 @pytest.fixture(scope="module")
@@ -65,6 +67,37 @@ def test_each_mcp_endpoint_has_metadata_naming_it_as_the_resource(gateway: Gatew
 
 def test_metadata_of_a_path_that_is_no_mcp_endpoint_is_404(gateway: GatewayProcess) -> None:
     assert httpx.get(f"{gateway.base_url}{WELL_KNOWN}/gateways").status_code == 404
+
+
+# -- authorization-server metadata -----------------------------------------------------
+
+
+def test_the_authorization_server_the_resource_names_serves_its_metadata(gateway: GatewayProcess) -> None:
+    (issuer,) = httpx.get(gateway.base_url + WELL_KNOWN).json()["authorization_servers"]
+    response = httpx.get(issuer + AS_WELL_KNOWN)
+    assert response.status_code == 200
+    metadata = response.json()
+    # RFC 8414 §3.3: the issuer is the one the well-known path was put after.
+    assert metadata["issuer"] == issuer
+    assert metadata["scopes_supported"] == list(PERMISSIONS)
+    # No OAuth flow is offered: no endpoints for one, and it says so.
+    assert metadata["response_types_supported"] == [] and "token_endpoint" not in metadata
+    assert response.headers["cache-control"].startswith("public, max-age=")
+    jwks = httpx.get(metadata["jwks_uri"])
+    assert jwks.status_code == 200
+    token_kid = jwt.get_unverified_header(gateway.mint_token())["kid"]
+    assert token_kid in {key["kid"] for key in jwks.json()["keys"]}
+
+
+def test_with_a_public_url_issuer_audience_and_metadata_agree_on_it() -> None:
+    public = "https://gateway.example.com"
+    with start_gateway({"SWITCHBOARD_PUBLIC_URL": public}) as gateway:
+        resource = httpx.get(gateway.base_url + WELL_KNOWN).json()
+        metadata = httpx.get(gateway.base_url + AS_WELL_KNOWN).json()
+        claims = jwt.decode(gateway.mint_token(), options={"verify_signature": False})
+    assert resource["authorization_servers"] == [public] == [metadata["issuer"]]
+    assert metadata["jwks_uri"] == public + "/auth/jwks.json"
+    assert claims["iss"] == public and claims["aud"] == resource["resource"] == public
 
 
 # -- challenges ------------------------------------------------------------------------

@@ -63,7 +63,7 @@ class AuthSettings(ServiceSettings):
 
     @field_validator("jwt_previous_secrets", mode="before")
     @classmethod
-    def _comma_list(cls, value: object) -> object:
+    def _comma_separated_secrets(cls, value: object) -> object:
         if isinstance(value, str):
             return [entry.strip() for entry in value.split(",") if entry.strip()]
         return value
