@@ -19,7 +19,13 @@ from starlette.responses import JSONResponse
 from starlette.routing import BaseRoute, Match
 
 from switchboard_core.counters import COUNTERS
-from switchboard_core.errors import PermissionDenied, SwitchboardError, Unauthenticated, status_of
+from switchboard_core.errors import (
+    PermissionDenied,
+    RateLimited,
+    SwitchboardError,
+    Unauthenticated,
+    status_of,
+)
 
 
 class OrjsonResponse(JSONResponse):
@@ -35,7 +41,11 @@ def error_body(exc: SwitchboardError) -> dict:
 
 
 async def _switchboard_error(_request: Request, exc: SwitchboardError) -> OrjsonResponse:
-    headers = {"WWW-Authenticate": 'Bearer realm="switchboard"'} if isinstance(exc, Unauthenticated) else None
+    headers = None
+    if isinstance(exc, Unauthenticated):
+        headers = {"WWW-Authenticate": 'Bearer realm="switchboard"'}
+    elif isinstance(exc, RateLimited):
+        headers = {"Retry-After": str(exc.retry_after_s)}
     return OrjsonResponse(error_body(exc), status_code=status_of(exc)[0], headers=headers)
 
 
