@@ -26,6 +26,7 @@ from starlette.routing import BaseRoute
 from switchboard_core.grpc import Channels, build_server
 from switchboard_core.grpc.server import set_serving
 from switchboard_core.http.app import RawRoutesFirst, create_app
+from switchboard_core.http.forwarded import ProxyTrust
 from switchboard_core.principals import PrincipalCache
 from switchboard_core.rate_limits import RateLimiter, rate_limiter_from
 from switchboard_core.settings import ServiceSettings
@@ -122,6 +123,7 @@ class Host:
             )
             app.state.principals = self.runtime.principals
             app.state.limits = self.runtime.limits
+            app.state.trust = ProxyTrust(self.settings.trusted_proxies)
             app.state.runtime = self.runtime
             self.http = GranianServer(
                 RawRoutesFirst(app, raw_routes),

@@ -59,6 +59,11 @@ class ServiceSettings(BaseSettings):
     rate_limit_per_user: str = ""
     rate_limit_sync_ms: int = Field(default=100, ge=10)
 
+    # Addresses or networks (CIDR) of the reverse proxies in front (nginx): only from
+    # these is X-Forwarded-For believed (the client address scoped tokens' networks are
+    # checked against and the audit log records), and X-Forwarded-Proto/Host.
+    trusted_proxies: list[str] = []
+
     # Where the other services' gRPC faces are; empty means "this process" (embedded).
     auth_addr: str = ""
     registry_addr: str = ""

@@ -181,3 +181,23 @@ class PermissionInfo(BaseModel):
     name: str
     description: str
     platform_only: bool
+
+
+class AuditActor(BaseModel):
+    user_id: str = Field(description="Empty for the operator's offline CLI.")
+    email: str
+    token_id: str = Field(description="The token the change was made with.")
+
+
+class AuditEntry(BaseModel):
+    id: str
+    at: datetime
+    service: str = Field(description="The service that made the change: auth, registry.")
+    actor: AuditActor
+    action: str = Field(examples=["gateway.create"], description="`<entity type>.<verb>`.")
+    entity_type: str
+    entity_id: str
+    changes: dict = Field(description="The changed fields; secrets appear only as `<redacted>`.")
+    client_ip: str = Field(description="As seen through SWITCHBOARD_TRUSTED_PROXIES; empty if unknown.")
+    user_agent: str
+    outcome: str

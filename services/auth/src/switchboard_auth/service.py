@@ -15,6 +15,7 @@ from switchboard_core.service import Runtime
 from switchboard_core.shared.runtime import local_shared
 
 from switchboard_auth.app import build_router
+from switchboard_auth.audit_api import build_audit_router
 from switchboard_auth.domain.accounts import Accounts
 from switchboard_auth.domain.bootstrap import admin_banner
 from switchboard_auth.domain.revocations import RevocationFeed
@@ -52,13 +53,16 @@ class AuthService:
             build_router(lambda: self.accounts),
             build_people_router(lambda: self.accounts, lambda: self.opened.users, lambda: self.opened.roles),
             build_teams_router(lambda: self.opened.teams),
+            build_audit_router(lambda: self.opened.audit),
         ]
 
     def routes(self) -> Sequence[BaseRoute]:
         return []
 
     def add_to_grpc(self, server: grpc.aio.Server) -> None:
-        auth_pb2_grpc.add_AuthServiceServicer_to_server(AuthServicer(lambda: self.accounts), server)
+        auth_pb2_grpc.add_AuthServiceServicer_to_server(
+            AuthServicer(lambda: self.accounts, lambda: self.opened.audit), server
+        )
 
     async def start(self, runtime: Runtime) -> None:
         shared = runtime.shared or local_shared(self.name)

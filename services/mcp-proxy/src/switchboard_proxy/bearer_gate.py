@@ -20,13 +20,13 @@ from dataclasses import dataclass
 from urllib.parse import parse_qsl
 
 from switchboard_core.errors import RateLimited, SwitchboardError, Unauthenticated, status_of
+from switchboard_core.http.forwarded import ProxyTrust
 from switchboard_core.principals import Principal, PrincipalCache, bearer_token
 from switchboard_core.rate_limits import RateLimiter
 from switchboard_mcp import jsonrpc
 
 from switchboard_proxy import access_rules
 from switchboard_proxy.access_rules import Problem
-from switchboard_proxy.forwarded import ProxyTrust
 from switchboard_proxy.http_replies import reply
 from switchboard_proxy.resource_metadata import metadata_url
 
