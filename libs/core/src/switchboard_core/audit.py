@@ -19,6 +19,7 @@ import time
 import uuid
 from dataclasses import dataclass, field
 from typing import Any, Protocol
+from urllib.parse import urlsplit, urlunsplit
 
 import orjson
 from switchboard.auth.v1 import auth_pb2
@@ -65,6 +66,19 @@ def redacted(changes: dict[str, Any]) -> dict[str, Any]:
         else:
             clean[name] = value
     return clean
+
+
+def safe_url(url: str) -> str:
+    """`url` without what may carry a credential: user info, query, fragment."""
+    parts = urlsplit(url)
+    host = parts.hostname or ""
+    if ":" in host:
+        host = f"[{host}]"
+    try:
+        port = parts.port
+    except ValueError:
+        port = None
+    return urlunsplit((parts.scheme, f"{host}:{port}" if port else host, parts.path, "", ""))
 
 
 @dataclass(frozen=True, slots=True)
