@@ -15,7 +15,6 @@ import grpc
 from fastapi import APIRouter
 from sqlalchemy.ext.asyncio import AsyncEngine
 from starlette.routing import BaseRoute
-from switchboard.auth.v1 import auth_pb2_grpc
 from switchboard.registry.v1 import registry_pb2_grpc
 from switchboard_core.db import create_engine, sessionmaker
 from switchboard_core.errors import DependencyUnavailable
@@ -26,6 +25,7 @@ from switchboard_core.shared.runtime import local_shared
 from switchboard_mcp.upstream.pool import HttpClient, new_http_client
 
 from switchboard_registry.app import build_routers
+from switchboard_registry.audit_delivery import AuthAuditLog
 from switchboard_registry.domain.audit_outbox import AuditOutbox
 from switchboard_registry.domain.change_relay import RECHECK_S, ChangeRelay
 from switchboard_registry.domain.changes import CHANNEL
@@ -82,8 +82,8 @@ class RegistryService:
         await revision_store.ensure(sessions)
         self._http = new_http_client(policy=self.settings.outbound_policy())
         settings = self.settings
-        auth = auth_pb2_grpc.AuthServiceStub(runtime.channel("auth"))
-        self._outbox = outbox = AuditOutbox(sessions, auth, timeout_s=settings.grpc_timeout_s)
+        auth = AuthAuditLog(runtime.channel("auth"), timeout_s=settings.grpc_timeout_s)
+        self._outbox = outbox = AuditOutbox(sessions, auth.record)
         self._registry = registry = Registry.build(
             sessions,
             self._http,

@@ -20,17 +20,19 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+from collections.abc import Awaitable, Callable
 
-import grpc
 from sqlalchemy.exc import SQLAlchemyError
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
-from switchboard.auth.v1 import auth_pb2, auth_pb2_grpc
 from switchboard_core.audit import Actor, AuditEvent
+from switchboard_core.errors import SwitchboardError
 
 from switchboard_registry.store import audit_outbox as store
 
 logger = logging.getLogger(__name__)
 
+# Where records go: serialized `AuditRecord`s to the auth service (`audit_delivery`).
+Send = Callable[[list[bytes]], Awaitable[None]]
 BATCH = 100
 _FIRST_RETRY_S = 0.5
 _LAST_RETRY_S = 30.0
@@ -47,12 +49,9 @@ def event(
 
 
 class AuditOutbox:
-    def __init__(
-        self, sessions: async_sessionmaker, auth: auth_pb2_grpc.AuthServiceStub | None, *, timeout_s: float
-    ) -> None:
+    def __init__(self, sessions: async_sessionmaker, send: Send | None) -> None:
         self._sessions = sessions
-        self._auth = auth
-        self._timeout_s = timeout_s
+        self._send = send
         self._wake = asyncio.Event()
         self._task: asyncio.Task | None = None
 
@@ -64,7 +63,7 @@ class AuditOutbox:
         self._wake.set()
 
     def start(self) -> None:
-        if self._auth is not None and self._task is None:
+        if self._send is not None and self._task is None:
             self._task = asyncio.create_task(self._deliver_forever(), name="audit outbox")
 
     async def close(self) -> None:
@@ -84,7 +83,7 @@ class AuditOutbox:
             self._wake.clear()  # before reading: a wake during delivery is not lost
             try:
                 emptied = await self.deliver()
-            except (grpc.aio.AioRpcError, SQLAlchemyError) as exc:
+            except (SwitchboardError, SQLAlchemyError) as exc:
                 logger.warning(
                     "audit records wait to reach the auth service (%s); retry in %.1f s", exc, pause
                 )
@@ -104,8 +103,7 @@ class AuditOutbox:
             rows = await store.oldest(s, limit=BATCH)
         if not rows:
             return True
-        records = [auth_pb2.AuditRecord.FromString(raw) for _, raw in rows]
-        await self._auth.RecordAudit(auth_pb2.RecordAuditRequest(records=records), timeout=self._timeout_s)
+        await self._send([raw for _, raw in rows])
         async with self._sessions.begin() as s:
             await store.drop(s, [id_ for id_, _ in rows])
         return len(rows) < BATCH
