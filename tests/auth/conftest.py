@@ -12,6 +12,7 @@ import jwt
 import pytest
 from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric import ec
+from fastapi import FastAPI
 from switchboard.auth.v1 import auth_pb2, auth_pb2_grpc
 from switchboard_auth import AuthService, AuthSettings
 from switchboard_auth.store.signing_keys import all_signing_keys
@@ -32,6 +33,7 @@ class RunningAuth:
     stub: auth_pb2_grpc.AuthServiceStub
     http: httpx.AsyncClient
     principals: PrincipalCache
+    app: FastAPI
 
     async def authenticate(self, token: str) -> auth_pb2.Principal:
         reply = await self.stub.Authenticate(auth_pb2.AuthenticateRequest(token=token), timeout=5)
@@ -107,7 +109,7 @@ async def auth(auth_settings: AuthSettings) -> AsyncIterator[RunningAuth]:
             transport=httpx.ASGITransport(app=app), base_url="http://auth.test"
         ) as http:
             yield RunningAuth(
-                auth_settings, service, auth_pb2_grpc.AuthServiceStub(channel), http, principals
+                auth_settings, service, auth_pb2_grpc.AuthServiceStub(channel), http, principals, app
             )
     finally:
         await principals.close()

@@ -5,11 +5,11 @@ from __future__ import annotations
 import ipaddress
 
 import pytest
+from switchboard_core.http.forwarded import ProxyTrust
 from switchboard_core.policy import PERMISSIONS, Membership
 from switchboard_core.principals import Principal
 from switchboard_proxy import access_rules
 from switchboard_proxy.access_rules import METHOD_PERMISSIONS, connect_problem, method_problem
-from switchboard_proxy.forwarded import ProxyTrust
 from switchboard_proxy.resource_metadata import ResourceMetadata, metadata_url
 
 DEVELOPER = Membership("team-1", "developer", frozenset({"servers.use", "tools.read", "tools.execute"}))

@@ -287,6 +287,8 @@ async def registry_service(tmp_path: Path, database_url: str) -> AsyncIterator[R
         registry_database_url=database_url,
         discovery_timeout_s=5.0,
         outbound_allow=OUTBOUND_ALLOW.split(","),
+        # No auth service here: audit records stay in the outbox (tests/registry/test_audit_records.py).
+        auth_addr="127.0.0.1:1",
     )
     service = RegistryService(settings)
     await service.start(Runtime(service.settings))

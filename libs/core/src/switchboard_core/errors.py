@@ -6,6 +6,7 @@
     ├── PermissionDenied      authenticated, not allowed 403 / PERMISSION_DENIED / -32003
     ├── NotFound              no such entity            404 / NOT_FOUND        / -32004
     ├── Conflict              already exists            409 / ALREADY_EXISTS   / -32009
+    ├── RateLimited           a rate limit is spent     429 / RESOURCE_EXHAUSTED / -32029
     ├── UpstreamError         an upstream failed        502 / UNAVAILABLE      / -32010
     │   ├── UpstreamUnavailable  unreachable / timed out 503 / UNAVAILABLE     / -32011
     │   └── OutboundRefused   the SSRF guard refused its address (as UpstreamError)
@@ -51,6 +52,14 @@ class Conflict(SwitchboardError):
     pass
 
 
+class RateLimited(SwitchboardError):
+    """The caller's rate limit is spent (`rate_limits`); HTTP answers carry `Retry-After`."""
+
+    def __init__(self, message: str, *, retry_after_s: int) -> None:
+        super().__init__(message, data={"retry_after": retry_after_s})
+        self.retry_after_s = retry_after_s
+
+
 class UpstreamError(SwitchboardError):
     pass
 
@@ -76,6 +85,7 @@ STATUS: dict[type[SwitchboardError], tuple[int, grpc.StatusCode, int]] = {
     PermissionDenied: (403, grpc.StatusCode.PERMISSION_DENIED, -32003),
     NotFound: (404, grpc.StatusCode.NOT_FOUND, -32004),
     Conflict: (409, grpc.StatusCode.ALREADY_EXISTS, -32009),
+    RateLimited: (429, grpc.StatusCode.RESOURCE_EXHAUSTED, -32029),
     UpstreamUnavailable: (503, grpc.StatusCode.UNAVAILABLE, -32011),
     UpstreamError: (502, grpc.StatusCode.UNAVAILABLE, -32010),
     DependencyUnavailable: (503, grpc.StatusCode.UNAVAILABLE, -32603),

@@ -26,7 +26,9 @@ from starlette.routing import BaseRoute
 from switchboard_core.grpc import Channels, build_server
 from switchboard_core.grpc.server import set_serving
 from switchboard_core.http.app import RawRoutesFirst, create_app
+from switchboard_core.http.forwarded import ProxyTrust
 from switchboard_core.principals import PrincipalCache
+from switchboard_core.rate_limits import RateLimiter, rate_limiter_from
 from switchboard_core.settings import ServiceSettings
 from switchboard_core.shared.runtime import Shared, open_shared
 
@@ -42,6 +44,8 @@ class Runtime:
     principals: PrincipalCache | None = None
     # The bus, leadership and Redis client replicas share (in-process when embedded).
     shared: Shared | None = None
+    # Per-token and per-user request limits, checked where the caller is resolved.
+    limits: RateLimiter | None = None
 
     def channel(self, service: str) -> grpc.aio.Channel:
         return self.channels.get(self.settings.addr_of(service))  # type: ignore[arg-type]
@@ -95,6 +99,12 @@ class Host:
             timeout_s=self.settings.grpc_timeout_s,
             shared=self.runtime.shared.level("principals"),
         )
+        self.runtime.limits = rate_limiter_from(
+            self.settings.rate_limit_per_token,
+            self.settings.rate_limit_per_user,
+            redis=self.runtime.shared.redis,
+            sync_interval_s=self.settings.rate_limit_sync_ms / 1000,
+        )
         try:
             # Services start before the gRPC server does: a start may open databases but
             # never waits on a peer (feeds from peers reconnect on their own).
@@ -106,11 +116,14 @@ class Host:
             await set_serving(health, names, False)
             await server.start()
             self.runtime.principals.start_watching()
+            self.runtime.limits.start()
             raw_routes = [r for s in self.services for r in s.routes()]
             app = create_app(
                 title=self.title, routers=[r for s in self.services for r in s.routers()], routes=raw_routes
             )
             app.state.principals = self.runtime.principals
+            app.state.limits = self.runtime.limits
+            app.state.trust = ProxyTrust(self.settings.trusted_proxies)
             app.state.runtime = self.runtime
             self.http = GranianServer(
                 RawRoutesFirst(app, raw_routes),
@@ -138,6 +151,7 @@ class Host:
             await server.stop(self.settings.shutdown_grace_s)
             for service in reversed(started):
                 await _quietly(service.stop(), f"stopping {service.name}")
+            await self.runtime.limits.close()
             await self.runtime.principals.close()
             await self.runtime.channels.close()
             await shared.__aexit__(None, None, None)

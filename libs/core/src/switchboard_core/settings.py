@@ -51,6 +51,19 @@ class ServiceSettings(BaseSettings):
     # renewed every third of it; a replica that dies holding it is replaced within it.
     leader_ttl_s: float = Field(default=15.0, gt=0)
 
+    # Request rate limits per API token and per user (all their tokens), as `600/60s`
+    # (also `10/s`, `100/1m`, `5000/h`); empty means none. Counted on the MCP endpoints
+    # and the admin APIs alike; replicas share the count through Redis, synchronised
+    # every `rate_limit_sync_ms` (docs/rate-limits.md).
+    rate_limit_per_token: str = ""
+    rate_limit_per_user: str = ""
+    rate_limit_sync_ms: int = Field(default=100, ge=10)
+
+    # Addresses or networks (CIDR) of the reverse proxies in front (nginx): only from
+    # these is X-Forwarded-For believed (the client address scoped tokens' networks are
+    # checked against and the audit log records), and X-Forwarded-Proto/Host.
+    trusted_proxies: list[str] = []
+
     # Where the other services' gRPC faces are; empty means "this process" (embedded).
     auth_addr: str = ""
     registry_addr: str = ""
@@ -67,6 +80,14 @@ class ServiceSettings(BaseSettings):
     def _comma_list(cls, value: object) -> object:
         if isinstance(value, str):
             return [entry.strip() for entry in value.split(",") if entry.strip()]
+        return value
+
+    @field_validator("rate_limit_per_token", "rate_limit_per_user")
+    @classmethod
+    def _valid_rate(cls, value: str) -> str:
+        from switchboard_core.rate_limits import Rate  # it imports the Redis helpers, which import these
+
+        Rate.parse(value)
         return value
 
     @field_validator("outbound_allow")

@@ -204,3 +204,23 @@ class SigningKeyInfo(BaseModel):
     signs_from: datetime | None
     retired_at: datetime | None
     public_jwk: dict | None = Field(description="The public key as published (none for HS256).")
+
+
+class AuditActor(BaseModel):
+    user_id: str = Field(description="Empty for the operator's offline CLI.")
+    email: str
+    token_id: str = Field(description="The token the change was made with.")
+
+
+class AuditEntry(BaseModel):
+    id: str
+    at: datetime
+    service: str = Field(description="The service that made the change: auth, registry.")
+    actor: AuditActor
+    action: str = Field(examples=["gateway.create"], description="`<entity type>.<verb>`.")
+    entity_type: str
+    entity_id: str
+    changes: dict = Field(description="The changed fields; secrets appear only as `<redacted>`.")
+    client_ip: str = Field(description="As seen through SWITCHBOARD_TRUSTED_PROXIES; empty if unknown.")
+    user_agent: str
+    outcome: str

@@ -7,13 +7,16 @@ from collections.abc import AsyncIterator, Callable
 
 import grpc
 from switchboard.auth.v1 import auth_pb2, auth_pb2_grpc
+from switchboard_core.audit import AuditEvent
 
 from switchboard_auth.domain.accounts import Accounts
+from switchboard_auth.domain.audit import AuditLog
 
 
 class AuthServicer(auth_pb2_grpc.AuthServiceServicer):
-    def __init__(self, accounts: Callable[[], Accounts]) -> None:
+    def __init__(self, accounts: Callable[[], Accounts], audit: Callable[[], AuditLog]) -> None:
         self._accounts = accounts
+        self._audit = audit
 
     async def Authenticate(
         self, request: auth_pb2.AuthenticateRequest, context: grpc.aio.ServicerContext
@@ -33,3 +36,9 @@ class AuthServicer(auth_pb2_grpc.AuthServiceServicer):
                 yield auth_pb2.Revocation(token_id=revocation.token_id, user_id=revocation.user_id)
         finally:
             subscription.close()
+
+    async def RecordAudit(
+        self, request: auth_pb2.RecordAuditRequest, context: grpc.aio.ServicerContext
+    ) -> auth_pb2.RecordAuditResponse:
+        await self._audit().ingest([AuditEvent.from_proto(record) for record in request.records])
+        return auth_pb2.RecordAuditResponse()

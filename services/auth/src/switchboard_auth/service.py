@@ -15,6 +15,7 @@ from switchboard_core.service import Runtime
 from switchboard_core.shared.runtime import local_shared
 
 from switchboard_auth.app import build_router
+from switchboard_auth.audit_api import build_audit_router
 from switchboard_auth.domain import shared_keys
 from switchboard_auth.domain.accounts import Accounts
 from switchboard_auth.domain.bootstrap import admin_banner
@@ -58,13 +59,16 @@ class AuthService:
             build_teams_router(lambda: self.opened.teams),
             build_keys_router(lambda: self.opened.keys),
             build_metadata_router(self.settings),
+            build_audit_router(lambda: self.opened.audit),
         ]
 
     def routes(self) -> Sequence[BaseRoute]:
         return []
 
     def add_to_grpc(self, server: grpc.aio.Server) -> None:
-        auth_pb2_grpc.add_AuthServiceServicer_to_server(AuthServicer(lambda: self.accounts), server)
+        auth_pb2_grpc.add_AuthServiceServicer_to_server(
+            AuthServicer(lambda: self.accounts, lambda: self.opened.audit), server
+        )
 
     async def start(self, runtime: Runtime) -> None:
         shared = runtime.shared or local_shared(self.name)

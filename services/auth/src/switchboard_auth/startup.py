@@ -11,6 +11,7 @@ from switchboard_core.db import create_engine, sessionmaker
 from switchboard_core.migrations import StartupPolicy, prepare
 
 from switchboard_auth.domain.accounts import Accounts
+from switchboard_auth.domain.audit import AuditLog
 from switchboard_auth.domain.bootstrap import ensure_admin
 from switchboard_auth.domain.revocations import RevocationFeed
 from switchboard_auth.domain.roles import Roles
@@ -36,6 +37,7 @@ class OpenedAuth:
     users: UserAdmin
     teams: Teams
     roles: Roles
+    audit: AuditLog
     # Set only when this opening created the first admin with a generated password.
     generated_admin_password: str | None
 
@@ -101,5 +103,6 @@ async def open_auth(
         UserAdmin(sessions, revocations, clock=utcnow),
         Teams(sessions, revocations, clock=utcnow),
         Roles(sessions, revocations, clock=utcnow),
+        AuditLog(sessions),
         generated,
     )

@@ -16,10 +16,9 @@ import ipaddress
 from collections.abc import Callable
 from dataclasses import dataclass
 
+from switchboard_core.http.forwarded import IPAddress
 from switchboard_core.policy import decide
 from switchboard_core.principals import Principal
-
-from switchboard_proxy.forwarded import IPAddress
 
 CONNECT_PERMISSION = "servers.use"
 # The permission each MCP method needs besides CONNECT_PERMISSION (methods not named

@@ -7,6 +7,8 @@ challenges as RFC 6750 and the MCP authorization spec (RFC 9728) word them.
   and the token is not even looked at.
 - A token whose limits forbid the request: 403, with `error="insufficient_scope",
   scope="<missing permission>"` when a scope is what is missing.
+- A caller over its rate limit (`switchboard_core.rate_limits`, counted here for every
+  MCP request of every transport): 429 with `Retry-After: <seconds>`.
 
 The metadata URL is the endpoint's own (`resource_metadata.metadata_url`). Bodies are
 JSON-RPC errors, so MCP clients can show what went wrong.
@@ -17,13 +19,14 @@ from __future__ import annotations
 from dataclasses import dataclass
 from urllib.parse import parse_qsl
 
-from switchboard_core.errors import SwitchboardError, Unauthenticated, status_of
+from switchboard_core.errors import RateLimited, SwitchboardError, Unauthenticated, status_of
+from switchboard_core.http.forwarded import ProxyTrust
 from switchboard_core.principals import Principal, PrincipalCache, bearer_token
+from switchboard_core.rate_limits import RateLimiter
 from switchboard_mcp import jsonrpc
 
 from switchboard_proxy import access_rules
 from switchboard_proxy.access_rules import Problem
-from switchboard_proxy.forwarded import ProxyTrust
 from switchboard_proxy.http_replies import reply
 from switchboard_proxy.resource_metadata import metadata_url
 
@@ -41,16 +44,24 @@ class Refusal:
     message: str
     challenge: str | None = None
     data: dict | None = None
+    retry_after_s: int = 0
 
     async def send(self, send, request_id=None) -> None:
-        extra = [(b"www-authenticate", self.challenge.encode("latin-1"))] if self.challenge else None
-        await reply(send, self.status, jsonrpc.error(request_id, self.code, self.message, self.data), extra)
+        extra = [(b"www-authenticate", self.challenge.encode("latin-1"))] if self.challenge else []
+        if self.retry_after_s:
+            extra.append((b"retry-after", str(self.retry_after_s).encode()))
+        await reply(
+            send, self.status, jsonrpc.error(request_id, self.code, self.message, self.data), extra or None
+        )
 
 
 class BearerGate:
-    def __init__(self, principals: PrincipalCache, trust: ProxyTrust) -> None:
+    def __init__(
+        self, principals: PrincipalCache, trust: ProxyTrust, limits: RateLimiter | None = None
+    ) -> None:
         self._principals = principals
         self._trust = trust
+        self._limits = limits
 
     async def admit(self, scope, headers: dict[str, str], server_id: str) -> Principal | Refusal:
         """The caller, if its token is good and may reach this endpoint from where it is."""
@@ -73,7 +84,15 @@ class BearerGate:
         problem = access_rules.connect_problem(
             principal, server_id, lambda: self._trust.client_address(scope, headers)
         )
-        return principal if problem is None else self.forbidden(scope, headers, problem)
+        if problem is not None:
+            return self.forbidden(scope, headers, problem)
+        if self._limits is not None:
+            try:
+                self._limits.check(principal)
+            except RateLimited as exc:
+                code = status_of(exc)
+                return Refusal(code[0], code[2], exc.message, data=exc.data, retry_after_s=exc.retry_after_s)
+        return principal
 
     def refusal_of(self, scope, headers: dict[str, str], principal: Principal, message) -> Refusal | None:
         """Why this one JSON-RPC request may not be made with the caller's token, if it may not."""

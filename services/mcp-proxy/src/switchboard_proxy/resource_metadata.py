@@ -14,9 +14,9 @@ from __future__ import annotations
 import re
 from urllib.parse import quote
 
+from switchboard_core.http.forwarded import ProxyTrust
 from switchboard_core.policy import PERMISSIONS
 
-from switchboard_proxy.forwarded import ProxyTrust
 from switchboard_proxy.http_replies import reply
 
 WELL_KNOWN = "/.well-known/oauth-protected-resource"

@@ -6,13 +6,13 @@ import grpc
 import orjson
 from switchboard.proxy.v1 import proxy_pb2, proxy_pb2_grpc
 from switchboard_core.errors import InvalidInput, PermissionDenied
+from switchboard_core.http.forwarded import parse_address
 from switchboard_core.principals import PrincipalCache, bearer_token
 from switchboard_mcp import versions
 
 from switchboard_proxy import access_rules
 from switchboard_proxy.dispatch import CallContext, Dispatcher
 from switchboard_proxy.forward import final_reply
-from switchboard_proxy.forwarded import parse_address
 
 
 class ProxyServicer(proxy_pb2_grpc.ProxyServiceServicer):

@@ -7,6 +7,7 @@ import asyncio
 import grpc
 from starlette.routing import Route
 from switchboard.proxy.v1 import proxy_pb2_grpc
+from switchboard_core.http.forwarded import ProxyTrust
 from switchboard_core.service import Runtime
 from switchboard_mcp import jsonrpc
 from switchboard_mcp.upstream import UpstreamPool
@@ -16,7 +17,6 @@ from switchboard_proxy.catalog import CatalogCache
 from switchboard_proxy.dispatch import Dispatcher
 from switchboard_proxy.event_log import EventLogs
 from switchboard_proxy.event_mirror import EventMirror
-from switchboard_proxy.forwarded import ProxyTrust
 from switchboard_proxy.http_endpoint import McpEndpoint
 from switchboard_proxy.input_rounds import InputRounds
 from switchboard_proxy.legacy_sse import LegacySseEndpoint
@@ -129,7 +129,7 @@ class ProxyService:
         self.input_rounds = InputRounds(
             self.dispatcher.deliver, ttl_s=settings.input_wait_s, replica=self.sessions.replica
         )
-        gate = BearerGate(runtime.principals, self.trust)
+        gate = BearerGate(runtime.principals, self.trust, runtime.limits)
         self.endpoint = McpEndpoint(
             settings,
             gate,

@@ -29,7 +29,3 @@ class ProxySettings(ServiceSettings):
     # Issuer URLs of the authorization servers whose tokens are accepted (RFC 9728
     # `authorization_servers`). Empty: the public base URL (the auth service's routes).
     authorization_servers: list[str] = []
-    # Addresses or networks (CIDR) of the reverse proxies in front (nginx): only from
-    # these is X-Forwarded-For (the client address tokens' networks are checked against)
-    # and X-Forwarded-Proto/Host believed.
-    trusted_proxies: list[str] = []

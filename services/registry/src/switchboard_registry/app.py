@@ -49,7 +49,9 @@ def _gateways(Reg: Any) -> APIRouter:
 
     @router.post("", status_code=status.HTTP_201_CREATED, summary="Register an upstream MCP server")
     async def register_gateway(body: GatewayIn, reg: Reg, who: AdminPrincipal) -> GatewayDetailOut:
-        return GatewayDetailOut.of_detail(await reg.gateways.register(body.name, body.url, by=who.user_id))
+        return GatewayDetailOut.of_detail(
+            await reg.gateways.register(body.name, body.url, by=who.user_id, actor=who)
+        )
 
     @router.get("", summary="List gateways")
     async def list_gateways(
@@ -70,8 +72,8 @@ def _gateways(Reg: Any) -> APIRouter:
             "this gateway would then expose clashing or bad names; the previous listing stays."
         ),
     )
-    async def refresh_gateway(gateway_id: str, reg: Reg, _: AdminPrincipal) -> GatewayDetailOut:
-        return GatewayDetailOut.of_detail(await reg.gateways.refresh(gateway_id))
+    async def refresh_gateway(gateway_id: str, reg: Reg, who: AdminPrincipal) -> GatewayDetailOut:
+        return GatewayDetailOut.of_detail(await reg.gateways.refresh(gateway_id, actor=who))
 
     @router.post(
         "/{gateway_id}/check",
@@ -90,8 +92,8 @@ def _gateways(Reg: Any) -> APIRouter:
         status_code=status.HTTP_204_NO_CONTENT,
         summary="Remove a gateway and everything it offers",
     )
-    async def delete_gateway(gateway_id: str, reg: Reg, _: AdminPrincipal) -> Response:
-        await reg.gateways.delete(gateway_id)
+    async def delete_gateway(gateway_id: str, reg: Reg, who: AdminPrincipal) -> Response:
+        await reg.gateways.delete(gateway_id, actor=who)
         return Response(status_code=status.HTTP_204_NO_CONTENT)
 
     return router
@@ -170,6 +172,7 @@ def _servers(Reg: Any) -> APIRouter:
             naming=body.naming.change() if body.naming else None,
             bare_names=body.bare_names,
             by=who.user_id,
+            actor=who,
         )
         return ServerDetailOut.of_detail(detail)
 
@@ -186,7 +189,7 @@ def _servers(Reg: Any) -> APIRouter:
 
     @router.patch("/{server_id}", summary="Change a virtual server", description=_CHECKED)
     async def update_server(
-        server_id: str, body: ServerPatch, reg: Reg, _: AdminPrincipal
+        server_id: str, body: ServerPatch, reg: Reg, who: AdminPrincipal
     ) -> ServerDetailOut:
         detail = await reg.servers.update(
             server_id,
@@ -198,12 +201,13 @@ def _servers(Reg: Any) -> APIRouter:
             gateways=body.gateways,
             naming=body.naming.change() if body.naming else None,
             bare_names=body.bare_names,
+            actor=who,
         )
         return ServerDetailOut.of_detail(detail)
 
     @router.delete("/{server_id}", status_code=status.HTTP_204_NO_CONTENT, summary="Remove a virtual server")
-    async def delete_server(server_id: str, reg: Reg, _: AdminPrincipal) -> Response:
-        await reg.servers.delete(server_id)
+    async def delete_server(server_id: str, reg: Reg, who: AdminPrincipal) -> Response:
+        await reg.servers.delete(server_id, actor=who)
         return Response(status_code=status.HTTP_204_NO_CONTENT)
 
     return router

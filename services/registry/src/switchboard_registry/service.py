@@ -25,6 +25,8 @@ from switchboard_core.shared.runtime import local_shared
 from switchboard_mcp.upstream.pool import HttpClient, new_http_client
 
 from switchboard_registry.app import build_routers
+from switchboard_registry.audit_delivery import AuthAuditLog
+from switchboard_registry.domain.audit_outbox import AuditOutbox
 from switchboard_registry.domain.change_relay import RECHECK_S, ChangeRelay
 from switchboard_registry.domain.changes import CHANNEL
 from switchboard_registry.domain.following import UpstreamFollowers
@@ -52,6 +54,7 @@ class RegistryService:
         self._followers: UpstreamFollowers | None = None
         self._leadership: Leadership | None = None
         self._background: list[asyncio.Task[None]] = []
+        self._outbox: AuditOutbox | None = None
 
     @property
     def registry(self) -> Registry:
@@ -79,6 +82,8 @@ class RegistryService:
         await revision_store.ensure(sessions)
         self._http = new_http_client(policy=self.settings.outbound_policy())
         settings = self.settings
+        auth = AuthAuditLog(runtime.channel("auth"), timeout_s=settings.grpc_timeout_s)
+        self._outbox = outbox = AuditOutbox(sessions, auth.record)
         self._registry = registry = Registry.build(
             sessions,
             self._http,
@@ -89,7 +94,9 @@ class RegistryService:
                 concurrency=settings.health_concurrency,
             ),
             bus=shared.bus,
+            outbox=outbox,
         )
+        outbox.start()
         self._health = HealthSchedule(registry.health, interval_s=settings.health_interval_s)
         self._followers = UpstreamFollowers(
             sessions,
@@ -149,6 +156,9 @@ class RegistryService:
 
     async def stop(self) -> None:
         await self._stop_upstream_work()
+        if self._outbox is not None:
+            await self._outbox.close()
+            self._outbox = None
         if self._registry is not None:
             await self._registry.health.close()
         self._registry = None

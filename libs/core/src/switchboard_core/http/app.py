@@ -19,7 +19,13 @@ from starlette.responses import JSONResponse
 from starlette.routing import BaseRoute, Match
 
 from switchboard_core.counters import COUNTERS
-from switchboard_core.errors import PermissionDenied, SwitchboardError, Unauthenticated, status_of
+from switchboard_core.errors import (
+    PermissionDenied,
+    RateLimited,
+    SwitchboardError,
+    Unauthenticated,
+    status_of,
+)
 
 
 class OrjsonResponse(JSONResponse):
@@ -40,6 +46,8 @@ async def _switchboard_error(request: Request, exc: SwitchboardError) -> OrjsonR
         # RFC 6750 §3.1: a request with no credentials gets no error code; a refused token does.
         refused = ', error="invalid_token"' if "authorization" in request.headers else ""
         headers = {"WWW-Authenticate": f'Bearer realm="switchboard"{refused}'}
+    elif isinstance(exc, RateLimited):
+        headers = {"Retry-After": str(exc.retry_after_s)}
     return OrjsonResponse(error_body(exc), status_code=status_of(exc)[0], headers=headers)
 
 

@@ -6,13 +6,31 @@ from typing import Annotated
 
 from fastapi import Depends, Request
 
+from switchboard_core.audit import Origin, set_origin
 from switchboard_core.errors import PermissionDenied
+from switchboard_core.http.forwarded import ProxyTrust
 from switchboard_core.principals import Principal, PrincipalCache, bearer_token
+from switchboard_core.rate_limits import RateLimiter
+
+_NO_PROXIES = ProxyTrust([])
 
 
 async def current_principal(request: Request) -> Principal:
+    """The caller, once its request is counted against its rate limits (429 when spent);
+    where the request came from is noted for the audit log."""
     cache: PrincipalCache = request.app.state.principals
-    return await cache.authenticate(bearer_token(request.headers.get("authorization")))
+    principal = await cache.authenticate(bearer_token(request.headers.get("authorization")))
+    limits: RateLimiter | None = getattr(request.app.state, "limits", None)
+    if limits is not None:
+        limits.check(principal)
+    set_origin(origin_of(request))
+    return principal
+
+
+def origin_of(request: Request) -> Origin:
+    trust: ProxyTrust = getattr(request.app.state, "trust", None) or _NO_PROXIES
+    address = trust.client_address(request.scope, request.headers)
+    return Origin("" if address is None else str(address), request.headers.get("user-agent", ""))
 
 
 async def admin_principal(principal: Annotated[Principal, Depends(current_principal)]) -> Principal:

@@ -10,12 +10,15 @@ the password is not even checked, so guessing on gets nowhere.
 from __future__ import annotations
 
 from collections.abc import Callable
+from dataclasses import dataclass
 from datetime import datetime, timedelta
 
 from sqlalchemy.ext.asyncio import async_sessionmaker
+from switchboard_core.audit import REDACTED, Actor
 from switchboard_core.errors import InvalidInput, NotFound, PermissionDenied, Unauthenticated
 from switchboard_core.principals import Principal
 
+from switchboard_auth.domain.audit import record
 from switchboard_auth.domain.passwords import hash_password_off_loop, password_matches_off_loop
 from switchboard_auth.domain.revocations import Revocation, Subscription
 from switchboard_auth.domain.shared_revocations import SharedRevocations
@@ -99,6 +102,7 @@ class Accounts:
         async with self._sessions.begin() as session:
             await set_password_hash(session, user.id, password_hash, now)
             ended = await revoke_named(session, user.id, LOGIN_TOKEN_NAME, now)
+            await record(session, actor, "user.password_change", "user", user.id, {"password": REDACTED})
         for token_id in ended:
             await self._revocations.announce(Revocation(token_id=token_id, user_id=user.id))
 
@@ -130,7 +134,7 @@ class Accounts:
             owner = await self._user(normalize_email(email))
         if owner.id != actor.user_id and not actor.is_admin:
             raise PermissionDenied("only administrators mint tokens for other users")
-        return await self._issue(owner, name, ttl_days, limits=limits)
+        return await self._issue(owner, name, ttl_days, limits=limits, by=actor)
 
     async def mint_offline(
         self,
@@ -149,7 +153,9 @@ class Accounts:
         """
         limits = validated(scopes, servers, cidrs)
         owner = await self._user(normalize_email(email))
-        return await self._issue(owner, name, ttl_days, allow_expired=True, limits=limits)
+        return await self._issue(
+            owner, name, ttl_days, allow_expired=True, limits=limits, by=OFFLINE_OPERATOR
+        )
 
     async def tokens_of(self, actor: Principal, *, limit: int, offset: int) -> list[TokenRow]:
         async with self._sessions() as session:
@@ -162,6 +168,7 @@ class Accounts:
             if row is None or (row.user_id != actor.user_id and not actor.is_admin):
                 raise NotFound(f"no token {token_id!r}")
             await mark_revoked(session, token_id, self._clock())
+            await record(session, actor, "token.revoke", "token", token_id, {"owner_user_id": row.user_id})
         await self._revocations.announce(Revocation(token_id=row.jti, user_id=row.user_id))
 
     async def create_user(self, actor: Principal, *, email: str, password: str, is_admin: bool) -> UserRow:
@@ -169,6 +176,9 @@ class Accounts:
         user = await new_user(email, password, is_admin=is_admin, now=self._clock())
         async with self._sessions.begin() as session:
             await store_user(session, user)
+            await record(
+                session, actor, "user.create", "user", user.id, {"email": user.email, "is_admin": is_admin}
+            )
         return user
 
     async def users(self, actor: Principal, *, limit: int, offset: int) -> list[UserRow]:
@@ -198,6 +208,7 @@ class Accounts:
         *,
         allow_expired: bool = False,
         limits: TokenLimits = NO_LIMITS,
+        by: Actor,
     ) -> IssuedToken:
         name = name.strip()
         if not name or len(name) > MAX_TOKEN_NAME_LENGTH:
@@ -208,7 +219,30 @@ class Accounts:
             ttl = timedelta(days=ttl_days)
         else:
             raise InvalidInput(f"token lifetimes are 1 to {MAX_TOKEN_TTL_DAYS} days")
-        return await self._tokens.issue(owner, name=name, ttl=ttl, limits=limits)
+
+        async def audited(session, row: TokenRow) -> None:
+            changes = {
+                "name": row.name,
+                "owner_user_id": row.user_id,
+                "expires_at": row.expires_at.isoformat(),
+                "scopes": list(limits.scopes),
+                "servers": list(limits.servers),
+                "cidrs": list(limits.cidrs),
+            }
+            await record(session, by, "token.create", "token", row.jti, changes)
+
+        return await self._tokens.issue(owner, name=name, ttl=ttl, limits=limits, also=audited)
+
+
+@dataclass(frozen=True, slots=True)
+class _Operator:
+    user_id: str = ""
+    email: str = "operator (offline CLI)"
+    token_id: str = ""
+
+
+# Who the audit log names for what the operator's CLI does on the database directly.
+OFFLINE_OPERATOR = _Operator()
 
 
 def _require_admin(actor: Principal) -> None:

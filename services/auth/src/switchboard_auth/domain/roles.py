@@ -19,6 +19,7 @@ from switchboard_core.errors import Conflict, InvalidInput, NotFound, Permission
 from switchboard_core.policy import BUILTIN_ROLES, PLATFORM_PERMISSIONS, decide, unknown_permissions
 from switchboard_core.principals import Principal
 
+from switchboard_auth.domain.audit import record
 from switchboard_auth.domain.revocations import Revocation
 from switchboard_auth.domain.shared_revocations import SharedRevocations
 from switchboard_auth.store.roles import (
@@ -68,6 +69,9 @@ class Roles:
         row = RoleRow(name, _description(description), _permissions(permissions), self._clock())
         async with self._sessions.begin() as session:
             await insert_role(session, row)
+            await record(
+                session, actor, "role.create", "role", name, _summary(row.description, row.permissions)
+            )
         return RoleView(row.name, row.description, row.permissions, False)
 
     async def update(self, actor: Principal, name: str, description: str, permissions: list[str]) -> RoleView:
@@ -79,6 +83,9 @@ class Roles:
             if await role_by_name(session, name) is None:
                 raise NotFound(f"no role {name!r}")
             await update_role(session, name, description=_description(description), permissions=granted)
+            await record(
+                session, actor, "role.update", "role", name, _summary(_description(description), granted)
+            )
             holders = await holders_of_role(session, name)
         for user_id in holders:
             await self._revocations.announce(Revocation(token_id="", user_id=user_id))
@@ -94,6 +101,11 @@ class Roles:
             if holders := await holders_of_role(session, name):
                 raise Conflict(f"the role {name!r} is still held by {len(holders)} user(s)")
             await delete_role(session, name)
+            await record(session, actor, "role.delete", "role", name)
+
+
+def _summary(description: str, permissions: frozenset[str]) -> dict:
+    return {"description": description, "permissions": sorted(permissions)}
 
 
 def _require(actor: Principal) -> None:

@@ -17,6 +17,7 @@ from switchboard_core.errors import Conflict, InvalidInput, NotFound, Permission
 from switchboard_core.policy import BUILTIN_ROLES, TEAM_ROLES, Target, decide
 from switchboard_core.principals import Principal
 
+from switchboard_auth.domain.audit import record
 from switchboard_auth.domain.memberships import memberships
 from switchboard_auth.domain.revocations import Revocation
 from switchboard_auth.domain.shared_revocations import SharedRevocations
@@ -57,6 +58,7 @@ class Teams:
         async with self._sessions.begin() as session:
             await insert_team(session, team)
             await put_member(session, team.id, actor.user_id, TEAM_ADMIN, team.created_at)
+            await record(session, actor, "team.create", "team", team.id, {"name": team.name})
         await self._changed(actor.user_id)
         return team
 
@@ -75,6 +77,9 @@ class Teams:
             raise InvalidInput("a personal team keeps its name")
         async with self._sessions.begin() as session:
             await rename_team(session, team_id, _team_name(name))
+            await record(
+                session, actor, "team.update", "team", team_id, {"name": [team.name, _team_name(name)]}
+            )
         return TeamRow(team.id, _team_name(name), None, team.created_at)
 
     async def delete(self, actor: Principal, team_id: str) -> None:
@@ -84,6 +89,7 @@ class Teams:
         async with self._sessions.begin() as session:
             members = await members_of(session, team_id, limit=100_000, offset=0)
             await delete_team(session, team_id)
+            await record(session, actor, "team.delete", "team", team_id, {"name": team.name})
         await self._changed(*(m.user_id for m in members))
 
     async def members(self, actor: Principal, team_id: str, *, limit: int, offset: int) -> list[MemberRow]:
@@ -121,6 +127,9 @@ class Teams:
             if held == TEAM_ADMIN and role != TEAM_ADMIN:
                 await self._keep_an_admin(session, team_id)
             await put_member(session, team_id, user_id, role, now)
+            action = "team.member_add" if held is None else "team.member_change"
+            changes = {"user_id": user_id, "email": email, "role": [held, role] if held else role}
+            await record(session, actor, action, "team", team_id, changes)
         await self._changed(user_id)
         return MemberRow(user_id, email, role, now)
 
@@ -135,6 +144,9 @@ class Teams:
             if held == TEAM_ADMIN:
                 await self._keep_an_admin(session, team_id)
             await remove_member(session, team_id, user_id)
+            await record(
+                session, actor, "team.member_remove", "team", team_id, {"user_id": user_id, "role": held}
+            )
         await self._changed(user_id)
 
     async def _team(self, actor: Principal, team_id: str, permission: str) -> TeamRow:

@@ -14,13 +14,13 @@ from __future__ import annotations
 
 import logging
 import uuid
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 
 import jwt
 from sqlalchemy.exc import OperationalError
-from sqlalchemy.ext.asyncio import async_sessionmaker
+from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 from switchboard_core.errors import Unauthenticated
 from switchboard_core.principals import Principal
 
@@ -69,8 +69,15 @@ class Tokens:
         self._clock = clock
 
     async def issue(
-        self, user: UserRow, *, name: str, ttl: timedelta, limits: TokenLimits = NO_LIMITS
+        self,
+        user: UserRow,
+        *,
+        name: str,
+        ttl: timedelta,
+        limits: TokenLimits = NO_LIMITS,
+        also: Callable[[AsyncSession, TokenRow], Awaitable[None]] | None = None,
     ) -> IssuedToken:
+        """A new token for `user`; `also` runs in the transaction storing it (the audit record)."""
         issued_at = int(self._clock().timestamp())
         expires_at = issued_at + int(ttl.total_seconds())
         jti = str(uuid.uuid4())
@@ -103,6 +110,8 @@ class Tokens:
         )
         async with self._sessions.begin() as session:
             await insert_token(session, row)
+            if also is not None:
+                await also(session, row)
         return IssuedToken(jti, access_token, row.expires_at, limits)
 
     async def verify(self, token: str) -> Principal:

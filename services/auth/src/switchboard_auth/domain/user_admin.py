@@ -10,11 +10,13 @@ from collections.abc import Callable
 from datetime import datetime
 
 from sqlalchemy.ext.asyncio import async_sessionmaker
+from switchboard_core.audit import REDACTED
 from switchboard_core.errors import Conflict, NotFound, PermissionDenied
 from switchboard_core.policy import decide
 from switchboard_core.principals import Principal
 
 from switchboard_auth.domain.accounts import LOGIN_TOKEN_NAME
+from switchboard_auth.domain.audit import record
 from switchboard_auth.domain.passwords import hash_password_off_loop
 from switchboard_auth.domain.revocations import Revocation
 from switchboard_auth.domain.shared_revocations import SharedRevocations
@@ -76,6 +78,9 @@ class UserAdmin:
             elif unlock:
                 await clear_failed_logins(session, user_id)
             updated = await user_by_id(session, user_id)
+            await record(
+                session, actor, "user.update", "user", user_id, _changes(user, updated, password, unlock)
+            )
         await self._revocations.announce(Revocation(token_id="", user_id=user_id))
         return updated
 
@@ -88,7 +93,19 @@ class UserAdmin:
             if user.is_admin:
                 await _keep_an_admin(session)
             await delete_user(session, user_id)
+            await record(session, actor, "user.delete", "user", user_id, {"email": user.email})
         await self._revocations.announce(Revocation(token_id="", user_id=user_id))
+
+
+def _changes(before: UserRow, after: UserRow, password: str | None, unlock: bool) -> dict:
+    changes: dict = {}
+    if before.is_admin != after.is_admin:
+        changes["is_admin"] = [before.is_admin, after.is_admin]
+    if password is not None:
+        changes["password"] = REDACTED  # reset: that it changed, never what to
+    elif unlock:
+        changes["unlocked"] = True
+    return changes
 
 
 def _require(actor: Principal) -> None:

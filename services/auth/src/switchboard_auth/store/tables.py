@@ -1,5 +1,5 @@
 """The auth service's tables: users, teams and their members, custom roles, API tokens
-(every issued JWT), signing keys."""
+(every issued JWT), signing keys, the audit log."""
 
 from __future__ import annotations
 
@@ -127,4 +127,28 @@ signing_keys = Table(
     # had time to fetch it from the JWKS.
     Column("signs_from", UtcDateTime, nullable=True),
     Column("retired_at", UtcDateTime, nullable=True),
+)
+
+# Every admin change, of this service or reported by another (`domain.audit`). No
+# foreign keys: a record outlives the user and the entity it names.
+audit_log = Table(
+    "audit_log",
+    metadata,
+    Column("id", String(36), primary_key=True),
+    Column("at", UtcDateTime, nullable=False),
+    Column("service", String(32), nullable=False),
+    Column("actor_user_id", String(36), nullable=False),
+    Column("actor_email", String(320), nullable=False),
+    Column("actor_token_id", String(36), nullable=False),
+    Column("action", String(64), nullable=False),
+    Column("entity_type", String(32), nullable=False),
+    Column("entity_id", String(200), nullable=False),
+    # A JSON object: the changed fields, secrets redacted.
+    Column("changes", Text, nullable=False),
+    Column("client_ip", String(45), nullable=False),
+    Column("user_agent", String(500), nullable=False),
+    Column("outcome", String(32), nullable=False),
+    Index("ix_audit_log_at", "at"),
+    Index("ix_audit_log_actor_at", "actor_user_id", "at"),
+    Index("ix_audit_log_entity_at", "entity_type", "entity_id", "at"),
 )

@@ -18,9 +18,11 @@ from collections.abc import AsyncIterator, Iterator
 from contextlib import asynccontextmanager, contextmanager
 
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
+from switchboard_core.audit import AuditEvent
 from switchboard_core.errors import DependencyUnavailable
 from switchboard_core.shared.bus import Bus
 
+from switchboard_registry.domain.audit_outbox import AuditOutbox
 from switchboard_registry.store import revision as revision_store
 
 logger = logging.getLogger(__name__)
@@ -93,14 +95,22 @@ class ChangeFeed:
 class Changes:
     """Catalog-changing transactions, and the revisions they produce."""
 
-    def __init__(self, sessions: async_sessionmaker, feed: ChangeFeed, bus: Bus | None = None) -> None:
+    def __init__(
+        self,
+        sessions: async_sessionmaker,
+        feed: ChangeFeed,
+        bus: Bus | None = None,
+        outbox: AuditOutbox | None = None,
+    ) -> None:
         self._sessions = sessions
         self.feed = feed
         self._bus = bus
+        self.outbox = outbox
 
     @asynccontextmanager
-    async def change(self) -> AsyncIterator[AsyncSession]:
-        """A write transaction that raises the revision, announced once it commits.
+    async def change(self, audit: AuditEvent | None = None) -> AsyncIterator[AsyncSession]:
+        """A write transaction that raises the revision, announced once it commits; with
+        `audit`, the change's audit record commits with it (`audit_outbox`).
 
         The revision is raised first, so concurrent writers queue on it rather than
         fail on a stale read snapshot.
@@ -108,7 +118,18 @@ class Changes:
         async with self._sessions.begin() as s:
             revision = await revision_store.bump(s)
             yield s
+            await self.audited(s, audit)
+        self.audit_committed(audit)
         await self.announce(revision)
+
+    async def audited(self, s: AsyncSession, audit: AuditEvent | None) -> None:
+        """Keep `audit` in the transaction of `s` (when there is an outbox to keep it)."""
+        if audit is not None and self.outbox is not None:
+            await self.outbox.add(s, audit)
+
+    def audit_committed(self, audit: AuditEvent | None) -> None:
+        if audit is not None and self.outbox is not None:
+            self.outbox.wake()
 
     async def announce(self, revision: int) -> None:
         """Tell this process's watchers (at once) and every other replica's of a committed revision."""

@@ -17,10 +17,12 @@ from datetime import UTC, datetime
 from typing import Any
 
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
+from switchboard_core.audit import Actor, safe_url
 from switchboard_core.errors import Conflict, InvalidInput, NotFound, UpstreamError, UpstreamUnavailable
 from switchboard_mcp.upstream import HttpClient
 
 from switchboard_registry.domain import composition
+from switchboard_registry.domain.audit_outbox import event
 from switchboard_registry.domain.changes import Changes
 from switchboard_registry.domain.discovery import Discovery, discover, reason
 from switchboard_registry.domain.models import AVAILABLE, Gateway, GatewayDetail, Page
@@ -75,7 +77,7 @@ class Gateways:
         # One lock per gateway being refreshed, gone once nobody holds or waits on it.
         self._refreshing: weakref.WeakValueDictionary[str, asyncio.Lock] = weakref.WeakValueDictionary()
 
-    async def register(self, name: str, url: str, *, by: str) -> GatewayDetail:
+    async def register(self, name: str, url: str, *, by: str, actor: Actor | None = None) -> GatewayDetail:
         check_gateway_name(name)
         check_upstream_url(url)
         async with self._sessions() as s:
@@ -88,7 +90,8 @@ class Gateways:
             raise InvalidInput(f"could not register {name!r}: {reason(url, exc)}") from exc
         _check_names(name, found, doing="register")
         gateway_id = str(uuid.uuid4())
-        async with self._changes.change() as s:
+        audit = event(actor, "gateway.create", "gateway", gateway_id, {"name": name, "url": safe_url(url)})
+        async with self._changes.change(audit) as s:
             await insert_gateway(
                 s,
                 id=gateway_id,
@@ -103,7 +106,7 @@ class Gateways:
                 await insert_items(s, kind, gateway_id, definitions)
         return await self.get(gateway_id)
 
-    async def refresh(self, gateway_id: str) -> GatewayDetail:
+    async def refresh(self, gateway_id: str, *, actor: Actor | None = None) -> GatewayDetail:
         """List what the upstream offers again; items still listed keep their ids.
 
         A gateway taken out by the health checks is available again once this succeeds.
@@ -112,9 +115,9 @@ class Gateways:
         if lock is None:
             lock = self._refreshing[gateway_id] = asyncio.Lock()
         async with lock:
-            return await self._refresh(gateway_id)
+            return await self._refresh(gateway_id, actor)
 
-    async def _refresh(self, gateway_id: str) -> GatewayDetail:
+    async def _refresh(self, gateway_id: str, actor: Actor | None) -> GatewayDetail:
         gateway = (await self.get(gateway_id)).gateway
         try:
             found = await discover(self._http, gateway.url, timeout_s=self._timeout_s)
@@ -137,12 +140,15 @@ class Gateways:
             changed = await set_status(s, gateway_id, AVAILABLE, last_seen_ok_at=None) or changed
             if changed:
                 revision = await revision_store.bump(s)
+            audit = event(actor, "gateway.refresh", "gateway", gateway_id, {"catalog_changed": changed})
+            await self._changes.audited(s, audit)
+        self._changes.audit_committed(audit)
         if revision:
             await self._changes.announce(revision)
         return await self.get(gateway_id)
 
-    async def delete(self, gateway_id: str) -> None:
-        async with self._changes.change() as s:
+    async def delete(self, gateway_id: str, *, actor: Actor | None = None) -> None:
+        async with self._changes.change(event(actor, "gateway.delete", "gateway", gateway_id)) as s:
             if not await delete_gateway(s, gateway_id):
                 raise NotFound(f"no gateway {gateway_id!r}")
 

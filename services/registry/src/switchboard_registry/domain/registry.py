@@ -8,6 +8,7 @@ from sqlalchemy.ext.asyncio import async_sessionmaker
 from switchboard_core.shared.bus import Bus
 from switchboard_mcp.upstream import HttpClient
 
+from switchboard_registry.domain.audit_outbox import AuditOutbox
 from switchboard_registry.domain.catalog import CatalogReader
 from switchboard_registry.domain.changes import ChangeFeed, Changes
 from switchboard_registry.domain.gateways import Gateways
@@ -41,10 +42,12 @@ class Registry:
         discovery_timeout_s: float,
         health: HealthPolicy | None = None,
         bus: Bus | None = None,
+        outbox: AuditOutbox | None = None,
     ) -> Registry:
-        """`bus` carries changes to other replicas (None: this process is the only one)."""
+        """`bus` carries changes to other replicas (None: this process is the only one);
+        `outbox` takes the audit records of administrators' changes (None: none kept)."""
         health = health or HealthPolicy()
-        changes = Changes(sessions, ChangeFeed(), bus)
+        changes = Changes(sessions, ChangeFeed(), bus, outbox)
         gateways = Gateways(sessions, changes, http, timeout_s=discovery_timeout_s)
         return cls(
             gateways=gateways,

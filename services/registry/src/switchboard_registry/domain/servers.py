@@ -12,9 +12,11 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
+from switchboard_core.audit import Actor
 from switchboard_core.errors import NotFound
 
 from switchboard_registry.domain import composition, refs
+from switchboard_registry.domain.audit_outbox import event
 from switchboard_registry.domain.changes import Changes
 from switchboard_registry.domain.models import Naming, Page, Server, ServerDetail
 from switchboard_registry.domain.names import check_server_name
@@ -57,13 +59,18 @@ class Servers:
         naming: NamingChange | None = None,
         bare_names: bool | None = None,
         by: str,
+        actor: Actor | None = None,
     ) -> ServerDetail:
         """Tools and prompts by id or qualified name (`gateway__name`), resources by id or
         URI, gateways (everything they list, now and after each refresh) by id or name."""
         name = check_server_name(name)
         chosen_naming = (naming or NamingChange()).applied_to(Naming(), bare_names=bare_names)
         server_id = str(uuid.uuid4())
-        async with self._changes.change() as s:
+        summary = _given(
+            name=name, description=description, tools=tools, resources=resources, prompts=prompts
+        )
+        summary |= _given(gateways=gateways, naming=naming, bare_names=bare_names)
+        async with self._changes.change(event(actor, "server.create", "server", server_id, summary)) as s:
             await insert_server(
                 s,
                 id=server_id,
@@ -89,9 +96,14 @@ class Servers:
         gateways: Sequence[str] | None = None,
         naming: NamingChange | None = None,
         bare_names: bool | None = None,
+        actor: Actor | None = None,
     ) -> ServerDetail:
         """Change what is given; a list given replaces that whole list."""
-        async with self._changes.change() as s:
+        summary = _given(
+            name=name, description=description, tools=tools, resources=resources, prompts=prompts
+        )
+        summary |= _given(gateways=gateways, naming=naming, bare_names=bare_names)
+        async with self._changes.change(event(actor, "server.update", "server", server_id, summary)) as s:
             server = await _existing(s, server_id)
             name = server.name if name is None else check_server_name(name)
             await update_server(
@@ -115,10 +127,25 @@ class Servers:
         async with self._sessions() as s:
             return await list_servers(s, limit=limit, offset=offset)
 
-    async def delete(self, server_id: str) -> None:
-        async with self._changes.change() as s:
+    async def delete(self, server_id: str, *, actor: Actor | None = None) -> None:
+        async with self._changes.change(event(actor, "server.delete", "server", server_id)) as s:
             if not await delete_server(s, server_id):
                 raise NotFound(f"no server {server_id!r}")
+
+
+def _given(**fields) -> dict:
+    """The fields a caller set, as the audit log records them."""
+    summary: dict = {}
+    for name, value in fields.items():
+        if value is None:
+            continue
+        if isinstance(value, NamingChange):
+            parts = {"mode": value.mode, "separator": value.separator, "renames": value.renames}
+            value = {k: dict(v) if k == "renames" else v for k, v in parts.items() if v is not None}
+        elif not isinstance(value, str | bool):
+            value = list(value)
+        summary[name] = value
+    return summary
 
 
 async def _existing(s: AsyncSession, server_id: str) -> Server:

@@ -11,6 +11,7 @@ from sqlalchemy import (
     DateTime,
     ForeignKey,
     Integer,
+    LargeBinary,
     String,
     Table,
     Text,
@@ -117,3 +118,16 @@ catalog_revision = Table(
 def utc(value: datetime) -> datetime:
     """SQLite hands back naive datetimes; everything here is stored in UTC."""
     return value if value.tzinfo is not None else value.replace(tzinfo=UTC)
+
+
+# Audit records of admin changes (switchboard_core.audit), written in the transaction of
+# the change and deleted once the auth service, which keeps the log, has them
+# (domain/audit_outbox.py): a change is never committed without its record.
+audit_outbox = Table(
+    "audit_outbox",
+    metadata,
+    Column("id", String(36), primary_key=True),
+    Column("created_at", DateTime(timezone=True), nullable=False, index=True),
+    # The serialized `switchboard.auth.v1.AuditRecord`.
+    Column("record", LargeBinary, nullable=False),
+)

@@ -64,3 +64,43 @@ class Revocation(_message.Message):
     token_id: str
     user_id: str
     def __init__(self, token_id: _Optional[str] = ..., user_id: _Optional[str] = ...) -> None: ...
+
+class AuditRecord(_message.Message):
+    __slots__ = ("id", "at_ms", "service", "actor_user_id", "actor_email", "actor_token_id", "action", "entity_type", "entity_id", "changes_json", "client_ip", "user_agent", "outcome")
+    ID_FIELD_NUMBER: _ClassVar[int]
+    AT_MS_FIELD_NUMBER: _ClassVar[int]
+    SERVICE_FIELD_NUMBER: _ClassVar[int]
+    ACTOR_USER_ID_FIELD_NUMBER: _ClassVar[int]
+    ACTOR_EMAIL_FIELD_NUMBER: _ClassVar[int]
+    ACTOR_TOKEN_ID_FIELD_NUMBER: _ClassVar[int]
+    ACTION_FIELD_NUMBER: _ClassVar[int]
+    ENTITY_TYPE_FIELD_NUMBER: _ClassVar[int]
+    ENTITY_ID_FIELD_NUMBER: _ClassVar[int]
+    CHANGES_JSON_FIELD_NUMBER: _ClassVar[int]
+    CLIENT_IP_FIELD_NUMBER: _ClassVar[int]
+    USER_AGENT_FIELD_NUMBER: _ClassVar[int]
+    OUTCOME_FIELD_NUMBER: _ClassVar[int]
+    id: str
+    at_ms: int
+    service: str
+    actor_user_id: str
+    actor_email: str
+    actor_token_id: str
+    action: str
+    entity_type: str
+    entity_id: str
+    changes_json: str
+    client_ip: str
+    user_agent: str
+    outcome: str
+    def __init__(self, id: _Optional[str] = ..., at_ms: _Optional[int] = ..., service: _Optional[str] = ..., actor_user_id: _Optional[str] = ..., actor_email: _Optional[str] = ..., actor_token_id: _Optional[str] = ..., action: _Optional[str] = ..., entity_type: _Optional[str] = ..., entity_id: _Optional[str] = ..., changes_json: _Optional[str] = ..., client_ip: _Optional[str] = ..., user_agent: _Optional[str] = ..., outcome: _Optional[str] = ...) -> None: ...
+
+class RecordAuditRequest(_message.Message):
+    __slots__ = ("records",)
+    RECORDS_FIELD_NUMBER: _ClassVar[int]
+    records: _containers.RepeatedCompositeFieldContainer[AuditRecord]
+    def __init__(self, records: _Optional[_Iterable[_Union[AuditRecord, _Mapping]]] = ...) -> None: ...
+
+class RecordAuditResponse(_message.Message):
+    __slots__ = ()
+    def __init__(self) -> None: ...

@@ -47,6 +47,11 @@ class AuthServiceStub:
                 request_serializer=switchboard_dot_auth_dot_v1_dot_auth__pb2.WatchRevocationsRequest.SerializeToString,
                 response_deserializer=switchboard_dot_auth_dot_v1_dot_auth__pb2.Revocation.FromString,
                 _registered_method=True)
+        self.RecordAudit = channel.unary_unary(
+                '/switchboard.auth.v1.AuthService/RecordAudit',
+                request_serializer=switchboard_dot_auth_dot_v1_dot_auth__pb2.RecordAuditRequest.SerializeToString,
+                response_deserializer=switchboard_dot_auth_dot_v1_dot_auth__pb2.RecordAuditResponse.FromString,
+                _registered_method=True)
 
 
 class AuthServiceServicer:
@@ -69,6 +74,14 @@ class AuthServiceServicer:
         context.set_details('Method not implemented!')
         raise NotImplementedError('Method not implemented!')
 
+    def RecordAudit(self, request, context):
+        """Appends an admin change another service made to the audit log. Idempotent by the
+        record's id: a retry after a lost answer records nothing twice.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
 
 def add_AuthServiceServicer_to_server(servicer, server):
     rpc_method_handlers = {
@@ -81,6 +94,11 @@ def add_AuthServiceServicer_to_server(servicer, server):
                     servicer.WatchRevocations,
                     request_deserializer=switchboard_dot_auth_dot_v1_dot_auth__pb2.WatchRevocationsRequest.FromString,
                     response_serializer=switchboard_dot_auth_dot_v1_dot_auth__pb2.Revocation.SerializeToString,
+            ),
+            'RecordAudit': grpc.unary_unary_rpc_method_handler(
+                    servicer.RecordAudit,
+                    request_deserializer=switchboard_dot_auth_dot_v1_dot_auth__pb2.RecordAuditRequest.FromString,
+                    response_serializer=switchboard_dot_auth_dot_v1_dot_auth__pb2.RecordAuditResponse.SerializeToString,
             ),
     }
     generic_handler = grpc.method_handlers_generic_handler(
@@ -139,6 +157,33 @@ class AuthService:
             '/switchboard.auth.v1.AuthService/WatchRevocations',
             switchboard_dot_auth_dot_v1_dot_auth__pb2.WatchRevocationsRequest.SerializeToString,
             switchboard_dot_auth_dot_v1_dot_auth__pb2.Revocation.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def RecordAudit(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/switchboard.auth.v1.AuthService/RecordAudit',
+            switchboard_dot_auth_dot_v1_dot_auth__pb2.RecordAuditRequest.SerializeToString,
+            switchboard_dot_auth_dot_v1_dot_auth__pb2.RecordAuditResponse.FromString,
             options,
             channel_credentials,
             insecure,

@@ -1,0 +1,219 @@
+"""Per-token and per-user request rate limits, decided in-process with no I/O.
+
+A limit is N requests per fixed window of W seconds (`600/60s`), windows aligned on
+the epoch so every replica agrees where one ends; over it, a request is refused with
+`RateLimited`, whose `retry_after_s` is the whole seconds until the window ends (what
+`Retry-After` says). Requests refused are not counted.
+
+`check(principal)` is a few dict operations: the hot path makes no Redis round trip
+(docs/architecture.md). Embedded, the process's counts are the whole truth. Across
+replicas (distributed mode), each replica counts locally and a background task pushes
+what it counted since the last push, every `sync_interval_s`, in one pipelined
+`INCRBY` + `PEXPIRE` per key touched (one round trip for all keys), reading back the
+total every replica has pushed. A replica decides on that total plus what it has
+counted since. So the limit holds across replicas within one sync interval of lag:
+the gateway admits at most the limit plus what the other replicas admit in one
+interval (plus a round trip), and a replica whose pushes fail (Redis down) falls back
+to enforcing the limit on its own traffic alone, pushing its counts when Redis answers
+again. A replica with no traffic makes no round trip at all.
+
+Keys are `switchboard:limits:<kind><window>:<id>:<window index>` and expire two
+windows after they are made. The budget is the gateway's, not one service's: a user's
+requests to the proxy and to the admin APIs count against the same limit, as they do
+in embedded mode where one process serves both.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import math
+import re
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Protocol
+
+from redis.asyncio import Redis
+
+from switchboard_core.errors import RateLimited
+from switchboard_core.shared.redis_client import REDIS_FAILED, namespaced, reraise_cancellation
+
+logger = logging.getLogger(__name__)
+
+_RATE = re.compile(r"\s*(\d+)\s*/\s*(\d*)\s*(s|m|h)?\s*")
+_UNIT_S = {"s": 1, "m": 60, "h": 3600}
+# Past this many keys, ended windows are dropped; past it still, everything (a flood of ids).
+_MAX_ENTRIES = 50_000
+
+
+@dataclass(frozen=True, slots=True)
+class Rate:
+    requests: int
+    window_s: int
+
+    @classmethod
+    def parse(cls, text: str) -> Rate | None:
+        """`600/60s`, `10/s`, `100/1m`, `5000/h`; empty or `off` means no limit."""
+        if text.strip().lower() in ("", "off", "none"):
+            return None
+        match = _RATE.fullmatch(text)
+        if match is None:
+            raise ValueError(f"a rate limit reads like '600/60s', not {text!r}")
+        count, length, unit = match.groups()
+        window_s = int(length or 1) * _UNIT_S[unit or "s"]
+        if int(count) < 1 or window_s < 1:
+            raise ValueError(f"a rate limit needs at least one request per second or more: {text!r}")
+        return cls(int(count), window_s)
+
+    def __str__(self) -> str:
+        return f"{self.requests}/{self.window_s}s"
+
+
+class Caller(Protocol):
+    user_id: str
+    token_id: str
+
+
+class _Count:
+    """One key's count in one window: what Redis last said every replica pushed, what
+    this replica is pushing now, and what it counted since."""
+
+    __slots__ = ("index", "pending", "sending", "total")
+
+    def __init__(self, index: int) -> None:
+        self.index = index
+        self.total = 0
+        self.sending = 0
+        self.pending = 0
+
+    @property
+    def seen(self) -> int:
+        return self.total + self.sending + self.pending
+
+
+class RateLimiter:
+    def __init__(
+        self,
+        *,
+        per_token: Rate | None = None,
+        per_user: Rate | None = None,
+        redis: Redis | None = None,
+        sync_interval_s: float = 0.1,
+        sync_timeout_s: float = 1.0,
+        clock: Callable[[], float] = time.time,
+    ) -> None:
+        self._limits = tuple(
+            (kind, rate) for kind, rate in (("t", per_token), ("u", per_user)) if rate is not None
+        )
+        self._redis = redis
+        self._interval_s = sync_interval_s
+        self._timeout_s = sync_timeout_s
+        self._clock = clock
+        self._counts: dict[tuple[str, str], _Count] = {}
+        self._task: asyncio.Task | None = None
+        self._redis_ok = True
+
+    @property
+    def enabled(self) -> bool:
+        return bool(self._limits)
+
+    def check(self, caller: Caller) -> None:
+        """Count one request of `caller`'s, or raise RateLimited when a limit is spent."""
+        if not self._limits:
+            return
+        now = self._clock()
+        counts = []
+        retry_after = 0
+        for kind, rate in self._limits:
+            ident = caller.token_id if kind == "t" else caller.user_id
+            if not ident:
+                continue
+            count = self._count(kind, ident, rate, now)
+            if count.seen >= rate.requests:
+                window_ends = (count.index + 1) * rate.window_s
+                retry_after = max(retry_after, math.ceil(window_ends - now), 1)
+            counts.append(count)
+        if retry_after:
+            raise RateLimited(f"too many requests: retry after {retry_after} s", retry_after_s=retry_after)
+        for count in counts:
+            count.pending += 1
+
+    def _count(self, kind: str, ident: str, rate: Rate, now: float) -> _Count:
+        index = int(now // rate.window_s)
+        key = (f"{kind}{rate.window_s}", ident)
+        count = self._counts.get(key)
+        if count is None or count.index != index:
+            if count is None and len(self._counts) >= _MAX_ENTRIES:
+                self._prune(now)
+            count = self._counts[key] = _Count(index)
+        return count
+
+    def _prune(self, now: float) -> None:
+        windows = {f"{kind}{rate.window_s}": rate.window_s for kind, rate in self._limits}
+        for key in [k for k, c in self._counts.items() if c.index != int(now // windows.get(k[0], 1))]:
+            del self._counts[key]
+        if len(self._counts) >= _MAX_ENTRIES:
+            self._counts.clear()
+
+    def start(self) -> None:
+        """Push counts to the shared Redis from now on (nothing to do when embedded)."""
+        if self._redis is not None and self._limits and self._task is None:
+            self._task = asyncio.create_task(self._sync_forever(), name="rate-limit-sync")
+
+    async def close(self) -> None:
+        if self._task is not None:
+            self._task.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await self._task
+            self._task = None
+
+    async def _sync_forever(self) -> None:
+        while True:
+            await asyncio.sleep(self._interval_s)
+            await self.sync()
+
+    async def sync(self) -> None:
+        """Push what was counted since the last push and read back the totals: one round trip."""
+        now = self._clock()
+        windows = {f"{kind}{rate.window_s}": rate.window_s for kind, rate in self._limits}
+        batch = []
+        for key, count in list(self._counts.items()):
+            if count.index != int(now // windows.get(key[0], 1)):
+                del self._counts[key]  # its window ended: nothing more to decide on it
+            elif count.pending:
+                batch.append((key, count))
+        if not batch or self._redis is None:
+            return
+        pipe = self._redis.pipeline(transaction=False)
+        for (window, ident), count in batch:
+            count.sending, count.pending = count.pending, 0
+            name = namespaced("limits", window, ident, str(count.index))
+            pipe.incrby(name, count.sending)
+            pipe.pexpire(name, 2000 * windows[window])
+        try:
+            async with asyncio.timeout(self._timeout_s):
+                replies = await pipe.execute()
+        except REDIS_FAILED as exc:
+            reraise_cancellation()
+            if self._redis_ok:
+                logger.warning("rate limits: Redis failed (%s); each replica limits its own traffic", exc)
+            self._redis_ok = False
+            for _, count in batch:
+                count.pending, count.sending = count.pending + count.sending, 0
+            return
+        self._redis_ok = True
+        for (_, count), total in zip(batch, replies[::2], strict=True):
+            count.total, count.sending = max(count.total, int(total)), 0
+
+
+def rate_limiter_from(
+    per_token: str, per_user: str, *, redis: Redis | None, sync_interval_s: float
+) -> RateLimiter:
+    return RateLimiter(
+        per_token=Rate.parse(per_token),
+        per_user=Rate.parse(per_user),
+        redis=redis,
+        sync_interval_s=sync_interval_s,
+    )

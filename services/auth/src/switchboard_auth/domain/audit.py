@@ -1,0 +1,58 @@
+"""The audit log: every admin change, this service's and the others', queryable by
+administrators (`audit.read`).
+
+This service's own changes are recorded by `record`, inside the transaction that makes
+the change: the change and its record commit together or not at all, so no change is
+reported done while its record is lost. Other services' records arrive over gRPC
+(`ingest`), each with an id of its own so a retried delivery records nothing twice.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
+from switchboard_core.audit import Actor, AuditEvent
+from switchboard_core.errors import InvalidInput, PermissionDenied
+from switchboard_core.policy import decide
+from switchboard_core.principals import Principal
+
+from switchboard_auth.store import audit as store
+from switchboard_auth.store.audit import AuditFilter
+
+
+async def record(
+    session: AsyncSession,
+    actor: Actor,
+    action: str,
+    entity_type: str,
+    entity_id: str,
+    changes: dict[str, Any] | None = None,
+) -> None:
+    """Record one change of this service's, in the transaction of `session`."""
+    await store.append(
+        session, [AuditEvent.of(actor, action, entity_type, entity_id, changes, service="auth")]
+    )
+
+
+class AuditLog:
+    def __init__(self, sessions: async_sessionmaker) -> None:
+        self._sessions = sessions
+
+    async def ingest(self, events: list[AuditEvent]) -> None:
+        for event in events:
+            if not (event.id and event.action and event.entity_type and event.at_ms > 0):
+                raise InvalidInput("an audit record needs an id, an action, an entity type and a time")
+        async with self._sessions.begin() as session:
+            await store.append(session, events)
+
+    async def query(
+        self, actor: Principal, where: AuditFilter, *, limit: int, offset: int
+    ) -> list[AuditEvent]:
+        decision = decide(actor, "audit.read")
+        if not decision:
+            raise PermissionDenied(decision.reason)
+        if where.since is not None and where.until is not None and where.since >= where.until:
+            raise InvalidInput("since must be before until")
+        async with self._sessions() as session:
+            return await store.newest_first(session, where, limit=limit, offset=offset)

@@ -1,0 +1,109 @@
+"""Admin changes of the registry, on their way to the audit log the auth service keeps.
+
+A change's record is written to `audit_outbox` in the transaction that makes the change
+(`Changes.change(audit=...)`), so a change is never committed, and so never reported
+done, without its record. Delivery is separate: right after the commit the outbox is
+woken and sends what it holds to `AuthService.RecordAudit` (with the gRPC deadline),
+deleting what auth took. While auth cannot be reached the records wait in the database
+(they survive a restart) and delivery is tried again with backoff; auth ignores a
+record it already has, so a delivery whose answer was lost may simply be repeated.
+Every replica delivers its own outbox rows and may deliver another's: harmless, for
+the same reason.
+
+Why not ask auth before answering, and fail the change when it does not answer? The
+change would already be committed (or the transaction held open across a network call):
+a failure would lie, and an auth outage would stop all registry administration.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+from collections.abc import Awaitable, Callable
+
+from sqlalchemy.exc import SQLAlchemyError
+from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
+from switchboard_core.audit import Actor, AuditEvent
+from switchboard_core.errors import SwitchboardError
+
+from switchboard_registry.store import audit_outbox as store
+
+logger = logging.getLogger(__name__)
+
+# Where records go: serialized `AuditRecord`s to the auth service (`audit_delivery`).
+Send = Callable[[list[bytes]], Awaitable[None]]
+BATCH = 100
+_FIRST_RETRY_S = 0.5
+_LAST_RETRY_S = 30.0
+
+
+def event(
+    actor: Actor | None, action: str, entity_type: str, entity_id: str, changes: dict | None = None
+) -> AuditEvent | None:
+    """The record of a change an administrator made; None for the registry's own work
+    (health checks, following upstreams), which no one is to answer for."""
+    if actor is None:
+        return None
+    return AuditEvent.of(actor, action, entity_type, entity_id, changes, service="registry")
+
+
+class AuditOutbox:
+    def __init__(self, sessions: async_sessionmaker, send: Send | None) -> None:
+        self._sessions = sessions
+        self._send = send
+        self._wake = asyncio.Event()
+        self._task: asyncio.Task | None = None
+
+    async def add(self, s: AsyncSession, event: AuditEvent) -> None:
+        """Keep `event` in the transaction of `s`; `wake()` once it committed."""
+        await store.add(s, event)
+
+    def wake(self) -> None:
+        self._wake.set()
+
+    def start(self) -> None:
+        if self._send is not None and self._task is None:
+            self._task = asyncio.create_task(self._deliver_forever(), name="audit outbox")
+
+    async def close(self) -> None:
+        if self._task is not None:
+            self._task.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await self._task
+            self._task = None
+
+    async def waiting(self) -> int:
+        async with self._sessions() as s:
+            return await store.count(s)
+
+    async def _deliver_forever(self) -> None:
+        pause = _FIRST_RETRY_S
+        while True:
+            self._wake.clear()  # before reading: a wake during delivery is not lost
+            try:
+                emptied = await self.deliver()
+            except (SwitchboardError, SQLAlchemyError) as exc:
+                logger.warning(
+                    "audit records wait to reach the auth service (%s); retry in %.1f s", exc, pause
+                )
+                await asyncio.sleep(pause)
+                pause = min(pause * 2, _LAST_RETRY_S)
+                continue
+            pause = _FIRST_RETRY_S
+            if emptied:
+                # Woken by the next change; or after a while, for rows another replica left.
+                with contextlib.suppress(TimeoutError):
+                    async with asyncio.timeout(_LAST_RETRY_S):
+                        await self._wake.wait()
+
+    async def deliver(self) -> bool:
+        """Send a batch to auth and drop what it took; True when the outbox is empty."""
+        async with self._sessions() as s:
+            rows = await store.oldest(s, limit=BATCH)
+        if not rows:
+            return True
+        await self._send([raw for _, raw in rows])
+        async with self._sessions.begin() as s:
+            await store.drop(s, [id_ for id_, _ in rows])
+        return len(rows) < BATCH

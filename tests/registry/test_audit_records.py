@@ -1,0 +1,176 @@
+"""Each admin change of the registry leaves one audit record, kept in the transaction of
+the change and delivered to the auth service's log; while auth is down the records wait
+in the registry's database and arrive once it is back."""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import AsyncIterator, Awaitable, Callable
+from contextlib import asynccontextmanager
+from pathlib import Path
+
+import httpx
+import orjson
+from switchboard_auth import AuthService, AuthSettings
+from switchboard_auth.store.audit import AuditFilter
+from switchboard_core.grpc import build_server
+from switchboard_core.http.app import create_app
+from switchboard_core.principals import Principal
+from switchboard_core.service import Runtime
+from switchboard_registry import RegistryService, RegistrySettings
+from switchboard_testing.outbound import OUTBOUND_ALLOW
+from switchboard_testing.ports import free_port
+
+ADMIN = Principal("u-admin", "admin@example.com", True, (), "t-admin", 2**40)
+
+
+class AdminOnly:
+    async def authenticate(self, token: str) -> Principal:
+        return ADMIN
+
+
+@asynccontextmanager
+async def _auth_on(port: int, data_dir: Path) -> AsyncIterator[AuthService]:
+    settings = AuthSettings(
+        data_dir=data_dir, bootstrap_admin_email="root@example.com", bootstrap_admin_password="x" * 20
+    )
+    service = AuthService(settings)
+    server, _health = build_server()
+    service.add_to_grpc(server)
+    server.add_insecure_port(f"127.0.0.1:{port}")
+    await service.start(Runtime(settings))
+    await server.start()
+    try:
+        yield service
+    finally:
+        await service.drain()
+        await server.stop(None)
+        await service.stop()
+
+
+@asynccontextmanager
+async def _registry(tmp_path: Path, database_url: str, auth_port: int) -> AsyncIterator[RegistryService]:
+    settings = RegistrySettings(
+        data_dir=tmp_path,
+        registry_database_url=database_url,
+        discovery_timeout_s=5.0,
+        outbound_allow=OUTBOUND_ALLOW.split(","),
+        auth_addr=f"127.0.0.1:{auth_port}",
+        grpc_timeout_s=1.0,
+    )
+    service = RegistryService(settings)
+    runtime = Runtime(settings)
+    await service.start(runtime)
+    try:
+        yield service
+    finally:
+        await service.drain()
+        await service.stop()
+        await runtime.channels.close()
+
+
+@asynccontextmanager
+async def _api(service: RegistryService) -> AsyncIterator[httpx.AsyncClient]:
+    app = create_app(title="registry under test", routers=service.routers())
+    app.state.principals = AdminOnly()
+    headers = {"authorization": "Bearer admin", "user-agent": "registry-audit-test"}
+    async with httpx.AsyncClient(
+        transport=httpx.ASGITransport(app=app), base_url="http://registry.test", headers=headers
+    ) as client:
+        yield client
+
+
+async def _until(condition: Callable[[], Awaitable[bool]], *, within_s: float, what: str) -> None:
+    try:
+        async with asyncio.timeout(within_s):
+            while not await condition():  # noqa: ASYNC110 - a database has no event to wait on
+                await asyncio.sleep(0.05)
+    except TimeoutError:
+        raise AssertionError(f"{what} not within {within_s}s") from None
+
+
+async def _records(auth: AuthService, **filters) -> list:
+    return await auth.opened.audit.query(ADMIN, AuditFilter(**filters), limit=100, offset=0)
+
+
+async def test_every_registry_admin_change_reaches_the_audit_log_once(tmp_path, database_url, alpha):
+    port = free_port()
+    async with (
+        _auth_on(port, tmp_path / "auth") as auth,
+        _registry(tmp_path, database_url, port) as registry,
+        _api(registry) as api,
+    ):
+        url = f"{alpha.url}?api_key=sk-very-secret"
+        gateway = await api.post("/gateways", json={"name": "alpha", "url": url})
+        assert gateway.status_code == 201, gateway.text
+        gateway_id = gateway.json()["id"]
+        assert (await api.post(f"/gateways/{gateway_id}/refresh")).status_code == 200
+        server = await api.post("/servers", json={"name": "one", "tools": ["alpha__echo"]})
+        assert server.status_code == 201, server.text
+        server_id = server.json()["id"]
+        patched = await api.patch(f"/servers/{server_id}", json={"description": "d", "tools": ["alpha__add"]})
+        assert patched.status_code == 200, patched.text
+        assert (await api.delete(f"/servers/{server_id}")).status_code == 204
+        assert (await api.delete(f"/gateways/{gateway_id}")).status_code == 204
+        refused = await api.post("/servers", json={"name": "two", "tools": ["nowhere__nothing"]})
+        assert refused.status_code == 400  # nothing changed: nothing recorded
+
+        async def all_arrived() -> bool:
+            return (
+                len(await _records(auth, entity_type="server")) == 3 and await registry._outbox.waiting() == 0
+            )
+
+        await _until(all_arrived, within_s=10, what="the six records in the audit log")
+        records = list(reversed(await _records(auth)))
+        assert [(r.action, r.entity_type, r.entity_id) for r in records] == [
+            ("gateway.create", "gateway", gateway_id),
+            ("gateway.refresh", "gateway", gateway_id),
+            ("server.create", "server", server_id),
+            ("server.update", "server", server_id),
+            ("server.delete", "server", server_id),
+            ("gateway.delete", "gateway", gateway_id),
+        ]
+        assert records[0].changes == {"name": "alpha", "url": alpha.url}  # no query: no api_key
+        assert records[1].changes == {"catalog_changed": False}
+        assert records[2].changes == {
+            "name": "one",
+            "description": "",
+            "tools": ["alpha__echo"],
+            "resources": [],
+            "prompts": [],
+            "gateways": [],
+        }
+        assert records[3].changes == {"description": "d", "tools": ["alpha__add"]}
+        for record in records:
+            assert (record.service, record.outcome) == ("registry", "success")
+            assert (record.actor_user_id, record.actor_email, record.actor_token_id) == (
+                "u-admin",
+                "admin@example.com",
+                "t-admin",
+            )
+            assert (record.client_ip, record.user_agent) == ("127.0.0.1", "registry-audit-test")
+        assert b"sk-very-secret" not in orjson.dumps([r.changes for r in records])
+
+
+async def test_records_wait_in_the_registry_while_auth_is_down_and_arrive_when_it_is_back(
+    tmp_path, database_url, alpha
+):
+    port = free_port()
+    async with _registry(tmp_path, database_url, port) as registry, _api(registry) as api:
+        gateway = await api.post("/gateways", json={"name": "alpha", "url": alpha.url})
+        assert gateway.status_code == 201, gateway.text  # the change does not wait on auth
+        assert await registry._outbox.waiting() == 1
+
+        async with _auth_on(port, tmp_path / "auth") as auth:
+
+            async def arrived() -> bool:
+                return bool(await _records(auth, action="gateway.create"))
+
+            await _until(arrived, within_s=15, what="the waiting record in the audit log")
+            await _until(lambda: _emptied(registry), within_s=5, what="the outbox emptied after delivery")
+            [record] = await _records(auth)
+            assert record.entity_id == gateway.json()["id"]
+
+
+async def _emptied(registry: RegistryService) -> bool:
+    return await registry._outbox.waiting() == 0
