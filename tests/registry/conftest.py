@@ -19,6 +19,7 @@ from switchboard.registry.v1 import registry_pb2_grpc
 from switchboard_core.errors import Unauthenticated
 from switchboard_core.grpc import Channels, build_server
 from switchboard_core.http.app import create_app
+from switchboard_core.policy import BUILTIN_ROLES, Membership
 from switchboard_core.principals import Principal
 from switchboard_core.service import Runtime
 from switchboard_mcp.upstream import UpstreamSession
@@ -29,7 +30,17 @@ from switchboard_testing.outbound import LOOPBACK_ALLOWED, OUTBOUND_ALLOW
 
 UPSTREAM_APP = Path(__file__).with_name("upstream_app.py")
 ADMIN = Principal("u-admin", "admin@example.com", True, (), "t-admin", 2**40, personal_team_id="team-admin")
-USER = Principal("u-user", "user@example.com", False, (), "t-user", 2**40)
+# As auth makes every user: administering a personal team of their own.
+USER = Principal(
+    "u-user",
+    "user@example.com",
+    False,
+    ("team-user",),
+    "t-user",
+    2**40,
+    memberships=(Membership("team-user", "team_admin", BUILTIN_ROLES["team_admin"]),),
+    personal_team_id="team-user",
+)
 TOKENS = {"admin-token": ADMIN, "user-token": USER}
 
 
