@@ -48,6 +48,12 @@ async def _switchboard_error(request: Request, exc: SwitchboardError) -> OrjsonR
         headers = {"WWW-Authenticate": f'Bearer realm="switchboard"{refused}'}
     elif isinstance(exc, RateLimited):
         headers = {"Retry-After": str(exc.retry_after_s)}
+    scope = (exc.data or {}).get("scope") if isinstance(exc, PermissionDenied) else None
+    if isinstance(scope, str) and scope:
+        # A token whose scopes leave out what was asked (RFC 6750 section 3.1).
+        headers = {
+            "WWW-Authenticate": f'Bearer realm="switchboard", error="insufficient_scope", scope="{scope}"'
+        }
     return OrjsonResponse(error_body(exc), status_code=status_of(exc)[0], headers=headers)
 
 

@@ -27,6 +27,7 @@ from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 from switchboard_core.audit import Actor, AuditEvent
 from switchboard_core.errors import SwitchboardError
 
+from switchboard_registry.domain.access import SYSTEM
 from switchboard_registry.store import audit_outbox as store
 
 logger = logging.getLogger(__name__)
@@ -43,7 +44,7 @@ def event(
 ) -> AuditEvent | None:
     """The record of a change an administrator made; None for the registry's own work
     (health checks, following upstreams), which no one is to answer for."""
-    if actor is None:
+    if actor is None or actor is SYSTEM:
         return None
     return AuditEvent.of(actor, action, entity_type, entity_id, changes, service="registry")
 
