@@ -190,10 +190,10 @@ def main(argv: list[str] | None = None) -> int:
     return 2
 
 
-if __name__ == "__main__":
-    sys.exit(main())
-
-
 def _owned(args: argparse.Namespace) -> dict[str, str]:
     """The team and visibility given on the command line (the registry defaults the rest)."""
     return {key: value for key in ("team_id", "visibility") if (value := getattr(args, key)) is not None}
+
+
+if __name__ == "__main__":
+    sys.exit(main())
