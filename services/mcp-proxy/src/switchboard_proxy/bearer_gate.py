@@ -7,6 +7,9 @@ challenges as RFC 6750 and the MCP authorization spec (RFC 9728) word them.
   and the token is not even looked at.
 - A token whose limits forbid the request: 403, with `error="insufficient_scope",
   scope="<missing permission>"` when a scope is what is missing.
+- A virtual server the caller may not see: 404, as for one that does not exist; one it
+  sees but may not use (`servers.use`): 403 (`catalog_views.check_server`, decided on
+  the cached catalog).
 
 The metadata URL is the endpoint's own (`resource_metadata.metadata_url`). Bodies are
 JSON-RPC errors, so MCP clients can show what went wrong.
@@ -21,8 +24,9 @@ from switchboard_core.errors import SwitchboardError, Unauthenticated, status_of
 from switchboard_core.principals import Principal, PrincipalCache, bearer_token
 from switchboard_mcp import jsonrpc
 
-from switchboard_proxy import access_rules
+from switchboard_proxy import access_rules, catalog_views
 from switchboard_proxy.access_rules import Problem
+from switchboard_proxy.catalog import CatalogCache
 from switchboard_proxy.forwarded import ProxyTrust
 from switchboard_proxy.http_replies import reply
 from switchboard_proxy.resource_metadata import metadata_url
@@ -48,9 +52,12 @@ class Refusal:
 
 
 class BearerGate:
-    def __init__(self, principals: PrincipalCache, trust: ProxyTrust) -> None:
+    def __init__(
+        self, principals: PrincipalCache, trust: ProxyTrust, catalogs: CatalogCache | None = None
+    ) -> None:
         self._principals = principals
         self._trust = trust
+        self._catalogs = catalogs
 
     async def admit(self, scope, headers: dict[str, str], server_id: str) -> Principal | Refusal:
         """The caller, if its token is good and may reach this endpoint from where it is."""
@@ -73,7 +80,15 @@ class BearerGate:
         problem = access_rules.connect_problem(
             principal, server_id, lambda: self._trust.client_address(scope, headers)
         )
-        return principal if problem is None else self.forbidden(scope, headers, problem)
+        if problem is not None:
+            return self.forbidden(scope, headers, problem)
+        if server_id and self._catalogs is not None:
+            try:
+                catalog_views.check_server(principal, await self._catalogs.get(server_id))
+            except SwitchboardError as exc:
+                code = status_of(exc)
+                return Refusal(code[0], code[2], exc.message, data=exc.data)
+        return principal
 
     def refusal_of(self, scope, headers: dict[str, str], principal: Principal, message) -> Refusal | None:
         """Why this one JSON-RPC request may not be made with the caller's token, if it may not."""
