@@ -28,7 +28,7 @@ from switchboard_registry.domain.registry import Registry
 from switchboard_testing.outbound import LOOPBACK_ALLOWED, OUTBOUND_ALLOW
 
 UPSTREAM_APP = Path(__file__).with_name("upstream_app.py")
-ADMIN = Principal("u-admin", "admin@example.com", True, (), "t-admin", 2**40)
+ADMIN = Principal("u-admin", "admin@example.com", True, (), "t-admin", 2**40, personal_team_id="team-admin")
 USER = Principal("u-user", "user@example.com", False, (), "t-user", 2**40)
 TOKENS = {"admin-token": ADMIN, "user-token": USER}
 

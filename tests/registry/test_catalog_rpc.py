@@ -7,12 +7,13 @@ import asyncio
 import grpc
 import orjson
 import pytest
+from switchboard_core.principals import Principal
 from switchboard.registry.v1 import registry_pb2
 from switchboard_core.errors import InvalidInput
 from switchboard_registry.domain.naming import NamingChange
 from switchboard_registry.domain.registry import Registry
 
-BY = "u-admin"
+BY = Principal("u-admin", "admin@example.com", True, (), "t-admin", 2**40, personal_team_id="team-admin")
 
 
 @pytest.fixture
@@ -91,7 +92,7 @@ async def test_every_watcher_hears_of_each_change(registry: Registry, registry_s
         firsts = [await stream.read() for stream in streams]
 
         detail = await registry.gateways.register("alpha", alpha.url, by=BY)
-        await registry.gateways.delete(detail.gateway.id)
+        await registry.gateways.delete(detail.gateway.id, by=BY)
         revision = await registry.changes.current()
         for stream, first in zip(streams, firsts, strict=True):
             seen = first.revision
@@ -113,8 +114,8 @@ async def test_the_revision_rises_with_each_committed_change_and_only_then(regis
         await registry.servers.create("t", tools=["alpha__missing"], by=BY)
     revisions.append(await registry.changes.current())
 
-    await registry.servers.delete(server.server.id)
-    await registry.gateways.delete(gateway.gateway.id)
+    await registry.servers.delete(server.server.id, by=BY)
+    await registry.gateways.delete(gateway.gateway.id, by=BY)
     revisions.append(await registry.changes.current())
 
     assert revisions[0] < revisions[1] < revisions[2] == revisions[3] < revisions[4]
@@ -216,7 +217,7 @@ async def test_a_watcher_hears_of_a_server_update_and_of_a_refresh_that_changes_
     async with asyncio.timeout(10):
         first = (await stream.read()).revision
 
-        await registered.servers.update(server.server.id, naming=NamingChange(separator="."))
+        await registered.servers.update(server.server.id, naming=NamingChange(separator="."), by=BY)
         after_update = (await stream.read()).revision
         await growing_upstream.grow("farewell", "prompt")
         await registered.gateways.refresh(grower.gateway.id)

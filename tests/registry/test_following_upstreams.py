@@ -6,11 +6,12 @@ import asyncio
 from collections.abc import AsyncIterator, Awaitable, Callable
 
 import pytest
+from switchboard_core.principals import Principal
 from switchboard.registry.v1 import registry_pb2
 from switchboard_registry import RegistryService
 from switchboard_registry.domain.registry import Registry
 
-BY = "u-admin"
+BY = Principal("u-admin", "admin@example.com", True, (), "t-admin", 2**40, personal_team_id="team-admin")
 DEADLINE_S = 10.0
 
 
@@ -116,7 +117,7 @@ async def test_a_deleted_gateway_is_no_longer_followed(
 ):
     assert followed in registry_service.followers.followed
 
-    await registry.gateways.delete(followed)
+    await registry.gateways.delete(followed, by=BY)
 
     await _eventually(lambda: _not_followed(registry_service, followed), what="the follower to stop")
     await _eventually(lambda: _none_listening(growing_upstream), what="the event stream to close")

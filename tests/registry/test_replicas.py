@@ -10,6 +10,7 @@ from collections.abc import AsyncIterator, Awaitable, Callable
 from pathlib import Path
 
 import pytest
+from switchboard_core.principals import Principal
 from switchboard_core.db import create_engine, sessionmaker
 from switchboard_core.service import Runtime
 from switchboard_core.shared.bus import RESYNC, InProcessBus
@@ -20,7 +21,7 @@ from switchboard_registry.domain.changes import CHANNEL
 from switchboard_registry.store import revision as revision_store
 from switchboard_testing.outbound import OUTBOUND_ALLOW
 
-BY = "u-admin"
+BY = Principal("u-admin", "admin@example.com", True, (), "t-admin", 2**40, personal_team_id="team-admin")
 LEADER_TTL_S = 1.5
 DEADLINE_S = 10.0
 

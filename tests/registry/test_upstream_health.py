@@ -10,13 +10,14 @@ from pathlib import Path
 
 import httpx
 import pytest
+from switchboard_core.principals import Principal
 from switchboard.registry.v1 import registry_pb2
 from switchboard_core.service import Runtime
 from switchboard_registry import RegistryService, RegistrySettings
 from switchboard_registry.domain.registry import Registry
 from switchboard_testing.outbound import OUTBOUND_ALLOW
 
-BY = "u-admin"
+BY = Principal("u-admin", "admin@example.com", True, (), "t-admin", 2**40, personal_team_id="team-admin")
 FAILURES = 3
 TIMEOUT_S = 0.5
 
@@ -87,7 +88,7 @@ async def federated(registry: Registry, alpha, restartable_upstream) -> str:
 
 
 async def _gateway(registry: Registry, name: str):
-    page = await registry.gateways.page(limit=50, offset=0)
+    page = await registry.gateways.page(by=BY, limit=50, offset=0)
     return next(g for g in page.items if g.name == name)
 
 
@@ -229,8 +230,9 @@ async def test_gateways_show_their_health_and_an_admin_may_check_one_now(
     assert len((await registry.catalog.catalog()).tools) == 3
 
 
-async def test_only_an_admin_may_ask_for_a_check(api: httpx.AsyncClient, alpha):
-    registered = await api.post("/gateways", json={"name": "alpha", "url": alpha.url})
+async def test_only_who_may_change_a_gateway_may_ask_for_a_check(api: httpx.AsyncClient, alpha):
+    # Public: the user sees it, but holds no role in its team.
+    registered = await api.post("/gateways", json={"name": "alpha", "url": alpha.url, "visibility": "public"})
     gateway_id = registered.json()["id"]
 
     refused = await api.post(f"/gateways/{gateway_id}/check", headers={"authorization": "Bearer user-token"})

@@ -45,6 +45,8 @@ class Principal:
     # What a scoped API token is limited to besides its scopes (empty: no limit).
     allowed_servers: tuple[str, ...] = ()
     allowed_cidrs: tuple[str, ...] = ()
+    # The user's personal team: where what they create goes unless they name a team.
+    personal_team_id: str = ""
 
     @classmethod
     def from_proto(cls, p: auth_pb2.Principal) -> Principal:
@@ -59,6 +61,7 @@ class Principal:
             tuple(Membership(m.team_id, m.role, frozenset(m.permissions)) for m in p.memberships),
             tuple(p.allowed_servers),
             tuple(p.allowed_cidrs),
+            p.personal_team_id,
         )
 
     def to_proto(self) -> auth_pb2.Principal:
@@ -76,6 +79,7 @@ class Principal:
             ],
             allowed_servers=self.allowed_servers,
             allowed_cidrs=self.allowed_cidrs,
+            personal_team_id=self.personal_team_id,
         )
 
 

@@ -1,7 +1,9 @@
 """The registry's HTTP API: admin CRUD of gateways and virtual servers, what gateways offer.
 
 Translation only: each route turns JSON into a call on the `Registry` and its answer
-back into JSON. Reads need any authenticated principal, writes an administrator.
+back into JSON. Every route needs a signed-in caller; what they may see and do is
+decided per entity by the domain (see `domain/access.py`): lists show only what they
+see, an entity they cannot see is 404, one they see but may not change is 403.
 `/servers/{id}/mcp` belongs to the MCP proxy, so nothing here lives under a server's
 path.
 """
@@ -11,13 +13,15 @@ from typing import Annotated, Any
 
 from fastapi import APIRouter, Depends, Query, Response, status
 from fastapi.responses import JSONResponse
-from switchboard_core.http.deps import AdminPrincipal, CurrentPrincipal
+from switchboard_core.http.deps import CurrentPrincipal
 
 from switchboard_registry.domain.registry import Registry
 from switchboard_registry.schemas import (
+    AccessPatch,
     GatewayDetailOut,
     GatewayIn,
     GatewayOut,
+    ItemAccessPatch,
     PageOut,
     PromptOut,
     ResourceOut,
@@ -28,6 +32,7 @@ from switchboard_registry.schemas import (
     ServerPatch,
     ToolOut,
 )
+from switchboard_registry.store.listings import PROMPTS, RESOURCES, TEMPLATES, TOOLS
 
 # JSONResponse: FastAPI serializes the pydantic return types itself (ORJSONResponse is deprecated).
 Limit = Annotated[int, Query(ge=1, le=500, description="Page size.")]
@@ -48,19 +53,35 @@ def _gateways(Reg: Any) -> APIRouter:
     router = APIRouter(prefix="/gateways", tags=["gateways"], default_response_class=JSONResponse)
 
     @router.post("", status_code=status.HTTP_201_CREATED, summary="Register an upstream MCP server")
-    async def register_gateway(body: GatewayIn, reg: Reg, who: AdminPrincipal) -> GatewayDetailOut:
-        return GatewayDetailOut.of_detail(await reg.gateways.register(body.name, body.url, by=who.user_id))
+    async def register_gateway(body: GatewayIn, reg: Reg, who: CurrentPrincipal) -> GatewayDetailOut:
+        detail = await reg.gateways.register(
+            body.name, body.url, by=who, team_id=body.team_id, visibility=body.visibility
+        )
+        return GatewayDetailOut.of_detail(detail)
 
-    @router.get("", summary="List gateways")
+    @router.get("", summary="List the gateways the caller may see")
     async def list_gateways(
-        reg: Reg, _: CurrentPrincipal, limit: Limit = 50, offset: Offset = 0
+        reg: Reg, who: CurrentPrincipal, limit: Limit = 50, offset: Offset = 0
     ) -> PageOut[GatewayOut]:
-        page = await reg.gateways.page(limit=limit, offset=offset)
+        page = await reg.gateways.page(by=who, limit=limit, offset=offset)
         return PageOut.of(page, GatewayOut.of, limit=limit, offset=offset)
 
     @router.get("/{gateway_id}", summary="A gateway and its tools, resources, resource templates and prompts")
-    async def get_gateway(gateway_id: str, reg: Reg, _: CurrentPrincipal) -> GatewayDetailOut:
-        return GatewayDetailOut.of_detail(await reg.gateways.get(gateway_id))
+    async def get_gateway(gateway_id: str, reg: Reg, who: CurrentPrincipal) -> GatewayDetailOut:
+        return GatewayDetailOut.of_detail(await reg.gateways.get(gateway_id, by=who))
+
+    @router.patch(
+        "/{gateway_id}",
+        summary="Move a gateway to another team or visibility",
+        description="Everything the gateway lists takes its new team and visibility.",
+    )
+    async def update_gateway(
+        gateway_id: str, body: AccessPatch, reg: Reg, who: CurrentPrincipal
+    ) -> GatewayDetailOut:
+        detail = await reg.gateways.set_access(
+            gateway_id, by=who, team_id=body.team_id, visibility=body.visibility
+        )
+        return GatewayDetailOut.of_detail(detail)
 
     @router.post(
         "/{gateway_id}/refresh",
@@ -70,8 +91,8 @@ def _gateways(Reg: Any) -> APIRouter:
             "this gateway would then expose clashing or bad names; the previous listing stays."
         ),
     )
-    async def refresh_gateway(gateway_id: str, reg: Reg, _: AdminPrincipal) -> GatewayDetailOut:
-        return GatewayDetailOut.of_detail(await reg.gateways.refresh(gateway_id))
+    async def refresh_gateway(gateway_id: str, reg: Reg, who: CurrentPrincipal) -> GatewayDetailOut:
+        return GatewayDetailOut.of_detail(await reg.gateways.refresh(gateway_id, by=who))
 
     @router.post(
         "/{gateway_id}/check",
@@ -81,17 +102,18 @@ def _gateways(Reg: Any) -> APIRouter:
             "unavailable gateway that answers is listed again and its items return to the catalog."
         ),
     )
-    async def check_gateway(gateway_id: str, reg: Reg, _: AdminPrincipal) -> GatewayDetailOut:
+    async def check_gateway(gateway_id: str, reg: Reg, who: CurrentPrincipal) -> GatewayDetailOut:
+        await reg.gateways.writable(gateway_id, who, "gateways.update")
         await reg.health.check_now(gateway_id)
-        return GatewayDetailOut.of_detail(await reg.gateways.get(gateway_id))
+        return GatewayDetailOut.of_detail(await reg.gateways.get(gateway_id, by=who))
 
     @router.delete(
         "/{gateway_id}",
         status_code=status.HTTP_204_NO_CONTENT,
         summary="Remove a gateway and everything it offers",
     )
-    async def delete_gateway(gateway_id: str, reg: Reg, _: AdminPrincipal) -> Response:
-        await reg.gateways.delete(gateway_id)
+    async def delete_gateway(gateway_id: str, reg: Reg, who: CurrentPrincipal) -> Response:
+        await reg.gateways.delete(gateway_id, by=who)
         return Response(status_code=status.HTTP_204_NO_CONTENT)
 
     return router
@@ -102,10 +124,16 @@ def _tools(Reg: Any) -> APIRouter:
 
     @router.get("", summary="List tools of every gateway, or of one")
     async def list_tools(
-        reg: Reg, _: CurrentPrincipal, gateway_id: str | None = None, limit: Limit = 50, offset: Offset = 0
+        reg: Reg, who: CurrentPrincipal, gateway_id: str | None = None, limit: Limit = 50, offset: Offset = 0
     ) -> PageOut[ToolOut]:
-        page = await reg.catalog.tools(gateway_id=gateway_id, limit=limit, offset=offset)
+        page = await reg.catalog.tools(by=who, gateway_id=gateway_id, limit=limit, offset=offset)
         return PageOut.of(page, ToolOut.of, limit=limit, offset=offset)
+
+    @router.patch("/{tool_id}", summary="Change who sees one tool (never more than see its gateway)")
+    async def update_tool(tool_id: str, body: ItemAccessPatch, reg: Reg, who: CurrentPrincipal) -> ToolOut:
+        return ToolOut.of(
+            await reg.gateways.set_item_access(TOOLS, tool_id, by=who, visibility=body.visibility)
+        )
 
     return router
 
@@ -115,17 +143,35 @@ def _resources(Reg: Any) -> APIRouter:
 
     @router.get("/resources", summary="List resources of every gateway, or of one")
     async def list_resources(
-        reg: Reg, _: CurrentPrincipal, gateway_id: str | None = None, limit: Limit = 50, offset: Offset = 0
+        reg: Reg, who: CurrentPrincipal, gateway_id: str | None = None, limit: Limit = 50, offset: Offset = 0
     ) -> PageOut[ResourceOut]:
-        page = await reg.catalog.resources(gateway_id=gateway_id, limit=limit, offset=offset)
+        page = await reg.catalog.resources(by=who, gateway_id=gateway_id, limit=limit, offset=offset)
         return PageOut.of(page, ResourceOut.of, limit=limit, offset=offset)
+
+    @router.patch("/resources/{resource_id}", summary="Change who sees one resource")
+    async def update_resource(
+        resource_id: str, body: ItemAccessPatch, reg: Reg, who: CurrentPrincipal
+    ) -> ResourceOut:
+        changed = await reg.gateways.set_item_access(
+            RESOURCES, resource_id, by=who, visibility=body.visibility
+        )
+        return ResourceOut.of(changed)
 
     @router.get("/resource-templates", summary="List resource templates of every gateway, or of one")
     async def list_resource_templates(
-        reg: Reg, _: CurrentPrincipal, gateway_id: str | None = None, limit: Limit = 50, offset: Offset = 0
+        reg: Reg, who: CurrentPrincipal, gateway_id: str | None = None, limit: Limit = 50, offset: Offset = 0
     ) -> PageOut[ResourceTemplateOut]:
-        page = await reg.catalog.resource_templates(gateway_id=gateway_id, limit=limit, offset=offset)
+        page = await reg.catalog.resource_templates(by=who, gateway_id=gateway_id, limit=limit, offset=offset)
         return PageOut.of(page, ResourceTemplateOut.of, limit=limit, offset=offset)
+
+    @router.patch("/resource-templates/{template_id}", summary="Change who sees one resource template")
+    async def update_resource_template(
+        template_id: str, body: ItemAccessPatch, reg: Reg, who: CurrentPrincipal
+    ) -> ResourceTemplateOut:
+        changed = await reg.gateways.set_item_access(
+            TEMPLATES, template_id, by=who, visibility=body.visibility
+        )
+        return ResourceTemplateOut.of(changed)
 
     return router
 
@@ -135,10 +181,18 @@ def _prompts(Reg: Any) -> APIRouter:
 
     @router.get("", summary="List prompts of every gateway, or of one")
     async def list_prompts(
-        reg: Reg, _: CurrentPrincipal, gateway_id: str | None = None, limit: Limit = 50, offset: Offset = 0
+        reg: Reg, who: CurrentPrincipal, gateway_id: str | None = None, limit: Limit = 50, offset: Offset = 0
     ) -> PageOut[PromptOut]:
-        page = await reg.catalog.prompts(gateway_id=gateway_id, limit=limit, offset=offset)
+        page = await reg.catalog.prompts(by=who, gateway_id=gateway_id, limit=limit, offset=offset)
         return PageOut.of(page, PromptOut.of, limit=limit, offset=offset)
+
+    @router.patch("/{prompt_id}", summary="Change who sees one prompt")
+    async def update_prompt(
+        prompt_id: str, body: ItemAccessPatch, reg: Reg, who: CurrentPrincipal
+    ) -> PromptOut:
+        return PromptOut.of(
+            await reg.gateways.set_item_access(PROMPTS, prompt_id, by=who, visibility=body.visibility)
+        )
 
     return router
 
@@ -159,7 +213,7 @@ def _servers(Reg: Any) -> APIRouter:
         summary="Create a virtual server from chosen tools, resources, prompts and gateways",
         description=_CHECKED,
     )
-    async def create_server(body: ServerIn, reg: Reg, who: AdminPrincipal) -> ServerDetailOut:
+    async def create_server(body: ServerIn, reg: Reg, who: CurrentPrincipal) -> ServerDetailOut:
         detail = await reg.servers.create(
             body.name,
             description=body.description,
@@ -169,24 +223,26 @@ def _servers(Reg: Any) -> APIRouter:
             gateways=body.gateways,
             naming=body.naming.change() if body.naming else None,
             bare_names=body.bare_names,
-            by=who.user_id,
+            by=who,
+            team_id=body.team_id,
+            visibility=body.visibility,
         )
         return ServerDetailOut.of_detail(detail)
 
     @router.get("", summary="List virtual servers")
     async def list_servers(
-        reg: Reg, _: CurrentPrincipal, limit: Limit = 50, offset: Offset = 0
+        reg: Reg, who: CurrentPrincipal, limit: Limit = 50, offset: Offset = 0
     ) -> PageOut[ServerOut]:
-        page = await reg.servers.page(limit=limit, offset=offset)
+        page = await reg.servers.page(by=who, limit=limit, offset=offset)
         return PageOut.of(page, ServerOut.of, limit=limit, offset=offset)
 
     @router.get("/{server_id}", summary="A virtual server and what it exposes, under which names")
-    async def get_server(server_id: str, reg: Reg, _: CurrentPrincipal) -> ServerDetailOut:
-        return ServerDetailOut.of_detail(await reg.servers.get(server_id))
+    async def get_server(server_id: str, reg: Reg, who: CurrentPrincipal) -> ServerDetailOut:
+        return ServerDetailOut.of_detail(await reg.servers.get(server_id, by=who))
 
     @router.patch("/{server_id}", summary="Change a virtual server", description=_CHECKED)
     async def update_server(
-        server_id: str, body: ServerPatch, reg: Reg, _: AdminPrincipal
+        server_id: str, body: ServerPatch, reg: Reg, who: CurrentPrincipal
     ) -> ServerDetailOut:
         detail = await reg.servers.update(
             server_id,
@@ -198,12 +254,15 @@ def _servers(Reg: Any) -> APIRouter:
             gateways=body.gateways,
             naming=body.naming.change() if body.naming else None,
             bare_names=body.bare_names,
+            by=who,
+            team_id=body.team_id,
+            visibility=body.visibility,
         )
         return ServerDetailOut.of_detail(detail)
 
     @router.delete("/{server_id}", status_code=status.HTTP_204_NO_CONTENT, summary="Remove a virtual server")
-    async def delete_server(server_id: str, reg: Reg, _: AdminPrincipal) -> Response:
-        await reg.servers.delete(server_id)
+    async def delete_server(server_id: str, reg: Reg, who: CurrentPrincipal) -> Response:
+        await reg.servers.delete(server_id, by=who)
         return Response(status_code=status.HTTP_204_NO_CONTENT)
 
     return router

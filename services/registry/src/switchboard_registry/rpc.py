@@ -12,7 +12,7 @@ import grpc
 import orjson
 from switchboard.registry.v1 import registry_pb2, registry_pb2_grpc
 
-from switchboard_registry.domain.models import Catalog, Gateway, PromptBinding, Resource, ToolBinding
+from switchboard_registry.domain.models import Access, Catalog, Gateway, PromptBinding, Resource, ToolBinding
 from switchboard_registry.domain.registry import Registry
 
 
@@ -45,7 +45,12 @@ def catalog_to_proto(catalog: Catalog) -> registry_pb2.Catalog:
         upstreams=[upstream_to_proto(gateway) for gateway in catalog.upstreams],
         unavailable_tools=catalog.unavailable_tools,
         unavailable_prompts=catalog.unavailable_prompts,
+        server_access=None if catalog.server_access is None else access_to_proto(catalog.server_access),
     )
+
+
+def access_to_proto(access: Access) -> registry_pb2.Access:
+    return registry_pb2.Access(owner_id=access.owner_id, team_id=access.team_id, visibility=access.visibility)
 
 
 def binding_to_proto(binding: ToolBinding) -> registry_pb2.ToolBinding:
@@ -58,6 +63,7 @@ def binding_to_proto(binding: ToolBinding) -> registry_pb2.ToolBinding:
         gateway_name=tool.gateway_name,
         upstream_url=tool.gateway_url,
         definition_json=tool.definition_json.encode(),
+        access=access_to_proto(tool.access),
     )
 
 
@@ -67,6 +73,7 @@ def resource_to_proto(resource: Resource) -> registry_pb2.ResourceBinding:
         uri=resource.uri,
         gateway_id=resource.gateway_id,
         definition_json=resource.definition_json.encode(),
+        access=access_to_proto(resource.access),
     )
 
 
@@ -78,6 +85,7 @@ def prompt_to_proto(binding: PromptBinding) -> registry_pb2.PromptBinding:
         upstream_name=prompt.name,
         gateway_id=prompt.gateway_id,
         definition_json=prompt.definition_json.encode(),
+        access=access_to_proto(prompt.access),
     )
 
 

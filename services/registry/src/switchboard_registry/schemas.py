@@ -13,6 +13,7 @@ from typing import Any, Generic, Literal, TypeVar
 from pydantic import BaseModel, ConfigDict, Field
 
 from switchboard_registry.domain.models import (
+    Access,
     Gateway,
     GatewayDetail,
     GatewayRef,
@@ -42,12 +43,47 @@ class PageOut(BaseModel, Generic[T]):
         return cls(items=[convert(item) for item in page.items], total=page.total, limit=limit, offset=offset)
 
 
-class GatewayIn(BaseModel):
+VisibilityIn = Literal["private", "team", "public"]
+_TEAM = "The owning team's id; default: the caller's personal team."
+_VISIBILITY = "`private` (its owner), `team` (default: its team's members) or `public` (anyone signed in)."
+
+
+class Owned(BaseModel):
+    """Who owns an entity and who may see it."""
+
+    owner_id: str
+    team_id: str = Field(description="Empty for entities made before teams existed (then public).")
+    visibility: VisibilityIn
+
+
+def owned(access: Access) -> dict[str, Any]:
+    return {"owner_id": access.owner_id, "team_id": access.team_id, "visibility": access.visibility}
+
+
+class AccessIn(BaseModel):
+    team_id: str | None = Field(default=None, min_length=1, max_length=36, description=_TEAM)
+    visibility: VisibilityIn | None = Field(default=None, description=_VISIBILITY)
+
+
+class AccessPatch(BaseModel):
+    """A new team and/or visibility; what is left out stays. Everything a gateway lists follows it."""
+
+    team_id: str | None = Field(default=None, min_length=1, max_length=36)
+    visibility: VisibilityIn | None = None
+
+
+class ItemAccessPatch(BaseModel):
+    """Who sees one tool, resource or prompt: never more than see its gateway."""
+
+    visibility: VisibilityIn
+
+
+class GatewayIn(AccessIn):
     name: str = Field(description="1 to 32 letters, digits, '_' or '-'; prefixes the names of its tools.")
     url: str = Field(description="The upstream's Streamable HTTP endpoint (http or https).")
 
 
-class ToolOut(BaseModel):
+class ToolOut(Owned):
     model_config = ConfigDict(populate_by_name=True)
 
     id: str
@@ -69,10 +105,11 @@ class ToolOut(BaseModel):
             gateway_name=tool.gateway_name,
             description=definition.get("description"),
             input_schema=definition.get("inputSchema") or {},
+            **owned(tool.access),
         )
 
 
-class PromptOut(BaseModel):
+class PromptOut(Owned):
     id: str
     name: str = Field(description="Qualified name: `<gateway>__<prompt>`.")
     upstream_name: str
@@ -94,10 +131,11 @@ class PromptOut(BaseModel):
             title=definition.get("title"),
             description=definition.get("description"),
             arguments=definition.get("arguments") or [],
+            **owned(prompt.access),
         )
 
 
-class ResourceOut(BaseModel):
+class ResourceOut(Owned):
     model_config = ConfigDict(populate_by_name=True)
 
     id: str
@@ -121,10 +159,11 @@ class ResourceOut(BaseModel):
             mime_type=definition.get("mimeType"),
             gateway_id=resource.gateway_id,
             gateway_name=resource.gateway_name,
+            **owned(resource.access),
         )
 
 
-class ResourceTemplateOut(BaseModel):
+class ResourceTemplateOut(Owned):
     model_config = ConfigDict(populate_by_name=True)
 
     id: str
@@ -148,10 +187,11 @@ class ResourceTemplateOut(BaseModel):
             mime_type=definition.get("mimeType"),
             gateway_id=template.gateway_id,
             gateway_name=template.gateway_name,
+            **owned(template.access),
         )
 
 
-class GatewayOut(BaseModel):
+class GatewayOut(Owned):
     id: str
     name: str
     url: str
@@ -192,6 +232,7 @@ class GatewayOut(BaseModel):
             status=gateway.status,
             last_seen_ok_at=gateway.last_seen_ok_at,
             last_error=gateway.last_error,
+            **owned(gateway.access),
         )
 
 
@@ -253,7 +294,7 @@ _GATEWAYS = "Gateway ids or names: everything they offer, now and after each ref
 _BARE = "Shorthand for naming mode `bare` (true) or `prefix` (false)."
 
 
-class ServerIn(BaseModel):
+class ServerIn(AccessIn):
     name: str
     description: str = ""
     tools: list[str] = Field(default_factory=list, description=_TOOLS)
@@ -275,6 +316,10 @@ class ServerPatch(BaseModel):
     gateways: list[str] | None = Field(default=None, description=_GATEWAYS)
     naming: NamingIn | None = Field(default=None, description="The naming parts given replace those parts.")
     bare_names: bool | None = Field(default=None, description=_BARE)
+    team_id: str | None = Field(
+        default=None, min_length=1, max_length=36, description="Move it to this team."
+    )
+    visibility: VisibilityIn | None = None
 
 
 class ServerToolOut(BaseModel):
@@ -328,7 +373,7 @@ class ChosenOut(BaseModel):
     prompts: list[str]
 
 
-class ServerOut(BaseModel):
+class ServerOut(Owned):
     id: str
     name: str
     description: str
@@ -355,6 +400,7 @@ class ServerOut(BaseModel):
             resource_count=server.resource_count,
             resource_template_count=server.resource_template_count,
             prompt_count=server.prompt_count,
+            **owned(server.access),
         )
 
 

@@ -36,6 +36,12 @@ def error_body(exc: SwitchboardError) -> dict:
 
 async def _switchboard_error(_request: Request, exc: SwitchboardError) -> OrjsonResponse:
     headers = {"WWW-Authenticate": 'Bearer realm="switchboard"'} if isinstance(exc, Unauthenticated) else None
+    scope = (exc.data or {}).get("scope") if isinstance(exc, PermissionDenied) else None
+    if isinstance(scope, str) and scope:
+        # A token whose scopes leave out what was asked (RFC 6750 section 3.1).
+        headers = {
+            "WWW-Authenticate": f'Bearer realm="switchboard", error="insufficient_scope", scope="{scope}"'
+        }
     return OrjsonResponse(error_body(exc), status_code=status_of(exc)[0], headers=headers)
 
 

@@ -33,6 +33,7 @@ from switchboard_auth.store.api_tokens import (
     mark_used,
     token_holder,
 )
+from switchboard_auth.store.teams import personal_team_of
 from switchboard_auth.store.users import UserRow
 
 logger = logging.getLogger(__name__)
@@ -109,6 +110,7 @@ class Tokens:
         async with self._sessions() as session:
             holder = await token_holder(session, jti)
             held = await memberships(session, subject) if holder is not None else ()
+            personal = await personal_team_of(session, subject) if holder is not None else ""
         if holder is None or holder.user_id != subject:
             raise Unauthenticated("token is not known to this issuer")
         if holder.revoked_at is not None:
@@ -127,6 +129,7 @@ class Tokens:
             scopes=holder.limits.scopes,
             allowed_servers=holder.limits.servers,
             allowed_cidrs=holder.limits.cidrs,
+            personal_team_id=personal,
         )
 
     async def _note_use(self, jti: str, now: datetime) -> None:

@@ -132,6 +132,11 @@ async def memberships_of(session: AsyncSession, user_id: str) -> list[tuple[str,
     return [(team_id, role) for team_id, role in rows]
 
 
+async def personal_team_of(session: AsyncSession, user_id: str) -> str:
+    """The id of the user's personal team ("" if they have none yet)."""
+    return await session.scalar(select(teams.c.id).where(teams.c.personal_of == user_id)) or ""
+
+
 async def holders_of_role(session: AsyncSession, role: str) -> list[str]:
     """Users holding `role` in some team (their cached principals change with it)."""
     rows = await session.execute(select(team_members.c.user_id).where(team_members.c.role == role).distinct())

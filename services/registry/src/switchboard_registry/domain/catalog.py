@@ -6,6 +6,10 @@ name (`gateway__name`, unique by construction) and every resource and resource
 template; a URI offered by several gateways is served by the first of them by name,
 since nothing configures that catalog and a URI can only be read from one place.
 
+Every item carries its access and a server's catalog its server's: one catalog per
+server serves every caller, and the proxy decides per caller what each may see.
+The admin views show only what the caller sees.
+
 Items of unavailable gateways (see `health`) are left out of both, under the same
 names for the rest, and come back when their gateway does.
 """
@@ -18,6 +22,7 @@ from sqlalchemy.ext.asyncio import async_sessionmaker
 from switchboard_core.errors import NotFound
 
 from switchboard_registry.domain import composition
+from switchboard_registry.domain.access import Caller, viewer
 from switchboard_registry.domain.models import (
     Catalog,
     Contents,
@@ -45,6 +50,7 @@ class CatalogReader:
             # keyed on this revision is never fresher than it claims.
             revision = await revision_store.current(s)
             down = await unavailable_ids(s)
+            server_access = None
             if not server_id:
                 server_name = ""
                 contents = Contents(
@@ -57,7 +63,7 @@ class CatalogReader:
                 server = await get_server(s, server_id)
                 if server is None:
                     raise NotFound(f"no server {server_id!r}")
-                server_name = server.name
+                server_name, server_access = server.name, server.access
                 _, contents = await composition.read(s, server)
             held_tools = {b.name: b.tool.gateway_name for b in contents.tools if b.tool.gateway_id in down}
             held_prompts = {
@@ -76,25 +82,40 @@ class CatalogReader:
             upstreams=upstreams,
             unavailable_tools=held_tools,
             unavailable_prompts=held_prompts,
+            server_access=server_access,
         )
 
-    async def tools(self, *, gateway_id: str | None = None, limit: int, offset: int) -> Page[Tool]:
+    async def tools(
+        self, *, by: Caller, gateway_id: str | None = None, limit: int, offset: int
+    ) -> Page[Tool]:
         async with self._sessions() as s:
-            return await page_items(s, TOOLS, gateway_id=gateway_id, limit=limit, offset=offset)
+            return await page_items(
+                s, TOOLS, viewer(by, "tools.read"), gateway_id=gateway_id, limit=limit, offset=offset
+            )
 
-    async def prompts(self, *, gateway_id: str | None = None, limit: int, offset: int) -> Page[Prompt]:
+    async def prompts(
+        self, *, by: Caller, gateway_id: str | None = None, limit: int, offset: int
+    ) -> Page[Prompt]:
         async with self._sessions() as s:
-            return await page_items(s, PROMPTS, gateway_id=gateway_id, limit=limit, offset=offset)
+            return await page_items(
+                s, PROMPTS, viewer(by, "prompts.read"), gateway_id=gateway_id, limit=limit, offset=offset
+            )
 
-    async def resources(self, *, gateway_id: str | None = None, limit: int, offset: int) -> Page[Resource]:
-        async with self._sessions() as s:
-            return await page_items(s, RESOURCES, gateway_id=gateway_id, limit=limit, offset=offset)
-
-    async def resource_templates(
-        self, *, gateway_id: str | None = None, limit: int, offset: int
+    async def resources(
+        self, *, by: Caller, gateway_id: str | None = None, limit: int, offset: int
     ) -> Page[Resource]:
         async with self._sessions() as s:
-            return await page_items(s, TEMPLATES, gateway_id=gateway_id, limit=limit, offset=offset)
+            return await page_items(
+                s, RESOURCES, viewer(by, "resources.read"), gateway_id=gateway_id, limit=limit, offset=offset
+            )
+
+    async def resource_templates(
+        self, *, by: Caller, gateway_id: str | None = None, limit: int, offset: int
+    ) -> Page[Resource]:
+        async with self._sessions() as s:
+            return await page_items(
+                s, TEMPLATES, viewer(by, "resources.read"), gateway_id=gateway_id, limit=limit, offset=offset
+            )
 
 
 def _first_per_uri(resources: Iterable[Resource], unavailable: set[str]) -> list[Resource]:

@@ -13,14 +13,24 @@ from __future__ import annotations
 import asyncio
 import uuid
 import weakref
+from dataclasses import replace
 from datetime import UTC, datetime
 from typing import Any
 
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
-from switchboard_core.errors import Conflict, InvalidInput, NotFound, UpstreamError, UpstreamUnavailable
+from switchboard_core.errors import (
+    Conflict,
+    InvalidInput,
+    NotFound,
+    Unprocessable,
+    UpstreamError,
+    UpstreamUnavailable,
+)
+from switchboard_core.policy import decide
 from switchboard_mcp.upstream import HttpClient
 
 from switchboard_registry.domain import composition
+from switchboard_registry.domain.access import REACH, SYSTEM, Caller, changed, chosen, require, seen, viewer
 from switchboard_registry.domain.changes import Changes
 from switchboard_registry.domain.discovery import Discovery, discover, reason
 from switchboard_registry.domain.models import AVAILABLE, Gateway, GatewayDetail, Page
@@ -34,11 +44,13 @@ from switchboard_registry.domain.naming import problems
 from switchboard_registry.store import revision as revision_store
 from switchboard_registry.store.gateways import (
     delete_gateway,
+    gateway_access,
     get_gateway,
     insert_gateway,
     list_gateways,
     mark_refreshed,
     replace_capabilities,
+    set_gateway_access,
     set_status,
     taken,
 )
@@ -49,9 +61,11 @@ from switchboard_registry.store.listings import (
     TOOLS,
     Kind,
     insert_items,
+    item,
     of_gateway,
     replace_items,
 )
+from switchboard_registry.store.listings import set_item_access as set_listed_access
 from switchboard_registry.store.servers import get_server, servers_including
 
 
@@ -75,7 +89,11 @@ class Gateways:
         # One lock per gateway being refreshed, gone once nobody holds or waits on it.
         self._refreshing: weakref.WeakValueDictionary[str, asyncio.Lock] = weakref.WeakValueDictionary()
 
-    async def register(self, name: str, url: str, *, by: str) -> GatewayDetail:
+    async def register(
+        self, name: str, url: str, *, by: Caller, team_id: str | None = None, visibility: str | None = None
+    ) -> GatewayDetail:
+        """Owned by `by`, in `team_id` (default: their personal team), `visibility` (default "team")."""
+        access = chosen(by, "gateways.create", team_id=team_id, visibility=visibility)
         check_gateway_name(name)
         check_upstream_url(url)
         async with self._sessions() as s:
@@ -95,24 +113,26 @@ class Gateways:
                 name=name,
                 url=url,
                 at=datetime.now(UTC),
-                created_by=by,
+                created_by=by.user_id,
                 server_info=found.server_info,
                 capabilities=found.capabilities,
+                access=access,
             )
             for kind, definitions in _listed(found):
-                await insert_items(s, kind, gateway_id, definitions)
-        return await self.get(gateway_id)
+                await insert_items(s, kind, gateway_id, definitions, access)
+        return await self.get(gateway_id, by=by)
 
-    async def refresh(self, gateway_id: str) -> GatewayDetail:
+    async def refresh(self, gateway_id: str, *, by: Caller = SYSTEM) -> GatewayDetail:
         """List what the upstream offers again; items still listed keep their ids.
 
         A gateway taken out by the health checks is available again once this succeeds.
         """
+        await self.writable(gateway_id, by, "gateways.update")
         lock = self._refreshing.get(gateway_id)
         if lock is None:
             lock = self._refreshing[gateway_id] = asyncio.Lock()
         async with lock:
-            return await self._refresh(gateway_id)
+            return _as_seen_by(by, await self._refresh(gateway_id))
 
     async def _refresh(self, gateway_id: str) -> GatewayDetail:
         gateway = (await self.get(gateway_id)).gateway
@@ -128,9 +148,10 @@ class Gateways:
             # Updating the gateway row first takes the write lock before anything is read.
             if not await mark_refreshed(s, gateway_id, at=datetime.now(UTC), server_info=found.server_info):
                 raise NotFound(f"no gateway {gateway_id!r}")
+            access = await gateway_access(s, gateway_id)
             changed = await replace_capabilities(s, gateway_id, found.capabilities)
             for kind, definitions in _listed(found):
-                changed = await replace_items(s, kind, gateway_id, definitions) or changed
+                changed = await replace_items(s, kind, gateway_id, definitions, access) or changed
             if changed:
                 await _check_servers_including(s, gateway)
             # It answered, so it serves again if the health checks had taken it out.
@@ -141,27 +162,94 @@ class Gateways:
             await self._changes.announce(revision)
         return await self.get(gateway_id)
 
-    async def delete(self, gateway_id: str) -> None:
+    async def delete(self, gateway_id: str, *, by: Caller) -> None:
+        await self.writable(gateway_id, by, "gateways.delete")
         async with self._changes.change() as s:
             if not await delete_gateway(s, gateway_id):
                 raise NotFound(f"no gateway {gateway_id!r}")
 
-    async def get(self, gateway_id: str) -> GatewayDetail:
+    async def writable(self, gateway_id: str, by: Caller, permission: str) -> Gateway:
+        """The gateway, if `by` sees it (else NotFound) and may do `permission` to it (else PermissionDenied)."""
+        async with self._sessions() as s:
+            gateway = await get_gateway(s, gateway_id)
+        if gateway is None:
+            raise NotFound(f"no gateway {gateway_id!r}")
+        seen(by, "gateways.read", gateway.access, f"gateway {gateway_id!r}")
+        require(by, permission, gateway.access)
+        return gateway
+
+    async def set_access(
+        self, gateway_id: str, *, by: Caller, team_id: str | None = None, visibility: str | None = None
+    ) -> GatewayDetail:
+        """Move the gateway to another team or visibility; everything it lists follows."""
+        gateway = await self.writable(gateway_id, by, "gateways.update")
+        access = changed(by, "gateways.update", gateway.access, team_id=team_id, visibility=visibility)
+        if access != gateway.access:
+            async with self._changes.change() as s:
+                await set_gateway_access(s, gateway_id, access)
+        return await self.get(gateway_id, by=by)
+
+    async def set_item_access(self, kind: Kind[Any], item_id: str, *, by: Caller, visibility: str) -> Any:
+        """Narrow (or widen, up to its gateway's) who sees one tool, resource, template or prompt."""
+        async with self._sessions() as s:
+            found = await item(s, kind, item_id)
+            gateway = None if found is None else await get_gateway(s, found.gateway_id)
+        if found is None or gateway is None:
+            raise NotFound(f"no {kind.noun} {item_id!r}")
+        permission = _READ[kind.noun]
+        seen(by, permission, found.access, f"{kind.noun} {item_id!r}")
+        seen(by, "gateways.read", gateway.access, f"{kind.noun} {item_id!r}")
+        # Items are changed by whoever may change their gateway.
+        access = changed(by, "gateways.update", gateway.access, team_id=None, visibility=visibility)
+        if REACH[access.visibility] > REACH[gateway.access.visibility]:
+            raise Unprocessable(
+                f"a {kind.noun} cannot be more visible than its gateway {gateway.name!r}, "
+                f"which is {gateway.access.visibility!r}"
+            )
+        if access != found.access:
+            async with self._changes.change() as s:
+                await set_listed_access(s, kind, item_id, access)
+        async with self._sessions() as s:
+            return await item(s, kind, item_id)
+
+    async def get(self, gateway_id: str, *, by: Caller = SYSTEM) -> GatewayDetail:
+        """The gateway and what it lists that `by` sees (NotFound if they do not see the gateway)."""
         async with self._sessions() as s:
             gateway = await get_gateway(s, gateway_id)
             if gateway is None:
                 raise NotFound(f"no gateway {gateway_id!r}")
-            return GatewayDetail(
+            seen(by, "gateways.read", gateway.access, f"gateway {gateway_id!r}")
+            detail = GatewayDetail(
                 gateway,
                 tools=await of_gateway(s, TOOLS, gateway_id),
                 resources=await of_gateway(s, RESOURCES, gateway_id),
                 resource_templates=await of_gateway(s, TEMPLATES, gateway_id),
                 prompts=await of_gateway(s, PROMPTS, gateway_id),
             )
+        return _as_seen_by(by, detail)
 
-    async def page(self, *, limit: int, offset: int) -> Page[Gateway]:
+    async def page(self, *, by: Caller, limit: int, offset: int) -> Page[Gateway]:
         async with self._sessions() as s:
-            return await list_gateways(s, limit=limit, offset=offset)
+            return await list_gateways(s, viewer(by, "gateways.read"), limit=limit, offset=offset)
+
+
+_READ = {
+    TOOLS.noun: "tools.read",
+    PROMPTS.noun: "prompts.read",
+    RESOURCES.noun: "resources.read",
+    TEMPLATES.noun: "resources.read",
+}
+
+
+def _as_seen_by(by: Caller, detail: GatewayDetail) -> GatewayDetail:
+    """The detail less the items `by` may not see."""
+    return replace(
+        detail,
+        tools=[t for t in detail.tools if decide(by, "tools.read", t.access)],
+        resources=[r for r in detail.resources if decide(by, "resources.read", r.access)],
+        resource_templates=[r for r in detail.resource_templates if decide(by, "resources.read", r.access)],
+        prompts=[p for p in detail.prompts if decide(by, "prompts.read", p.access)],
+    )
 
 
 def _check_names(gateway_name: str, found: Discovery, *, doing: str) -> None:

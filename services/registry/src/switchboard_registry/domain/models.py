@@ -18,6 +18,16 @@ UNAVAILABLE: GatewayStatus = "unavailable"
 
 
 @dataclass(frozen=True, slots=True)
+class Access:
+    """Who owns an entity and who may see it (a `switchboard_core.policy.Entity`)."""
+
+    owner_id: str
+    team_id: str
+    # "private" (its owner), "team" (its team's members) or "public" (anyone signed in).
+    visibility: str
+
+
+@dataclass(frozen=True, slots=True)
 class Gateway:
     """An upstream MCP server registered under a name."""
 
@@ -34,6 +44,8 @@ class Gateway:
     resource_count: int
     resource_template_count: int
     prompt_count: int
+    # Its items start with it and are never more visible than it.
+    access: Access
     # Unavailable gateways (found unreachable by the health checks) serve nothing.
     status: GatewayStatus = AVAILABLE
     last_seen_ok_at: datetime | None = None
@@ -82,6 +94,7 @@ class Tool(_Named):
     gateway_url: str
     # The upstream's whole Tool object, as JSON text.
     definition_json: str
+    access: Access
 
 
 @dataclass(frozen=True, slots=True)
@@ -94,6 +107,7 @@ class Prompt(_Named):
     gateway_name: str
     gateway_url: str
     definition_json: str
+    access: Access
 
 
 @dataclass(frozen=True, slots=True)
@@ -107,6 +121,7 @@ class Resource(_Defined):
     gateway_name: str
     gateway_url: str
     definition_json: str
+    access: Access
 
 
 @dataclass(frozen=True, slots=True)
@@ -162,6 +177,7 @@ class Server:
     resource_count: int
     resource_template_count: int
     prompt_count: int
+    access: Access
 
     @property
     def bare_names(self) -> bool:
@@ -242,6 +258,8 @@ class Catalog:
     # Held back while their gateway is unavailable: exposed name -> gateway name.
     unavailable_tools: dict[str, str] = field(default_factory=dict)
     unavailable_prompts: dict[str, str] = field(default_factory=dict)
+    # The server's own access (None for the catalog of everything).
+    server_access: Access | None = None
 
 
 @dataclass(frozen=True, slots=True)

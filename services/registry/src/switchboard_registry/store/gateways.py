@@ -12,17 +12,28 @@ from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
 from switchboard_core.errors import Conflict
 
+from switchboard_registry.domain.access import Viewer
 from switchboard_registry.domain.models import (
     AVAILABLE,
     UNAVAILABLE,
+    Access,
     Gateway,
     GatewayRef,
     GatewayStatus,
     HealthTarget,
     Page,
 )
-from switchboard_registry.store.listings import PROMPTS, RESOURCES, TEMPLATES, TOOLS, count_per_gateway
+from switchboard_registry.store.listings import (
+    PROMPTS,
+    RESOURCES,
+    TEMPLATES,
+    TOOLS,
+    access_columns,
+    access_of,
+    count_per_gateway,
+)
 from switchboard_registry.store.tables import gateways, utc
+from switchboard_registry.store.visible import visible_to
 
 _with_counts = select(
     gateways,
@@ -43,6 +54,7 @@ async def insert_gateway(
     created_by: str,
     server_info: dict[str, Any],
     capabilities: dict[str, Any],
+    access: Access,
 ) -> None:
     values = dict(
         id=id,
@@ -55,6 +67,7 @@ async def insert_gateway(
         capabilities=capabilities,
         status=AVAILABLE,
         last_seen_ok_at=at,
+        **access_columns(access),
     )
     try:
         await s.execute(insert(gateways).values(**values))
@@ -149,20 +162,39 @@ async def gateways_by_id(s: AsyncSession, ids: Collection[str]) -> list[Gateway]
     return [_gateway(row) for row in rows]
 
 
-async def gateway_refs(s: AsyncSession, refs: Collection[str]) -> list[GatewayRef]:
-    """Gateways whose id or name is among `refs`."""
+async def gateway_refs(s: AsyncSession, refs: Collection[str], viewer: Viewer) -> list[GatewayRef]:
+    """Gateways the viewer sees whose id or name is among `refs`."""
     if not refs:
         return []
     query = select(gateways.c.id, gateways.c.name).where(
-        or_(gateways.c.id.in_(list(refs)), gateways.c.name.in_(list(refs)))
+        or_(gateways.c.id.in_(list(refs)), gateways.c.name.in_(list(refs))), visible_to(gateways, viewer)
     )
     return [GatewayRef(row.id, row.name) for row in await s.execute(query)]
 
 
-async def list_gateways(s: AsyncSession, *, limit: int, offset: int) -> Page[Gateway]:
-    rows = (await s.execute(_with_counts.order_by(gateways.c.name).limit(limit).offset(offset))).all()
-    total = await s.scalar(select(func.count()).select_from(gateways))
+async def list_gateways(s: AsyncSession, viewer: Viewer, *, limit: int, offset: int) -> Page[Gateway]:
+    seen = visible_to(gateways, viewer)
+    rows = (
+        await s.execute(_with_counts.where(seen).order_by(gateways.c.name).limit(limit).offset(offset))
+    ).all()
+    total = await s.scalar(select(func.count()).select_from(gateways).where(seen))
     return Page([_gateway(row) for row in rows], int(total or 0))
+
+
+async def gateway_access(s: AsyncSession, gateway_id: str) -> Access | None:
+    query = select(gateways.c.owner_id, gateways.c.team_id, gateways.c.visibility).where(
+        gateways.c.id == gateway_id
+    )
+    row = (await s.execute(query)).one_or_none()
+    return None if row is None else access_of(row)
+
+
+async def set_gateway_access(s: AsyncSession, gateway_id: str, access: Access) -> None:
+    """The gateway's new access, carried to everything it lists."""
+    values = access_columns(access)
+    await s.execute(update(gateways).where(gateways.c.id == gateway_id).values(**values))
+    for kind in (TOOLS, RESOURCES, TEMPLATES, PROMPTS):
+        await s.execute(update(kind.table).where(kind.table.c.gateway_id == gateway_id).values(**values))
 
 
 async def delete_gateway(s: AsyncSession, gateway_id: str) -> bool:
@@ -184,6 +216,7 @@ def _gateway(row: Row) -> Gateway:
         resource_count=int(row.resource_count),
         resource_template_count=int(row.resource_template_count),
         prompt_count=int(row.prompt_count),
+        access=access_of(row),
         status=row.status,
         last_seen_ok_at=None if row.last_seen_ok_at is None else utc(row.last_seen_ok_at),
         last_error=row.last_error,

@@ -17,7 +17,8 @@ from sqlalchemy import Column, Select, Table, and_, bindparam, delete, func, ins
 from sqlalchemy.engine import Row
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from switchboard_registry.domain.models import Page, Prompt, Resource, Tool
+from switchboard_registry.domain.access import Viewer
+from switchboard_registry.domain.models import Access, Page, Prompt, Resource, Tool
 from switchboard_registry.store.tables import (
     gateways,
     prompts,
@@ -30,6 +31,7 @@ from switchboard_registry.store.tables import (
     server_tools,
     tools,
 )
+from switchboard_registry.store.visible import visible_to
 
 T = TypeVar("T")
 
@@ -55,6 +57,9 @@ class Kind(Generic[T]):
             gateways.c.name.label("gateway_name"),
             gateways.c.url.label("gateway_url"),
             t.c.definition_json,
+            t.c.owner_id,
+            t.c.team_id,
+            t.c.visibility,
         ).join_from(t, gateways, t.c.gateway_id == gateways.c.id)
 
     @property
@@ -62,16 +67,48 @@ class Kind(Generic[T]):
         return (gateways.c.name, self.key)
 
 
+def access_of(row: Row) -> Access:
+    return Access(row.owner_id, row.team_id, row.visibility)
+
+
+def access_columns(access: Access) -> dict[str, str]:
+    return {"owner_id": access.owner_id, "team_id": access.team_id, "visibility": access.visibility}
+
+
 def _tool(row: Row) -> Tool:
-    return Tool(row.id, row.key, row.gateway_id, row.gateway_name, row.gateway_url, row.definition_json)
+    return Tool(
+        row.id,
+        row.key,
+        row.gateway_id,
+        row.gateway_name,
+        row.gateway_url,
+        row.definition_json,
+        access_of(row),
+    )
 
 
 def _prompt(row: Row) -> Prompt:
-    return Prompt(row.id, row.key, row.gateway_id, row.gateway_name, row.gateway_url, row.definition_json)
+    return Prompt(
+        row.id,
+        row.key,
+        row.gateway_id,
+        row.gateway_name,
+        row.gateway_url,
+        row.definition_json,
+        access_of(row),
+    )
 
 
 def _resource(row: Row) -> Resource:
-    return Resource(row.id, row.key, row.gateway_id, row.gateway_name, row.gateway_url, row.definition_json)
+    return Resource(
+        row.id,
+        row.key,
+        row.gateway_id,
+        row.gateway_name,
+        row.gateway_url,
+        row.definition_json,
+        access_of(row),
+    )
 
 
 TOOLS = Kind("tool", tools, tools.c.name, server_tools, server_tools.c.tool_id, _tool)
@@ -90,24 +127,32 @@ TEMPLATES = Kind(
 
 
 async def insert_items(
-    s: AsyncSession, kind: Kind[Any], gateway_id: str, definitions: Mapping[str, str]
+    s: AsyncSession, kind: Kind[Any], gateway_id: str, definitions: Mapping[str, str], access: Access
 ) -> None:
-    """Add items to a gateway; `definitions` maps each key to the upstream's JSON."""
+    """Add items to a gateway, with its `access`; `definitions` maps each key to the upstream's JSON."""
     if definitions:
         key = kind.key.name
+        columns = access_columns(access)
         rows = [
-            {"id": str(uuid.uuid4()), "gateway_id": gateway_id, key: k, "definition_json": definition}
+            {
+                "id": str(uuid.uuid4()),
+                "gateway_id": gateway_id,
+                key: k,
+                "definition_json": definition,
+                **columns,
+            }
             for k, definition in definitions.items()
         ]
         await s.execute(insert(kind.table), rows)
 
 
 async def replace_items(
-    s: AsyncSession, kind: Kind[Any], gateway_id: str, definitions: Mapping[str, str]
+    s: AsyncSession, kind: Kind[Any], gateway_id: str, definitions: Mapping[str, str], access: Access
 ) -> bool:
     """Make a gateway's items of this kind exactly `definitions`; False when they already were.
 
-    An item still listed keeps its id, so virtual servers that chose it keep it.
+    An item still listed keeps its id (so virtual servers that chose it keep it) and its
+    access; new ones get `access`, the gateway's.
     """
     t = kind.table
     query = select(kind.key.label("key"), t.c.id, t.c.definition_json).where(t.c.gateway_id == gateway_id)
@@ -126,7 +171,7 @@ async def replace_items(
             changed,
         )
     new = {k: definition for k, definition in definitions.items() if k not in existing}
-    await insert_items(s, kind, gateway_id, new)
+    await insert_items(s, kind, gateway_id, new, access)
     return bool(gone or changed or new)
 
 
@@ -147,9 +192,10 @@ async def of_gateways(s: AsyncSession, kind: Kind[T], gateway_ids: Sequence[str]
 
 
 async def page_items(
-    s: AsyncSession, kind: Kind[T], *, gateway_id: str | None, limit: int, offset: int
+    s: AsyncSession, kind: Kind[T], viewer: Viewer, *, gateway_id: str | None, limit: int, offset: int
 ) -> Page[T]:
-    query, count = kind.select, select(func.count()).select_from(kind.table)
+    seen = visible_to(kind.table, viewer)
+    query, count = kind.select.where(seen), select(func.count()).select_from(kind.table).where(seen)
     if gateway_id is not None:
         where = kind.table.c.gateway_id == gateway_id
         query, count = query.where(where), count.where(where)
@@ -161,28 +207,43 @@ async def every_item(s: AsyncSession, kind: Kind[T]) -> list[T]:
     return [kind.build(row) for row in await s.execute(kind.select.order_by(*kind.ordered))]
 
 
-async def items_by_id(s: AsyncSession, kind: Kind[T], ids: Collection[str]) -> list[T]:
+async def items_by_id(s: AsyncSession, kind: Kind[T], ids: Collection[str], viewer: Viewer) -> list[T]:
+    """Items the viewer sees, by id."""
     if not ids:
         return []
-    return [kind.build(row) for row in await s.execute(kind.select.where(kind.table.c.id.in_(list(ids))))]
+    query = kind.select.where(kind.table.c.id.in_(list(ids)), visible_to(kind.table, viewer))
+    return [kind.build(row) for row in await s.execute(query)]
 
 
 async def items_by_qualified_key(
-    s: AsyncSession, kind: Kind[T], pairs: Collection[tuple[str, str]]
+    s: AsyncSession, kind: Kind[T], pairs: Collection[tuple[str, str]], viewer: Viewer
 ) -> list[T]:
-    """Items by (gateway name, key)."""
+    """Items the viewer sees, by (gateway name, key)."""
     if not pairs:
         return []
     match = or_(*(and_(gateways.c.name == gateway, kind.key == key) for gateway, key in pairs))
-    return [kind.build(row) for row in await s.execute(kind.select.where(match))]
+    return [
+        kind.build(row) for row in await s.execute(kind.select.where(match, visible_to(kind.table, viewer)))
+    ]
 
 
-async def items_by_key(s: AsyncSession, kind: Kind[T], keys: Collection[str]) -> list[T]:
-    """Items of any gateway by key, ordered by gateway name."""
+async def items_by_key(s: AsyncSession, kind: Kind[T], keys: Collection[str], viewer: Viewer) -> list[T]:
+    """Items the viewer sees of any gateway by key, ordered by gateway name."""
     if not keys:
         return []
-    query = kind.select.where(kind.key.in_(list(keys))).order_by(*kind.ordered)
+    query = kind.select.where(kind.key.in_(list(keys)), visible_to(kind.table, viewer)).order_by(
+        *kind.ordered
+    )
     return [kind.build(row) for row in await s.execute(query)]
+
+
+async def item(s: AsyncSession, kind: Kind[T], item_id: str) -> T | None:
+    row = (await s.execute(kind.select.where(kind.table.c.id == item_id))).one_or_none()
+    return None if row is None else kind.build(row)
+
+
+async def set_item_access(s: AsyncSession, kind: Kind[Any], item_id: str, access: Access) -> None:
+    await s.execute(update(kind.table).where(kind.table.c.id == item_id).values(**access_columns(access)))
 
 
 async def chosen_by(s: AsyncSession, kind: Kind[T], server_id: str) -> list[T]:

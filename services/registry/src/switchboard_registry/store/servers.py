@@ -11,9 +11,19 @@ from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
 from switchboard_core.errors import Conflict
 
-from switchboard_registry.domain.models import GatewayRef, Naming, Page, Server
-from switchboard_registry.store.listings import PROMPTS, RESOURCES, TEMPLATES, TOOLS, count_per_server
+from switchboard_registry.domain.access import Viewer
+from switchboard_registry.domain.models import Access, GatewayRef, Naming, Page, Server
+from switchboard_registry.store.listings import (
+    PROMPTS,
+    RESOURCES,
+    TEMPLATES,
+    TOOLS,
+    access_columns,
+    access_of,
+    count_per_server,
+)
 from switchboard_registry.store.tables import gateways, server_gateways, servers, utc
+from switchboard_registry.store.visible import visible_to
 
 _with_counts = select(
     servers,
@@ -33,8 +43,16 @@ async def insert_server(
     naming: Naming,
     at: datetime,
     created_by: str,
+    access: Access,
 ) -> None:
-    values = dict(id=id, name=name, description=description, created_at=at, created_by=created_by)
+    values = dict(
+        id=id,
+        name=name,
+        description=description,
+        created_at=at,
+        created_by=created_by,
+        **access_columns(access),
+    )
     try:
         await s.execute(insert(servers).values(**values, **_naming_columns(naming)))
     except IntegrityError as exc:
@@ -56,10 +74,17 @@ async def get_server(s: AsyncSession, server_id: str) -> Server | None:
     return None if row is None else _server(row)
 
 
-async def list_servers(s: AsyncSession, *, limit: int, offset: int) -> Page[Server]:
-    rows = (await s.execute(_with_counts.order_by(servers.c.name).limit(limit).offset(offset))).all()
-    total = await s.scalar(select(func.count()).select_from(servers))
+async def list_servers(s: AsyncSession, viewer: Viewer, *, limit: int, offset: int) -> Page[Server]:
+    seen = visible_to(servers, viewer)
+    rows = (
+        await s.execute(_with_counts.where(seen).order_by(servers.c.name).limit(limit).offset(offset))
+    ).all()
+    total = await s.scalar(select(func.count()).select_from(servers).where(seen))
     return Page([_server(row) for row in rows], int(total or 0))
+
+
+async def set_server_access(s: AsyncSession, server_id: str, access: Access) -> None:
+    await s.execute(update(servers).where(servers.c.id == server_id).values(**access_columns(access)))
 
 
 async def delete_server(s: AsyncSession, server_id: str) -> bool:
@@ -110,4 +135,5 @@ def _server(row: Row) -> Server:
         resource_count=int(row.resource_count),
         resource_template_count=int(row.resource_template_count),
         prompt_count=int(row.prompt_count),
+        access=access_of(row),
     )

@@ -20,6 +20,20 @@ from switchboard_core.db import new_metadata
 
 metadata = new_metadata()
 
+
+def _access() -> list[Column]:
+    """Who owns a row and who may see it: "private" (its owner), "team" or "public".
+
+    The server defaults only describe rows made before revision 0002 (public, as
+    everything was then); every write names all three.
+    """
+    return [
+        Column("owner_id", String(255), nullable=False, server_default=""),
+        Column("team_id", String(36), nullable=False, server_default="", index=True),
+        Column("visibility", String(8), nullable=False, server_default="public"),
+    ]
+
+
 gateways = Table(
     "gateways",
     metadata,
@@ -39,6 +53,7 @@ gateways = Table(
     # last status change; and why the upstream was last found unreachable.
     Column("last_seen_ok_at", DateTime(timezone=True), nullable=True),
     Column("last_error", Text, nullable=True),
+    *_access(),
 )
 
 
@@ -55,6 +70,8 @@ def _listed(name: str, key: str, key_type: String) -> Table:
         Column("gateway_id", String(36), ForeignKey("gateways.id", ondelete="CASCADE"), nullable=False),
         Column(key, key_type, nullable=False, index=True),
         Column("definition_json", Text, nullable=False),
+        # A gateway's items start with its access; each may then be narrowed (never widened).
+        *_access(),
         UniqueConstraint("gateway_id", key, name=f"uq_{name}_gateway_{key}"),
     )
 
@@ -77,6 +94,7 @@ servers = Table(
     Column("renames", JSON, nullable=False),
     Column("created_at", DateTime(timezone=True), nullable=False),
     Column("created_by", String(255), nullable=False),
+    *_access(),
 )
 
 

@@ -25,7 +25,7 @@ _sym_db = _symbol_database.Default()
 
 
 
-DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n\x1eswitchboard/auth/v1/auth.proto\x12\x13switchboard.auth.v1\"$\n\x13\x41uthenticateRequest\x12\r\n\x05token\x18\x01 \x01(\t\"\xe8\x01\n\tPrincipal\x12\x0f\n\x07user_id\x18\x01 \x01(\t\x12\r\n\x05\x65mail\x18\x02 \x01(\t\x12\x10\n\x08is_admin\x18\x03 \x01(\x08\x12\r\n\x05teams\x18\x04 \x03(\t\x12\x10\n\x08token_id\x18\x05 \x01(\t\x12\x12\n\nexpires_at\x18\x06 \x01(\x03\x12\x0e\n\x06scopes\x18\x07 \x03(\t\x12\x34\n\x0bmemberships\x18\x08 \x03(\x0b\x32\x1f.switchboard.auth.v1.Membership\x12\x17\n\x0f\x61llowed_servers\x18\t \x03(\t\x12\x15\n\rallowed_cidrs\x18\n \x03(\t\"@\n\nMembership\x12\x0f\n\x07team_id\x18\x01 \x01(\t\x12\x0c\n\x04role\x18\x02 \x01(\t\x12\x13\n\x0bpermissions\x18\x03 \x03(\t\"I\n\x14\x41uthenticateResponse\x12\x31\n\tprincipal\x18\x01 \x01(\x0b\x32\x1e.switchboard.auth.v1.Principal\"\x19\n\x17WatchRevocationsRequest\"/\n\nRevocation\x12\x10\n\x08token_id\x18\x01 \x01(\t\x12\x0f\n\x07user_id\x18\x02 \x01(\t2\xd7\x01\n\x0b\x41uthService\x12\x63\n\x0c\x41uthenticate\x12(.switchboard.auth.v1.AuthenticateRequest\x1a).switchboard.auth.v1.AuthenticateResponse\x12\x63\n\x10WatchRevocations\x12,.switchboard.auth.v1.WatchRevocationsRequest\x1a\x1f.switchboard.auth.v1.Revocation0\x01\x62\x06proto3')
+DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n\x1eswitchboard/auth/v1/auth.proto\x12\x13switchboard.auth.v1\"$\n\x13\x41uthenticateRequest\x12\r\n\x05token\x18\x01 \x01(\t\"\x82\x02\n\tPrincipal\x12\x0f\n\x07user_id\x18\x01 \x01(\t\x12\r\n\x05\x65mail\x18\x02 \x01(\t\x12\x10\n\x08is_admin\x18\x03 \x01(\x08\x12\r\n\x05teams\x18\x04 \x03(\t\x12\x10\n\x08token_id\x18\x05 \x01(\t\x12\x12\n\nexpires_at\x18\x06 \x01(\x03\x12\x0e\n\x06scopes\x18\x07 \x03(\t\x12\x34\n\x0bmemberships\x18\x08 \x03(\x0b\x32\x1f.switchboard.auth.v1.Membership\x12\x17\n\x0f\x61llowed_servers\x18\t \x03(\t\x12\x15\n\rallowed_cidrs\x18\n \x03(\t\x12\x18\n\x10personal_team_id\x18\x0b \x01(\t\"@\n\nMembership\x12\x0f\n\x07team_id\x18\x01 \x01(\t\x12\x0c\n\x04role\x18\x02 \x01(\t\x12\x13\n\x0bpermissions\x18\x03 \x03(\t\"I\n\x14\x41uthenticateResponse\x12\x31\n\tprincipal\x18\x01 \x01(\x0b\x32\x1e.switchboard.auth.v1.Principal\"\x19\n\x17WatchRevocationsRequest\"/\n\nRevocation\x12\x10\n\x08token_id\x18\x01 \x01(\t\x12\x0f\n\x07user_id\x18\x02 \x01(\t2\xd7\x01\n\x0b\x41uthService\x12\x63\n\x0c\x41uthenticate\x12(.switchboard.auth.v1.AuthenticateRequest\x1a).switchboard.auth.v1.AuthenticateResponse\x12\x63\n\x10WatchRevocations\x12,.switchboard.auth.v1.WatchRevocationsRequest\x1a\x1f.switchboard.auth.v1.Revocation0\x01\x62\x06proto3')
 
 _globals = globals()
 _builder.BuildMessageAndEnumDescriptors(DESCRIPTOR, _globals)
@@ -35,15 +35,15 @@ if not _descriptor._USE_C_DESCRIPTORS:
   _globals['_AUTHENTICATEREQUEST']._serialized_start=55
   _globals['_AUTHENTICATEREQUEST']._serialized_end=91
   _globals['_PRINCIPAL']._serialized_start=94
-  _globals['_PRINCIPAL']._serialized_end=326
-  _globals['_MEMBERSHIP']._serialized_start=328
-  _globals['_MEMBERSHIP']._serialized_end=392
-  _globals['_AUTHENTICATERESPONSE']._serialized_start=394
-  _globals['_AUTHENTICATERESPONSE']._serialized_end=467
-  _globals['_WATCHREVOCATIONSREQUEST']._serialized_start=469
-  _globals['_WATCHREVOCATIONSREQUEST']._serialized_end=494
-  _globals['_REVOCATION']._serialized_start=496
-  _globals['_REVOCATION']._serialized_end=543
-  _globals['_AUTHSERVICE']._serialized_start=546
-  _globals['_AUTHSERVICE']._serialized_end=761
+  _globals['_PRINCIPAL']._serialized_end=352
+  _globals['_MEMBERSHIP']._serialized_start=354
+  _globals['_MEMBERSHIP']._serialized_end=418
+  _globals['_AUTHENTICATERESPONSE']._serialized_start=420
+  _globals['_AUTHENTICATERESPONSE']._serialized_end=493
+  _globals['_WATCHREVOCATIONSREQUEST']._serialized_start=495
+  _globals['_WATCHREVOCATIONSREQUEST']._serialized_end=520
+  _globals['_REVOCATION']._serialized_start=522
+  _globals['_REVOCATION']._serialized_end=569
+  _globals['_AUTHSERVICE']._serialized_start=572
+  _globals['_AUTHSERVICE']._serialized_end=787
 # @@protoc_insertion_point(module_scope)

@@ -14,7 +14,7 @@ class AuthenticateRequest(_message.Message):
     def __init__(self, token: _Optional[str] = ...) -> None: ...
 
 class Principal(_message.Message):
-    __slots__ = ("user_id", "email", "is_admin", "teams", "token_id", "expires_at", "scopes", "memberships", "allowed_servers", "allowed_cidrs")
+    __slots__ = ("user_id", "email", "is_admin", "teams", "token_id", "expires_at", "scopes", "memberships", "allowed_servers", "allowed_cidrs", "personal_team_id")
     USER_ID_FIELD_NUMBER: _ClassVar[int]
     EMAIL_FIELD_NUMBER: _ClassVar[int]
     IS_ADMIN_FIELD_NUMBER: _ClassVar[int]
@@ -25,6 +25,7 @@ class Principal(_message.Message):
     MEMBERSHIPS_FIELD_NUMBER: _ClassVar[int]
     ALLOWED_SERVERS_FIELD_NUMBER: _ClassVar[int]
     ALLOWED_CIDRS_FIELD_NUMBER: _ClassVar[int]
+    PERSONAL_TEAM_ID_FIELD_NUMBER: _ClassVar[int]
     user_id: str
     email: str
     is_admin: bool
@@ -35,7 +36,8 @@ class Principal(_message.Message):
     memberships: _containers.RepeatedCompositeFieldContainer[Membership]
     allowed_servers: _containers.RepeatedScalarFieldContainer[str]
     allowed_cidrs: _containers.RepeatedScalarFieldContainer[str]
-    def __init__(self, user_id: _Optional[str] = ..., email: _Optional[str] = ..., is_admin: _Optional[bool] = ..., teams: _Optional[_Iterable[str]] = ..., token_id: _Optional[str] = ..., expires_at: _Optional[int] = ..., scopes: _Optional[_Iterable[str]] = ..., memberships: _Optional[_Iterable[_Union[Membership, _Mapping]]] = ..., allowed_servers: _Optional[_Iterable[str]] = ..., allowed_cidrs: _Optional[_Iterable[str]] = ...) -> None: ...
+    personal_team_id: str
+    def __init__(self, user_id: _Optional[str] = ..., email: _Optional[str] = ..., is_admin: _Optional[bool] = ..., teams: _Optional[_Iterable[str]] = ..., token_id: _Optional[str] = ..., expires_at: _Optional[int] = ..., scopes: _Optional[_Iterable[str]] = ..., memberships: _Optional[_Iterable[_Union[Membership, _Mapping]]] = ..., allowed_servers: _Optional[_Iterable[str]] = ..., allowed_cidrs: _Optional[_Iterable[str]] = ..., personal_team_id: _Optional[str] = ...) -> None: ...
 
 class Membership(_message.Message):
     __slots__ = ("team_id", "role", "permissions")
