@@ -50,9 +50,20 @@ def _parser() -> argparse.ArgumentParser:
     def admin(name: str, help_: str):
         return sub.add_parser(name, help=help_).add_subparsers(dest="action", required=True)
 
+    owned = argparse.ArgumentParser(add_help=False)
+    owned.add_argument(
+        "--team", default=None, dest="team_id", help="owning team id (default: your personal team)"
+    )
+    owned.add_argument(
+        "--visibility",
+        choices=["private", "team", "public"],
+        default=None,
+        help="who sees it: its owner, its team (default) or anyone signed in",
+    )
+
     gateways = admin("gateways", "upstream MCP servers")
     add = gateways.add_parser(
-        "add", help="register an upstream MCP server and discover its tools", parents=[connection]
+        "add", help="register an upstream MCP server and discover its tools", parents=[connection, owned]
     )
     add.add_argument("name")
     add.add_argument("url")
@@ -63,7 +74,9 @@ def _parser() -> argparse.ArgumentParser:
     remove.add_argument("id")
 
     servers = admin("servers", "virtual servers")
-    screate = servers.add_parser("create", help="compose a virtual server from tools", parents=[connection])
+    screate = servers.add_parser(
+        "create", help="compose a virtual server from tools", parents=[connection, owned]
+    )
     screate.add_argument("name")
     screate.add_argument(
         "--tool", action="append", required=True, dest="tools", help="tool id or gateway__tool; repeat"
@@ -113,7 +126,7 @@ def main(argv: list[str] | None = None) -> int:
     client = AdminClient(args.base_url, args.token)
     match (args.command, args.action):
         case ("gateways", "add"):
-            return client.call("POST", "/gateways", {"name": args.name, "url": args.url})
+            return client.call("POST", "/gateways", {"name": args.name, "url": args.url, **_owned(args)})
         case ("gateways", "list"):
             return client.call("GET", "/gateways")
         case ("gateways", "refresh"):
@@ -126,6 +139,7 @@ def main(argv: list[str] | None = None) -> int:
                 "tools": args.tools,
                 "description": args.description,
                 "bare_names": args.bare_names,
+                **_owned(args),
             }
             return client.call("POST", "/servers", body)
         case ("servers", "list"):
@@ -133,6 +147,11 @@ def main(argv: list[str] | None = None) -> int:
         case ("tools", "list"):
             return client.call("GET", "/tools")
     return 2
+
+
+def _owned(args: argparse.Namespace) -> dict[str, str]:
+    """The team and visibility given on the command line (the registry defaults the rest)."""
+    return {key: value for key in ("team_id", "visibility") if (value := getattr(args, key)) is not None}
 
 
 if __name__ == "__main__":

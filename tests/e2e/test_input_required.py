@@ -32,12 +32,16 @@ def servers(
     modern_upstream: UpstreamProcess,
 ) -> dict[str, str]:
     """A server per upstream era, each exposing the fixture's tools under bare names."""
-    register(admin, "sessioned", fixture_upstream.url)
-    register(admin, "stateless", modern_upstream.url)
+    register(admin, "sessioned", fixture_upstream.url, visibility="public")
+    register(admin, "stateless", modern_upstream.url, visibility="public")
     urls = {}
     for gateway_name in ("sessioned", "stateless"):
         server = create_server(
-            admin, f"ask-{gateway_name}", [f"{gateway_name}__{t}" for t in TOOLS], bare_names=True
+            admin,
+            f"ask-{gateway_name}",
+            [f"{gateway_name}__{t}" for t in TOOLS],
+            bare_names=True,
+            visibility="public",
         )
         urls[gateway_name] = f"{gateway.base_url}/servers/{server}/mcp"
     return urls

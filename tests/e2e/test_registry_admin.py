@@ -12,9 +12,11 @@ from switchboard_testing.upstream_process import UpstreamProcess, start_upstream
 
 def test_cli_registers_an_upstream_and_composes_a_server(gateway: GatewayProcess, admin_token: str) -> None:
     with start_upstream(name="cli") as upstream:
-        added = gateway.cli("gateways", "add", "cli-upstream", upstream.url, "--token", admin_token)
+        added = gateway.cli(
+            "gateways", "add", "cli-upstream", upstream.url, "--visibility", "public", "--token", admin_token
+        )
         gateway_json = json.loads(added.stdout)
-        assert gateway_json["name"] == "cli-upstream"
+        assert (gateway_json["name"], gateway_json["visibility"]) == ("cli-upstream", "public")
         listed = json.loads(gateway.cli("tools", "list", "--token", admin_token).stdout)
         names = {t["name"] for t in (listed["items"] if isinstance(listed, dict) else listed)}
         assert {"cli-upstream__echo", "cli-upstream__add"} <= names
@@ -27,10 +29,13 @@ def test_cli_registers_an_upstream_and_composes_a_server(gateway: GatewayProcess
             "cli-upstream__echo",
             "--tool",
             "cli-upstream__add",
+            "--visibility",
+            "private",
             "--token",
             admin_token,
         )
         server = json.loads(created.stdout)
+        assert server["visibility"] == "private"
         servers = json.loads(gateway.cli("servers", "list", "--token", admin_token).stdout)
         ids = {s["id"] for s in (servers["items"] if isinstance(servers, dict) else servers)}
         assert server["id"] in ids

@@ -13,23 +13,37 @@ from dataclasses import dataclass
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 
+import grpc
 import httpx
 import pytest
 from switchboard.registry.v1 import registry_pb2_grpc
+from switchboard_auth import AuthService, AuthSettings
 from switchboard_core.errors import Unauthenticated
 from switchboard_core.grpc import Channels, build_server
 from switchboard_core.http.app import create_app
-from switchboard_core.principals import Principal
+from switchboard_core.policy import BUILTIN_ROLES, Membership
+from switchboard_core.principals import Principal, PrincipalCache
 from switchboard_core.service import Runtime
 from switchboard_mcp.upstream import UpstreamSession
 from switchboard_mcp.upstream.pool import new_http_client
 from switchboard_registry import RegistryService, RegistrySettings
 from switchboard_registry.domain.registry import Registry
+from switchboard_testing.auth_service import ADMIN_EMAIL, ADMIN_PASSWORD, Auth
 from switchboard_testing.outbound import LOOPBACK_ALLOWED, OUTBOUND_ALLOW
 
 UPSTREAM_APP = Path(__file__).with_name("upstream_app.py")
 ADMIN = Principal("u-admin", "admin@example.com", True, (), "t-admin", 2**40, personal_team_id="team-admin")
-USER = Principal("u-user", "user@example.com", False, (), "t-user", 2**40)
+# As auth makes every user: administering a personal team of their own.
+USER = Principal(
+    "u-user",
+    "user@example.com",
+    False,
+    ("team-user",),
+    "t-user",
+    2**40,
+    memberships=(Membership("team-user", "team_admin", BUILTIN_ROLES["team_admin"]),),
+    personal_team_id="team-user",
+)
 TOKENS = {"admin-token": ADMIN, "user-token": USER}
 
 
@@ -340,3 +354,45 @@ async def registry_stub(
     finally:
         await channels.close()
         await server.stop(None)
+
+
+@pytest.fixture
+async def auth(tmp_path: Path) -> AsyncIterator[Auth]:
+    """A real auth service (SQLite under the test's directory) whose users call the registry."""
+    settings = AuthSettings(
+        data_dir=tmp_path / "auth", bootstrap_admin_email=ADMIN_EMAIL, bootstrap_admin_password=ADMIN_PASSWORD
+    )
+    settings.data_dir.mkdir()
+    service = AuthService(settings)
+    server, _health = build_server()
+    service.add_to_grpc(server)
+    port = server.add_insecure_port("127.0.0.1:0")
+    await server.start()
+    channel = grpc.aio.insecure_channel(f"127.0.0.1:{port}")
+    principals = PrincipalCache(channel, timeout_s=5)
+    try:
+        await service.start(Runtime(settings, principals=principals))
+        principals.start_watching()
+        app = create_app(title="auth under test", routers=service.routers())
+        app.state.principals = principals
+        async with httpx.AsyncClient(
+            transport=httpx.ASGITransport(app=app), base_url="http://auth.test"
+        ) as http:
+            yield Auth(http, principals)
+    finally:
+        await principals.close()
+        await service.drain()
+        await server.stop(None)
+        await service.stop()
+        await channel.close()
+
+
+@pytest.fixture
+async def users_api(registry_service: RegistryService, auth: Auth) -> AsyncIterator[httpx.AsyncClient]:
+    """The registry's HTTP API resolving tokens through the real auth service; send a user's headers."""
+    app = create_app(title="registry under test", routers=registry_service.routers())
+    app.state.principals = auth.principals
+    async with httpx.AsyncClient(
+        transport=httpx.ASGITransport(app=app), base_url="http://registry.test"
+    ) as client:
+        yield client

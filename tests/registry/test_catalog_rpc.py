@@ -7,9 +7,9 @@ import asyncio
 import grpc
 import orjson
 import pytest
-from switchboard_core.principals import Principal
 from switchboard.registry.v1 import registry_pb2
 from switchboard_core.errors import InvalidInput
+from switchboard_core.principals import Principal
 from switchboard_registry.domain.naming import NamingChange
 from switchboard_registry.domain.registry import Registry
 

@@ -6,8 +6,8 @@ import asyncio
 from collections.abc import AsyncIterator, Awaitable, Callable
 
 import pytest
-from switchboard_core.principals import Principal
 from switchboard.registry.v1 import registry_pb2
+from switchboard_core.principals import Principal
 from switchboard_registry import RegistryService
 from switchboard_registry.domain.registry import Registry
 

@@ -5,23 +5,38 @@ from __future__ import annotations
 import pytest
 
 AS_USER = {"authorization": "Bearer user-token"}  # a non-administrator (see conftest.TOKENS)
-WRITES = [
-    ("POST", "/gateways", {"name": "alpha", "url": "http://127.0.0.1:1/mcp"}),
+IN_ANOTHER_TEAM = [
+    ("POST", "/gateways", {"name": "alpha", "url": "http://127.0.0.1:1/mcp", "team_id": "team-admin"}),
+    ("POST", "/servers", {"name": "s", "tools": [], "team_id": "team-admin"}),
+]
+UNSEEN = [
     ("POST", "/gateways/any-id/refresh", None),
+    ("POST", "/gateways/any-id/check", None),
+    ("PATCH", "/gateways/any-id", {"visibility": "public"}),
     ("DELETE", "/gateways/any-id", None),
-    ("POST", "/servers", {"name": "s", "tools": []}),
+    ("PATCH", "/tools/any-id", {"visibility": "private"}),
+    ("PATCH", "/prompts/any-id", {"visibility": "private"}),
+    ("PATCH", "/resources/any-id", {"visibility": "private"}),
+    ("PATCH", "/resource-templates/any-id", {"visibility": "private"}),
     ("PATCH", "/servers/any-id", {"name": "t"}),
     ("DELETE", "/servers/any-id", None),
 ]
 READS = ["/gateways", "/tools", "/resources", "/resource-templates", "/prompts", "/servers"]
 
 
-@pytest.mark.parametrize(("method", "path", "body"), WRITES)
-async def test_writes_by_a_non_administrator_are_forbidden(api, method, path, body):
+@pytest.mark.parametrize(("method", "path", "body"), IN_ANOTHER_TEAM)
+async def test_creating_in_a_team_the_caller_has_no_role_in_is_forbidden(api, method, path, body):
     response = await api.request(method, path, json=body, headers=AS_USER)
 
     assert response.status_code == 403
-    assert response.json() == {"error": "PermissionDenied", "detail": "this action needs an administrator"}
+    assert response.json() == {"error": "PermissionDenied", "detail": "not a member of the owning team"}
+
+
+@pytest.mark.parametrize(("method", "path", "body"), UNSEEN)
+async def test_changing_what_the_caller_cannot_see_is_not_found(api, method, path, body):
+    response = await api.request(method, path, json=body, headers=AS_USER)
+
+    assert response.status_code == 404, response.text
 
 
 @pytest.mark.parametrize("path", READS)

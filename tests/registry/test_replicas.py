@@ -10,8 +10,8 @@ from collections.abc import AsyncIterator, Awaitable, Callable
 from pathlib import Path
 
 import pytest
-from switchboard_core.principals import Principal
 from switchboard_core.db import create_engine, sessionmaker
+from switchboard_core.principals import Principal
 from switchboard_core.service import Runtime
 from switchboard_core.shared.bus import RESYNC, InProcessBus
 from switchboard_core.shared.runtime import open_shared

@@ -10,8 +10,8 @@ from pathlib import Path
 
 import httpx
 import pytest
-from switchboard_core.principals import Principal
 from switchboard.registry.v1 import registry_pb2
+from switchboard_core.principals import Principal
 from switchboard_core.service import Runtime
 from switchboard_registry import RegistryService, RegistrySettings
 from switchboard_registry.domain.registry import Registry

@@ -43,9 +43,13 @@ def upstream() -> Iterator[UpstreamProcess]:
 @pytest.fixture(scope="module")
 def server_id(stack: StackProcess, token: str, upstream: UpstreamProcess) -> str:
     with httpx.Client(base_url=stack.url, headers={"authorization": f"Bearer {token}"}, timeout=30) as admin:
-        register(admin, "asker", upstream.url)
+        register(admin, "asker", upstream.url, visibility="public")
         return create_server(
-            admin, "asker", ["asker__sample", "asker__interview", "asker__echo"], bare_names=True
+            admin,
+            "asker",
+            ["asker__sample", "asker__interview", "asker__echo"],
+            bare_names=True,
+            visibility="public",
         )
 
 
