@@ -402,3 +402,28 @@ def test_a_server_the_caller_may_not_see_is_as_unknown(world: World) -> None:
     assert _rpc(world, "outsider", team.server_id, "ping").json()["error"]["message"] == (
         f"no server '{team.server_id}'"
     )
+
+
+@pytest.mark.parametrize(
+    ("method", "path", "headers"),
+    [
+        ("POST", "/servers/{id}/mcp", {"mcp-protocol-version": "2026-07-28", "mcp-method": "tools/list"}),
+        ("GET", "/servers/{id}/sse", {"accept": "text/event-stream"}),
+        ("POST", "/servers/{id}/rpc", {}),
+    ],
+)
+def test_every_mcp_endpoint_of_a_hidden_server_answers_404_and_of_a_usable_one_does_not(
+    world: World, method: str, path: str, headers: dict[str, str]
+) -> None:
+    team = world.entity("outsider", "team")
+    message = {"jsonrpc": "2.0", "id": 1, "method": "tools/list", "params": {}}
+    for role, hidden in (("outsider", True), ("viewer", False)):
+        with world.client(role) as client:
+            if method == "GET":
+                with client.stream("GET", path.format(id=team.server_id), headers=headers) as response:
+                    status = response.status_code
+            else:
+                status = client.post(
+                    path.format(id=team.server_id), json=message, headers=headers
+                ).status_code
+        assert (status == 404) is hidden, (role, status)
