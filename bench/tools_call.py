@@ -1,12 +1,16 @@
 """Benchmark: `tools/call` through the Switchboard gateway vs. straight to the upstream.
 
     uv run python bench/tools_call.py [--duration 10] [--connections 16] [--threads 1] [--warmup 2]
+                                      [--caller admin|developer]
 
 Starts a fixture upstream MCP server (stateless, JSON responses) and a whole gateway
 (`switchboard up`, embedded mode, temporary data dir), registers the upstream, creates a
 virtual server exposing its `echo` tool, opens one MCP session on it, then drives the same
 wrk load (`tools/call echo {"text": "hi"}`) first at the upstream directly and then through
-the gateway. Prints a table and writes bench/results/tools_call.json. See bench/README.md.
+the gateway. `--caller developer` calls as a developer of the team owning the gateway and
+the server (both of `team` visibility) instead of as the platform administrator: the
+A/B of what access control costs. Prints a table and writes bench/results/tools_call.json.
+See bench/README.md.
 """
 
 from __future__ import annotations
@@ -25,6 +29,7 @@ from proc_stats import cpu_seconds, rss_bytes
 from switchboard_testing.admin_api import create_server, register
 from switchboard_testing.gateway_process import GatewayProcess, start_gateway
 from switchboard_testing.mcp_http import McpHttp
+from switchboard_testing.people import add_member, create_team, create_user
 from switchboard_testing.upstream_process import UpstreamProcess, start_upstream
 from wrk_runner import WrkResult, run_wrk, wrk_path, wrk_version
 
@@ -55,6 +60,12 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     )
     parser.add_argument(
         "--warmup", type=float, default=2.0, help="seconds of unmeasured load per target first"
+    )
+    parser.add_argument(
+        "--caller",
+        choices=("admin", "developer"),
+        default="admin",
+        help="who calls: the platform administrator, or a developer of the owning team",
     )
     parser.add_argument("--output", type=Path, default=RESULTS, help="where to write the JSON results")
     args = parser.parse_args(argv)
@@ -110,13 +121,18 @@ def measure(target: Target, args: argparse.Namespace) -> dict:
     }
 
 
-def open_gateway_target(gateway: GatewayProcess, upstream: UpstreamProcess) -> tuple[Target, McpHttp]:
+def open_gateway_target(
+    gateway: GatewayProcess, upstream: UpstreamProcess, caller: str = "admin"
+) -> tuple[Target, McpHttp]:
     token = gateway.mint_token()
     with httpx.Client(
         base_url=gateway.base_url, headers={"authorization": f"Bearer {token}"}, timeout=30
     ) as admin:
-        register(admin, "bench", upstream.url)
-        server_id = create_server(admin, "bench", ["bench__echo"], bare_names=True)
+        if caller == "admin":
+            register(admin, "bench", upstream.url)
+            server_id = create_server(admin, "bench", ["bench__echo"], bare_names=True)
+        else:
+            server_id, token = _team_server(gateway, admin, upstream)
     url = f"{gateway.base_url}/servers/{server_id}/mcp"
     session = McpHttp(url, token, protocol_version=PROTOCOL_VERSION)
     session.initialize()
@@ -128,6 +144,21 @@ def open_gateway_target(gateway: GatewayProcess, upstream: UpstreamProcess) -> t
     }
     processes = {"gateway": gateway.process.pid, "upstream": upstream.process.pid}
     return Target("gateway", url, headers, processes), session
+
+
+def _team_server(gateway: GatewayProcess, admin: httpx.Client, upstream: UpstreamProcess) -> tuple[str, str]:
+    """A team-visibility gateway and server of a team, and a token of a developer in it."""
+    team_id = create_team(admin, "bench-team")
+    create_user(admin, "bench-developer@example.com")
+    add_member(admin, team_id, "bench-developer@example.com", "developer")
+    owned = {"team_id": team_id, "visibility": "team"}
+    registered = admin.post("/gateways", json={"name": "bench", "url": upstream.url, **owned})
+    assert registered.status_code == 201, registered.text
+    server = admin.post(
+        "/servers", json={"name": "bench", "tools": ["bench__echo"], "bare_names": True, **owned}
+    )
+    assert server.status_code == 201, server.text
+    return server.json()["id"], gateway.mint_token("bench-developer@example.com")
 
 
 def git_commit() -> str | None:
@@ -175,7 +206,7 @@ def main(argv: list[str] | None = None) -> int:
 
         # The product default; the test harness shortens it to see metrics sooner.
         with start_gateway({"SWITCHBOARD_METRICS_FLUSH_INTERVAL_S": "1.0"}) as gateway:
-            gateway_target, _session = open_gateway_target(gateway, upstream)
+            gateway_target, _session = open_gateway_target(gateway, upstream, args.caller)
             print(
                 f"gateway: {args.duration:g}s x {args.connections} connections -> {gateway_target.url}",
                 flush=True,
@@ -192,6 +223,7 @@ def main(argv: list[str] | None = None) -> int:
             "duration_s": args.duration,
             "warmup_s": args.warmup,
             "connections": args.connections,
+            "caller": args.caller,
             "wrk_threads": args.threads,
             "protocol_version": PROTOCOL_VERSION,
             "call": CALL["params"],

@@ -9,6 +9,9 @@ challenges as RFC 6750 and the MCP authorization spec (RFC 9728) word them.
   scope="<missing permission>"` when a scope is what is missing.
 - A caller over its rate limit (`switchboard_core.rate_limits`, counted here for every
   MCP request of every transport): 429 with `Retry-After: <seconds>`.
+- A virtual server the caller may not see: 404, as for one that does not exist; one it
+  sees but may not use (`servers.use`): 403 (`catalog_views.check_server`, decided on
+  the cached catalog).
 
 The metadata URL is the endpoint's own (`resource_metadata.metadata_url`). Bodies are
 JSON-RPC errors, so MCP clients can show what went wrong.
@@ -25,8 +28,9 @@ from switchboard_core.principals import Principal, PrincipalCache, bearer_token
 from switchboard_core.rate_limits import RateLimiter
 from switchboard_mcp import jsonrpc
 
-from switchboard_proxy import access_rules
+from switchboard_proxy import access_rules, catalog_views
 from switchboard_proxy.access_rules import Problem
+from switchboard_proxy.catalog import CatalogCache
 from switchboard_proxy.http_replies import reply
 from switchboard_proxy.resource_metadata import metadata_url
 
@@ -57,11 +61,16 @@ class Refusal:
 
 class BearerGate:
     def __init__(
-        self, principals: PrincipalCache, trust: ProxyTrust, limits: RateLimiter | None = None
+        self,
+        principals: PrincipalCache,
+        trust: ProxyTrust,
+        limits: RateLimiter | None = None,
+        catalogs: CatalogCache | None = None,
     ) -> None:
         self._principals = principals
         self._trust = trust
         self._limits = limits
+        self._catalogs = catalogs
 
     async def admit(self, scope, headers: dict[str, str], server_id: str) -> Principal | Refusal:
         """The caller, if its token is good and may reach this endpoint from where it is."""
@@ -92,6 +101,12 @@ class BearerGate:
             except RateLimited as exc:
                 code = status_of(exc)
                 return Refusal(code[0], code[2], exc.message, data=exc.data, retry_after_s=exc.retry_after_s)
+        if server_id and self._catalogs is not None:
+            try:
+                catalog_views.check_server(principal, await self._catalogs.get(server_id))
+            except SwitchboardError as exc:
+                code = status_of(exc)
+                return Refusal(code[0], code[2], exc.message, data=exc.data)
         return principal
 
     def refusal_of(self, scope, headers: dict[str, str], principal: Principal, message) -> Refusal | None:

@@ -10,6 +10,10 @@ for every replica that knows R as the latest. Such keys never need deleting: a c
 is a new revision, hence new keys (old ones expire). The registry reads its revision
 before the catalog, so what is stored under R is at least as new as R. While the feed
 is down the revision is unknown and the shared level is not used.
+
+One catalog serves every caller: each binding, and the server, carries its owner, team
+and visibility (`policy.Target`), and what a caller may see of it is decided in the
+proxy (`catalog_views`), memoized on the catalog object, so a change drops those too.
 """
 
 from __future__ import annotations
@@ -18,6 +22,7 @@ import asyncio
 import contextlib
 import re
 import time
+from collections.abc import Callable
 from dataclasses import dataclass, field
 
 import grpc
@@ -26,6 +31,7 @@ from switchboard.registry.v1 import registry_pb2, registry_pb2_grpc
 from switchboard_core.counters import COUNTERS
 from switchboard_core.errors import from_grpc
 from switchboard_core.grpc import feeds
+from switchboard_core.policy import Target
 from switchboard_core.shared.redis_level import RedisLevel
 from switchboard_mcp import param_headers
 
@@ -40,6 +46,11 @@ class Upstream:
     capabilities: dict
 
 
+# What an entity the registry sent no access for is taken as: a registry predating
+# visibility listed everything to everyone signed in.
+PUBLIC = Target(team_id="", visibility="public")
+
+
 @dataclass(frozen=True, slots=True)
 class Binding:
     """Something a client names (a tool, a prompt, a resource) bound to its upstream."""
@@ -50,6 +61,7 @@ class Binding:
     upstream: Upstream
     # A tool's arguments mirrored in `Mcp-Param-*` headers (2026-07-28), if it declares any.
     param_headers: tuple[param_headers.ParamHeader, ...] = ()
+    access: Target = PUBLIC
 
 
 @dataclass(slots=True)
@@ -67,15 +79,25 @@ class Catalog:
     # Exposed name -> upstream name, for items held back while their upstream is down.
     unavailable_tools: dict[str, str] = field(default_factory=dict)
     unavailable_prompts: dict[str, str] = field(default_factory=dict)
+    # Who may connect to the virtual server (None: the catalog of every tool, `/mcp`).
+    server_access: Target | None = None
+    # The access of each entry of `tools`, `prompts`, `resources` and `templates`, in order.
+    tool_access: list[Target] = field(default_factory=list)
+    prompt_access: list[Target] = field(default_factory=list)
+    resource_access: list[Target] = field(default_factory=list)
+    template_access: list[Target] = field(default_factory=list)
+    # What each caller may see of this catalog, by access key (catalog_views).
+    views: dict = field(default_factory=dict)
     fetched_at: float = field(default_factory=time.monotonic)
 
-    def resource(self, uri: str) -> Binding | None:
-        """The upstream serving `uri`: a listed resource, else the first template matching it."""
+    def resource(self, uri: str, readable: Callable[[Binding], bool] | None = None) -> Binding | None:
+        """The upstream serving `uri`: a listed resource, else the first template matching
+        it (of those `readable` accepts, when given)."""
         binding = self.resources_by_uri.get(uri)
-        if binding is not None:
+        if binding is not None and (readable is None or readable(binding)):
             return binding
         for pattern, candidate in self.template_routes:
-            if pattern.match(uri):
+            if pattern.match(uri) and (readable is None or readable(candidate)):
                 return candidate
         return None
 
@@ -87,7 +109,16 @@ def _definition(raw: bytes) -> dict:
     return orjson.loads(raw) if raw else {}
 
 
-def _render(reply: registry_pb2.Catalog) -> Catalog:
+def _target(access: registry_pb2.Access) -> Target:
+    return Target(team_id=access.team_id, owner_id=access.owner_id, visibility=access.visibility)
+
+
+def _access(binding) -> Target:
+    """A binding's access (a ToolBinding's, ResourceBinding's or PromptBinding's)."""
+    return _target(binding.access) if binding.HasField("access") else PUBLIC
+
+
+def render(reply: registry_pb2.Catalog) -> Catalog:
     upstreams = {
         u.gateway_id: Upstream(u.gateway_id, u.name, u.url, _definition(u.capabilities_json))
         for u in reply.upstreams
@@ -97,6 +128,7 @@ def _render(reply: registry_pb2.Catalog) -> Catalog:
         upstreams,
         unavailable_tools=dict(reply.unavailable_tools),
         unavailable_prompts=dict(reply.unavailable_prompts),
+        server_access=_target(reply.server_access) if reply.HasField("server_access") else None,
     )
     for t in reply.tools:
         upstream = upstreams.get(t.gateway_id) or Upstream(
@@ -108,29 +140,41 @@ def _render(reply: registry_pb2.Catalog) -> Catalog:
             if param_headers.ANNOTATION.encode() in t.definition_json
             else ()
         )
-        catalog.tools_by_name[t.name] = Binding(t.name, t.upstream_name, t.gateway_id, upstream, declared)
+        access = _access(t)
+        catalog.tools_by_name[t.name] = Binding(
+            t.name, t.upstream_name, t.gateway_id, upstream, declared, access
+        )
         definition["name"] = t.name
         definition.setdefault("inputSchema", {"type": "object"})
         catalog.tools.append(definition)
+        catalog.tool_access.append(access)
     for p in reply.prompts:
         if (upstream := upstreams.get(p.gateway_id)) is None:
             continue
-        catalog.prompts_by_name[p.name] = Binding(p.name, p.upstream_name, p.gateway_id, upstream)
+        access = _access(p)
+        catalog.prompts_by_name[p.name] = Binding(
+            p.name, p.upstream_name, p.gateway_id, upstream, access=access
+        )
         definition = _definition(p.definition_json)
         definition["name"] = p.name
         catalog.prompts.append(definition)
+        catalog.prompt_access.append(access)
     for r in reply.resources:
         if (upstream := upstreams.get(r.gateway_id)) is None:
             continue
-        catalog.resources_by_uri[r.uri] = Binding(r.uri, r.uri, r.gateway_id, upstream)
+        access = _access(r)
+        catalog.resources_by_uri[r.uri] = Binding(r.uri, r.uri, r.gateway_id, upstream, access=access)
         catalog.resources.append(_definition(r.definition_json))
+        catalog.resource_access.append(access)
     for r in reply.resource_templates:
         if (upstream := upstreams.get(r.gateway_id)) is None:
             continue
+        access = _access(r)
         catalog.template_routes.append(
-            (compile_template(r.uri), Binding(r.uri, r.uri, r.gateway_id, upstream))
+            (compile_template(r.uri), Binding(r.uri, r.uri, r.gateway_id, upstream, access=access))
         )
         catalog.templates.append(_definition(r.definition_json))
+        catalog.template_access.append(access)
     return catalog
 
 
@@ -179,7 +223,7 @@ class CatalogCache:
     async def _fetch(self, server_id: str) -> Catalog:
         key = None if self._shared is None or self._revision is None else f"{self._revision}:{server_id}"
         if key is not None and (raw := await self._shared.get(key)) is not None:
-            return _render(registry_pb2.Catalog.FromString(raw))
+            return render(registry_pb2.Catalog.FromString(raw))
         try:
             reply = await self._stub.GetCatalog(
                 registry_pb2.GetCatalogRequest(server_id=server_id), timeout=self._timeout_s
@@ -188,7 +232,7 @@ class CatalogCache:
             raise from_grpc(exc, "registry") from exc
         if key is not None:
             await self._shared.put(key, reply.SerializeToString())
-        return _render(reply)
+        return render(reply)
 
     def on_change(self, listener) -> None:
         """Call `listener()` after each catalog change (to tell open sessions)."""

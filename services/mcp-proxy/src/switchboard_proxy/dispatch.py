@@ -3,6 +3,10 @@
 Transport-free: the HTTP endpoints and the gRPC servicer hand a parsed message and
 a `CallContext` here and get back a JSON-RPC response dict, a `Relay` (when the
 upstream streams), or None (a notification).
+
+Every method reaching a catalog goes through `catalog_for` (may the caller use the
+server?) and every entry it acts on through `_allow` (may the caller do this with it?),
+see `catalog_views`; lists show the caller's view only.
 """
 
 from __future__ import annotations
@@ -19,11 +23,14 @@ from opentelemetry import trace
 from switchboard.metrics.v1 import metrics_pb2
 from switchboard_core import telemetry
 from switchboard_core.errors import SwitchboardError, UpstreamUnavailable, status_of
+from switchboard_core.policy import decide
 from switchboard_core.principals import Principal
 from switchboard_mcp import jsonrpc, param_headers, versions
 from switchboard_mcp.upstream import UpstreamPool
 
+from switchboard_proxy import catalog_views
 from switchboard_proxy.catalog import Binding, Catalog, CatalogCache
+from switchboard_proxy.catalog_views import Hidden, View
 from switchboard_proxy.client_upstreams import ClientUpstreams, wants_own_sessions
 from switchboard_proxy.forward import Relay, forward
 from switchboard_proxy.metrics_buffer import MetricsBuffer
@@ -89,10 +96,10 @@ class Dispatcher:
         self.page_size = page_size
         self._methods: dict[str, Handler] = {
             "ping": self._ping,
-            "tools/list": self._lister("tools", lambda c: c.tools),
-            "prompts/list": self._lister("prompts", lambda c: c.prompts),
-            "resources/list": self._lister("resources", lambda c: c.resources),
-            "resources/templates/list": self._lister("resourceTemplates", lambda c: c.templates),
+            "tools/list": self._lister("tools", lambda v: v.tools),
+            "prompts/list": self._lister("prompts", lambda v: v.prompts),
+            "resources/list": self._lister("resources", lambda v: v.resources),
+            "resources/templates/list": self._lister("resourceTemplates", lambda v: v.templates),
             "tools/call": self._tools_call,
             "prompts/get": self._prompts_get,
             "resources/read": self._resources_read,
@@ -101,6 +108,15 @@ class Dispatcher:
             "completion/complete": self._complete,
             "logging/setLevel": self._set_level,
         }
+
+    async def catalog_for(self, ctx: CallContext) -> Catalog:
+        """The catalog of the server the caller is on, if it may use that server."""
+        catalog = await self.catalogs.get(ctx.server_id)
+        catalog_views.check_server(ctx.principal, catalog)
+        return catalog
+
+    async def view_for(self, ctx: CallContext) -> View:
+        return catalog_views.view_of(await self.catalog_for(ctx), ctx.principal)
 
     def knows(self, method: str) -> bool:
         return method in self._methods or method == "initialize"
@@ -177,9 +193,9 @@ class Dispatcher:
     async def _ping(self, id_, _params: dict, _ctx: CallContext) -> dict:
         return jsonrpc.result(id_, {})
 
-    def _lister(self, key: str, items: Callable[[Catalog], list[dict]]) -> Handler:
+    def _lister(self, key: str, items: Callable[[View], list[dict]]) -> Handler:
         async def list_page(id_, params: dict, ctx: CallContext) -> dict:
-            everything = items(await self.catalogs.get(ctx.server_id))
+            everything = items(await self.view_for(ctx))
             start = _offset(params.get("cursor"))
             page: dict[str, Any] = {key: everything[start : start + self.page_size]}
             if start + self.page_size < len(everything):
@@ -191,7 +207,7 @@ class Dispatcher:
     async def _set_level(self, id_, params: dict, ctx: CallContext) -> dict:
         if not isinstance(params.get("level"), str):
             raise InvalidParams("logging/setLevel needs a level")
-        catalog = await self.catalogs.get(ctx.server_id)
+        catalog = await self.catalog_for(ctx)
         for upstream in catalog.upstreams_with("logging"):
             try:
                 await self.upstreams.session(upstream.url).request(
@@ -209,10 +225,11 @@ class Dispatcher:
             raise InvalidParams("tools/call needs a tool name")
         if "arguments" in params and not isinstance(params["arguments"], dict):
             raise InvalidParams("tools/call arguments must be an object")
-        catalog = await self.catalogs.get(ctx.server_id)
+        catalog = await self.catalog_for(ctx)
         binding = catalog.tools_by_name.get(name)
         if binding is None:
             _unknown("tool", name, catalog.unavailable_tools)
+        _allow(ctx, "tools.execute", binding, "tool")
         started = time.time()
         if not self._traced:
             return await self._call_tool(
@@ -241,10 +258,11 @@ class Dispatcher:
         name = params.get("name")
         if not isinstance(name, str):
             raise InvalidParams("prompts/get needs a prompt name")
-        catalog = await self.catalogs.get(ctx.server_id)
+        catalog = await self.catalog_for(ctx)
         binding = catalog.prompts_by_name.get(name)
         if binding is None:
             _unknown("prompt", name, catalog.unavailable_prompts)
+        _allow(ctx, "prompts.read", binding, "prompt")
         return await self._forward(
             binding, id_, "prompts/get", {**params, "name": binding.upstream_name}, ctx
         )
@@ -277,10 +295,11 @@ class Dispatcher:
 
         return subscription
 
-    async def watch_resource(self, server_id: str, uri: str) -> bool:
+    async def watch_resource(self, ctx: CallContext, uri: str) -> bool:
         """Subscribe the pooled upstream session to `uri` for a listen stream (unless it
-        is already); False when no upstream of the server offers subscriptions to it."""
-        binding = (await self.catalogs.get(server_id)).resource(uri)
+        is already); False when no upstream of the server the caller may read it from
+        offers subscriptions to it."""
+        binding = (await self.catalog_for(ctx)).resource(uri, _readable(ctx))
         if binding is None or not (binding.upstream.capabilities.get("resources") or {}).get("subscribe"):
             return False
         upstream = self.upstreams.session(binding.upstream.url)
@@ -310,14 +329,15 @@ class Dispatcher:
         ref = params.get("ref")
         if not isinstance(ref, dict):
             raise InvalidParams("completion/complete needs a ref")
-        catalog = await self.catalogs.get(ctx.server_id)
+        catalog = await self.catalog_for(ctx)
         if ref.get("type") == "ref/prompt":
             binding = catalog.prompts_by_name.get(ref.get("name", ""))
             if binding is None:
                 raise InvalidParams(f"Unknown prompt: {ref.get('name')}")
+            _allow(ctx, "prompts.read", binding, "prompt")
             params = {**params, "ref": {**ref, "name": binding.upstream_name}}
         elif ref.get("type") == "ref/resource":
-            binding = catalog.resource(ref.get("uri", ""))
+            binding = catalog.resource(ref.get("uri", ""), _readable(ctx))
             if binding is None:
                 raise InvalidParams(f"Unknown resource: {ref.get('uri')}")
         else:
@@ -330,7 +350,7 @@ class Dispatcher:
         uri = params.get("uri")
         if not isinstance(uri, str):
             raise InvalidParams("a resource uri is needed")
-        binding = (await self.catalogs.get(ctx.server_id)).resource(uri)
+        binding = (await self.catalog_for(ctx)).resource(uri, _readable(ctx))
         if binding is None:
             raise _Refused(RESOURCE_NOT_FOUND, f"Resource not found: {uri}")
         return binding
@@ -382,6 +402,20 @@ class Dispatcher:
             )
 
         return record
+
+
+def _allow(ctx: CallContext, permission: str, binding: Binding, kind: str) -> None:
+    """Raise unless the caller may do `permission` with the entry: one it may not see is
+    unknown (the words of `_unknown`), one it may see refused naming the permission."""
+    try:
+        catalog_views.require(ctx.principal, permission, binding.access, f"{kind} '{binding.name}'")
+    except Hidden:
+        raise InvalidParams(f"Unknown {kind}: {binding.name}") from None
+
+
+def _readable(ctx: CallContext) -> Callable[[Binding], bool]:
+    """Which resources (and templates) the caller may read: one it may not is as absent."""
+    return lambda binding: decide(ctx.principal, "resources.read", binding.access).allowed
 
 
 def _unknown(kind: str, name: str, held_back: dict[str, str]) -> NoReturn:

@@ -1,11 +1,14 @@
-"""ProxyService gRPC face: tools for internal callers that do not speak MCP."""
+"""ProxyService gRPC face: tools for internal callers that do not speak MCP.
+
+Held to the same rules as the MCP endpoints: the token's limits, `servers.use` on the
+server, and the caller's view of the catalog (`catalog_views`)."""
 
 from __future__ import annotations
 
 import grpc
 import orjson
 from switchboard.proxy.v1 import proxy_pb2, proxy_pb2_grpc
-from switchboard_core.errors import InvalidInput, PermissionDenied
+from switchboard_core.errors import STATUS, InvalidInput, NotFound, PermissionDenied, SwitchboardError
 from switchboard_core.http.forwarded import parse_address
 from switchboard_core.principals import PrincipalCache, bearer_token
 from switchboard_mcp import versions
@@ -35,7 +38,7 @@ class ProxyServicer(proxy_pb2_grpc.ProxyServiceServicer):
 
     async def ListTools(self, request, context):
         call = await self._context(request.server_id, "tools/list", context)
-        tools = (await self._dispatcher.catalogs.get(call.server_id)).tools
+        tools = (await self._dispatcher.view_for(call)).tools
         return proxy_pb2.ListToolsResponse(tools_json=[orjson.dumps(t) for t in tools])
 
     async def CallTool(self, request, context):
@@ -56,11 +59,16 @@ class ProxyServicer(proxy_pb2_grpc.ProxyServiceServicer):
             )
         )
         if "error" in reply:
-            raise InvalidInput(reply["error"]["message"], data=reply["error"])
+            error = _BY_CODE.get(reply["error"]["code"], InvalidInput)
+            raise error(reply["error"]["message"], data=reply["error"])
         result = reply["result"]
         return proxy_pb2.CallToolResponse(
             result_json=orjson.dumps(result), is_error=bool(result.get("isError"))
         )
+
+
+# The dispatcher's JSON-RPC errors that keep their meaning over gRPC (the rest: InvalidInput).
+_BY_CODE: dict[int, type[SwitchboardError]] = {STATUS[cls][2]: cls for cls in (PermissionDenied, NotFound)}
 
 
 def _peer_address(peer: str):

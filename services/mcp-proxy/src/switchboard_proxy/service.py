@@ -129,7 +129,7 @@ class ProxyService:
         self.input_rounds = InputRounds(
             self.dispatcher.deliver, ttl_s=settings.input_wait_s, replica=self.sessions.replica
         )
-        gate = BearerGate(runtime.principals, self.trust, runtime.limits)
+        gate = BearerGate(runtime.principals, self.trust, runtime.limits, catalogs)
         self.endpoint = McpEndpoint(
             settings,
             gate,

@@ -25,6 +25,7 @@ from typing import Any
 
 import orjson
 from switchboard_core.errors import SwitchboardError, status_of
+from switchboard_core.policy import decide
 from switchboard_core.principals import Principal
 from switchboard_mcp import input_required, jsonrpc, param_headers, sse
 from switchboard_mcp.stateless_wire import HEADER_MISMATCH, LOG_LEVEL_META_KEY, NAME_BEARING_METHODS
@@ -78,7 +79,7 @@ class InteractiveCalls:
         id_, method, params = msg["id"], msg["method"], msg["params"]
         target = params.get(NAME_BEARING_METHODS[method])
         if method == "tools/call":
-            mismatch = await self._param_mismatch(server_id, params, scope["headers"])
+            mismatch = await self._param_mismatch(server_id, params, scope["headers"], principal)
             if mismatch is not None:
                 return await reply(send, 400, jsonrpc.error(id_, HEADER_MISMATCH, mismatch.message))
         level = params["_meta"].get(LOG_LEVEL_META_KEY)
@@ -141,7 +142,7 @@ class InteractiveCalls:
         )
 
     async def _param_mismatch(
-        self, server_id: str, params: dict, raw_headers
+        self, server_id: str, params: dict, raw_headers, principal: Principal
     ) -> param_headers.Mismatch | None:
         try:
             binding = (await self._dispatcher.catalogs.get(server_id)).tools_by_name.get(params.get("name"))
@@ -149,6 +150,8 @@ class InteractiveCalls:
             return None  # the dispatcher answers for an unknown server
         if binding is None or not binding.param_headers:
             return None
+        if not decide(principal, "tools.execute", binding.access):
+            return None  # the dispatcher refuses the call, saying no more than it may
         return param_headers.check(binding.param_headers, params.get("arguments"), raw_headers)
 
     async def _outgoing(

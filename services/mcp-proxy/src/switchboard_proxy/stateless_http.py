@@ -96,7 +96,8 @@ class StatelessExchange:
                 return await reply(send, code[0], jsonrpc.error(id_, code[2], exc.message))
             if method == "server/discover":
                 return await reply(send, 200, jsonrpc.result(id_, discover_result()))
-            return await self._listen(receive, send, id_, msg["params"], server_id)
+            listener = CallContext(principal, server_id, verdict.protocol_version, None)
+            return await self._listen(receive, send, id_, msg["params"], listener)
         if method in INTERACTIVE:
             return await self.calls.serve(scope, send, msg, verdict, server_id, principal)
         ctx = CallContext(principal, server_id, verdict.protocol_version, None)
@@ -105,7 +106,7 @@ class StatelessExchange:
             return await _stream_relay(answer, method, id_, send)
         await reply(send, rules.http_status(answer), rules.as_stateless_reply(method, answer, SERVER_INFO))
 
-    async def _listen(self, receive, send, id_, params: dict, server_id: str) -> None:
+    async def _listen(self, receive, send, id_, params: dict, ctx: CallContext) -> None:
         requested = params.get("notifications")
         if not isinstance(requested, dict):
             return await reply(
@@ -116,10 +117,9 @@ class StatelessExchange:
                 ),
             )
         resources = [
-            uri
-            for uri in requested_resources(requested)
-            if await self._dispatcher.watch_resource(server_id, uri)
+            uri for uri in requested_resources(requested) if await self._dispatcher.watch_resource(ctx, uri)
         ]
+        server_id = ctx.server_id
         stream = self._listens.open(id_, server_id, requested, resources)
         try:
             await _stream_listen(stream, receive, send)
