@@ -87,9 +87,9 @@ class AuthService:
     async def drain(self) -> None:
         # Ends open WatchRevocations streams so the gRPC server stops without waiting on them.
         self._revocations.close()
-        await self._stop_relay()
+        await self._stop_background()
 
-    async def _stop_relay(self) -> None:
+    async def _stop_background(self) -> None:
         relay, self._relay = self._relay, None
         tasks, self._key_tasks = [*self._key_tasks, *([relay] if relay else [])], []
         for task in tasks:
@@ -99,7 +99,7 @@ class AuthService:
             await self._shared.close()
 
     async def stop(self) -> None:
-        await self._stop_relay()
+        await self._stop_background()
         if self._opened is not None:
             opened, self._opened = self._opened, None
             await opened.close()
