@@ -15,13 +15,14 @@ from switchboard_core.service import Runtime
 from switchboard_core.shared.runtime import local_shared
 
 from switchboard_auth.app import build_router
+from switchboard_auth.authorization_server_api import build_metadata_router
 from switchboard_auth.domain import shared_keys
 from switchboard_auth.domain.accounts import Accounts
 from switchboard_auth.domain.bootstrap import admin_banner
 from switchboard_auth.domain.revocations import RevocationFeed
 from switchboard_auth.domain.shared_keys import SharedKeys
 from switchboard_auth.domain.shared_revocations import CHANNEL, SharedRevocations
-from switchboard_auth.keys_api import build_keys_router, build_metadata_router
+from switchboard_auth.keys_api import build_keys_router
 from switchboard_auth.people_api import build_people_router
 from switchboard_auth.rpc import AuthServicer
 from switchboard_auth.settings import AuthSettings
