@@ -305,6 +305,15 @@ def test_protected_resource_metadata_names_the_public_url(stack: StackProcess, s
     )
 
 
+def test_the_authorization_server_metadata_is_reached_through_nginx(stack: StackProcess) -> None:
+    (issuer,) = httpx.get(f"{stack.url}{WELL_KNOWN}").json()["authorization_servers"]
+    answer = httpx.get(f"{issuer}/.well-known/oauth-authorization-server")
+    assert answer.status_code == 200
+    assert answer.json()["issuer"] == issuer == stack.url
+    assert answer.json()["jwks_uri"] == f"{stack.url}/auth/jwks.json"
+    assert httpx.get(answer.json()["jwks_uri"]).json()["keys"]
+
+
 def test_a_client_claiming_another_address_gets_nowhere_through_nginx(
     admin: httpx.Client, server_id: str
 ) -> None:

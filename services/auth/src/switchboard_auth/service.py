@@ -16,13 +16,14 @@ from switchboard_core.shared.runtime import local_shared
 
 from switchboard_auth.app import build_router
 from switchboard_auth.audit_api import build_audit_router
+from switchboard_auth.authorization_server_api import build_metadata_router
 from switchboard_auth.domain import shared_keys
 from switchboard_auth.domain.accounts import Accounts
 from switchboard_auth.domain.bootstrap import admin_banner
 from switchboard_auth.domain.revocations import RevocationFeed
 from switchboard_auth.domain.shared_keys import SharedKeys
 from switchboard_auth.domain.shared_revocations import CHANNEL, SharedRevocations
-from switchboard_auth.keys_api import build_keys_router, build_metadata_router
+from switchboard_auth.keys_api import build_keys_router
 from switchboard_auth.people_api import build_people_router
 from switchboard_auth.rpc import AuthServicer
 from switchboard_auth.settings import AuthSettings
@@ -91,9 +92,9 @@ class AuthService:
     async def drain(self) -> None:
         # Ends open WatchRevocations streams so the gRPC server stops without waiting on them.
         self._revocations.close()
-        await self._stop_relay()
+        await self._stop_background()
 
-    async def _stop_relay(self) -> None:
+    async def _stop_background(self) -> None:
         relay, self._relay = self._relay, None
         tasks, self._key_tasks = [*self._key_tasks, *([relay] if relay else [])], []
         for task in tasks:
@@ -103,7 +104,7 @@ class AuthService:
             await self._shared.close()
 
     async def stop(self) -> None:
-        await self._stop_relay()
+        await self._stop_background()
         if self._opened is not None:
             opened, self._opened = self._opened, None
             await opened.close()
