@@ -68,4 +68,4 @@ async def test_a_user_spent_on_one_proxy_replica_is_refused_by_the_other_within_
 
 async def _shared_count(redis: Redis, user_id: str) -> int:
     keys = [key async for key in redis.scan_iter(match=f"switchboard:limits:u86400:{user_id}:*")]
-    return sum(int(await redis.get(key) or 0) for key in keys)
+    return sum([int(await redis.get(key) or 0) for key in keys])
