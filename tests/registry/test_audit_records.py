@@ -21,7 +21,7 @@ from switchboard_registry import RegistryService, RegistrySettings
 from switchboard_testing.outbound import OUTBOUND_ALLOW
 from switchboard_testing.ports import free_port
 
-ADMIN = Principal("u-admin", "admin@example.com", True, (), "t-admin", 2**40)
+ADMIN = Principal("u-admin", "admin@example.com", True, (), "t-admin", 2**40, personal_team_id="team-admin")
 
 
 class AdminOnly:
@@ -130,7 +130,12 @@ async def test_every_registry_admin_change_reaches_the_audit_log_once(tmp_path, 
             ("server.delete", "server", server_id),
             ("gateway.delete", "gateway", gateway_id),
         ]
-        assert records[0].changes == {"name": "alpha", "url": alpha.url}  # no query: no api_key
+        assert records[0].changes == {
+            "name": "alpha",
+            "url": alpha.url,
+            "team_id": "team-admin",
+            "visibility": "team",
+        }  # no query: no api_key
         assert records[1].changes == {"catalog_changed": False}
         assert records[2].changes == {
             "name": "one",
@@ -139,6 +144,8 @@ async def test_every_registry_admin_change_reaches_the_audit_log_once(tmp_path, 
             "resources": [],
             "prompts": [],
             "gateways": [],
+            "team_id": "team-admin",
+            "visibility": "team",
         }
         assert records[3].changes == {"description": "d", "tools": ["alpha__add"]}
         for record in records:
