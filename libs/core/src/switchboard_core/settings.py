@@ -10,10 +10,11 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Annotated, Literal
 
-from pydantic import Field, field_validator
+from pydantic import Field, SecretStr, field_validator
 from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 
 from switchboard_core.security.outbound import LOOPBACK, OutboundPolicy
+from switchboard_core.security.sealing import SecretKeys, embedded_keys
 
 DEFAULT_HTTP_PORT = 4444
 DEFAULT_GRPC_PORT = 4445
@@ -75,6 +76,11 @@ class ServiceSettings(BaseSettings):
     # set (even empty), exactly what it lists.
     outbound_allow: Annotated[list[str] | None, NoDecode] = None
 
+    # Keys sealing upstream credentials at rest, `kid:base64key,…` (32-byte keys): the
+    # first seals, all unseal (docs/upstream-credentials.md). Unset when embedded: a key
+    # of the gateway's own in `<data_dir>/secret.keys`; unset otherwise: no credentials.
+    secret_keys: SecretStr = SecretStr("")
+
     @field_validator("outbound_allow", mode="before")
     @classmethod
     def _comma_list(cls, value: object) -> object:
@@ -90,6 +96,12 @@ class ServiceSettings(BaseSettings):
         Rate.parse(value)
         return value
 
+    @field_validator("secret_keys")
+    @classmethod
+    def _valid_keys(cls, value: SecretStr) -> SecretStr:
+        SecretKeys.parse(value.get_secret_value())
+        return value
+
     @field_validator("outbound_allow")
     @classmethod
     def _valid_entries(cls, value: list[str] | None) -> list[str] | None:
@@ -102,6 +114,13 @@ class ServiceSettings(BaseSettings):
         if self.outbound_allow is not None:
             return OutboundPolicy.parse(self.outbound_allow)
         return OutboundPolicy.parse(LOOPBACK if self.environment == "development" else ())
+
+    def sealing_keys(self) -> SecretKeys:
+        """The keys upstream credentials are sealed with (made on first use when embedded)."""
+        keys = SecretKeys.parse(self.secret_keys.get_secret_value())
+        if keys.keys or self.redis_url:
+            return keys
+        return embedded_keys(self.data_dir)
 
     @property
     def grpc_local_addr(self) -> str:
