@@ -71,14 +71,21 @@ def start_upstream(
     port: int | None = None,
     modern_only: bool = False,
     page_size: int = 0,
+    accept_headers: tuple[str, ...] = (),
+    oauth_client: str | None = None,
+    token_lifetime_s: float | None = None,
 ) -> Iterator[UpstreamProcess]:
     """Run a fixture upstream on a free port (`sse`: over the legacy HTTP+SSE transport;
     `modern_only`: the stateless revision 2026-07-28 alone); yield it once it answers;
     stop it on exit. `port` fixes the port, e.g. to start an upstream again where a
-    stopped one was; `page_size` pages its tools/list."""
+    stopped one was; `page_size` pages its tools/list. `accept_headers` ("name: value")
+    and `oauth_client` ("id:secret") make it require credentials (`upstream_gate`)."""
     flags = [
         *(["--modern-only"] if modern_only else []),
         *(["--page-size", str(page_size)] if page_size else []),
+        *(f for header in accept_headers for f in ("--accept-header", header)),
+        *(["--oauth-client", oauth_client] if oauth_client else []),
+        *(["--token-lifetime", str(token_lifetime_s)] if token_lifetime_s is not None else []),
     ]
     upstream = _spawn_until_ready(
         name=name, stateless=stateless, extra_tools=extra_tools, sse=sse, port=port, flags=flags

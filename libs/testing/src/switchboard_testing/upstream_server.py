@@ -41,7 +41,10 @@ request without an `MCP-Protocol-Version` header) is refused as a 2026-only SDK 
 it, HTTP 400 with `-32022` and `data.supported` naming 2026-07-28 alone. `--page-size N` pages
 `tools/list` N tools at a time. `GET /sessions` answers what happened to each session, by
 its id: `{"<id>": {"opened": 1, "deleted": 0, "streams": 1}}` (initializes answered,
-DELETEs received, GET streams asked for). To run it as a child process, see `upstream_process`.
+DELETEs received, GET streams asked for). `--accept-header 'name: value'` (repeatable) and
+`--oauth-client id:secret` (with `--token-lifetime S`) make it require credentials, and it
+records the `Authorization` headers it receives (`upstream_gate`). To run it as a child
+process, see `upstream_process`.
 """
 
 from __future__ import annotations
@@ -78,6 +81,7 @@ from starlette.requests import Request
 from starlette.responses import PlainTextResponse
 from starlette.types import ASGIApp, Receive, Scope, Send
 
+from switchboard_testing.upstream_gate import CredentialGate
 from switchboard_testing.upstream_process import UpstreamProcess, start_upstream
 
 __all__ = ["build_server", "build_app", "serve", "main", "UpstreamProcess", "start_upstream"]
@@ -417,18 +421,25 @@ def build_app(
     sse: bool = False,
     modern_only: bool = False,
     page_size: int = 0,
+    accept_headers: tuple[str, ...] = (),
+    oauth_client: str | None = None,
+    token_lifetime_s: float = 3600.0,
 ) -> ASGIApp:
     """The ASGI app serving the fixture server at `/mcp` (or legacy SSE at `/sse`), and `/healthz`."""
     server = build_server(name=name, extra_tools=extra_tools, page_size=page_size)
     if sse:
-        return server.sse_app(host="127.0.0.1")
-    app: Starlette = server.streamable_http_app(
-        streamable_http_path="/mcp",
-        stateless_http=stateless,
-        json_response=stateless,
-        host="127.0.0.1",
+        app: ASGIApp = server.sse_app(host="127.0.0.1")
+    else:
+        http: Starlette = server.streamable_http_app(
+            streamable_http_path="/mcp",
+            stateless_http=stateless,
+            json_response=stateless,
+            host="127.0.0.1",
+        )
+        app = _ModernOnly(http) if modern_only else _SessionLedger(http)
+    return CredentialGate(
+        app, accept=accept_headers, oauth_client=oauth_client, token_lifetime_s=token_lifetime_s
     )
-    return _ModernOnly(app) if modern_only else _SessionLedger(app)
 
 
 def serve(
@@ -440,6 +451,9 @@ def serve(
     sse: bool = False,
     modern_only: bool = False,
     page_size: int = 0,
+    accept_headers: tuple[str, ...] = (),
+    oauth_client: str | None = None,
+    token_lifetime_s: float = 3600.0,
 ) -> None:
     """Serve the fixture server on 127.0.0.1:`port` until interrupted."""
     app = build_app(
@@ -449,6 +463,9 @@ def serve(
         sse=sse,
         modern_only=modern_only,
         page_size=page_size,
+        accept_headers=accept_headers,
+        oauth_client=oauth_client,
+        token_lifetime_s=token_lifetime_s,
     )
     # Open event streams (a gateway following this upstream) must not hold a stop back.
     uvicorn.run(
@@ -475,6 +492,17 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument(
         "--tools", type=int, default=0, metavar="N", help="add N trivial tools tool_0..tool_{N-1}"
     )
+    parser.add_argument(
+        "--accept-header",
+        action="append",
+        default=[],
+        metavar="'NAME: VALUE'",
+        help="require this header on MCP requests (repeat: any one of them)",
+    )
+    parser.add_argument(
+        "--oauth-client", metavar="ID:SECRET", help="serve POST /token and accept the tokens it issues"
+    )
+    parser.add_argument("--token-lifetime", type=float, default=3600.0, metavar="S")
     args = parser.parse_args(argv)
     serve(
         port=args.port,
@@ -484,6 +512,9 @@ def main(argv: list[str] | None = None) -> None:
         sse=args.sse,
         modern_only=args.modern_only,
         page_size=args.page_size,
+        accept_headers=tuple(args.accept_header),
+        oauth_client=args.oauth_client,
+        token_lifetime_s=args.token_lifetime,
     )
 
 

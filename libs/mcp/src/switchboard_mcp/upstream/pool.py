@@ -2,9 +2,13 @@
 
 from __future__ import annotations
 
+import asyncio
+from collections import OrderedDict
+
 import aiohttp
 from switchboard_core.security.outbound import OutboundPolicy
 
+from switchboard_mcp.upstream.auth import UpstreamAuth
 from switchboard_mcp.upstream.guard import GuardedResolver, Lookup, literal_address_guard
 from switchboard_mcp.upstream.silence import ANSWER_WAIT_S
 from switchboard_mcp.upstream.transport import NegotiatingUpstream, Upstream
@@ -36,11 +40,64 @@ def new_http_client(
     )
 
 
-class UpstreamPool:
-    """One session per upstream URL, reused across calls (stateless-safe upstreams).
+# Credentialed clients kept at once (least recently made go first).
+CREDENTIALED_LIMIT = 1024
 
-    The transport (Streamable HTTP or legacy HTTP+SSE) is chosen on a URL's first use;
-    from then on its session itself is handed out."""
+
+class UpstreamClients:
+    """The pooled, guarded HTTP client, and for each gateway's credentials a client that
+    sends them (`UpstreamAuth`), sharing the pooled client's connections and its guard.
+
+    `http` must have been made with the same `policy`."""
+
+    def __init__(self, http: HttpClient | None = None, *, policy: OutboundPolicy = PUBLIC_ONLY) -> None:
+        self.http = http or new_http_client(policy=policy)
+        self._guard = literal_address_guard(policy)
+        self._credentialed: OrderedDict[str, HttpClient] = OrderedDict()
+        self._closing: set[asyncio.Task] = set()
+
+    def client(self, auth: UpstreamAuth | None) -> HttpClient:
+        """The client to reach an upstream with: the pooled one when it needs no credentials."""
+        if auth is None:
+            return self.http
+        client = self._credentialed.get(auth.key)
+        if client is None:
+            auth.bind(self.http)
+            client = self._credentialed[auth.key] = aiohttp.ClientSession(
+                connector=self.http.connector,
+                connector_owner=False,
+                trust_env=False,
+                middlewares=(self._guard, auth),
+            )
+            if len(self._credentialed) > CREDENTIALED_LIMIT:
+                self.forget(next(iter(self._credentialed)))
+        return client
+
+    def forget(self, key: str) -> None:
+        """Credentials no longer used (changed, say): their client goes."""
+        client = self._credentialed.pop(key, None)
+        if client is not None:
+            task = asyncio.get_running_loop().create_task(client.close())
+            self._closing.add(task)
+            task.add_done_callback(self._closing.discard)
+
+    async def close(self) -> None:
+        if self._closing:
+            await asyncio.gather(*self._closing, return_exceptions=True)
+        for client in self._credentialed.values():
+            await client.close()
+        self._credentialed.clear()
+        await self.http.close()
+
+
+class UpstreamPool:
+    """One session per upstream URL and credentials, reused across calls (stateless-safe
+    upstreams).
+
+    The transport (Streamable HTTP or legacy HTTP+SSE) is chosen on a session's first
+    use; from then on the session itself is handed out. A URL is one gateway's (the
+    registry refuses a second), so a URL met with other credentials than before means
+    they changed: the session with the old ones is ended."""
 
     def __init__(
         self,
@@ -50,25 +107,45 @@ class UpstreamPool:
         timeout_s: float = 30.0,
         answer_wait_s: float = ANSWER_WAIT_S,
     ) -> None:
-        self.http = http or new_http_client(policy=policy)
+        self.clients = UpstreamClients(http, policy=policy)
+        self.http = self.clients.http
         self._timeout_s = timeout_s
         # How long a call may wait on the client's answer to its upstream's request.
         self.answer_wait_s = answer_wait_s
-        self._sessions: dict[str, NegotiatingUpstream] = {}
+        self._sessions: dict[tuple[str, str], NegotiatingUpstream] = {}
+        # url -> the key of the credentials its session was last opened with ("" for none)
+        self._current: dict[str, str] = {}
+        self._closing: set[asyncio.Task] = set()
 
-    def session(self, url: str) -> Upstream | NegotiatingUpstream:
-        session = self._sessions.get(url)
+    def session(self, url: str, auth: UpstreamAuth | None = None) -> Upstream | NegotiatingUpstream:
+        session = self._sessions.get((url, auth.key if auth is not None else ""))
         if session is None:
-            session = self._sessions[url] = NegotiatingUpstream(
-                url, self.http, timeout_s=self._timeout_s, answer_wait_s=self.answer_wait_s
-            )
+            session = self._open(url, auth)
         return session.resolved or session
 
-    def forget(self, url: str) -> None:
-        self._sessions.pop(url, None)
+    def _open(self, url: str, auth: UpstreamAuth | None) -> NegotiatingUpstream:
+        key = auth.key if auth is not None else ""
+        before = self._current.get(url)
+        if before is not None and before != key:
+            self._drop(url, before)
+        self._current[url] = key
+        session = self._sessions[url, key] = NegotiatingUpstream(
+            url, self.clients.client(auth), timeout_s=self._timeout_s, answer_wait_s=self.answer_wait_s
+        )
+        return session
+
+    def _drop(self, url: str, key: str) -> None:
+        old = self._sessions.pop((url, key), None)
+        if old is not None:
+            task = asyncio.get_running_loop().create_task(old.close())
+            self._closing.add(task)
+            task.add_done_callback(self._closing.discard)
+            task.add_done_callback(lambda _: self.clients.forget(key) if key else None)
 
     async def close(self) -> None:
+        if self._closing:
+            await asyncio.gather(*self._closing, return_exceptions=True)
         for session in self._sessions.values():
             await session.close()
         self._sessions.clear()
-        await self.http.close()
+        await self.clients.close()
