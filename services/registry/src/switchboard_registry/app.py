@@ -17,10 +17,10 @@ from switchboard_core.http.deps import CurrentPrincipal
 
 from switchboard_registry.domain.registry import Registry
 from switchboard_registry.schemas import (
-    AccessPatch,
     GatewayDetailOut,
     GatewayIn,
     GatewayOut,
+    GatewayPatch,
     ItemAccessPatch,
     PageOut,
     PromptOut,
@@ -55,7 +55,12 @@ def _gateways(Reg: Any) -> APIRouter:
     @router.post("", status_code=status.HTTP_201_CREATED, summary="Register an upstream MCP server")
     async def register_gateway(body: GatewayIn, reg: Reg, who: CurrentPrincipal) -> GatewayDetailOut:
         detail = await reg.gateways.register(
-            body.name, body.url, by=who, team_id=body.team_id, visibility=body.visibility
+            body.name,
+            body.url,
+            by=who,
+            team_id=body.team_id,
+            visibility=body.visibility,
+            auth=body.auth.credentials() if body.auth else None,
         )
         return GatewayDetailOut.of_detail(detail)
 
@@ -72,15 +77,23 @@ def _gateways(Reg: Any) -> APIRouter:
 
     @router.patch(
         "/{gateway_id}",
-        summary="Move a gateway to another team or visibility",
-        description="Everything the gateway lists takes its new team and visibility.",
+        summary="Move a gateway to another team or visibility, or change its upstream credentials",
+        description=(
+            "Everything the gateway lists takes its new team and visibility. `auth` replaces the "
+            "credentials the upstream is reached with (`null` removes them); the next call uses them."
+        ),
     )
     async def update_gateway(
-        gateway_id: str, body: AccessPatch, reg: Reg, who: CurrentPrincipal
+        gateway_id: str, body: GatewayPatch, reg: Reg, who: CurrentPrincipal
     ) -> GatewayDetailOut:
-        detail = await reg.gateways.set_access(
-            gateway_id, by=who, team_id=body.team_id, visibility=body.visibility
-        )
+        detail = None
+        if "auth" in body.model_fields_set:
+            auth = body.auth.credentials() if body.auth else None
+            detail = await reg.gateways.set_auth(gateway_id, by=who, auth=auth)
+        if body.team_id is not None or body.visibility is not None or detail is None:
+            detail = await reg.gateways.set_access(
+                gateway_id, by=who, team_id=body.team_id, visibility=body.visibility
+            )
         return GatewayDetailOut.of_detail(detail)
 
     @router.post(

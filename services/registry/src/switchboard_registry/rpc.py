@@ -95,4 +95,5 @@ def upstream_to_proto(gateway: Gateway) -> registry_pb2.Upstream:
         name=gateway.name,
         url=gateway.url,
         capabilities_json=orjson.dumps(gateway.capabilities),
+        auth_sealed=gateway.auth_sealed,
     )

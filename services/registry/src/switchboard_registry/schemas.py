@@ -8,9 +8,10 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from datetime import datetime
-from typing import Any, Generic, Literal, TypeVar
+from typing import Annotated, Any, Generic, Literal, TypeVar
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field, SecretStr, field_validator
+from switchboard_mcp.upstream.credentials import Basic, Bearer, Credentials, HeaderSet, OAuth2, check_header
 
 from switchboard_registry.domain.models import (
     Access,
@@ -78,9 +79,103 @@ class ItemAccessPatch(BaseModel):
     visibility: VisibilityIn
 
 
+_SECRET = {"max_length": 8192, "min_length": 1}
+
+
+class BearerIn(BaseModel):
+    """Sent as `Authorization: Bearer <token>`."""
+
+    model_config = ConfigDict(extra="forbid")
+    type: Literal["bearer"]
+    token: SecretStr = Field(json_schema_extra={"writeOnly": True}, **_SECRET)
+
+    def credentials(self) -> Credentials:
+        return Bearer(self.token.get_secret_value())
+
+
+class BasicIn(BaseModel):
+    """Sent as `Authorization: Basic base64(username:password)`."""
+
+    model_config = ConfigDict(extra="forbid")
+    type: Literal["basic"]
+    username: str = Field(min_length=1, max_length=255, pattern=r"^[^:\x00-\x1f\x7f]+$")
+    password: SecretStr = Field(json_schema_extra={"writeOnly": True}, **_SECRET)
+
+    def credentials(self) -> Credentials:
+        return Basic(self.username, self.password.get_secret_value())
+
+
+class HeadersIn(BaseModel):
+    """Headers of your choosing (an API key header, say); not hop-by-hop ones, `Host`,
+    `Content-Length`, `Content-Type`, `Accept`, `Cookie` or the MCP headers."""
+
+    model_config = ConfigDict(extra="forbid")
+    type: Literal["headers"]
+    headers: dict[str, SecretStr] = Field(min_length=1, max_length=16, json_schema_extra={"writeOnly": True})
+
+    @field_validator("headers")
+    @classmethod
+    def _sendable(cls, headers: dict[str, SecretStr]) -> dict[str, SecretStr]:
+        lowered = [name.lower() for name in headers]
+        if len(set(lowered)) != len(lowered):
+            raise ValueError("a header is named twice (names are case-insensitive)")
+        for name, value in headers.items():
+            try:
+                check_header(name, value.get_secret_value())
+            except ValueError as exc:
+                raise ValueError(str(exc)) from None
+        return headers
+
+    def credentials(self) -> Credentials:
+        return HeaderSet(tuple((name, value.get_secret_value()) for name, value in self.headers.items()))
+
+
+class OAuth2In(BaseModel):
+    """An access token from `token_url` by the client credentials grant (the client
+    authenticates with HTTP Basic), sent as a bearer token and renewed before it expires."""
+
+    model_config = ConfigDict(extra="forbid")
+    type: Literal["oauth2"]
+    token_url: str = Field(min_length=1, max_length=2048, description="http(s); passes the outbound guard.")
+    client_id: str = Field(min_length=1, max_length=255)
+    client_secret: SecretStr = Field(json_schema_extra={"writeOnly": True}, **_SECRET)
+    scope: str | None = Field(default=None, max_length=1024)
+    audience: str | None = Field(default=None, max_length=1024)
+
+    def credentials(self) -> Credentials:
+        return OAuth2(
+            self.token_url, self.client_id, self.client_secret.get_secret_value(), self.scope, self.audience
+        )
+
+
+AuthIn = Annotated[BearerIn | BasicIn | HeadersIn | OAuth2In, Field(discriminator="type")]
+_AUTH = "Credentials the upstream requires; stored sealed, never shown again (docs/upstream-credentials.md)."
+
+
 class GatewayIn(AccessIn):
     name: str = Field(description="1 to 32 letters, digits, '_' or '-'; prefixes the names of its tools.")
     url: str = Field(description="The upstream's Streamable HTTP endpoint (http or https).")
+    auth: AuthIn | None = Field(default=None, description=_AUTH)
+
+
+class GatewayPatch(AccessPatch):
+    """A new team, visibility and/or credentials; what is left out stays. `"auth": null`
+    removes the credentials."""
+
+    auth: AuthIn | None = Field(default=None, description=_AUTH)
+
+
+class AuthOut(BaseModel):
+    """What of an upstream's credentials is shown: their type and non-secret fields, never a secret."""
+
+    type: Literal["bearer", "basic", "headers", "oauth2"]
+    configured: Literal[True] = True
+    username: str | None = None
+    header_names: list[str] | None = None
+    token_url: str | None = None
+    client_id: str | None = None
+    scope: str | None = None
+    audience: str | None = None
 
 
 class ToolOut(Owned):
@@ -213,6 +308,9 @@ class GatewayOut(Owned):
         description="When the upstream last answered, as of its last registration, refresh or status change."
     )
     last_error: str | None = Field(description="Why the upstream was last found unavailable.")
+    auth: AuthOut | None = Field(
+        default=None, description="The credentials the upstream is reached with, if any."
+    )
 
     @classmethod
     def of(cls, gateway: Gateway) -> GatewayOut:
@@ -232,6 +330,7 @@ class GatewayOut(Owned):
             status=gateway.status,
             last_seen_ok_at=gateway.last_seen_ok_at,
             last_error=gateway.last_error,
+            auth=AuthOut.model_validate(gateway.auth) if gateway.auth else None,
             **owned(gateway.access),
         )
 

@@ -22,7 +22,7 @@ from switchboard_core.migrations import StartupPolicy, prepare
 from switchboard_core.service import Runtime
 from switchboard_core.shared.leader import Leadership
 from switchboard_core.shared.runtime import local_shared
-from switchboard_mcp.upstream.pool import HttpClient, new_http_client
+from switchboard_mcp.upstream.pool import UpstreamClients, new_http_client
 
 from switchboard_registry.app import build_routers
 from switchboard_registry.audit_delivery import AuthAuditLog
@@ -32,6 +32,7 @@ from switchboard_registry.domain.changes import CHANNEL
 from switchboard_registry.domain.following import UpstreamFollowers
 from switchboard_registry.domain.health import HealthSchedule
 from switchboard_registry.domain.registry import HealthPolicy, Registry
+from switchboard_registry.domain.upstream_access import UpstreamAccess
 from switchboard_registry.migrations import MIGRATIONS
 from switchboard_registry.rpc import RegistryServicer
 from switchboard_registry.settings import RegistrySettings
@@ -48,7 +49,7 @@ class RegistryService:
     def __init__(self, settings: RegistrySettings) -> None:
         self.settings = settings
         self._engine: AsyncEngine | None = None
-        self._http: HttpClient | None = None
+        self._upstreams: UpstreamAccess | None = None
         self._registry: Registry | None = None
         self._health: HealthSchedule | None = None
         self._followers: UpstreamFollowers | None = None
@@ -80,13 +81,16 @@ class RegistryService:
         await prepare(self.settings.database_url, MIGRATIONS, StartupPolicy.of(self.settings))
         sessions = sessionmaker(engine)
         await revision_store.ensure(sessions)
-        self._http = new_http_client(policy=self.settings.outbound_policy())
         settings = self.settings
+        policy = settings.outbound_policy()
+        self._upstreams = upstreams = UpstreamAccess(
+            UpstreamClients(new_http_client(policy=policy), policy=policy), settings.sealing_keys()
+        )
         auth = AuthAuditLog(runtime.channel("auth"), timeout_s=settings.grpc_timeout_s)
         self._outbox = outbox = AuditOutbox(sessions, auth.record)
         self._registry = registry = Registry.build(
             sessions,
-            self._http,
+            upstreams,
             discovery_timeout_s=settings.discovery_timeout_s,
             health=HealthPolicy(
                 timeout_s=settings.health_timeout_s,
@@ -102,7 +106,7 @@ class RegistryService:
             sessions,
             registry.changes.feed,
             registry.gateways,
-            self._http,
+            upstreams,
             timeout_s=settings.discovery_timeout_s,
             debounce_s=settings.list_changed_debounce_s,
             no_stream_retry_s=settings.event_stream_retry_s,
@@ -162,9 +166,9 @@ class RegistryService:
         if self._registry is not None:
             await self._registry.health.close()
         self._registry = None
-        if self._http is not None:
-            await self._http.close()
-            self._http = None
+        if self._upstreams is not None:
+            await self._upstreams.close()
+            self._upstreams = None
         if self._engine is not None:
             await self._engine.dispose()
             self._engine = None

@@ -33,11 +33,12 @@ from sqlalchemy.ext.asyncio import async_sessionmaker
 from switchboard_core.counters import COUNTERS
 from switchboard_core.errors import Conflict, InvalidInput, NotFound, UpstreamError
 from switchboard_core.resilience.backoff import delay
-from switchboard_mcp.upstream import HttpClient, NegotiatingUpstream
+from switchboard_mcp.upstream import NegotiatingUpstream
 
 from switchboard_registry.domain.changes import ChangeFeed
 from switchboard_registry.domain.gateways import Gateways
 from switchboard_registry.domain.models import HealthTarget
+from switchboard_registry.domain.upstream_access import UpstreamAccess
 from switchboard_registry.store.gateways import health_targets
 
 logger = logging.getLogger(__name__)
@@ -59,6 +60,7 @@ class _Follower:
 
     def __init__(self, target: HealthTarget, owner: UpstreamFollowers) -> None:
         self.url = target.url
+        self.sealed = target.auth_sealed
         self._id = target.id
         self._name = target.name
         self._owner = owner
@@ -101,7 +103,8 @@ class _Follower:
 
     async def _listen_once(self) -> bool:
         """Follow one stream to its end; whether the upstream sent anything on it."""
-        upstream = NegotiatingUpstream(self.url, self._owner.http, timeout_s=self._owner.timeout_s)
+        http = self._owner.upstreams.client(self._id, self._name, self.url, self.sealed)
+        upstream = NegotiatingUpstream(self.url, http, timeout_s=self._owner.timeout_s)
         opened = asyncio.Event()
         catch_up = asyncio.create_task(
             self._catch_up_once(upstream, opened), name=f"catching up {self._name}"
@@ -160,7 +163,7 @@ class UpstreamFollowers:
         sessions: async_sessionmaker,
         feed: ChangeFeed,
         gateways: Gateways,
-        http: HttpClient,
+        upstreams: UpstreamAccess,
         *,
         timeout_s: float,
         debounce_s: float = 0.5,
@@ -171,7 +174,7 @@ class UpstreamFollowers:
         self._db = sessions
         self._feed = feed
         self.gateways = gateways
-        self.http = http
+        self.upstreams = upstreams
         self.timeout_s = timeout_s
         self.debounce_s = debounce_s
         self.no_stream_retry_s = no_stream_retry_s
@@ -220,7 +223,9 @@ class UpstreamFollowers:
         gone = [
             self._followers.pop(gateway_id)
             for gateway_id, follower in list(self._followers.items())
-            if gateway_id not in wanted or wanted[gateway_id].url != follower.url
+            if gateway_id not in wanted
+            or wanted[gateway_id].url != follower.url
+            or wanted[gateway_id].auth_sealed != follower.sealed
         ]
         for gateway_id, target in wanted.items():
             if gateway_id not in self._followers:

@@ -28,7 +28,7 @@ from switchboard_core.errors import (
     UpstreamUnavailable,
 )
 from switchboard_core.policy import decide
-from switchboard_mcp.upstream import HttpClient
+from switchboard_mcp.upstream import Credentials
 
 from switchboard_registry.domain import composition
 from switchboard_registry.domain.access import REACH, SYSTEM, Caller, changed, chosen, require, seen, viewer
@@ -43,6 +43,7 @@ from switchboard_registry.domain.names import (
     qualified_name,
 )
 from switchboard_registry.domain.naming import problems
+from switchboard_registry.domain.upstream_access import UpstreamAccess, public
 from switchboard_registry.store import revision as revision_store
 from switchboard_registry.store.gateways import (
     delete_gateway,
@@ -52,6 +53,7 @@ from switchboard_registry.store.gateways import (
     list_gateways,
     mark_refreshed,
     replace_capabilities,
+    set_auth,
     set_gateway_access,
     set_status,
     taken,
@@ -82,39 +84,51 @@ def _listed(found: Discovery) -> list[tuple[Kind[Any], dict[str, str]]]:
 
 class Gateways:
     def __init__(
-        self, sessions: async_sessionmaker, changes: Changes, http: HttpClient, *, timeout_s: float
+        self, sessions: async_sessionmaker, changes: Changes, upstreams: UpstreamAccess, *, timeout_s: float
     ) -> None:
         self._sessions = sessions
         self._changes = changes
-        self._http = http
+        self._upstreams = upstreams
         self._timeout_s = timeout_s
         # One lock per gateway being refreshed, gone once nobody holds or waits on it.
         self._refreshing: weakref.WeakValueDictionary[str, asyncio.Lock] = weakref.WeakValueDictionary()
 
     async def register(
-        self, name: str, url: str, *, by: Caller, team_id: str | None = None, visibility: str | None = None
+        self,
+        name: str,
+        url: str,
+        *,
+        by: Caller,
+        team_id: str | None = None,
+        visibility: str | None = None,
+        auth: Credentials | None = None,
     ) -> GatewayDetail:
-        """Owned by `by`, in `team_id` (default: their personal team), `visibility` (default "team")."""
+        """Owned by `by`, in `team_id` (default: their personal team), `visibility` (default "team");
+        the upstream is reached with `auth` (stored sealed) from its first listing on."""
         access = chosen(by, "gateways.create", team_id=team_id, visibility=visibility)
         check_gateway_name(name)
         check_upstream_url(url)
+        gateway_id = str(uuid.uuid4())
+        sealed = self._upstreams.seal(auth, gateway_id) if auth is not None else ""
         async with self._sessions() as s:
             already = await taken(s, name, url)
         if already:
             raise Conflict("; ".join(already))
         try:
-            found = await discover(self._http, url, timeout_s=self._timeout_s)
+            http = self._upstreams.client(gateway_id, name, url, sealed)
+            found = await discover(http, url, timeout_s=self._timeout_s)
         except UpstreamError as exc:
             raise InvalidInput(f"could not register {name!r}: {reason(url, exc)}") from exc
         _check_names(name, found, doing="register")
-        gateway_id = str(uuid.uuid4())
-        audit = event(
-            by,
-            "gateway.create",
-            "gateway",
-            gateway_id,
-            {"name": name, "url": safe_url(url), "team_id": access.team_id, "visibility": access.visibility},
-        )
+        summary = {
+            "name": name,
+            "url": safe_url(url),
+            "team_id": access.team_id,
+            "visibility": access.visibility,
+        }
+        if auth is not None:
+            summary["auth"] = auth.kind
+        audit = event(by, "gateway.create", "gateway", gateway_id, summary)
         async with self._changes.change(audit) as s:
             await insert_gateway(
                 s,
@@ -126,6 +140,8 @@ class Gateways:
                 server_info=found.server_info,
                 capabilities=found.capabilities,
                 access=access,
+                auth_sealed=sealed or None,
+                auth_public=public(auth) if auth is not None else None,
             )
             for kind, definitions in _listed(found):
                 await insert_items(s, kind, gateway_id, definitions, access)
@@ -146,7 +162,8 @@ class Gateways:
     async def _refresh(self, gateway_id: str, by: Caller) -> GatewayDetail:
         gateway = (await self.get(gateway_id)).gateway
         try:
-            found = await discover(self._http, gateway.url, timeout_s=self._timeout_s)
+            http = self._upstreams.client(gateway.id, gateway.name, gateway.url, gateway.auth_sealed)
+            found = await discover(http, gateway.url, timeout_s=self._timeout_s)
         except UpstreamUnavailable as exc:
             raise UpstreamUnavailable(f"could not refresh {gateway.name!r}: {exc.message}") from exc
         except UpstreamError as exc:
@@ -200,6 +217,19 @@ class Gateways:
             summary = {"team_id": access.team_id, "visibility": access.visibility}
             async with self._changes.change(event(by, "gateway.access", "gateway", gateway_id, summary)) as s:
                 await set_gateway_access(s, gateway_id, access)
+        return await self.get(gateway_id, by=by)
+
+    async def set_auth(self, gateway_id: str, *, by: Caller, auth: Credentials | None) -> GatewayDetail:
+        """Reach the upstream with `auth` from now on (None: with no credentials).
+
+        The catalog revision rises, so the proxies drop their sessions with the old ones."""
+        await self.writable(gateway_id, by, "gateways.update")
+        sealed = self._upstreams.seal(auth, gateway_id) if auth is not None else None
+        summary = {"auth": auth.kind if auth is not None else None}
+        async with self._changes.change(event(by, "gateway.auth", "gateway", gateway_id, summary)) as s:
+            shown = public(auth) if auth is not None else None
+            if not await set_auth(s, gateway_id, sealed=sealed, public=shown):
+                raise NotFound(f"no gateway {gateway_id!r}")
         return await self.get(gateway_id, by=by)
 
     async def set_item_access(self, kind: Kind[Any], item_id: str, *, by: Caller, visibility: str) -> Any:

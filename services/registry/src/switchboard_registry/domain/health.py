@@ -21,11 +21,12 @@ from datetime import UTC, datetime
 from sqlalchemy.ext.asyncio import async_sessionmaker
 from switchboard_core.counters import COUNTERS
 from switchboard_core.errors import Conflict, InvalidInput, NotFound, UpstreamError
-from switchboard_mcp.upstream import HttpClient, NegotiatingUpstream, UpstreamRPCError
+from switchboard_mcp.upstream import NegotiatingUpstream, UpstreamRPCError
 
 from switchboard_registry.domain.changes import Changes
 from switchboard_registry.domain.gateways import Gateways
 from switchboard_registry.domain.models import AVAILABLE, UNAVAILABLE, GatewayStatus, HealthTarget
+from switchboard_registry.domain.upstream_access import UpstreamAccess
 from switchboard_registry.store import revision as revision_store
 from switchboard_registry.store.gateways import health_target, health_targets, set_status
 
@@ -40,7 +41,7 @@ class HealthChecker:
         sessions: async_sessionmaker,
         changes: Changes,
         gateways: Gateways,
-        http: HttpClient,
+        upstreams: UpstreamAccess,
         *,
         timeout_s: float,
         failures: int,
@@ -49,13 +50,14 @@ class HealthChecker:
         self._db = sessions
         self._changes = changes
         self._gateways = gateways
-        self._http = http
+        self._reach = upstreams
         self._timeout_s = timeout_s
         self._threshold = failures
         self._limit = asyncio.Semaphore(concurrency)
         # One upstream session per gateway (over whichever transport it speaks), reused
-        # from check to check; sessions given up on close in the background.
-        self._upstreams: dict[str, NegotiatingUpstream] = {}
+        # from check to check while its credentials stay (keyed by their sealed form);
+        # sessions given up on close in the background.
+        self._upstreams: dict[str, tuple[str, NegotiatingUpstream]] = {}
         self._closing: set[asyncio.Task[None]] = set()
         self._failures: dict[str, int] = {}
         self._last_ok: dict[str, datetime] = {}
@@ -78,7 +80,7 @@ class HealthChecker:
 
     async def close(self) -> None:
         upstreams, self._upstreams = self._upstreams, {}
-        for upstream in upstreams.values():
+        for _, upstream in upstreams.values():
             self._close_later(upstream)
         await asyncio.gather(*self._closing, return_exceptions=True)
 
@@ -89,10 +91,18 @@ class HealthChecker:
 
     async def _probe(self, target: HealthTarget) -> str | None:
         """Why the upstream failed a ping, or None when it answered."""
-        upstream = self._upstreams.get(target.id)
-        if upstream is None:
-            upstream = NegotiatingUpstream(target.url, self._http, timeout_s=self._timeout_s)
-            self._upstreams[target.id] = upstream
+        kept = self._upstreams.get(target.id)
+        if kept is not None and kept[0] == target.auth_sealed:
+            upstream = kept[1]
+        else:
+            if kept is not None:
+                self._close_later(kept[1])
+            try:
+                http = self._reach.client(target.id, target.name, target.url, target.auth_sealed)
+            except UpstreamError as exc:
+                return exc.message
+            upstream = NegotiatingUpstream(target.url, http, timeout_s=self._timeout_s)
+            self._upstreams[target.id] = (target.auth_sealed, upstream)
         try:
             # Initialize (first time) and ping share one deadline.
             async with asyncio.timeout(self._timeout_s):
@@ -105,7 +115,7 @@ class HealthChecker:
         except UpstreamError as exc:
             error = exc.message
         # Begin again with a fresh session next time.
-        if self._upstreams.get(target.id) is upstream:
+        if (kept := self._upstreams.get(target.id)) is not None and kept[1] is upstream:
             del self._upstreams[target.id]
             self._close_later(upstream)
         return error
@@ -169,7 +179,7 @@ class HealthChecker:
 
     def _forget_all_but(self, gateway_ids: set[str]) -> None:
         for gone in set(self._upstreams) - gateway_ids:
-            self._close_later(self._upstreams.pop(gone))
+            self._close_later(self._upstreams.pop(gone)[1])
         for known in (self._failures, self._last_ok):
             for gone in set(known) - gateway_ids:
                 del known[gone]

@@ -50,6 +50,10 @@ class Gateway:
     status: GatewayStatus = AVAILABLE
     last_seen_ok_at: datetime | None = None
     last_error: str | None = None
+    # The credentials the upstream requires: what may be shown (`type` and non-secret
+    # fields), and their sealed form (never shown; the proxy unseals it). None / "": none.
+    auth: dict[str, Any] | None = None
+    auth_sealed: str = field(default="", repr=False)
 
 
 @dataclass(frozen=True, slots=True)
@@ -60,6 +64,7 @@ class HealthTarget:
     name: str
     url: str
     status: GatewayStatus
+    auth_sealed: str = field(default="", repr=False)
 
 
 class _Defined:

@@ -6,7 +6,6 @@ from dataclasses import dataclass
 
 from sqlalchemy.ext.asyncio import async_sessionmaker
 from switchboard_core.shared.bus import Bus
-from switchboard_mcp.upstream import HttpClient
 
 from switchboard_registry.domain.audit_outbox import AuditOutbox
 from switchboard_registry.domain.catalog import CatalogReader
@@ -14,6 +13,7 @@ from switchboard_registry.domain.changes import ChangeFeed, Changes
 from switchboard_registry.domain.gateways import Gateways
 from switchboard_registry.domain.health import HealthChecker
 from switchboard_registry.domain.servers import Servers
+from switchboard_registry.domain.upstream_access import UpstreamAccess
 
 
 @dataclass(frozen=True, slots=True)
@@ -32,12 +32,13 @@ class Registry:
     catalog: CatalogReader
     changes: Changes
     health: HealthChecker
+    upstreams: UpstreamAccess
 
     @classmethod
     def build(
         cls,
         sessions: async_sessionmaker,
-        http: HttpClient,
+        upstreams: UpstreamAccess,
         *,
         discovery_timeout_s: float,
         health: HealthPolicy | None = None,
@@ -48,7 +49,7 @@ class Registry:
         `outbox` takes the audit records of administrators' changes (None: none kept)."""
         health = health or HealthPolicy()
         changes = Changes(sessions, ChangeFeed(), bus, outbox)
-        gateways = Gateways(sessions, changes, http, timeout_s=discovery_timeout_s)
+        gateways = Gateways(sessions, changes, upstreams, timeout_s=discovery_timeout_s)
         return cls(
             gateways=gateways,
             servers=Servers(sessions, changes),
@@ -58,9 +59,10 @@ class Registry:
                 sessions,
                 changes,
                 gateways,
-                http,
+                upstreams,
                 timeout_s=health.timeout_s,
                 failures=health.failures,
                 concurrency=health.concurrency,
             ),
+            upstreams=upstreams,
         )

@@ -55,8 +55,12 @@ async def insert_gateway(
     server_info: dict[str, Any],
     capabilities: dict[str, Any],
     access: Access,
+    auth_sealed: str | None = None,
+    auth_public: dict[str, Any] | None = None,
 ) -> None:
     values = dict(
+        auth_sealed=auth_sealed,
+        auth_public=auth_public,
         id=id,
         name=name,
         url=url,
@@ -121,19 +125,46 @@ async def set_status(
     return result.rowcount > 0
 
 
+_targets = select(gateways.c.id, gateways.c.name, gateways.c.url, gateways.c.status, gateways.c.auth_sealed)
+
+
+def _target(row: Row) -> HealthTarget:
+    return HealthTarget(row.id, row.name, row.url, row.status, row.auth_sealed or "")
+
+
 async def health_targets(s: AsyncSession) -> list[HealthTarget]:
-    rows = await s.execute(
-        select(gateways.c.id, gateways.c.name, gateways.c.url, gateways.c.status).order_by(gateways.c.name)
-    )
-    return [HealthTarget(row.id, row.name, row.url, row.status) for row in rows]
+    return [_target(row) for row in await s.execute(_targets.order_by(gateways.c.name))]
 
 
 async def health_target(s: AsyncSession, gateway_id: str) -> HealthTarget | None:
-    query = select(gateways.c.id, gateways.c.name, gateways.c.url, gateways.c.status).where(
-        gateways.c.id == gateway_id
+    row = (await s.execute(_targets.where(gateways.c.id == gateway_id))).one_or_none()
+    return None if row is None else _target(row)
+
+
+async def set_auth(
+    s: AsyncSession, gateway_id: str, *, sealed: str | None, public: dict[str, Any] | None
+) -> bool:
+    """The gateway's new credentials (None: none); False when there is no such gateway."""
+    result = await s.execute(
+        update(gateways).where(gateways.c.id == gateway_id).values(auth_sealed=sealed, auth_public=public)
     )
-    row = (await s.execute(query)).one_or_none()
-    return None if row is None else HealthTarget(row.id, row.name, row.url, row.status)
+    return result.rowcount > 0
+
+
+async def sealed_credentials(s: AsyncSession) -> list[tuple[str, str]]:
+    """(gateway id, sealed credentials) of every gateway that has some."""
+    query = select(gateways.c.id, gateways.c.auth_sealed).where(gateways.c.auth_sealed.is_not(None))
+    return [(row.id, row.auth_sealed) for row in await s.execute(query.order_by(gateways.c.id))]
+
+
+async def reseal(s: AsyncSession, gateway_id: str, *, was: str, now: str) -> bool:
+    """Replace the sealed credentials if they are still `was` (nobody changed them meanwhile)."""
+    result = await s.execute(
+        update(gateways)
+        .where(gateways.c.id == gateway_id, gateways.c.auth_sealed == was)
+        .values(auth_sealed=now)
+    )
+    return result.rowcount > 0
 
 
 async def unavailable_ids(s: AsyncSession) -> set[str]:
@@ -220,4 +251,6 @@ def _gateway(row: Row) -> Gateway:
         status=row.status,
         last_seen_ok_at=None if row.last_seen_ok_at is None else utc(row.last_seen_ok_at),
         last_error=row.last_error,
+        auth=row.auth_public,
+        auth_sealed=row.auth_sealed or "",
     )

@@ -54,6 +54,10 @@ gateways = Table(
     # last status change; and why the upstream was last found unreachable.
     Column("last_seen_ok_at", DateTime(timezone=True), nullable=True),
     Column("last_error", Text, nullable=True),
+    # The credentials the upstream requires, sealed (security/sealing.py, bound to the
+    # id), and what of them may be shown: their type and non-secret fields. Null: none.
+    Column("auth_sealed", Text, nullable=True),
+    Column("auth_public", JSON, nullable=True),
     *_access(),
 )
 

@@ -25,7 +25,7 @@ _sym_db = _symbol_database.Default()
 
 
 
-DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n&switchboard/registry/v1/registry.proto\x12\x17switchboard.registry.v1\"&\n\x11GetCatalogRequest\x12\x11\n\tserver_id\x18\x01 \x01(\t\"?\n\x06\x41\x63\x63\x65ss\x12\x10\n\x08owner_id\x18\x01 \x01(\t\x12\x0f\n\x07team_id\x18\x02 \x01(\t\x12\x12\n\nvisibility\x18\x03 \x01(\t\"\xcd\x01\n\x0bToolBinding\x12\x0f\n\x07tool_id\x18\x01 \x01(\t\x12\x0c\n\x04name\x18\x02 \x01(\t\x12\x15\n\rupstream_name\x18\x03 \x01(\t\x12\x12\n\ngateway_id\x18\x04 \x01(\t\x12\x14\n\x0cgateway_name\x18\x05 \x01(\t\x12\x14\n\x0cupstream_url\x18\x06 \x01(\t\x12\x17\n\x0f\x64\x65\x66inition_json\x18\x07 \x01(\x0c\x12/\n\x06\x61\x63\x63\x65ss\x18\x08 \x01(\x0b\x32\x1f.switchboard.registry.v1.Access\"\x91\x01\n\x0fResourceBinding\x12\x13\n\x0bresource_id\x18\x01 \x01(\t\x12\x0b\n\x03uri\x18\x02 \x01(\t\x12\x12\n\ngateway_id\x18\x03 \x01(\t\x12\x17\n\x0f\x64\x65\x66inition_json\x18\x04 \x01(\x0c\x12/\n\x06\x61\x63\x63\x65ss\x18\x05 \x01(\x0b\x32\x1f.switchboard.registry.v1.Access\"\xa5\x01\n\rPromptBinding\x12\x11\n\tprompt_id\x18\x01 \x01(\t\x12\x0c\n\x04name\x18\x02 \x01(\t\x12\x15\n\rupstream_name\x18\x03 \x01(\t\x12\x12\n\ngateway_id\x18\x04 \x01(\t\x12\x17\n\x0f\x64\x65\x66inition_json\x18\x05 \x01(\x0c\x12/\n\x06\x61\x63\x63\x65ss\x18\x06 \x01(\x0b\x32\x1f.switchboard.registry.v1.Access\"T\n\x08Upstream\x12\x12\n\ngateway_id\x18\x01 \x01(\t\x12\x0c\n\x04name\x18\x02 \x01(\t\x12\x0b\n\x03url\x18\x03 \x01(\t\x12\x19\n\x11\x63\x61pabilities_json\x18\x04 \x01(\x0c\"\xc0\x05\n\x07\x43\x61talog\x12\x11\n\tserver_id\x18\x01 \x01(\t\x12\x13\n\x0bserver_name\x18\x02 \x01(\t\x12\x33\n\x05tools\x18\x03 \x03(\x0b\x32$.switchboard.registry.v1.ToolBinding\x12\x10\n\x08revision\x18\x04 \x01(\x03\x12;\n\tresources\x18\x05 \x03(\x0b\x32(.switchboard.registry.v1.ResourceBinding\x12\x44\n\x12resource_templates\x18\x06 \x03(\x0b\x32(.switchboard.registry.v1.ResourceBinding\x12\x37\n\x07prompts\x18\x07 \x03(\x0b\x32&.switchboard.registry.v1.PromptBinding\x12\x34\n\tupstreams\x18\x08 \x03(\x0b\x32!.switchboard.registry.v1.Upstream\x12Q\n\x11unavailable_tools\x18\t \x03(\x0b\x32\x36.switchboard.registry.v1.Catalog.UnavailableToolsEntry\x12U\n\x13unavailable_prompts\x18\n \x03(\x0b\x32\x38.switchboard.registry.v1.Catalog.UnavailablePromptsEntry\x12\x36\n\rserver_access\x18\x0b \x01(\x0b\x32\x1f.switchboard.registry.v1.Access\x1a\x37\n\x15UnavailableToolsEntry\x12\x0b\n\x03key\x18\x01 \x01(\t\x12\r\n\x05value\x18\x02 \x01(\t:\x02\x38\x01\x1a\x39\n\x17UnavailablePromptsEntry\x12\x0b\n\x03key\x18\x01 \x01(\t\x12\r\n\x05value\x18\x02 \x01(\t:\x02\x38\x01\"\x15\n\x13WatchCatalogRequest\"!\n\rCatalogChange\x12\x10\n\x08revision\x18\x01 \x01(\x03\x32\xd5\x01\n\x0fRegistryService\x12Z\n\nGetCatalog\x12*.switchboard.registry.v1.GetCatalogRequest\x1a .switchboard.registry.v1.Catalog\x12\x66\n\x0cWatchCatalog\x12,.switchboard.registry.v1.WatchCatalogRequest\x1a&.switchboard.registry.v1.CatalogChange0\x01\x62\x06proto3')
+DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n&switchboard/registry/v1/registry.proto\x12\x17switchboard.registry.v1\"&\n\x11GetCatalogRequest\x12\x11\n\tserver_id\x18\x01 \x01(\t\"?\n\x06\x41\x63\x63\x65ss\x12\x10\n\x08owner_id\x18\x01 \x01(\t\x12\x0f\n\x07team_id\x18\x02 \x01(\t\x12\x12\n\nvisibility\x18\x03 \x01(\t\"\xcd\x01\n\x0bToolBinding\x12\x0f\n\x07tool_id\x18\x01 \x01(\t\x12\x0c\n\x04name\x18\x02 \x01(\t\x12\x15\n\rupstream_name\x18\x03 \x01(\t\x12\x12\n\ngateway_id\x18\x04 \x01(\t\x12\x14\n\x0cgateway_name\x18\x05 \x01(\t\x12\x14\n\x0cupstream_url\x18\x06 \x01(\t\x12\x17\n\x0f\x64\x65\x66inition_json\x18\x07 \x01(\x0c\x12/\n\x06\x61\x63\x63\x65ss\x18\x08 \x01(\x0b\x32\x1f.switchboard.registry.v1.Access\"\x91\x01\n\x0fResourceBinding\x12\x13\n\x0bresource_id\x18\x01 \x01(\t\x12\x0b\n\x03uri\x18\x02 \x01(\t\x12\x12\n\ngateway_id\x18\x03 \x01(\t\x12\x17\n\x0f\x64\x65\x66inition_json\x18\x04 \x01(\x0c\x12/\n\x06\x61\x63\x63\x65ss\x18\x05 \x01(\x0b\x32\x1f.switchboard.registry.v1.Access\"\xa5\x01\n\rPromptBinding\x12\x11\n\tprompt_id\x18\x01 \x01(\t\x12\x0c\n\x04name\x18\x02 \x01(\t\x12\x15\n\rupstream_name\x18\x03 \x01(\t\x12\x12\n\ngateway_id\x18\x04 \x01(\t\x12\x17\n\x0f\x64\x65\x66inition_json\x18\x05 \x01(\x0c\x12/\n\x06\x61\x63\x63\x65ss\x18\x06 \x01(\x0b\x32\x1f.switchboard.registry.v1.Access\"i\n\x08Upstream\x12\x12\n\ngateway_id\x18\x01 \x01(\t\x12\x0c\n\x04name\x18\x02 \x01(\t\x12\x0b\n\x03url\x18\x03 \x01(\t\x12\x19\n\x11\x63\x61pabilities_json\x18\x04 \x01(\x0c\x12\x13\n\x0b\x61uth_sealed\x18\x05 \x01(\t\"\xc0\x05\n\x07\x43\x61talog\x12\x11\n\tserver_id\x18\x01 \x01(\t\x12\x13\n\x0bserver_name\x18\x02 \x01(\t\x12\x33\n\x05tools\x18\x03 \x03(\x0b\x32$.switchboard.registry.v1.ToolBinding\x12\x10\n\x08revision\x18\x04 \x01(\x03\x12;\n\tresources\x18\x05 \x03(\x0b\x32(.switchboard.registry.v1.ResourceBinding\x12\x44\n\x12resource_templates\x18\x06 \x03(\x0b\x32(.switchboard.registry.v1.ResourceBinding\x12\x37\n\x07prompts\x18\x07 \x03(\x0b\x32&.switchboard.registry.v1.PromptBinding\x12\x34\n\tupstreams\x18\x08 \x03(\x0b\x32!.switchboard.registry.v1.Upstream\x12Q\n\x11unavailable_tools\x18\t \x03(\x0b\x32\x36.switchboard.registry.v1.Catalog.UnavailableToolsEntry\x12U\n\x13unavailable_prompts\x18\n \x03(\x0b\x32\x38.switchboard.registry.v1.Catalog.UnavailablePromptsEntry\x12\x36\n\rserver_access\x18\x0b \x01(\x0b\x32\x1f.switchboard.registry.v1.Access\x1a\x37\n\x15UnavailableToolsEntry\x12\x0b\n\x03key\x18\x01 \x01(\t\x12\r\n\x05value\x18\x02 \x01(\t:\x02\x38\x01\x1a\x39\n\x17UnavailablePromptsEntry\x12\x0b\n\x03key\x18\x01 \x01(\t\x12\r\n\x05value\x18\x02 \x01(\t:\x02\x38\x01\"\x15\n\x13WatchCatalogRequest\"!\n\rCatalogChange\x12\x10\n\x08revision\x18\x01 \x01(\x03\x32\xd5\x01\n\x0fRegistryService\x12Z\n\nGetCatalog\x12*.switchboard.registry.v1.GetCatalogRequest\x1a .switchboard.registry.v1.Catalog\x12\x66\n\x0cWatchCatalog\x12,.switchboard.registry.v1.WatchCatalogRequest\x1a&.switchboard.registry.v1.CatalogChange0\x01\x62\x06proto3')
 
 _globals = globals()
 _builder.BuildMessageAndEnumDescriptors(DESCRIPTOR, _globals)
@@ -47,17 +47,17 @@ if not _descriptor._USE_C_DESCRIPTORS:
   _globals['_PROMPTBINDING']._serialized_start=529
   _globals['_PROMPTBINDING']._serialized_end=694
   _globals['_UPSTREAM']._serialized_start=696
-  _globals['_UPSTREAM']._serialized_end=780
-  _globals['_CATALOG']._serialized_start=783
-  _globals['_CATALOG']._serialized_end=1487
-  _globals['_CATALOG_UNAVAILABLETOOLSENTRY']._serialized_start=1373
-  _globals['_CATALOG_UNAVAILABLETOOLSENTRY']._serialized_end=1428
-  _globals['_CATALOG_UNAVAILABLEPROMPTSENTRY']._serialized_start=1430
-  _globals['_CATALOG_UNAVAILABLEPROMPTSENTRY']._serialized_end=1487
-  _globals['_WATCHCATALOGREQUEST']._serialized_start=1489
-  _globals['_WATCHCATALOGREQUEST']._serialized_end=1510
-  _globals['_CATALOGCHANGE']._serialized_start=1512
-  _globals['_CATALOGCHANGE']._serialized_end=1545
-  _globals['_REGISTRYSERVICE']._serialized_start=1548
-  _globals['_REGISTRYSERVICE']._serialized_end=1761
+  _globals['_UPSTREAM']._serialized_end=801
+  _globals['_CATALOG']._serialized_start=804
+  _globals['_CATALOG']._serialized_end=1508
+  _globals['_CATALOG_UNAVAILABLETOOLSENTRY']._serialized_start=1394
+  _globals['_CATALOG_UNAVAILABLETOOLSENTRY']._serialized_end=1449
+  _globals['_CATALOG_UNAVAILABLEPROMPTSENTRY']._serialized_start=1451
+  _globals['_CATALOG_UNAVAILABLEPROMPTSENTRY']._serialized_end=1508
+  _globals['_WATCHCATALOGREQUEST']._serialized_start=1510
+  _globals['_WATCHCATALOGREQUEST']._serialized_end=1531
+  _globals['_CATALOGCHANGE']._serialized_start=1533
+  _globals['_CATALOGCHANGE']._serialized_end=1566
+  _globals['_REGISTRYSERVICE']._serialized_start=1569
+  _globals['_REGISTRYSERVICE']._serialized_end=1782
 # @@protoc_insertion_point(module_scope)

@@ -74,16 +74,18 @@ class PromptBinding(_message.Message):
     def __init__(self, prompt_id: _Optional[str] = ..., name: _Optional[str] = ..., upstream_name: _Optional[str] = ..., gateway_id: _Optional[str] = ..., definition_json: _Optional[bytes] = ..., access: _Optional[_Union[Access, _Mapping]] = ...) -> None: ...
 
 class Upstream(_message.Message):
-    __slots__ = ("gateway_id", "name", "url", "capabilities_json")
+    __slots__ = ("gateway_id", "name", "url", "capabilities_json", "auth_sealed")
     GATEWAY_ID_FIELD_NUMBER: _ClassVar[int]
     NAME_FIELD_NUMBER: _ClassVar[int]
     URL_FIELD_NUMBER: _ClassVar[int]
     CAPABILITIES_JSON_FIELD_NUMBER: _ClassVar[int]
+    AUTH_SEALED_FIELD_NUMBER: _ClassVar[int]
     gateway_id: str
     name: str
     url: str
     capabilities_json: bytes
-    def __init__(self, gateway_id: _Optional[str] = ..., name: _Optional[str] = ..., url: _Optional[str] = ..., capabilities_json: _Optional[bytes] = ...) -> None: ...
+    auth_sealed: str
+    def __init__(self, gateway_id: _Optional[str] = ..., name: _Optional[str] = ..., url: _Optional[str] = ..., capabilities_json: _Optional[bytes] = ..., auth_sealed: _Optional[str] = ...) -> None: ...
 
 class Catalog(_message.Message):
     __slots__ = ("server_id", "server_name", "tools", "revision", "resources", "resource_templates", "prompts", "upstreams", "unavailable_tools", "unavailable_prompts", "server_access")
