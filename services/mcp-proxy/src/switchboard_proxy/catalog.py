@@ -11,6 +11,10 @@ is a new revision, hence new keys (old ones expire). The registry reads its revi
 before the catalog, so what is stored under R is at least as new as R. While the feed
 is down the revision is unknown and the shared level is not used.
 
+Upstreams' credentials arrive sealed; they are opened here, once per catalog rendered
+(never per call), with the keys the registry sealed them with. Credentials no key opens
+make that gateway's calls fail with an error naming it and the key, nothing more.
+
 One catalog serves every caller: each binding, and the server, carries its owner, team
 and visibility (`policy.Target`), and what a caller may see of it is decided in the
 proxy (`catalog_views`), memoized on the catalog object, so a change drops those too.
@@ -29,11 +33,13 @@ import grpc
 import orjson
 from switchboard.registry.v1 import registry_pb2, registry_pb2_grpc
 from switchboard_core.counters import COUNTERS
-from switchboard_core.errors import from_grpc
+from switchboard_core.errors import UpstreamError, from_grpc
 from switchboard_core.grpc import feeds
 from switchboard_core.policy import Target
+from switchboard_core.security.sealing import SealError, SecretKeys
 from switchboard_core.shared.redis_level import RedisLevel
 from switchboard_mcp import param_headers
+from switchboard_mcp.upstream import UpstreamAuth, open_auth
 
 from switchboard_proxy.uri_templates import compile_template
 
@@ -44,6 +50,31 @@ class Upstream:
     name: str
     url: str
     capabilities: dict
+    # The credentials it is reached with, opened; or why they could not be.
+    auth: UpstreamAuth | None = field(default=None, compare=False, repr=False)
+    auth_error: str = ""
+
+    def credentials(self) -> UpstreamAuth | None:
+        """What to reach the upstream with; `UpstreamError` when its credentials would not open."""
+        if self.auth_error:
+            raise UpstreamError(self.auth_error)
+        return self.auth
+
+
+_NO_KEYS = SecretKeys()
+
+
+def _upstream(u: registry_pb2.Upstream, keys: SecretKeys) -> Upstream:
+    capabilities = _definition(u.capabilities_json)
+    if not u.auth_sealed:
+        return Upstream(u.gateway_id, u.name, u.url, capabilities)
+    try:
+        auth = open_auth(u.auth_sealed, gateway_id=u.gateway_id, url=u.url, keys=keys)
+    except (SealError, ValueError) as exc:
+        why = exc.message if isinstance(exc, SealError) else "they are malformed"
+        error = f"the credentials of gateway {u.name!r} cannot be opened: {why}"
+        return Upstream(u.gateway_id, u.name, u.url, capabilities, auth_error=error)
+    return Upstream(u.gateway_id, u.name, u.url, capabilities, auth)
 
 
 # What an entity the registry sent no access for is taken as: a registry predating
@@ -118,11 +149,8 @@ def _access(binding) -> Target:
     return _target(binding.access) if binding.HasField("access") else PUBLIC
 
 
-def render(reply: registry_pb2.Catalog) -> Catalog:
-    upstreams = {
-        u.gateway_id: Upstream(u.gateway_id, u.name, u.url, _definition(u.capabilities_json))
-        for u in reply.upstreams
-    }
+def render(reply: registry_pb2.Catalog, keys: SecretKeys = _NO_KEYS) -> Catalog:
+    upstreams = {u.gateway_id: _upstream(u, keys) for u in reply.upstreams}
     catalog = Catalog(
         reply.server_id,
         upstreams,
@@ -180,9 +208,16 @@ def render(reply: registry_pb2.Catalog) -> Catalog:
 
 class CatalogCache:
     def __init__(
-        self, channel: grpc.aio.Channel, *, timeout_s: float, ttl_s: float, shared: RedisLevel | None = None
+        self,
+        channel: grpc.aio.Channel,
+        *,
+        timeout_s: float,
+        ttl_s: float,
+        shared: RedisLevel | None = None,
+        keys: SecretKeys = _NO_KEYS,
     ) -> None:
         self._stub = registry_pb2_grpc.RegistryServiceStub(channel)
+        self._keys = keys
         self._timeout_s = timeout_s
         self._ttl_s = ttl_s
         self._shared = shared
@@ -223,7 +258,7 @@ class CatalogCache:
     async def _fetch(self, server_id: str) -> Catalog:
         key = None if self._shared is None or self._revision is None else f"{self._revision}:{server_id}"
         if key is not None and (raw := await self._shared.get(key)) is not None:
-            return render(registry_pb2.Catalog.FromString(raw))
+            return render(registry_pb2.Catalog.FromString(raw), self._keys)
         try:
             reply = await self._stub.GetCatalog(
                 registry_pb2.GetCatalogRequest(server_id=server_id), timeout=self._timeout_s
@@ -232,7 +267,7 @@ class CatalogCache:
             raise from_grpc(exc, "registry") from exc
         if key is not None:
             await self._shared.put(key, reply.SerializeToString())
-        return render(reply)
+        return render(reply, self._keys)
 
     def on_change(self, listener) -> None:
         """Call `listener()` after each catalog change (to tell open sessions)."""

@@ -17,6 +17,11 @@ the response stream of a POST is answered through the replica that made the POST
 ever. The session is ended upstream once, when the client session ends: by the
 replica the DELETE reached, or by the one noticing its record expired. A replica
 forgetting an idle copy, or stopping, leaves it to the others.
+
+An upstream requiring credentials is known here by its URL and the key of its
+credentials (an "endpoint", `<url> <key>`): sessions opened with other credentials are
+never handed out for it, and a client's session with old ones goes when it first
+asks for the new.
 """
 
 from __future__ import annotations
@@ -31,7 +36,14 @@ from dataclasses import dataclass
 
 import orjson
 from switchboard_core.errors import DependencyUnavailable, SwitchboardError
-from switchboard_mcp.upstream import NegotiatingUpstream, Upstream, UpstreamPool, UpstreamSession
+from switchboard_mcp.upstream import (
+    HttpClient,
+    NegotiatingUpstream,
+    Upstream,
+    UpstreamAuth,
+    UpstreamPool,
+    UpstreamSession,
+)
 
 from switchboard_proxy.sessions import DELETED, FORGOTTEN, Session, UpstreamRef
 from switchboard_proxy.upstream_records import UpstreamRecords
@@ -72,8 +84,10 @@ class ClientUpstreams:
     def __init__(self, pool: UpstreamPool, *, timeout_s: float) -> None:
         self._pool = pool
         self._timeout_s = timeout_s
-        # client session id -> upstream url -> its upstream session here
+        # client session id -> upstream endpoint -> its upstream session here
         self._by_session: dict[str, dict[str, _Own]] = {}
+        # endpoint -> the credentials it stands for (endpoints without any are bare URLs)
+        self._auths: dict[str, UpstreamAuth] = {}
         self._opening: dict[tuple[str, str], asyncio.Lock] = {}
         # (upstream url, capabilities declared) -> the session stateless clients declaring them share.
         self._declaring_sessions: dict[tuple[str, bytes], NegotiatingUpstream] = {}
@@ -89,13 +103,22 @@ class ClientUpstreams:
         """Replicas share sessions: share the clients' upstream sessions too."""
         self._records = records
 
-    async def session_for(self, url: str, client: Session | None) -> Upstream:
+    async def session_for(
+        self, url: str, client: Session | None, auth: UpstreamAuth | None = None
+    ) -> Upstream:
+        """The session to reach the upstream at `url` with (sending `auth`) for `client`."""
         if not wants_own_sessions(client):
-            return self._pool.session(url)
+            return self._pool.session(url, auth)
+        if auth is not None:
+            endpoint = f"{url} {auth.key}"
+            self._auths.setdefault(endpoint, auth)
+            url = endpoint
         if client.stateless:
             return self._declaring(url, client.client_capabilities)
         own = self._by_session.setdefault(client.id, {})
         entry = own.get(url)
+        if entry is None:
+            await self._drop_replaced(own, url)
         if entry is None and self._records is None:
             entry = own[url] = self._open_here(url, client)
             await self._wait_open(entry)
@@ -105,11 +128,22 @@ class ClientUpstreams:
             await self._lead(entry, url, client)  # whoever followed it may be gone
         return entry.upstream
 
+    def _reach(self, endpoint: str) -> tuple[str, HttpClient]:
+        """The URL of an endpoint, and the client sending its credentials."""
+        url, _, key = endpoint.partition(" ")
+        return url, self._pool.clients.client(self._auths.get(endpoint) if key else None)
+
+    async def _drop_replaced(self, own: dict[str, _Own], endpoint: str) -> None:
+        """The client's sessions with the same upstream under other credentials: gone."""
+        url = endpoint.partition(" ")[0]
+        for other in [e for e in own if e != endpoint and e.partition(" ")[0] == url]:
+            entry = own.pop(other)
+            await self._drop(entry, end=not entry.shared)
+
     def _open_here(self, url: str, client: Session) -> _Own:
         """An upstream session of this replica's alone, followed from here."""
         upstream = NegotiatingUpstream(
-            url,
-            self._pool.http,
+            *self._reach(url),
             timeout_s=self._timeout_s,
             answer_wait_s=self._pool.answer_wait_s,
             client_capabilities=client.client_capabilities,
@@ -163,8 +197,7 @@ class ClientUpstreams:
             await self._wait_open(entry)
             return entry
         upstream = UpstreamSession(
-            url,
-            self._pool.http,
+            *self._reach(url),
             timeout_s=self._timeout_s,
             answer_wait_s=self._pool.answer_wait_s,
             client_capabilities=client.client_capabilities,
@@ -196,8 +229,7 @@ class ClientUpstreams:
     async def _open_claimed(self, url: str, client: Session) -> _Own:
         records = self._records
         upstream = NegotiatingUpstream(
-            url,
-            self._pool.http,
+            *self._reach(url),
             timeout_s=self._timeout_s,
             answer_wait_s=self._pool.answer_wait_s,
             client_capabilities=client.client_capabilities,
@@ -285,7 +317,7 @@ class ClientUpstreams:
         for url, state in taken.items():
             if _usable(state):
                 upstream = UpstreamSession(
-                    url, self._pool.http, timeout_s=self._timeout_s, answer_wait_s=self._pool.answer_wait_s
+                    *self._reach(url), timeout_s=self._timeout_s, answer_wait_s=self._pool.answer_wait_s
                 )
                 upstream.adopt(state)
                 await upstream.close()
@@ -311,8 +343,7 @@ class ClientUpstreams:
         upstream = self._declaring_sessions.pop(key, None)
         if upstream is None:
             upstream = NegotiatingUpstream(
-                url,
-                self._pool.http,
+                *self._reach(url),
                 timeout_s=self._timeout_s,
                 answer_wait_s=self._pool.answer_wait_s,
                 client_capabilities=capabilities,

@@ -29,7 +29,7 @@ from switchboard_mcp import jsonrpc, param_headers, versions
 from switchboard_mcp.upstream import UpstreamPool
 
 from switchboard_proxy import catalog_views
-from switchboard_proxy.catalog import Binding, Catalog, CatalogCache
+from switchboard_proxy.catalog import Binding, Catalog, CatalogCache, Upstream
 from switchboard_proxy.catalog_views import Hidden, View
 from switchboard_proxy.client_upstreams import ClientUpstreams, wants_own_sessions
 from switchboard_proxy.forward import Relay, forward
@@ -210,9 +210,7 @@ class Dispatcher:
         catalog = await self.catalog_for(ctx)
         for upstream in catalog.upstreams_with("logging"):
             try:
-                await self.upstreams.session(upstream.url).request(
-                    "logging/setLevel", {"level": params["level"]}
-                )
+                await pooled(self.upstreams, upstream).request("logging/setLevel", {"level": params["level"]})
             except SwitchboardError as exc:
                 logger.info("logging/setLevel not applied at %s: %s", upstream.name, exc.message)
         return jsonrpc.result(id_, {})
@@ -287,7 +285,7 @@ class Dispatcher:
             if ctx.session is not None and isinstance(reply, dict) and "result" in reply:
                 if subscribe:
                     if shared:  # an own upstream session is followed by ClientUpstreams already
-                        self.events.watch(self.upstreams.session(binding.upstream.url))
+                        self.events.watch(pooled(self.upstreams, binding.upstream))
                     ctx.session.subscriptions.add(uri)
                 else:
                     ctx.session.subscriptions.discard(uri)
@@ -302,7 +300,11 @@ class Dispatcher:
         binding = (await self.catalog_for(ctx)).resource(uri, _readable(ctx))
         if binding is None or not (binding.upstream.capabilities.get("resources") or {}).get("subscribe"):
             return False
-        upstream = self.upstreams.session(binding.upstream.url)
+        try:
+            upstream = pooled(self.upstreams, binding.upstream)
+        except SwitchboardError as exc:
+            logger.info("could not subscribe to %s at %s: %s", uri, binding.upstream.name, exc.message)
+            return False
         if not self.events.wanted_by_another(uri):
             try:
                 await upstream.request("resources/subscribe", {"uri": uri})
@@ -319,9 +321,7 @@ class Dispatcher:
         try:
             binding = (await self.catalogs.get(server_id)).resource(uri)
             if binding is not None:
-                await self.upstreams.session(binding.upstream.url).request(
-                    "resources/unsubscribe", {"uri": uri}
-                )
+                await pooled(self.upstreams, binding.upstream).request("resources/unsubscribe", {"uri": uri})
         except SwitchboardError as exc:
             logger.info("could not unsubscribe from %s: %s", uri, exc.message)
 
@@ -365,7 +365,8 @@ class Dispatcher:
         on_done=None,
         headers: dict[str, str] | None = None,
     ) -> Reply:
-        upstream = await self.client_upstreams.session_for(binding.upstream.url, ctx.session)
+        target = binding.upstream
+        upstream = await self.client_upstreams.session_for(target.url, ctx.session, target.credentials())
         return await forward(
             upstream, id_, method, params, ctx.session, on_done, traced=self._traced, headers=headers
         )
@@ -402,6 +403,11 @@ class Dispatcher:
             )
 
         return record
+
+
+def pooled(pool: UpstreamPool, upstream: Upstream):
+    """The pooled session with `upstream`, sending its credentials."""
+    return pool.session(upstream.url, upstream.credentials())
 
 
 def _allow(ctx: CallContext, permission: str, binding: Binding, kind: str) -> None:

@@ -95,6 +95,7 @@ class ProxyService:
             timeout_s=settings.grpc_timeout_s,
             ttl_s=settings.catalog_ttl_s,
             shared=None if shared is None else shared.level("catalog", ttl_s=settings.catalog_ttl_s),
+            keys=settings.sealing_keys(),
         )
         metrics = MetricsBuffer(
             runtime.channel("metrics"),
