@@ -1,10 +1,11 @@
-"""Command line: `switchboard up | serve | migrate | stack | token | gateways | servers | tools | keys`."""
+"""Command line: `switchboard up | serve | migrate | stack | token | secrets | gateways | servers | tools | keys`."""
 
 from __future__ import annotations
 
 import argparse
 import sys
 
+from switchboard_cli import upstream_auth
 from switchboard_cli.stack.cli import add_parser as add_stack_parser
 
 SERVICES = ("auth", "registry", "mcp-proxy", "metrics")
@@ -54,6 +55,15 @@ def _parser() -> argparse.ArgumentParser:
         "--cidr", action="append", dest="cidrs", help="a client network (CIDR) it may be used from; repeat"
     )
 
+    secrets = sub.add_parser("secrets", help="keys sealing upstream credentials").add_subparsers(
+        dest="action", required=True
+    )
+    secrets.add_parser("new-key", help="print a fresh kid:base64key entry for SWITCHBOARD_SECRET_KEYS")
+    secrets.add_parser(
+        "rotate",
+        help="seal every stored upstream credential again with the first key, in the registry database",
+    )
+
     connection = argparse.ArgumentParser(add_help=False)
     connection.add_argument(
         "--url",
@@ -83,6 +93,13 @@ def _parser() -> argparse.ArgumentParser:
     )
     add.add_argument("name")
     add.add_argument("url")
+    upstream_auth.add_options(add)
+    auth = gateways.add_parser(
+        "auth", help="change the credentials an upstream is reached with", parents=[connection]
+    )
+    auth.add_argument("id")
+    auth.add_argument("--clear", action="store_true", help="reach it without credentials from now on")
+    upstream_auth.add_options(auth)
     gateways.add_parser("list", parents=[connection])
     refresh = gateways.add_parser("refresh", help="re-discover an upstream's tools", parents=[connection])
     refresh.add_argument("id")
@@ -155,13 +172,25 @@ def main(argv: list[str] | None = None) -> int:
         return create(
             args.email, args.name, args.ttl_days, scopes=args.scopes, servers=args.servers, cidrs=args.cidrs
         )
+    if args.command == "secrets":
+        from switchboard_cli import secrets
+
+        return secrets.new_key() if args.action == "new-key" else secrets.rotate()
 
     from switchboard_cli.admin import AdminClient
 
     client = AdminClient(args.base_url, args.token)
     match (args.command, args.action):
         case ("gateways", "add"):
-            return client.call("POST", "/gateways", {"name": args.name, "url": args.url, **_owned(args)})
+            body = {"name": args.name, "url": args.url, **_owned(args)}
+            if (auth := upstream_auth.auth_from(args)) is not None:
+                body["auth"] = auth
+            return client.call("POST", "/gateways", body)
+        case ("gateways", "auth"):
+            auth = upstream_auth.auth_from(args)
+            if (auth is None) != args.clear:
+                raise SystemExit("error: give credentials options, or --clear")
+            return client.call("PATCH", f"/gateways/{args.id}", {"auth": auth})
         case ("gateways", "list"):
             return client.call("GET", "/gateways")
         case ("gateways", "refresh"):
