@@ -10,7 +10,7 @@ from collections.abc import Callable
 from datetime import datetime
 from typing import Annotated, Any, Generic, Literal, TypeVar
 
-from pydantic import BaseModel, ConfigDict, Field, SecretStr, field_validator
+from pydantic import BaseModel, ConfigDict, Field, SecretStr, field_validator, model_serializer
 from switchboard_mcp.upstream.credentials import Basic, Bearer, Credentials, HeaderSet, OAuth2, check_header
 
 from switchboard_registry.domain.models import (
@@ -176,6 +176,11 @@ class AuthOut(BaseModel):
     client_id: str | None = None
     scope: str | None = None
     audience: str | None = None
+
+    @model_serializer(mode="wrap")
+    def _only_set(self, serialize: Any) -> dict[str, Any]:
+        # Each type has its own fields: the others are left out, not shown as null.
+        return {key: value for key, value in serialize(self).items() if value is not None}
 
 
 class ToolOut(Owned):
