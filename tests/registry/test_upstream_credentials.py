@@ -16,7 +16,7 @@ import pytest
 from sqlalchemy import select
 from switchboard.registry.v1 import registry_pb2
 from switchboard_core.db import create_engine
-from switchboard_core.security.sealing import KEY_FILE, kid_of, new_key_entry
+from switchboard_core.security.sealing import KEY_FILE, SecretKeys, kid_of, new_key_entry
 from switchboard_registry import RegistrySettings
 from switchboard_registry.offline import reseal_credentials
 from switchboard_registry.store.tables import audit_outbox, gateways
@@ -278,3 +278,13 @@ async def test_rotation_reseals_with_the_new_key_and_an_unknown_key_fails_clearl
     assert refused.status_code == 502
     assert "credentials of gateway 'crm' cannot be opened" in refused.json()["detail"]
     assert "'new'" in refused.json()["detail"]
+
+
+async def test_with_no_key_to_seal_with_credentials_are_refused_clearly(
+    api: httpx.AsyncClient, registry, gated: UpstreamProcess
+) -> None:
+    registry.upstreams.keys = SecretKeys()  # distributed mode without SWITCHBOARD_SECRET_KEYS
+    refused = await api.post("/gateways", json={"name": "crm", "url": gated.url, "auth": AUTHS["bearer"]})
+    assert refused.status_code == 400
+    assert "set SWITCHBOARD_SECRET_KEYS" in refused.json()["detail"]
+    assert (await api.get("/gateways")).json()["total"] == 0
