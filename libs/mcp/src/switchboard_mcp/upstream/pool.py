@@ -70,11 +70,11 @@ class UpstreamClients:
                 middlewares=(self._guard, auth),
             )
             if len(self._credentialed) > CREDENTIALED_LIMIT:
-                self.forget(next(iter(self._credentialed)))
+                self._let_go(next(iter(self._credentialed)))
         return client
 
-    def forget(self, key: str) -> None:
-        """Credentials no longer used (changed, say): their client goes."""
+    def _let_go(self, key: str) -> None:
+        """The oldest credentials' client goes: most likely they changed long since."""
         client = self._credentialed.pop(key, None)
         if client is not None:
             task = asyncio.get_running_loop().create_task(client.close())
@@ -97,7 +97,8 @@ class UpstreamPool:
     The transport (Streamable HTTP or legacy HTTP+SSE) is chosen on a session's first
     use; from then on the session itself is handed out. A URL is one gateway's (the
     registry refuses a second), so a URL met with other credentials than before means
-    they changed: the session with the old ones is ended."""
+    they changed: the session with the old ones is ended. (Their client stays, for
+    sessions of clients' own still using it, until `UpstreamClients` lets it go.)"""
 
     def __init__(
         self,
@@ -140,7 +141,6 @@ class UpstreamPool:
             task = asyncio.get_running_loop().create_task(old.close())
             self._closing.add(task)
             task.add_done_callback(self._closing.discard)
-            task.add_done_callback(lambda _: self.clients.forget(key) if key else None)
 
     async def close(self) -> None:
         if self._closing:
