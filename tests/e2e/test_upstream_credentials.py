@@ -152,3 +152,31 @@ def test_the_embedded_gateway_made_its_own_key(gateway: GatewayProcess, gateway_
     log = gateway.log_path.read_text(errors="replace")
     assert "made a key" in log
     assert key not in log and FIRST not in log and SECOND not in log
+
+
+def test_rotation_reseals_and_a_key_the_gateway_lacks_fails_its_calls_clearly(
+    gateway: GatewayProcess, admin_token: str, admin: httpx.Client, gateway_id: str
+) -> None:
+    own = (gateway.data_dir / KEY_FILE).read_text().strip()
+    new = cli(gateway, "secrets", "new-key").stdout.strip()
+    keys = f"{new},{own}"
+    first = cli(gateway, "secrets", "rotate", SWITCHBOARD_SECRET_KEYS=keys)
+    assert first.stdout.startswith("re-sealed 1, already sealed with the first key 0")
+    again = cli(gateway, "secrets", "rotate", SWITCHBOARD_SECRET_KEYS=keys)
+    assert again.stdout.startswith("re-sealed 0, already sealed with the first key 1")
+    assert new.split(":")[1] not in first.stdout + again.stdout
+
+    # The running gateway still has only its own key: once its catalog is new (any change
+    # makes it so), the gateway's calls fail, naming it and the key it lacks.
+    assert admin.patch(f"/gateways/{gateway_id}", json={"visibility": "public"}).status_code == 200
+    client = McpHttp(f"{gateway.base_url}/mcp", admin_token)
+    client.initialize()
+    deadline = time.monotonic() + 10
+    seen = headers_seen(client)
+    while "error" not in seen and time.monotonic() < deadline:
+        time.sleep(0.05)
+        seen = headers_seen(client)
+    message = seen["error"]["message"]
+    assert "credentials of gateway 'gated' cannot be opened" in message
+    assert repr(new.split(":")[0]) in message
+    assert gateway.process.poll() is None

@@ -126,22 +126,33 @@ def _associated(kid: str, bound_to: str) -> bytes:
 
 
 def embedded_keys(data_dir: Path) -> SecretKeys:
-    """The embedded gateway's own key: read from the data directory, made there on first use."""
+    """The embedded gateway's own key: read from the data directory, made there on first use.
+
+    Written whole under another name, then linked into place: a process starting at the
+    same moment either makes the file or reads all of it, never half."""
     path = data_dir / KEY_FILE
-    data_dir.mkdir(parents=True, exist_ok=True)
-    try:
-        fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
-    except FileExistsError:
+    if path.exists():
         return SecretKeys.parse(path.read_text())
+    data_dir.mkdir(parents=True, exist_ok=True)
+    draft = data_dir / f".{KEY_FILE}.{os.getpid()}.{secrets.token_hex(4)}"
+    fd = os.open(draft, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
     with os.fdopen(fd, "w") as out:
         out.write(new_key_entry() + "\n")
+    try:
+        os.link(draft, path)
+        made = True
+    except FileExistsError:
+        made = False
+    finally:
+        draft.unlink()
     keys = SecretKeys.parse(path.read_text())
-    logger.warning(
-        "%s is not set: made a key (%s) for sealing upstream credentials in %s; "
-        "keep that file, or set %s, to keep them readable",
-        KEYS_SETTING,
-        keys.sealing_kid,
-        path,
-        KEYS_SETTING,
-    )
+    if made:
+        logger.warning(
+            "%s is not set: made a key (%s) for sealing upstream credentials in %s; "
+            "keep that file, or set %s, to keep them readable",
+            KEYS_SETTING,
+            keys.sealing_kid,
+            path,
+            KEYS_SETTING,
+        )
     return keys
