@@ -4,9 +4,10 @@ Transport-free: the HTTP endpoints and the gRPC servicer hand a parsed message a
 a `CallContext` here and get back a JSON-RPC response dict, a `Relay` (when the
 upstream streams), or None (a notification).
 
-Every method reaching a catalog goes through `catalog_for` (may the caller use the
-server?) and every entry it acts on through `_allow` (may the caller do this with it?),
-see `catalog_views`; lists show the caller's view only.
+Whoever admits the caller has already decided `servers.use` on the server (the bearer
+gate for every HTTP request, the gRPC servicer for its calls), so a method reaching a
+catalog only fetches it (`catalog_for`); every entry it acts on goes through `_allow`
+(may the caller do this with it?), see `catalog_views`; lists show the caller's view only.
 """
 
 from __future__ import annotations
@@ -110,10 +111,8 @@ class Dispatcher:
         }
 
     async def catalog_for(self, ctx: CallContext) -> Catalog:
-        """The catalog of the server the caller is on, if it may use that server."""
-        catalog = await self.catalogs.get(ctx.server_id)
-        catalog_views.check_server(ctx.principal, catalog)
-        return catalog
+        """The catalog of the server the caller is on (admitted to it already)."""
+        return await self.catalogs.get(ctx.server_id)
 
     async def view_for(self, ctx: CallContext) -> View:
         return catalog_views.view_of(await self.catalog_for(ctx), ctx.principal)
