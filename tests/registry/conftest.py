@@ -13,16 +13,15 @@ from dataclasses import dataclass
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 
-import grpc
 import httpx
 import pytest
 from switchboard.registry.v1 import registry_pb2_grpc
-from switchboard_auth import AuthService, AuthSettings
+from switchboard_auth import AuthSettings
 from switchboard_core.errors import Unauthenticated
 from switchboard_core.grpc import Channels, build_server
 from switchboard_core.http.app import create_app
 from switchboard_core.policy import BUILTIN_ROLES, Membership
-from switchboard_core.principals import Principal, PrincipalCache
+from switchboard_core.principals import Principal
 from switchboard_core.service import Runtime
 from switchboard_mcp.upstream import UpstreamSession
 from switchboard_mcp.upstream.pool import new_http_client
@@ -359,34 +358,12 @@ async def registry_stub(
 
 
 @pytest.fixture
-async def auth(tmp_path: Path) -> AsyncIterator[Auth]:
-    """A real auth service (SQLite under the test's directory) whose users call the registry."""
-    settings = AuthSettings(
+def auth_settings(tmp_path: Path) -> AuthSettings:
+    """The real auth service (tests/conftest.py `auth`) whose users call the registry: SQLite."""
+    (tmp_path / "auth").mkdir()
+    return AuthSettings(
         data_dir=tmp_path / "auth", bootstrap_admin_email=ADMIN_EMAIL, bootstrap_admin_password=ADMIN_PASSWORD
     )
-    settings.data_dir.mkdir()
-    service = AuthService(settings)
-    server, _health = build_server()
-    service.add_to_grpc(server)
-    port = server.add_insecure_port("127.0.0.1:0")
-    await server.start()
-    channel = grpc.aio.insecure_channel(f"127.0.0.1:{port}")
-    principals = PrincipalCache(channel, timeout_s=5)
-    try:
-        await service.start(Runtime(settings, principals=principals))
-        principals.start_watching()
-        app = create_app(title="auth under test", routers=service.routers())
-        app.state.principals = principals
-        async with httpx.AsyncClient(
-            transport=httpx.ASGITransport(app=app), base_url="http://auth.test"
-        ) as http:
-            yield Auth(http, principals)
-    finally:
-        await principals.close()
-        await service.drain()
-        await server.stop(None)
-        await service.stop()
-        await channel.close()
 
 
 @pytest.fixture
