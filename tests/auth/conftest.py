@@ -3,8 +3,13 @@ starts the service with, on each backend in turn."""
 
 from __future__ import annotations
 
+import contextlib
+from collections.abc import AsyncIterator
+
 import pytest
-from switchboard_auth import AuthSettings
+from switchboard_auth import AuthService, AuthSettings
+from switchboard_core.service import Runtime
+from switchboard_core.shared.runtime import open_shared
 from switchboard_testing.auth_service import ADMIN_EMAIL, ADMIN_PASSWORD
 
 
@@ -17,3 +22,24 @@ def auth_settings(tmp_path, database_url: str) -> AuthSettings:
         bootstrap_admin_email=ADMIN_EMAIL,
         bootstrap_admin_password=ADMIN_PASSWORD,
     )
+
+
+@pytest.fixture
+async def replicas(auth_settings: AuthSettings, redis_server) -> AsyncIterator[list[AuthService]]:
+    """Two started auth replicas on one database and Redis, each with its own Redis
+    connections (as two processes have)."""
+    settings = auth_settings.model_copy(update={"redis_url": redis_server.url})
+    async with contextlib.AsyncExitStack() as stack:
+        started = []
+        for _ in range(2):
+            shared = await stack.enter_async_context(open_shared(settings, "auth"))
+            service = AuthService(settings)
+            await service.start(Runtime(settings, shared=shared))
+            stack.push_async_callback(_stop, service)
+            started.append(service)
+        yield started
+
+
+async def _stop(service: AuthService) -> None:
+    await service.drain()
+    await service.stop()
