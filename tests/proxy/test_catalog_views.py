@@ -38,12 +38,15 @@ def access(visibility: str, owner: str = OWNER, team: str = TEAM) -> registry_pb
 
 
 def catalog(server: registry_pb2.Access | None = None) -> Catalog:
-    """One upstream serving a tool, prompt, resource and template of each visibility."""
+    """One upstream serving a tool, prompt, resource and template of each visibility; a
+    second one, down, whose team tool and prompt are held back."""
     reply = registry_pb2.Catalog(
         server_id="srv",
         upstreams=[
             registry_pb2.Upstream(gateway_id="g", name="up", url="http://up", capabilities_json=b"{}")
         ],
+        held_tools={"down-tool": registry_pb2.HeldBack(gateway_name="down", access=access("team"))},
+        held_prompts={"down-prompt": registry_pb2.HeldBack(gateway_name="down", access=access("team"))},
     )
     for visibility in ("private", "team", "public"):
         reply.tools.append(
@@ -253,3 +256,14 @@ async def test_hidden_prompts_and_resources_are_unknown() -> None:
         d, OUTSIDER, "completion/complete", {"ref": {"type": "ref/prompt", "name": "private-prompt"}}
     )
     assert completion["error"]["message"] == "Unknown prompt: private-prompt"
+
+
+async def test_a_held_back_item_is_unavailable_to_who_may_see_it_and_unknown_to_anyone_else() -> None:
+    d = dispatcher(catalog())
+    for method, kind in (("tools/call", "tool"), ("prompts/get", "prompt")):
+        seen = await ask(d, member(SOMEONE, "viewer"), method, {"name": f"down-{kind}"})
+        assert seen["error"]["code"] == -32011, seen  # UpstreamUnavailable
+        assert f"{kind} 'down-{kind}' is unavailable: its upstream 'down' is down" == seen["error"]["message"]
+        hidden = await ask(d, OUTSIDER, method, {"name": f"down-{kind}"})
+        assert hidden["error"]["code"] == jsonrpc.INVALID_PARAMS
+        assert hidden["error"]["message"] == f"Unknown {kind}: down-{kind}"

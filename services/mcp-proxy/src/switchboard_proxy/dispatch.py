@@ -30,7 +30,7 @@ from switchboard_mcp import jsonrpc, param_headers, versions
 from switchboard_mcp.upstream import UpstreamPool
 
 from switchboard_proxy import catalog_views
-from switchboard_proxy.catalog import Binding, Catalog, CatalogCache
+from switchboard_proxy.catalog import Binding, Catalog, CatalogCache, HeldBack
 from switchboard_proxy.catalog_views import Hidden, View
 from switchboard_proxy.client_upstreams import ClientUpstreams, wants_own_sessions
 from switchboard_proxy.forward import Relay, forward
@@ -227,7 +227,7 @@ class Dispatcher:
         catalog = await self.catalog_for(ctx)
         binding = catalog.tools_by_name.get(name)
         if binding is None:
-            _unknown("tool", name, catalog.unavailable_tools)
+            _unknown(ctx, "tool", name, catalog.held_tools.get(name))
         _allow(ctx, "tools.execute", binding, "tool")
         started = time.time()
         if not self._traced:
@@ -260,7 +260,7 @@ class Dispatcher:
         catalog = await self.catalog_for(ctx)
         binding = catalog.prompts_by_name.get(name)
         if binding is None:
-            _unknown("prompt", name, catalog.unavailable_prompts)
+            _unknown(ctx, "prompt", name, catalog.held_prompts.get(name))
         _allow(ctx, "prompts.read", binding, "prompt")
         return await self._forward(
             binding, id_, "prompts/get", {**params, "name": binding.upstream_name}, ctx
@@ -417,10 +417,13 @@ def _readable(ctx: CallContext) -> Callable[[Binding], bool]:
     return lambda binding: decide(ctx.principal, "resources.read", binding.access).allowed
 
 
-def _unknown(kind: str, name: str, held_back: dict[str, str]) -> NoReturn:
-    upstream = held_back.get(name)
-    if upstream is not None:
-        raise UpstreamUnavailable(f"{kind} '{name}' is unavailable: its upstream '{upstream}' is down")
+def _unknown(ctx: CallContext, kind: str, name: str, held: HeldBack | None) -> NoReturn:
+    """Raise for a name the catalog does not serve: unavailable if it is held back while
+    its upstream is down and the caller may see it, unknown otherwise."""
+    if held is not None and catalog_views.sees(ctx.principal, f"{kind}s.read", held.access):
+        raise UpstreamUnavailable(
+            f"{kind} '{name}' is unavailable: its upstream '{held.gateway_name}' is down"
+        )
     raise InvalidParams(f"Unknown {kind}: {name}")
 
 
