@@ -8,8 +8,13 @@ the request (the client address read as `SWITCHBOARD_TRUSTED_PROXIES` allows, th
 user agent), and `AuditEvent.of` reads it.
 
 `changes` summarises what changed, field by field; anything named like a secret
-(passwords, tokens, keys) is reduced to `"<redacted>"` before it is recorded, so no
-record ever holds one.
+(passwords, tokens, keys) is reduced to `"<redacted>"` (`redacted`) by the auth service
+as it writes the log, whoever sent the record: the log is the trust boundary, so no
+record in it ever holds a secret and no sender has to be trusted to have removed one.
+
+`outcome` is `success` for a change made, `denied` for an attempt refused (the caller
+lacked a permission, the target was not theirs to see, a login failed); see
+`audit_refusals`.
 """
 
 from __future__ import annotations
@@ -27,6 +32,7 @@ from switchboard.auth.v1 import auth_pb2
 REDACTED = "<redacted>"
 _SECRET_WORDS = ("password", "secret", "token", "key", "credential", "authorization")
 SUCCESS = "success"
+DENIED = "denied"
 
 
 @dataclass(frozen=True, slots=True)
@@ -117,7 +123,7 @@ class AuditEvent:
             actor_user_id=actor.user_id,
             actor_email=actor.email,
             actor_token_id=actor.token_id,
-            changes=redacted(changes or {}),
+            changes=changes or {},
             client_ip=origin.client_ip,
             user_agent=origin.user_agent[:500],
             outcome=outcome,
@@ -153,8 +159,7 @@ class AuditEvent:
             actor_user_id=record.actor_user_id,
             actor_email=record.actor_email,
             actor_token_id=record.actor_token_id,
-            # Redacted again: the log never trusts a caller to have done it.
-            changes=redacted(changes if isinstance(changes, dict) else {}),
+            changes=changes if isinstance(changes, dict) else {},
             client_ip=record.client_ip,
             user_agent=record.user_agent[:500],
             outcome=record.outcome or SUCCESS,
