@@ -8,15 +8,18 @@ import socket
 import subprocess
 import sys
 import threading
-from collections.abc import AsyncIterator, Iterator
+from collections.abc import AsyncIterator, Awaitable, Callable, Iterator
 from dataclasses import dataclass
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 
 import httpx
 import pytest
+from switchboard.auth.v1 import auth_pb2
 from switchboard.registry.v1 import registry_pb2_grpc
 from switchboard_auth import AuthSettings
+from switchboard_core.audit import AuditEvent
+from switchboard_core.db import create_engine, sessionmaker
 from switchboard_core.errors import Unauthenticated
 from switchboard_core.grpc import Channels, build_server
 from switchboard_core.http.app import create_app
@@ -27,6 +30,7 @@ from switchboard_mcp.upstream import UpstreamSession
 from switchboard_mcp.upstream.pool import new_http_client
 from switchboard_registry import RegistryService, RegistrySettings
 from switchboard_registry.domain.registry import Registry
+from switchboard_registry.store import audit_outbox
 from switchboard_testing.auth_service import ADMIN_EMAIL, ADMIN_PASSWORD, Auth
 from switchboard_testing.outbound import LOOPBACK_ALLOWED, OUTBOUND_ALLOW
 
@@ -315,6 +319,24 @@ async def registry_service(tmp_path: Path, database_url: str) -> AsyncIterator[R
 @pytest.fixture
 def registry(registry_service: RegistryService) -> Registry:
     return registry_service.registry
+
+
+@pytest.fixture
+async def outbox(
+    registry_service: RegistryService,
+) -> AsyncIterator[Callable[[], Awaitable[list[AuditEvent]]]]:
+    """Reads the audit records waiting in the registry's outbox (no auth takes them here), oldest first."""
+    engine = create_engine(registry_service.settings.database_url)
+
+    async def waiting() -> list[AuditEvent]:
+        async with sessionmaker(engine)() as s:
+            rows = await audit_outbox.oldest(s, limit=10_000)
+        return [AuditEvent.from_proto(auth_pb2.AuditRecord.FromString(raw)) for _, raw in rows]
+
+    try:
+        yield waiting
+    finally:
+        await engine.dispose()
 
 
 class StaticPrincipals:
