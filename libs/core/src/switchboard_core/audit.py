@@ -8,9 +8,11 @@ the request (the client address read as `SWITCHBOARD_TRUSTED_PROXIES` allows, th
 user agent), and `AuditEvent.of` reads it.
 
 `changes` summarises what changed, field by field; anything named like a secret
-(passwords, tokens, keys) is reduced to `"<redacted>"` (`redacted`) by the auth service
-as it writes the log, whoever sent the record: the log is the trust boundary, so no
-record in it ever holds a secret and no sender has to be trusted to have removed one.
+(passwords, tokens, keys) is reduced to `"<redacted>"` (`redacted`) wherever a record
+is stored: by `AuditEvent.of` as a service makes it (a sender's outbox holds it at rest
+until delivered, and must hold no secret either), and again by the auth service as it
+writes the log, whoever sent the record: the log is the trust boundary, so no record in
+it ever holds a secret and no sender has to be trusted to have removed one.
 
 `outcome` is `success` for a change made, `denied` for an attempt refused (the caller
 lacked a permission, the target was not theirs to see, a login failed); see
@@ -123,7 +125,7 @@ class AuditEvent:
             actor_user_id=actor.user_id,
             actor_email=actor.email,
             actor_token_id=actor.token_id,
-            changes=changes or {},
+            changes=redacted(changes or {}),
             client_ip=origin.client_ip,
             user_agent=origin.user_agent[:500],
             outcome=outcome,
