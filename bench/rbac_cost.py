@@ -4,7 +4,7 @@
 
 Times, in one process and without I/O, exactly the work a warm `tools/call` does for
 RBAC in the proxy: the gate's look-up of the cached catalog and `servers.use` decision
-(`catalog_views.check_server`), the dispatcher's second `servers.use` decision, and the
+(`catalog_views.check_server`, the request's one `servers.use` decision) and the
 tool's `tools.execute` decision (`dispatch._allow`), for a developer of the owning team
 calling a team-visibility tool on a team-visibility server (the slowest allowed path:
 public entities are decided one rule earlier, an admin two). The tool's dict look-up is
@@ -83,7 +83,6 @@ async def rbac_us_per_call(iterations: int, tools: int) -> float:
     started = time.process_time()
     for _ in range(iterations):
         catalog_views.check_server(principal, await cache.get("srv"))  # the gate
-        catalog_views.check_server(principal, await cache.get("srv"))  # the dispatcher
         _allow(ctx, "tools.execute", binding, "tool")
     spent = time.process_time() - started
     await channel.close()

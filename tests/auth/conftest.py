@@ -1,83 +1,16 @@
-"""A real auth service for the tests: gRPC on 127.0.0.1:<free port>, its HTTP routers
-through httpx's ASGI transport, and a PrincipalCache wired as a host wires it."""
+"""Fixtures of the auth tests: the settings the shared `auth` fixture (tests/conftest.py)
+starts the service with, on each backend in turn."""
 
 from __future__ import annotations
 
+import contextlib
 from collections.abc import AsyncIterator
-from dataclasses import dataclass
 
-import grpc
-import httpx
-import jwt
 import pytest
-from cryptography.hazmat.primitives import serialization
-from cryptography.hazmat.primitives.asymmetric import ec
-from fastapi import FastAPI
-from switchboard.auth.v1 import auth_pb2, auth_pb2_grpc
 from switchboard_auth import AuthService, AuthSettings
-from switchboard_auth.store.signing_keys import all_signing_keys
-from switchboard_core.db import create_engine, sessionmaker
-from switchboard_core.grpc import build_server
-from switchboard_core.http.app import create_app
-from switchboard_core.principals import PrincipalCache
 from switchboard_core.service import Runtime
-
-ADMIN_EMAIL = "root@example.com"
-ADMIN_PASSWORD = "correct horse battery staple"
-
-
-@dataclass
-class RunningAuth:
-    settings: AuthSettings
-    service: AuthService
-    stub: auth_pb2_grpc.AuthServiceStub
-    http: httpx.AsyncClient
-    principals: PrincipalCache
-    app: FastAPI
-
-    async def authenticate(self, token: str) -> auth_pb2.Principal:
-        reply = await self.stub.Authenticate(auth_pb2.AuthenticateRequest(token=token), timeout=5)
-        return reply.principal
-
-    async def rejection(self, token: str) -> str:
-        """The UNAUTHENTICATED detail for a token that must be refused."""
-        with pytest.raises(grpc.aio.AioRpcError) as caught:
-            await self.authenticate(token)
-        assert caught.value.code() == grpc.StatusCode.UNAUTHENTICATED, caught.value
-        return caught.value.details()
-
-    async def signing_key(self) -> tuple[str, ec.EllipticCurvePrivateKey]:
-        """The service's active key, read from its database (as someone who stole it would)."""
-        engine = create_engine(self.settings.database_url)
-        try:
-            async with sessionmaker(engine)() as session:
-                row = next(row for row in await all_signing_keys(session) if row.active)
-        finally:
-            await engine.dispose()
-        return row.kid, serialization.load_pem_private_key(row.private_key_pem.encode(), password=None)
-
-    async def resigned(self, token: str, **changes) -> str:
-        """The token with some claims changed, signed again with the service's real key."""
-        claims = jwt.decode(token, options={"verify_signature": False})
-        kid, key = await self.signing_key()
-        return jwt.encode({**claims, **changes}, key, algorithm="ES256", headers={"kid": kid})
-
-    async def add_user(
-        self, admin: str, email: str, password: str = "a long enough password", *, is_admin: bool = False
-    ) -> dict:
-        """A new user made by the administrator holding token `admin`: its JSON."""
-        response = await self.http.post(
-            "/auth/users",
-            json={"email": email, "password": password, "is_admin": is_admin},
-            headers={"authorization": f"Bearer {admin}"},
-        )
-        assert response.status_code == 201, response.text
-        return response.json()
-
-    async def login(self, email: str = ADMIN_EMAIL, password: str = ADMIN_PASSWORD) -> str:
-        response = await self.http.post("/auth/login", json={"email": email, "password": password})
-        assert response.status_code == 200, response.text
-        return response.json()["access_token"]
+from switchboard_core.shared.runtime import open_shared
+from switchboard_testing.auth_service import ADMIN_EMAIL, ADMIN_PASSWORD
 
 
 @pytest.fixture
@@ -92,28 +25,21 @@ def auth_settings(tmp_path, database_url: str) -> AuthSettings:
 
 
 @pytest.fixture
-async def auth(auth_settings: AuthSettings) -> AsyncIterator[RunningAuth]:
-    service = AuthService(auth_settings)
-    server, _health = build_server()
-    service.add_to_grpc(server)
-    port = server.add_insecure_port("127.0.0.1:0")
-    await server.start()
-    channel = grpc.aio.insecure_channel(f"127.0.0.1:{port}")
-    principals = PrincipalCache(channel, timeout_s=5)
-    try:
-        await service.start(Runtime(auth_settings, principals=principals))
-        principals.start_watching()
-        app = create_app(title="auth under test", routers=service.routers())
-        app.state.principals = principals
-        async with httpx.AsyncClient(
-            transport=httpx.ASGITransport(app=app), base_url="http://auth.test"
-        ) as http:
-            yield RunningAuth(
-                auth_settings, service, auth_pb2_grpc.AuthServiceStub(channel), http, principals, app
-            )
-    finally:
-        await principals.close()
-        await service.drain()
-        await server.stop(None)
-        await service.stop()
-        await channel.close()
+async def replicas(auth_settings: AuthSettings, redis_server) -> AsyncIterator[list[AuthService]]:
+    """Two started auth replicas on one database and Redis, each with its own Redis
+    connections (as two processes have)."""
+    settings = auth_settings.model_copy(update={"redis_url": redis_server.url})
+    async with contextlib.AsyncExitStack() as stack:
+        started = []
+        for _ in range(2):
+            shared = await stack.enter_async_context(open_shared(settings, "auth"))
+            service = AuthService(settings)
+            await service.start(Runtime(settings, shared=shared))
+            stack.push_async_callback(_stop, service)
+            started.append(service)
+        yield started
+
+
+async def _stop(service: AuthService) -> None:
+    await service.drain()
+    await service.stop()

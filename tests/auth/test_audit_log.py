@@ -11,8 +11,12 @@ import grpc
 import jwt
 import orjson
 import pytest
+from sqlalchemy import update
 from switchboard.auth.v1 import auth_pb2
+from switchboard_auth.domain.signing_keys import KeyRing
+from switchboard_auth.store.tables import api_tokens
 from switchboard_core.audit import AuditEvent
+from switchboard_core.db import create_engine, sessionmaker
 from switchboard_core.http.forwarded import ProxyTrust
 
 ADMIN_EMAIL = "root@example.com"  # as tests/auth/conftest.py bootstraps
@@ -206,17 +210,77 @@ def _record(**changes) -> auth_pb2.AuditRecord:
 
 async def test_records_of_other_services_arrive_over_grpc_once_however_often_sent(auth):
     admin = await auth.login()
-    record = _record(name="alpha", api_key="sk-live-123")
+    nested = {"url": "http://up.example", "auth": {"client_secret": "cs-456", "scheme": "basic"}}
+    record = _record(name="alpha", api_key="sk-live-123", upstream=nested)
+    # Senders do not redact (the log does, as it writes): the secrets travel this far.
+    assert AuditEvent.from_proto(record).changes["api_key"] == "sk-live-123"
     for _ in range(2):  # a retry after a lost answer
         await auth.stub.RecordAudit(auth_pb2.RecordAuditRequest(records=[record]), timeout=5)
     [stored] = await _audit(auth, admin, entity_type="gateway")
     assert stored["service"] == "registry"
     assert stored["actor"] == {"user_id": "u-1", "email": "someone@example.com", "token_id": "t-1"}
     assert stored["client_ip"] == "198.51.100.2"
-    assert stored["changes"] == {"name": "alpha", "api_key": "<redacted>"}  # redacted on arrival too
+    assert stored["changes"] == {
+        "name": "alpha",
+        "api_key": "<redacted>",
+        "upstream": {"url": "http://up.example", "auth": {"client_secret": "<redacted>", "scheme": "basic"}},
+    }
 
     with pytest.raises(grpc.aio.AioRpcError) as refused:
         await auth.stub.RecordAudit(
             auth_pb2.RecordAuditRequest(records=[auth_pb2.AuditRecord(action="x")]), timeout=5
         )
     assert refused.value.code() == grpc.StatusCode.INVALID_ARGUMENT
+
+
+async def test_rotating_and_retiring_keys_is_recorded_with_kid_and_algorithm_never_key_material(auth):
+    admin = await auth.login()
+    http = auth.http
+    rotated = await http.post("/auth/keys/rotate", json={"publish_delay_s": 3600}, headers=bearer(admin))
+    assert rotated.status_code == 201, rotated.text
+    pending = rotated.json()
+    assert (await http.post(f"/auth/keys/{pending['kid']}/retire", headers=bearer(admin))).status_code == 204
+
+    # Retiring a spent key is the service's own doing (its refresh task calls `retire_due`).
+    engine = create_engine(auth.settings.database_url)
+    clock = _Clock()
+    ring = KeyRing(
+        sessionmaker(engine), clock, refresh=timedelta(seconds=30), clock_skew=timedelta(seconds=30)
+    )
+    try:
+        await ring.load()
+        old_kid = ring.signing().kid
+        new = await ring.rotate(timedelta(0))
+        clock.now += timedelta(minutes=5)
+        async with sessionmaker(engine).begin() as session:
+            await session.execute(
+                update(api_tokens).where(api_tokens.c.kid == old_kid).values(revoked_at=clock.now)
+            )
+        assert await ring.retire_due() == [old_kid]
+    finally:
+        await engine.dispose()
+
+    records = list(reversed(await _audit(auth, await auth.login(), entity_type="signing_key")))
+    assert [(r["action"], r["entity_id"], r["actor"]["email"]) for r in records] == [
+        ("signing_key.rotate", pending["kid"], ADMIN_EMAIL),
+        ("signing_key.retire", pending["kid"], ADMIN_EMAIL),
+        ("signing_key.rotate", new.kid, "system (auth service)"),
+        ("signing_key.retire", old_kid, "system (auth service)"),
+    ]
+    assert records[0]["changes"] == {
+        "alg": "ES256",
+        "signs_from": pending["signs_from"].replace("Z", "+00:00"),
+    }
+    assert records[1]["changes"] == {"alg": "ES256", "reason": "retired by an administrator"}
+    assert records[3]["changes"] == {"alg": "ES256", "reason": "every token it signed is over"}
+    assert {r["outcome"] for r in records} == {"success"}
+    dumped = orjson.dumps(records).decode()
+    assert "PRIVATE KEY" not in dumped and '"d"' not in dumped and '"x"' not in dumped
+
+
+class _Clock:
+    def __init__(self) -> None:
+        self.now = datetime.now(UTC)
+
+    def __call__(self) -> datetime:
+        return self.now

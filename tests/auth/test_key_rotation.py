@@ -5,20 +5,14 @@ JWKS and refuses its tokens. Across replicas, a rotation on one switches the oth
 
 from __future__ import annotations
 
-import contextlib
-from collections.abc import AsyncIterator
 from datetime import UTC, datetime, timedelta
 
 import anyio
 import jwt
-import pytest
 from sqlalchemy import update
-from switchboard_auth import AuthService, AuthSettings
 from switchboard_auth.domain.signing_keys import KeyRing
 from switchboard_auth.store.tables import api_tokens
 from switchboard_core.db import create_engine, sessionmaker
-from switchboard_core.service import Runtime
-from switchboard_core.shared.runtime import open_shared
 
 
 def kid_of(token: str) -> str:
@@ -153,26 +147,6 @@ async def test_a_superseded_key_is_kept_while_a_token_it_signed_has_not_expired(
         assert await ring.retire_due() == [old_kid]
     finally:
         await engine.dispose()
-
-
-@pytest.fixture
-async def replicas(auth_settings: AuthSettings, redis_server) -> AsyncIterator[list[AuthService]]:
-    """Two started auth replicas on one database and Redis, as two processes are."""
-    settings = auth_settings.model_copy(update={"redis_url": redis_server.url})
-    async with contextlib.AsyncExitStack() as stack:
-        started = []
-        for _ in range(2):
-            shared = await stack.enter_async_context(open_shared(settings, "auth"))
-            service = AuthService(settings)
-            await service.start(Runtime(settings, shared=shared))
-            stack.push_async_callback(_stop, service)
-            started.append(service)
-        yield started
-
-
-async def _stop(service: AuthService) -> None:
-    await service.drain()
-    await service.stop()
 
 
 async def test_a_rotation_on_one_replica_makes_the_other_sign_with_the_new_key_within_seconds(replicas):

@@ -5,39 +5,14 @@ subscribers are cut off so that they drop what they cached."""
 from __future__ import annotations
 
 import asyncio
-import contextlib
-from collections.abc import AsyncIterator
 
 import orjson
-import pytest
-from switchboard_auth import AuthService, AuthSettings
+from switchboard_auth import AuthService
 from switchboard_auth.domain.revocations import Revocation, RevocationFeed
 from switchboard_auth.domain.shared_revocations import CHANNEL, SharedRevocations
 from switchboard_core.errors import DependencyUnavailable
 from switchboard_core.principals import Principal
-from switchboard_core.service import Runtime
 from switchboard_core.shared.bus import RESYNC, InProcessBus
-from switchboard_core.shared.runtime import open_shared
-
-
-@pytest.fixture
-async def replicas(auth_settings: AuthSettings, redis_server) -> AsyncIterator[list[AuthService]]:
-    """Two started auth replicas, each with its own Redis connections (as two processes have)."""
-    settings = auth_settings.model_copy(update={"redis_url": redis_server.url})
-    async with contextlib.AsyncExitStack() as stack:
-        started = []
-        for _ in range(2):
-            shared = await stack.enter_async_context(open_shared(settings, "auth"))
-            service = AuthService(settings)
-            await service.start(Runtime(settings, shared=shared))
-            stack.push_async_callback(_stop, service)
-            started.append(service)
-        yield started
-
-
-async def _stop(service: AuthService) -> None:
-    await service.drain()
-    await service.stop()
 
 
 async def _admin_login(service: AuthService) -> Principal:

@@ -38,12 +38,15 @@ def access(visibility: str, owner: str = OWNER, team: str = TEAM) -> registry_pb
 
 
 def catalog(server: registry_pb2.Access | None = None) -> Catalog:
-    """One upstream serving a tool, prompt, resource and template of each visibility."""
+    """One upstream serving a tool, prompt, resource and template of each visibility; a
+    second one, down, whose team tool and prompt are held back."""
     reply = registry_pb2.Catalog(
         server_id="srv",
         upstreams=[
             registry_pb2.Upstream(gateway_id="g", name="up", url="http://up", capabilities_json=b"{}")
         ],
+        held_tools={"down-tool": registry_pb2.HeldBack(gateway_name="down", access=access("team"))},
+        held_prompts={"down-prompt": registry_pb2.HeldBack(gateway_name="down", access=access("team"))},
     )
     for visibility in ("private", "team", "public"):
         reply.tools.append(
@@ -255,9 +258,12 @@ async def test_hidden_prompts_and_resources_are_unknown() -> None:
     assert completion["error"]["message"] == "Unknown prompt: private-prompt"
 
 
-async def test_every_method_on_a_server_the_caller_may_not_see_is_not_found() -> None:
-    d = dispatcher(catalog(server=access("team")))
-    for method in ("tools/list", "prompts/list", "resources/templates/list"):
-        answer = await ask(d, OUTSIDER, method)
-        assert answer["error"]["code"] == -32004, method
-    assert "result" in await ask(d, member(SOMEONE, "viewer"), "tools/list")
+async def test_a_held_back_item_is_unavailable_to_who_may_see_it_and_unknown_to_anyone_else() -> None:
+    d = dispatcher(catalog())
+    for method, kind in (("tools/call", "tool"), ("prompts/get", "prompt")):
+        seen = await ask(d, member(SOMEONE, "viewer"), method, {"name": f"down-{kind}"})
+        assert seen["error"]["code"] == -32011, seen  # UpstreamUnavailable
+        assert f"{kind} 'down-{kind}' is unavailable: its upstream 'down' is down" == seen["error"]["message"]
+        hidden = await ask(d, OUTSIDER, method, {"name": f"down-{kind}"})
+        assert hidden["error"]["code"] == jsonrpc.INVALID_PARAMS
+        assert hidden["error"]["message"] == f"Unknown {kind}: down-{kind}"

@@ -8,26 +8,29 @@ import socket
 import subprocess
 import sys
 import threading
-from collections.abc import AsyncIterator, Iterator
+from collections.abc import AsyncIterator, Awaitable, Callable, Iterator
 from dataclasses import dataclass
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 
-import grpc
 import httpx
 import pytest
+from switchboard.auth.v1 import auth_pb2
 from switchboard.registry.v1 import registry_pb2_grpc
-from switchboard_auth import AuthService, AuthSettings
+from switchboard_auth import AuthSettings
+from switchboard_core.audit import AuditEvent
+from switchboard_core.db import create_engine, sessionmaker
 from switchboard_core.errors import Unauthenticated
 from switchboard_core.grpc import Channels, build_server
 from switchboard_core.http.app import create_app
 from switchboard_core.policy import BUILTIN_ROLES, Membership
-from switchboard_core.principals import Principal, PrincipalCache
+from switchboard_core.principals import Principal
 from switchboard_core.service import Runtime
 from switchboard_mcp.upstream import UpstreamSession
 from switchboard_mcp.upstream.pool import new_http_client
 from switchboard_registry import RegistryService, RegistrySettings
 from switchboard_registry.domain.registry import Registry
+from switchboard_registry.store import audit_outbox
 from switchboard_testing.auth_service import ADMIN_EMAIL, ADMIN_PASSWORD, Auth
 from switchboard_testing.outbound import LOOPBACK_ALLOWED, OUTBOUND_ALLOW
 
@@ -318,6 +321,24 @@ def registry(registry_service: RegistryService) -> Registry:
     return registry_service.registry
 
 
+@pytest.fixture
+async def outbox(
+    registry_service: RegistryService,
+) -> AsyncIterator[Callable[[], Awaitable[list[AuditEvent]]]]:
+    """Reads the audit records waiting in the registry's outbox (no auth takes them here), oldest first."""
+    engine = create_engine(registry_service.settings.database_url)
+
+    async def waiting() -> list[AuditEvent]:
+        async with sessionmaker(engine)() as s:
+            rows = await audit_outbox.oldest(s, limit=10_000)
+        return [AuditEvent.from_proto(auth_pb2.AuditRecord.FromString(raw)) for _, raw in rows]
+
+    try:
+        yield waiting
+    finally:
+        await engine.dispose()
+
+
 class StaticPrincipals:
     """Stands in for the auth service: a fixed token → principal table."""
 
@@ -359,34 +380,12 @@ async def registry_stub(
 
 
 @pytest.fixture
-async def auth(tmp_path: Path) -> AsyncIterator[Auth]:
-    """A real auth service (SQLite under the test's directory) whose users call the registry."""
-    settings = AuthSettings(
+def auth_settings(tmp_path: Path) -> AuthSettings:
+    """The real auth service (tests/conftest.py `auth`) whose users call the registry: SQLite."""
+    (tmp_path / "auth").mkdir()
+    return AuthSettings(
         data_dir=tmp_path / "auth", bootstrap_admin_email=ADMIN_EMAIL, bootstrap_admin_password=ADMIN_PASSWORD
     )
-    settings.data_dir.mkdir()
-    service = AuthService(settings)
-    server, _health = build_server()
-    service.add_to_grpc(server)
-    port = server.add_insecure_port("127.0.0.1:0")
-    await server.start()
-    channel = grpc.aio.insecure_channel(f"127.0.0.1:{port}")
-    principals = PrincipalCache(channel, timeout_s=5)
-    try:
-        await service.start(Runtime(settings, principals=principals))
-        principals.start_watching()
-        app = create_app(title="auth under test", routers=service.routers())
-        app.state.principals = principals
-        async with httpx.AsyncClient(
-            transport=httpx.ASGITransport(app=app), base_url="http://auth.test"
-        ) as http:
-            yield Auth(http, principals)
-    finally:
-        await principals.close()
-        await service.drain()
-        await server.stop(None)
-        await service.stop()
-        await channel.close()
 
 
 @pytest.fixture

@@ -1,6 +1,7 @@
 """Each admin change of the registry leaves one audit record, kept in the transaction of
 the change and delivered to the auth service's log; while auth is down the records wait
-in the registry's database and arrive once it is back."""
+in the registry's database and arrive once it is back. Refused attempts (403, 404) are
+recorded as `denied`, and a health check asked for records what it found."""
 
 from __future__ import annotations
 
@@ -181,3 +182,74 @@ async def test_records_wait_in_the_registry_while_auth_is_down_and_arrive_when_i
 
 async def _emptied(registry: RegistryService) -> bool:
     return await registry._outbox.waiting() == 0
+
+
+USER = {"authorization": "Bearer user-token"}  # tests/registry/conftest.py: not in the admin's team
+
+
+async def test_refused_registry_changes_are_recorded_as_denied_with_who_what_and_why(api, outbox, alpha):
+    registered = await api.post("/gateways", json={"name": "alpha", "url": alpha.url})
+    gateway_id = registered.json()["id"]
+    unseen = [
+        await api.delete(f"/gateways/{gateway_id}", headers=USER),
+        await api.post(f"/gateways/{gateway_id}/check", headers=USER),
+        await api.patch("/servers/nope", json={"description": "d"}, headers=USER),
+    ]
+    assert (await api.patch(f"/gateways/{gateway_id}", json={"visibility": "public"})).status_code == 200
+    refused = [
+        await api.delete(f"/gateways/{gateway_id}", headers=USER),
+        await api.post(
+            "/gateways", json={"name": "b", "url": alpha.url, "team_id": "team-admin"}, headers=USER
+        ),
+    ]
+    assert [r.status_code for r in unseen + refused] == [404, 404, 404, 403, 403]
+    # Not recorded: a refused read, bad input.
+    assert (await api.get("/gateways/nope", headers=USER)).status_code == 404
+    assert (
+        await api.post("/servers", json={"name": "x", "tools": ["no__such"]}, headers=USER)
+    ).status_code == 400
+
+    denied = [e for e in await outbox() if e.outcome == "denied"]
+    assert [(e.action, e.entity_type, e.entity_id, e.changes) for e in denied] == [
+        ("gateway.delete", "gateway", gateway_id, {"reason": f"no gateway {gateway_id!r}"}),
+        ("gateway.check", "gateway", gateway_id, {"reason": f"no gateway {gateway_id!r}"}),
+        ("server.update", "server", "nope", {"reason": "no server 'nope'"}),
+        (
+            "gateway.delete",
+            "gateway",
+            gateway_id,
+            {"reason": "not a member of the owning team", "permission": "gateways.delete"},
+        ),
+        (
+            "gateway.create",
+            "gateway",
+            "",
+            {"reason": "not a member of the owning team", "permission": "gateways.create"},
+        ),
+    ]
+    for event in denied:
+        assert (event.actor_user_id, event.actor_email, event.actor_token_id) == (
+            "u-user",
+            "user@example.com",
+            "t-user",
+        )
+        assert (event.service, event.client_ip) == ("registry", "127.0.0.1")
+
+
+async def test_a_health_check_asked_for_is_recorded_with_what_it_found(api, outbox, restartable_upstream):
+    registered = await api.post("/gateways", json={"name": "flaky", "url": restartable_upstream.url})
+    gateway_id = registered.json()["id"]
+    restartable_upstream.stop()
+    assert (await api.post(f"/gateways/{gateway_id}/check")).json()["status"] == "unavailable"
+    restartable_upstream.start()
+    assert (await api.post(f"/gateways/{gateway_id}/check")).json()["status"] == "available"
+
+    checks = [e for e in await outbox() if e.action == "gateway.check"]
+    assert [(e.entity_id, e.changes["status"], e.actor_user_id) for e in checks] == [
+        (gateway_id, ["available", "unavailable"], "u-admin"),
+        (gateway_id, ["unavailable", "available"], "u-admin"),
+    ]
+    assert restartable_upstream.url in checks[0].changes["error"]
+    assert "error" not in checks[1].changes
+    # Recovering lists the upstream again: the registry's own doing, not recorded as a refresh.
+    assert [e.action for e in await outbox()] == ["gateway.create", "gateway.check", "gateway.check"]

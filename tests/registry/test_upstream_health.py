@@ -118,7 +118,12 @@ async def test_a_stopped_upstream_leaves_the_catalogs_after_n_failed_checks_and_
         assert [r.uri for r in catalog.resources] == ["memo://alpha/readme"]
         assert [r.uri for r in catalog.resource_templates] == ["memo://alpha/notes/{topic}"]
     held_back = [t for t in _tool_names(before) if t.startswith("flaky__")]
-    assert held_back and dict(server_catalog.unavailable_tools) == {name: "flaky" for name in held_back}
+    held = server_catalog.held_tools
+    assert held_back and {name: held[name].gateway_name for name in held} == dict.fromkeys(held_back, "flaky")
+    # Each with its access, for the proxy to decide who may hear that it is held back.
+    assert {(held[name].access.visibility, bool(held[name].access.team_id)) for name in held} == {
+        ("team", True)
+    }
     flaky = await _gateway(registry, "flaky")
     assert flaky.status == "unavailable"
     assert restartable_upstream.url in (flaky.last_error or "")
@@ -131,7 +136,7 @@ async def test_a_stopped_upstream_leaves_the_catalogs_after_n_failed_checks_and_
     assert _tool_names(back) == _tool_names(before)
     assert [t.tool_id for t in back.tools] == [t.tool_id for t in before.tools]
     assert (await _gateway(registry, "flaky")).status == "available"
-    assert not back.unavailable_tools
+    assert not back.held_tools
 
 
 async def test_watchers_hear_when_a_gateway_goes_and_comes_back(

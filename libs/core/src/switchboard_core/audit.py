@@ -8,8 +8,15 @@ the request (the client address read as `SWITCHBOARD_TRUSTED_PROXIES` allows, th
 user agent), and `AuditEvent.of` reads it.
 
 `changes` summarises what changed, field by field; anything named like a secret
-(passwords, tokens, keys) is reduced to `"<redacted>"` before it is recorded, so no
-record ever holds one.
+(passwords, tokens, keys) is reduced to `"<redacted>"` (`redacted`) wherever a record
+is stored: by `AuditEvent.of` as a service makes it (a sender's outbox holds it at rest
+until delivered, and must hold no secret either), and again by the auth service as it
+writes the log, whoever sent the record: the log is the trust boundary, so no record in
+it ever holds a secret and no sender has to be trusted to have removed one.
+
+`outcome` is `success` for a change made, `denied` for an attempt refused (the caller
+lacked a permission, the target was not theirs to see, a login failed); see
+`audit_refusals`.
 """
 
 from __future__ import annotations
@@ -27,6 +34,7 @@ from switchboard.auth.v1 import auth_pb2
 REDACTED = "<redacted>"
 _SECRET_WORDS = ("password", "secret", "token", "key", "credential", "authorization")
 SUCCESS = "success"
+DENIED = "denied"
 
 
 @dataclass(frozen=True, slots=True)
@@ -153,8 +161,7 @@ class AuditEvent:
             actor_user_id=record.actor_user_id,
             actor_email=record.actor_email,
             actor_token_id=record.actor_token_id,
-            # Redacted again: the log never trusts a caller to have done it.
-            changes=redacted(changes if isinstance(changes, dict) else {}),
+            changes=changes if isinstance(changes, dict) else {},
             client_ip=record.client_ip,
             user_agent=record.user_agent[:500],
             outcome=record.outcome or SUCCESS,

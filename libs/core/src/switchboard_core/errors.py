@@ -46,7 +46,12 @@ class Unauthenticated(SwitchboardError):
 
 
 class PermissionDenied(SwitchboardError):
-    pass
+    """`permission`, when one decided it, is the permission the caller lacks (for the
+    audit log's record of the refused attempt; not sent to the caller)."""
+
+    def __init__(self, message: str, *, data: dict | None = None, permission: str = "") -> None:
+        super().__init__(message, data=data)
+        self.permission = permission
 
 
 class NotFound(SwitchboardError):

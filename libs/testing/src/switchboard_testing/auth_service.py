@@ -47,7 +47,7 @@ class Auth:
             headers=bearer(admin),
         )
         assert made.status_code == 201, made.text
-        token = await self.login(email)
+        token = await self.login(email, PASSWORD)
         principal = await self.principals.authenticate(token)
         return AuthUser(made.json()["id"], email, token, principal.personal_team_id)
 

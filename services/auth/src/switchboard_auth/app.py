@@ -10,7 +10,9 @@ from typing import Annotated
 
 from fastapi import APIRouter, Depends, Query, Response
 from fastapi.responses import JSONResponse
-from switchboard_core.http.deps import AdminPrincipal, CurrentPrincipal
+from fastapi.routing import APIRoute
+from switchboard_core.http.deps import AdminPrincipal, CurrentPrincipal, note_origin
+from switchboard_core.http.refusals import audits
 
 from switchboard_auth.api_models import (
     CreatedToken,
@@ -32,23 +34,34 @@ Limit = Annotated[int, Query(ge=1, le=500)]
 Offset = Annotated[int, Query(ge=0)]
 
 
-def build_router(accounts: Callable[[], Accounts]) -> APIRouter:
+def build_router(accounts: Callable[[], Accounts], route_class: type[APIRoute]) -> APIRouter:
+    """`route_class` records the refused attempts (`switchboard_core.http.refusals`)."""
     # JSONResponse: FastAPI serializes the pydantic return types itself (ORJSONResponse is deprecated).
-    router = APIRouter(prefix="/auth", tags=["auth"], default_response_class=JSONResponse)
+    router = APIRouter(
+        prefix="/auth", tags=["auth"], default_response_class=JSONResponse, route_class=route_class
+    )
 
     def current_accounts() -> Accounts:
         return accounts()
 
     AccountsDep = Annotated[Accounts, Depends(current_accounts)]
 
-    @router.post("/login", responses={401: {"description": "Wrong email or password"}})
+    @router.post(
+        "/login",
+        responses={401: {"description": "Wrong email or password"}},
+        dependencies=[Depends(note_origin)],
+        openapi_extra=audits("user.login"),  # refusals only, recorded by `Accounts.login`
+    )
     async def login(body: LoginRequest, domain: AccountsDep) -> LoginResponse:
         """Exchange email and password for a short-lived bearer token."""
         issued = await domain.login(body.email, body.password)
         return LoginResponse(access_token=issued.access_token, expires_at=issued.expires_at)
 
     @router.post(
-        "/tokens", status_code=201, responses={**_ERRORS, 403: {"description": "Not an administrator"}}
+        "/tokens",
+        status_code=201,
+        responses={**_ERRORS, 403: {"description": "Not an administrator"}},
+        openapi_extra=audits("token.create"),
     )
     async def create_token(
         body: CreateTokenRequest, caller: CurrentPrincipal, domain: AccountsDep
@@ -100,6 +113,7 @@ def build_router(accounts: Callable[[], Accounts]) -> APIRouter:
         status_code=204,
         response_class=Response,
         responses={**_ERRORS, 404: {"description": "No such token of the caller's"}},
+        openapi_extra=audits("token.revoke"),
     )
     async def revoke_token(token_id: str, caller: CurrentPrincipal, domain: AccountsDep) -> Response:
         """Revoke one of the caller's tokens (any token, for an administrator)."""
@@ -132,7 +146,10 @@ def build_router(accounts: Callable[[], Accounts]) -> APIRouter:
         return JsonWebKeySet(**domain.jwks())
 
     @router.post(
-        "/users", status_code=201, responses={**_ERRORS, 403: {"description": "Not an administrator"}}
+        "/users",
+        status_code=201,
+        responses={**_ERRORS, 403: {"description": "Not an administrator"}},
+        openapi_extra=audits("user.create"),
     )
     async def create_user(body: CreateUserRequest, caller: AdminPrincipal, domain: AccountsDep) -> UserInfo:
         """Add a user (administrators only)."""

@@ -39,14 +39,15 @@ def build_audit_router(audit: Callable[[], AuditLog]) -> APIRouter:
         action: Text = "",
         entity_type: Text = "",
         entity_id: Text = "",
+        outcome: Annotated[Text, Query(description="success, or denied: an attempt refused.")] = "",
         since: Annotated[datetime | None, Query(description="From this time on (inclusive).")] = None,
         until: Annotated[datetime | None, Query(description="Before this time.")] = None,
         limit: Limit = 100,
         offset: Offset = 0,
     ) -> list[AuditEntry]:
-        """Admin changes, newest first, filtered by who made them, the action, the entity
-        and a time range."""
-        where = AuditFilter(actor, action, entity_type, entity_id, _utc(since), _utc(until))
+        """Admin changes and refused attempts, newest first, filtered by who made them, the
+        action, the entity, the outcome and a time range."""
+        where = AuditFilter(actor, action, entity_type, entity_id, outcome, _utc(since), _utc(until))
         return [_entry(e) for e in await domain.query(caller, where, limit=limit, offset=offset)]
 
     return router

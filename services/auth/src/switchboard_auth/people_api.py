@@ -9,7 +9,9 @@ from typing import Annotated
 
 from fastapi import APIRouter, Depends, Response
 from fastapi.responses import JSONResponse
+from fastapi.routing import APIRoute
 from switchboard_core.http.deps import CurrentPrincipal
+from switchboard_core.http.refusals import audits
 from switchboard_core.policy import PERMISSIONS, PLATFORM_PERMISSIONS
 
 from switchboard_auth.api_models import (
@@ -35,9 +37,12 @@ _ERRORS = {
 
 
 def build_people_router(
-    accounts: Callable[[], Accounts], users: Callable[[], UserAdmin], roles: Callable[[], Roles]
+    accounts: Callable[[], Accounts],
+    users: Callable[[], UserAdmin],
+    roles: Callable[[], Roles],
+    route_class: type[APIRoute],
 ) -> APIRouter:
-    router = APIRouter(prefix="/auth", default_response_class=JSONResponse)
+    router = APIRouter(prefix="/auth", default_response_class=JSONResponse, route_class=route_class)
     AccountsDep = Annotated[Accounts, Depends(lambda: accounts())]
     UsersDep = Annotated[UserAdmin, Depends(lambda: users())]
     RolesDep = Annotated[Roles, Depends(lambda: roles())]
@@ -48,6 +53,7 @@ def build_people_router(
         response_class=Response,
         tags=["auth"],
         responses={**_ERRORS, 403: {"description": "The current password is wrong"}},
+        openapi_extra=audits("user.password_change"),
     )
     async def change_password(
         body: ChangePasswordRequest, caller: CurrentPrincipal, domain: AccountsDep
@@ -61,7 +67,7 @@ def build_people_router(
         """One user (administrators, or the user themselves)."""
         return _detail(await domain.get(caller, user_id))
 
-    @router.patch("/users/{user_id}", tags=["users"], responses=_ERRORS)
+    @router.patch("/users/{user_id}", tags=["users"], responses=_ERRORS, openapi_extra=audits("user.update"))
     async def update_user(
         user_id: str, body: UpdateUserRequest, caller: CurrentPrincipal, domain: UsersDep
     ) -> UserDetail:
@@ -72,7 +78,12 @@ def build_people_router(
         return _detail(updated)
 
     @router.delete(
-        "/users/{user_id}", status_code=204, response_class=Response, tags=["users"], responses=_ERRORS
+        "/users/{user_id}",
+        status_code=204,
+        response_class=Response,
+        tags=["users"],
+        responses=_ERRORS,
+        openapi_extra=audits("user.delete"),
     )
     async def delete_user(user_id: str, caller: CurrentPrincipal, domain: UsersDep) -> Response:
         """Delete a user with their tokens and personal team (administrators only)."""
@@ -92,12 +103,14 @@ def build_people_router(
         """Built-in roles, then custom ones by name."""
         return [_role(r) for r in await domain.all()]
 
-    @router.post("/roles", status_code=201, tags=["roles"], responses=_ERRORS)
+    @router.post(
+        "/roles", status_code=201, tags=["roles"], responses=_ERRORS, openapi_extra=audits("role.create")
+    )
     async def create_role(body: CreateRoleRequest, caller: CurrentPrincipal, domain: RolesDep) -> RoleInfo:
         """A custom team role (administrators only)."""
         return _role(await domain.create(caller, body.name, body.description, body.permissions))
 
-    @router.put("/roles/{name}", tags=["roles"], responses=_ERRORS)
+    @router.put("/roles/{name}", tags=["roles"], responses=_ERRORS, openapi_extra=audits("role.update"))
     async def update_role(
         name: str, body: RoleRequest, caller: CurrentPrincipal, domain: RolesDep
     ) -> RoleInfo:
@@ -105,7 +118,12 @@ def build_people_router(
         return _role(await domain.update(caller, name, body.description, body.permissions))
 
     @router.delete(
-        "/roles/{name}", status_code=204, response_class=Response, tags=["roles"], responses=_ERRORS
+        "/roles/{name}",
+        status_code=204,
+        response_class=Response,
+        tags=["roles"],
+        responses=_ERRORS,
+        openapi_extra=audits("role.delete"),
     )
     async def delete_role(name: str, caller: CurrentPrincipal, domain: RolesDep) -> Response:
         await domain.delete(caller, name)

@@ -11,6 +11,7 @@ from fastapi import APIRouter
 from starlette.routing import BaseRoute
 from switchboard.auth.v1 import auth_pb2_grpc
 from switchboard_core.errors import DependencyUnavailable
+from switchboard_core.http.refusals import refusals_recorded
 from switchboard_core.service import Runtime
 from switchboard_core.shared.runtime import local_shared
 
@@ -54,11 +55,14 @@ class AuthService:
         return self._opened
 
     def routers(self) -> Sequence[APIRouter]:
+        recorded = refusals_recorded(lambda: self.opened.refusals)
         return [
-            build_router(lambda: self.accounts),
-            build_people_router(lambda: self.accounts, lambda: self.opened.users, lambda: self.opened.roles),
-            build_teams_router(lambda: self.opened.teams),
-            build_keys_router(lambda: self.opened.keys),
+            build_router(lambda: self.accounts, recorded),
+            build_people_router(
+                lambda: self.accounts, lambda: self.opened.users, lambda: self.opened.roles, recorded
+            ),
+            build_teams_router(lambda: self.opened.teams, recorded),
+            build_keys_router(lambda: self.opened.keys, recorded),
             build_metadata_router(self.settings),
             build_audit_router(lambda: self.opened.audit),
         ]

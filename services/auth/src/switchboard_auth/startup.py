@@ -7,6 +7,7 @@ from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 
 from sqlalchemy.ext.asyncio import AsyncEngine
+from switchboard_core.audit_refusals import Refusals
 from switchboard_core.db import create_engine, sessionmaker
 from switchboard_core.migrations import StartupPolicy, prepare
 
@@ -38,6 +39,7 @@ class OpenedAuth:
     teams: Teams
     roles: Roles
     audit: AuditLog
+    refusals: Refusals
     # Set only when this opening created the first admin with a generated password.
     generated_admin_password: str | None
 
@@ -79,6 +81,8 @@ async def open_auth(
         )
         async with sessions.begin() as session:
             await ensure_personal_teams(session, utcnow())
+        audit = AuditLog(sessions)
+        refusals = Refusals(audit.keep, service="auth")
         tokens = Tokens(
             sessions, keys, issuer=settings.token_issuer, audience=settings.token_audience, clock=utcnow
         )
@@ -87,6 +91,7 @@ async def open_auth(
             keys,
             tokens,
             revocations,
+            refusals,
             login_ttl=timedelta(seconds=settings.login_token_ttl_s),
             default_token_ttl=timedelta(days=settings.default_token_ttl_days),
             clock=utcnow,
@@ -103,6 +108,7 @@ async def open_auth(
         UserAdmin(sessions, revocations, clock=utcnow),
         Teams(sessions, revocations, clock=utcnow),
         Roles(sessions, revocations, clock=utcnow),
-        AuditLog(sessions),
+        audit,
+        refusals,
         generated,
     )

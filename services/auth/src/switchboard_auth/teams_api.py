@@ -8,7 +8,9 @@ from typing import Annotated
 
 from fastapi import APIRouter, Depends, Query, Response
 from fastapi.responses import JSONResponse
+from fastapi.routing import APIRoute
 from switchboard_core.http.deps import CurrentPrincipal
+from switchboard_core.http.refusals import audits
 
 from switchboard_auth.api_models import (
     ChangeMemberRequest,
@@ -29,11 +31,13 @@ Limit = Annotated[int, Query(ge=1, le=500)]
 Offset = Annotated[int, Query(ge=0)]
 
 
-def build_teams_router(teams: Callable[[], Teams]) -> APIRouter:
-    router = APIRouter(prefix="/auth/teams", tags=["teams"], default_response_class=JSONResponse)
+def build_teams_router(teams: Callable[[], Teams], route_class: type[APIRoute]) -> APIRouter:
+    router = APIRouter(
+        prefix="/auth/teams", tags=["teams"], default_response_class=JSONResponse, route_class=route_class
+    )
     TeamsDep = Annotated[Teams, Depends(lambda: teams())]
 
-    @router.post("", status_code=201, responses=_ERRORS)
+    @router.post("", status_code=201, responses=_ERRORS, openapi_extra=audits("team.create"))
     async def create_team(body: CreateTeamRequest, caller: CurrentPrincipal, domain: TeamsDep) -> TeamInfo:
         """Make a team; the caller becomes its team_admin."""
         return _team(await domain.create(caller, body.name))
@@ -49,13 +53,19 @@ def build_teams_router(teams: Callable[[], Teams]) -> APIRouter:
     async def get_team(team_id: str, caller: CurrentPrincipal, domain: TeamsDep) -> TeamInfo:
         return _team(await domain.get(caller, team_id))
 
-    @router.patch("/{team_id}", responses=_ERRORS)
+    @router.patch("/{team_id}", responses=_ERRORS, openapi_extra=audits("team.update"))
     async def rename_team(
         team_id: str, body: CreateTeamRequest, caller: CurrentPrincipal, domain: TeamsDep
     ) -> TeamInfo:
         return _team(await domain.rename(caller, team_id, body.name))
 
-    @router.delete("/{team_id}", status_code=204, response_class=Response, responses=_ERRORS)
+    @router.delete(
+        "/{team_id}",
+        status_code=204,
+        response_class=Response,
+        responses=_ERRORS,
+        openapi_extra=audits("team.delete"),
+    )
     async def delete_team(team_id: str, caller: CurrentPrincipal, domain: TeamsDep) -> Response:
         """Remove a team (not a personal one); its members lose what it gave them."""
         await domain.delete(caller, team_id)
@@ -67,21 +77,29 @@ def build_teams_router(teams: Callable[[], Teams]) -> APIRouter:
     ) -> list[MemberInfo]:
         return [_member(m) for m in await domain.members(caller, team_id, limit=limit, offset=offset)]
 
-    @router.post("/{team_id}/members", status_code=201, responses=_ERRORS)
+    @router.post(
+        "/{team_id}/members", status_code=201, responses=_ERRORS, openapi_extra=audits("team.member_add")
+    )
     async def add_member(
         team_id: str, body: PutMemberRequest, caller: CurrentPrincipal, domain: TeamsDep
     ) -> MemberInfo:
         """Add a user (by email) with a role, or give a member another role."""
         return _member(await domain.put_member(caller, team_id, email=body.email, role=body.role))
 
-    @router.patch("/{team_id}/members/{user_id}", responses=_ERRORS)
+    @router.patch(
+        "/{team_id}/members/{user_id}", responses=_ERRORS, openapi_extra=audits("team.member_change")
+    )
     async def change_member(
         team_id: str, user_id: str, body: ChangeMemberRequest, caller: CurrentPrincipal, domain: TeamsDep
     ) -> MemberInfo:
         return _member(await domain.change_role(caller, team_id, user_id, body.role))
 
     @router.delete(
-        "/{team_id}/members/{user_id}", status_code=204, response_class=Response, responses=_ERRORS
+        "/{team_id}/members/{user_id}",
+        status_code=204,
+        response_class=Response,
+        responses=_ERRORS,
+        openapi_extra=audits("team.member_remove"),
     )
     async def remove_member(
         team_id: str, user_id: str, caller: CurrentPrincipal, domain: TeamsDep

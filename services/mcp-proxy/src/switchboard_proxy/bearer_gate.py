@@ -11,7 +11,8 @@ challenges as RFC 6750 and the MCP authorization spec (RFC 9728) word them.
   MCP request of every transport): 429 with `Retry-After: <seconds>`.
 - A virtual server the caller may not see: 404, as for one that does not exist; one it
   sees but may not use (`servers.use`): 403 (`catalog_views.check_server`, decided on
-  the cached catalog).
+  the cached catalog). This is the one decision for an HTTP request: the dispatcher
+  does not make it again.
 
 The metadata URL is the endpoint's own (`resource_metadata.metadata_url`). Bodies are
 JSON-RPC errors, so MCP clients can show what went wrong.
@@ -64,8 +65,8 @@ class BearerGate:
         self,
         principals: PrincipalCache,
         trust: ProxyTrust,
-        limits: RateLimiter | None = None,
-        catalogs: CatalogCache | None = None,
+        limits: RateLimiter | None,
+        catalogs: CatalogCache,
     ) -> None:
         self._principals = principals
         self._trust = trust
@@ -101,7 +102,7 @@ class BearerGate:
             except RateLimited as exc:
                 code = status_of(exc)
                 return Refusal(code[0], code[2], exc.message, data=exc.data, retry_after_s=exc.retry_after_s)
-        if server_id and self._catalogs is not None:
+        if server_id:
             try:
                 catalog_views.check_server(principal, await self._catalogs.get(server_id))
             except SwitchboardError as exc:

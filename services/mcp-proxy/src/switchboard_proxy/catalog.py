@@ -95,6 +95,14 @@ class Binding:
     access: Target = PUBLIC
 
 
+@dataclass(frozen=True, slots=True)
+class HeldBack:
+    """A tool or prompt left out while its upstream is down."""
+
+    gateway_name: str
+    access: Target
+
+
 @dataclass(slots=True)
 class Catalog:
     server_id: str
@@ -107,9 +115,9 @@ class Catalog:
     resources_by_uri: dict[str, Binding] = field(default_factory=dict)
     templates: list[dict] = field(default_factory=list)
     template_routes: list[tuple[re.Pattern[str], Binding]] = field(default_factory=list)
-    # Exposed name -> upstream name, for items held back while their upstream is down.
-    unavailable_tools: dict[str, str] = field(default_factory=dict)
-    unavailable_prompts: dict[str, str] = field(default_factory=dict)
+    # Items held back while their upstream is down, by exposed name.
+    held_tools: dict[str, HeldBack] = field(default_factory=dict)
+    held_prompts: dict[str, HeldBack] = field(default_factory=dict)
     # Who may connect to the virtual server (None: the catalog of every tool, `/mcp`).
     server_access: Target | None = None
     # The access of each entry of `tools`, `prompts`, `resources` and `templates`, in order.
@@ -149,13 +157,17 @@ def _access(binding) -> Target:
     return _target(binding.access) if binding.HasField("access") else PUBLIC
 
 
+def _held(held: registry_pb2.HeldBack) -> HeldBack:
+    return HeldBack(held.gateway_name, _access(held))
+
+
 def render(reply: registry_pb2.Catalog, keys: SecretKeys = _NO_KEYS) -> Catalog:
     upstreams = {u.gateway_id: _upstream(u, keys) for u in reply.upstreams}
     catalog = Catalog(
         reply.server_id,
         upstreams,
-        unavailable_tools=dict(reply.unavailable_tools),
-        unavailable_prompts=dict(reply.unavailable_prompts),
+        held_tools={name: _held(held) for name, held in reply.held_tools.items()},
+        held_prompts={name: _held(held) for name, held in reply.held_prompts.items()},
         server_access=_target(reply.server_access) if reply.HasField("server_access") else None,
     )
     for t in reply.tools:

@@ -4,9 +4,10 @@ Transport-free: the HTTP endpoints and the gRPC servicer hand a parsed message a
 a `CallContext` here and get back a JSON-RPC response dict, a `Relay` (when the
 upstream streams), or None (a notification).
 
-Every method reaching a catalog goes through `catalog_for` (may the caller use the
-server?) and every entry it acts on through `_allow` (may the caller do this with it?),
-see `catalog_views`; lists show the caller's view only.
+Whoever admits the caller has already decided `servers.use` on the server (the bearer
+gate for every HTTP request, the gRPC servicer for its calls), so a method reaching a
+catalog only fetches it (`catalog_for`); every entry it acts on goes through `_allow`
+(may the caller do this with it?), see `catalog_views`; lists show the caller's view only.
 """
 
 from __future__ import annotations
@@ -29,7 +30,7 @@ from switchboard_mcp import jsonrpc, param_headers, versions
 from switchboard_mcp.upstream import UpstreamPool
 
 from switchboard_proxy import catalog_views
-from switchboard_proxy.catalog import Binding, Catalog, CatalogCache, Upstream
+from switchboard_proxy.catalog import Binding, Catalog, CatalogCache, HeldBack, Upstream
 from switchboard_proxy.catalog_views import Hidden, View
 from switchboard_proxy.client_upstreams import ClientUpstreams, wants_own_sessions
 from switchboard_proxy.forward import Relay, forward
@@ -110,10 +111,8 @@ class Dispatcher:
         }
 
     async def catalog_for(self, ctx: CallContext) -> Catalog:
-        """The catalog of the server the caller is on, if it may use that server."""
-        catalog = await self.catalogs.get(ctx.server_id)
-        catalog_views.check_server(ctx.principal, catalog)
-        return catalog
+        """The catalog of the server the caller is on (admitted to it already)."""
+        return await self.catalogs.get(ctx.server_id)
 
     async def view_for(self, ctx: CallContext) -> View:
         return catalog_views.view_of(await self.catalog_for(ctx), ctx.principal)
@@ -226,7 +225,7 @@ class Dispatcher:
         catalog = await self.catalog_for(ctx)
         binding = catalog.tools_by_name.get(name)
         if binding is None:
-            _unknown("tool", name, catalog.unavailable_tools)
+            _unknown(ctx, "tool", name, catalog.held_tools.get(name))
         _allow(ctx, "tools.execute", binding, "tool")
         started = time.time()
         if not self._traced:
@@ -259,7 +258,7 @@ class Dispatcher:
         catalog = await self.catalog_for(ctx)
         binding = catalog.prompts_by_name.get(name)
         if binding is None:
-            _unknown("prompt", name, catalog.unavailable_prompts)
+            _unknown(ctx, "prompt", name, catalog.held_prompts.get(name))
         _allow(ctx, "prompts.read", binding, "prompt")
         return await self._forward(
             binding, id_, "prompts/get", {**params, "name": binding.upstream_name}, ctx
@@ -424,10 +423,13 @@ def _readable(ctx: CallContext) -> Callable[[Binding], bool]:
     return lambda binding: decide(ctx.principal, "resources.read", binding.access).allowed
 
 
-def _unknown(kind: str, name: str, held_back: dict[str, str]) -> NoReturn:
-    upstream = held_back.get(name)
-    if upstream is not None:
-        raise UpstreamUnavailable(f"{kind} '{name}' is unavailable: its upstream '{upstream}' is down")
+def _unknown(ctx: CallContext, kind: str, name: str, held: HeldBack | None) -> NoReturn:
+    """Raise for a name the catalog does not serve: unavailable if it is held back while
+    its upstream is down and the caller may see it, unknown otherwise."""
+    if held is not None and catalog_views.sees(ctx.principal, f"{kind}s.read", held.access):
+        raise UpstreamUnavailable(
+            f"{kind} '{name}' is unavailable: its upstream '{held.gateway_name}' is down"
+        )
     raise InvalidParams(f"Unknown {kind}: {name}")
 
 

@@ -13,7 +13,7 @@ from switchboard_core.http.forwarded import parse_address
 from switchboard_core.principals import PrincipalCache, bearer_token
 from switchboard_mcp import versions
 
-from switchboard_proxy import access_rules
+from switchboard_proxy import access_rules, catalog_views
 from switchboard_proxy.dispatch import CallContext, Dispatcher
 from switchboard_proxy.forward import final_reply
 
@@ -34,6 +34,8 @@ class ProxyServicer(proxy_pb2_grpc.ProxyServiceServicer):
             raise PermissionDenied(
                 problem.message, data={"scope": problem.missing_scope} if problem.missing_scope else None
             )
+        # `servers.use` is the admitter's to decide, as the bearer gate does for HTTP.
+        catalog_views.check_server(principal, await self._dispatcher.catalogs.get(server_id))
         return CallContext(principal, server_id, versions.LATEST)
 
     async def ListTools(self, request, context):

@@ -3,7 +3,9 @@
 Translation only: each route turns JSON into a call on the `Registry` and its answer
 back into JSON. Every route needs a signed-in caller; what they may see and do is
 decided per entity by the domain (see `domain/access.py`): lists show only what they
-see, an entity they cannot see is 404, one they see but may not change is 403.
+see, an entity they cannot see is 404, one they see but may not change is 403. Every
+route that changes something names its audit action (`audits`); the changes are
+recorded by the domain, the refusals by the route class (`switchboard_core.http.refusals`).
 `/servers/{id}/mcp` belongs to the MCP proxy, so nothing here lives under a server's
 path.
 """
@@ -13,7 +15,9 @@ from typing import Annotated, Any
 
 from fastapi import APIRouter, Depends, Query, Response, status
 from fastapi.responses import JSONResponse
+from fastapi.routing import APIRoute
 from switchboard_core.http.deps import CurrentPrincipal
+from switchboard_core.http.refusals import audits
 
 from switchboard_registry.domain.registry import Registry
 from switchboard_registry.schemas import (
@@ -39,20 +43,28 @@ Limit = Annotated[int, Query(ge=1, le=500, description="Page size.")]
 Offset = Annotated[int, Query(ge=0, description="Items to skip.")]
 
 
-def build_routers(registry: Callable[[], Registry]) -> list[APIRouter]:
-    """Routers bound to the registry `registry()` returns when a request arrives.
+def build_routers(registry: Callable[[], Registry], route_class: type[APIRoute]) -> list[APIRouter]:
+    """Routers bound to the registry `registry()` returns when a request arrives, whose
+    routes are of `route_class` (recording refused attempts).
 
     Route signatures name the dependency through a local alias, so this module must
     not use `from __future__ import annotations` (FastAPI would not resolve it).
     """
     Reg = Annotated[Registry, Depends(registry)]
-    return [_gateways(Reg), _tools(Reg), _resources(Reg), _prompts(Reg), _servers(Reg)]
+    return [build(Reg, route_class) for build in (_gateways, _tools, _resources, _prompts, _servers)]
 
 
-def _gateways(Reg: Any) -> APIRouter:
-    router = APIRouter(prefix="/gateways", tags=["gateways"], default_response_class=JSONResponse)
+def _gateways(Reg: Any, route_class: type[APIRoute]) -> APIRouter:
+    router = APIRouter(
+        prefix="/gateways", tags=["gateways"], default_response_class=JSONResponse, route_class=route_class
+    )
 
-    @router.post("", status_code=status.HTTP_201_CREATED, summary="Register an upstream MCP server")
+    @router.post(
+        "",
+        status_code=status.HTTP_201_CREATED,
+        summary="Register an upstream MCP server",
+        openapi_extra=audits("gateway.create"),
+    )
     async def register_gateway(body: GatewayIn, reg: Reg, who: CurrentPrincipal) -> GatewayDetailOut:
         detail = await reg.gateways.register(
             body.name,
@@ -80,8 +92,11 @@ def _gateways(Reg: Any) -> APIRouter:
         summary="Move a gateway to another team or visibility, or change its upstream credentials",
         description=(
             "Everything the gateway lists takes its new team and visibility. `auth` replaces the "
-            "credentials the upstream is reached with (`null` removes them); the next call uses them."
+            "credentials the upstream is reached with (`null` removes them); the next call uses them. "
+            "A change of credentials is recorded as `gateway.auth` (naming the type only); refusals "
+            "as `gateway.access`."
         ),
+        openapi_extra=audits("gateway.access"),
     )
     async def update_gateway(
         gateway_id: str, body: GatewayPatch, reg: Reg, who: CurrentPrincipal
@@ -103,6 +118,7 @@ def _gateways(Reg: Any) -> APIRouter:
             "Items still listed keep their ids. Refused (409) when a virtual server including "
             "this gateway would then expose clashing or bad names; the previous listing stays."
         ),
+        openapi_extra=audits("gateway.refresh"),
     )
     async def refresh_gateway(gateway_id: str, reg: Reg, who: CurrentPrincipal) -> GatewayDetailOut:
         return GatewayDetailOut.of_detail(await reg.gateways.refresh(gateway_id, by=who))
@@ -114,16 +130,17 @@ def _gateways(Reg: Any) -> APIRouter:
             "Pings the upstream once; the result decides the gateway's status at once. An "
             "unavailable gateway that answers is listed again and its items return to the catalog."
         ),
+        openapi_extra=audits("gateway.check"),
     )
     async def check_gateway(gateway_id: str, reg: Reg, who: CurrentPrincipal) -> GatewayDetailOut:
-        await reg.gateways.writable(gateway_id, who, "gateways.update")
-        await reg.health.check_now(gateway_id)
+        await reg.health.check_now(gateway_id, by=who)
         return GatewayDetailOut.of_detail(await reg.gateways.get(gateway_id, by=who))
 
     @router.delete(
         "/{gateway_id}",
         status_code=status.HTTP_204_NO_CONTENT,
         summary="Remove a gateway and everything it offers",
+        openapi_extra=audits("gateway.delete"),
     )
     async def delete_gateway(gateway_id: str, reg: Reg, who: CurrentPrincipal) -> Response:
         await reg.gateways.delete(gateway_id, by=who)
@@ -132,8 +149,10 @@ def _gateways(Reg: Any) -> APIRouter:
     return router
 
 
-def _tools(Reg: Any) -> APIRouter:
-    router = APIRouter(prefix="/tools", tags=["tools"], default_response_class=JSONResponse)
+def _tools(Reg: Any, route_class: type[APIRoute]) -> APIRouter:
+    router = APIRouter(
+        prefix="/tools", tags=["tools"], default_response_class=JSONResponse, route_class=route_class
+    )
 
     @router.get("", summary="List tools of every gateway, or of one")
     async def list_tools(
@@ -142,7 +161,11 @@ def _tools(Reg: Any) -> APIRouter:
         page = await reg.catalog.tools(by=who, gateway_id=gateway_id, limit=limit, offset=offset)
         return PageOut.of(page, ToolOut.of, limit=limit, offset=offset)
 
-    @router.patch("/{tool_id}", summary="Change who sees one tool (never more than see its gateway)")
+    @router.patch(
+        "/{tool_id}",
+        summary="Change who sees one tool (never more than see its gateway)",
+        openapi_extra=audits("tool.access"),
+    )
     async def update_tool(tool_id: str, body: ItemAccessPatch, reg: Reg, who: CurrentPrincipal) -> ToolOut:
         return ToolOut.of(
             await reg.gateways.set_item_access(TOOLS, tool_id, by=who, visibility=body.visibility)
@@ -151,8 +174,8 @@ def _tools(Reg: Any) -> APIRouter:
     return router
 
 
-def _resources(Reg: Any) -> APIRouter:
-    router = APIRouter(tags=["resources"], default_response_class=JSONResponse)
+def _resources(Reg: Any, route_class: type[APIRoute]) -> APIRouter:
+    router = APIRouter(tags=["resources"], default_response_class=JSONResponse, route_class=route_class)
 
     @router.get("/resources", summary="List resources of every gateway, or of one")
     async def list_resources(
@@ -161,7 +184,11 @@ def _resources(Reg: Any) -> APIRouter:
         page = await reg.catalog.resources(by=who, gateway_id=gateway_id, limit=limit, offset=offset)
         return PageOut.of(page, ResourceOut.of, limit=limit, offset=offset)
 
-    @router.patch("/resources/{resource_id}", summary="Change who sees one resource")
+    @router.patch(
+        "/resources/{resource_id}",
+        summary="Change who sees one resource",
+        openapi_extra=audits("resource.access"),
+    )
     async def update_resource(
         resource_id: str, body: ItemAccessPatch, reg: Reg, who: CurrentPrincipal
     ) -> ResourceOut:
@@ -177,7 +204,11 @@ def _resources(Reg: Any) -> APIRouter:
         page = await reg.catalog.resource_templates(by=who, gateway_id=gateway_id, limit=limit, offset=offset)
         return PageOut.of(page, ResourceTemplateOut.of, limit=limit, offset=offset)
 
-    @router.patch("/resource-templates/{template_id}", summary="Change who sees one resource template")
+    @router.patch(
+        "/resource-templates/{template_id}",
+        summary="Change who sees one resource template",
+        openapi_extra=audits("resource_template.access"),
+    )
     async def update_resource_template(
         template_id: str, body: ItemAccessPatch, reg: Reg, who: CurrentPrincipal
     ) -> ResourceTemplateOut:
@@ -189,8 +220,10 @@ def _resources(Reg: Any) -> APIRouter:
     return router
 
 
-def _prompts(Reg: Any) -> APIRouter:
-    router = APIRouter(prefix="/prompts", tags=["prompts"], default_response_class=JSONResponse)
+def _prompts(Reg: Any, route_class: type[APIRoute]) -> APIRouter:
+    router = APIRouter(
+        prefix="/prompts", tags=["prompts"], default_response_class=JSONResponse, route_class=route_class
+    )
 
     @router.get("", summary="List prompts of every gateway, or of one")
     async def list_prompts(
@@ -199,7 +232,7 @@ def _prompts(Reg: Any) -> APIRouter:
         page = await reg.catalog.prompts(by=who, gateway_id=gateway_id, limit=limit, offset=offset)
         return PageOut.of(page, PromptOut.of, limit=limit, offset=offset)
 
-    @router.patch("/{prompt_id}", summary="Change who sees one prompt")
+    @router.patch("/{prompt_id}", summary="Change who sees one prompt", openapi_extra=audits("prompt.access"))
     async def update_prompt(
         prompt_id: str, body: ItemAccessPatch, reg: Reg, who: CurrentPrincipal
     ) -> PromptOut:
@@ -217,14 +250,17 @@ _CHECKED = (
 )
 
 
-def _servers(Reg: Any) -> APIRouter:
-    router = APIRouter(prefix="/servers", tags=["servers"], default_response_class=JSONResponse)
+def _servers(Reg: Any, route_class: type[APIRoute]) -> APIRouter:
+    router = APIRouter(
+        prefix="/servers", tags=["servers"], default_response_class=JSONResponse, route_class=route_class
+    )
 
     @router.post(
         "",
         status_code=status.HTTP_201_CREATED,
         summary="Create a virtual server from chosen tools, resources, prompts and gateways",
         description=_CHECKED,
+        openapi_extra=audits("server.create"),
     )
     async def create_server(body: ServerIn, reg: Reg, who: CurrentPrincipal) -> ServerDetailOut:
         detail = await reg.servers.create(
@@ -253,7 +289,12 @@ def _servers(Reg: Any) -> APIRouter:
     async def get_server(server_id: str, reg: Reg, who: CurrentPrincipal) -> ServerDetailOut:
         return ServerDetailOut.of_detail(await reg.servers.get(server_id, by=who))
 
-    @router.patch("/{server_id}", summary="Change a virtual server", description=_CHECKED)
+    @router.patch(
+        "/{server_id}",
+        summary="Change a virtual server",
+        description=_CHECKED,
+        openapi_extra=audits("server.update"),
+    )
     async def update_server(
         server_id: str, body: ServerPatch, reg: Reg, who: CurrentPrincipal
     ) -> ServerDetailOut:
@@ -273,7 +314,12 @@ def _servers(Reg: Any) -> APIRouter:
         )
         return ServerDetailOut.of_detail(detail)
 
-    @router.delete("/{server_id}", status_code=status.HTTP_204_NO_CONTENT, summary="Remove a virtual server")
+    @router.delete(
+        "/{server_id}",
+        status_code=status.HTTP_204_NO_CONTENT,
+        summary="Remove a virtual server",
+        openapi_extra=audits("server.delete"),
+    )
     async def delete_server(server_id: str, reg: Reg, who: CurrentPrincipal) -> Response:
         await reg.servers.delete(server_id, by=who)
         return Response(status_code=status.HTTP_204_NO_CONTENT)

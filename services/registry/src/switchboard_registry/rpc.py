@@ -12,7 +12,15 @@ import grpc
 import orjson
 from switchboard.registry.v1 import registry_pb2, registry_pb2_grpc
 
-from switchboard_registry.domain.models import Access, Catalog, Gateway, PromptBinding, Resource, ToolBinding
+from switchboard_registry.domain.models import (
+    Access,
+    Catalog,
+    Gateway,
+    HeldBack,
+    PromptBinding,
+    Resource,
+    ToolBinding,
+)
 from switchboard_registry.domain.registry import Registry
 
 
@@ -43,10 +51,14 @@ def catalog_to_proto(catalog: Catalog) -> registry_pb2.Catalog:
         resource_templates=[resource_to_proto(template) for template in catalog.resource_templates],
         prompts=[prompt_to_proto(binding) for binding in catalog.prompts],
         upstreams=[upstream_to_proto(gateway) for gateway in catalog.upstreams],
-        unavailable_tools=catalog.unavailable_tools,
-        unavailable_prompts=catalog.unavailable_prompts,
         server_access=None if catalog.server_access is None else access_to_proto(catalog.server_access),
+        held_tools={name: held_to_proto(held) for name, held in catalog.held_tools.items()},
+        held_prompts={name: held_to_proto(held) for name, held in catalog.held_prompts.items()},
     )
+
+
+def held_to_proto(held: HeldBack) -> registry_pb2.HeldBack:
+    return registry_pb2.HeldBack(gateway_name=held.gateway_name, access=access_to_proto(held.access))
 
 
 def access_to_proto(access: Access) -> registry_pb2.Access:

@@ -16,8 +16,10 @@ from fastapi import APIRouter
 from sqlalchemy.ext.asyncio import AsyncEngine
 from starlette.routing import BaseRoute
 from switchboard.registry.v1 import registry_pb2_grpc
+from switchboard_core.audit_refusals import Refusals
 from switchboard_core.db import create_engine, sessionmaker
 from switchboard_core.errors import DependencyUnavailable
+from switchboard_core.http.refusals import refusals_recorded
 from switchboard_core.migrations import StartupPolicy, prepare
 from switchboard_core.service import Runtime
 from switchboard_core.shared.leader import Leadership
@@ -56,6 +58,7 @@ class RegistryService:
         self._leadership: Leadership | None = None
         self._background: list[asyncio.Task[None]] = []
         self._outbox: AuditOutbox | None = None
+        self._refusals: Refusals | None = None
 
     @property
     def registry(self) -> Registry:
@@ -66,8 +69,14 @@ class RegistryService:
     def _current(self) -> Registry:
         return self.registry
 
+    @property
+    def refusals(self) -> Refusals:
+        if self._refusals is None:
+            raise DependencyUnavailable("the registry service is not started")
+        return self._refusals
+
     def routers(self) -> Sequence[APIRouter]:
-        return build_routers(self._current)
+        return build_routers(self._current, refusals_recorded(lambda: self.refusals))
 
     def routes(self) -> Sequence[BaseRoute]:
         return []
@@ -88,6 +97,7 @@ class RegistryService:
         )
         auth = AuthAuditLog(runtime.channel("auth"), timeout_s=settings.grpc_timeout_s)
         self._outbox = outbox = AuditOutbox(sessions, auth.record)
+        self._refusals = Refusals(outbox.keep, service="registry")
         self._registry = registry = Registry.build(
             sessions,
             upstreams,

@@ -17,14 +17,21 @@ _NO_PROXIES = ProxyTrust([])
 
 async def current_principal(request: Request) -> Principal:
     """The caller, once its request is counted against its rate limits (429 when spent);
-    where the request came from is noted for the audit log."""
+    who it is and where the request came from are noted for the audit log (the caller
+    as `request.state.principal`, read when the request is refused: `http.refusals`)."""
     cache: PrincipalCache = request.app.state.principals
     principal = await cache.authenticate(bearer_token(request.headers.get("authorization")))
     limits: RateLimiter | None = getattr(request.app.state, "limits", None)
     if limits is not None:
         limits.check(principal)
     set_origin(origin_of(request))
+    request.state.principal = principal
     return principal
+
+
+async def note_origin(request: Request) -> None:
+    """For a route no one signs in to (a login) whose outcome is audited all the same."""
+    set_origin(origin_of(request))
 
 
 def origin_of(request: Request) -> Origin:

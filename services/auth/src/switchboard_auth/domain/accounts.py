@@ -4,7 +4,9 @@ only translate to these.
 
 Logins lock an account for `lockout` after `max_failures` wrong passwords in a row
 (counted in the database, so failures through every replica count); while locked,
-the password is not even checked, so guessing on gets nowhere.
+the password is not even checked, so guessing on gets nowhere. Every refused login is
+an audit record `user.login` with outcome `denied`, naming the email tried (never the
+password), bounded as `Refusals` bounds them.
 """
 
 from __future__ import annotations
@@ -15,6 +17,7 @@ from datetime import datetime, timedelta
 
 from sqlalchemy.ext.asyncio import async_sessionmaker
 from switchboard_core.audit import REDACTED, Actor
+from switchboard_core.audit_refusals import Refusals
 from switchboard_core.errors import InvalidInput, NotFound, PermissionDenied, Unauthenticated
 from switchboard_core.principals import Principal
 
@@ -49,6 +52,7 @@ class Accounts:
         keys: KeyRing,
         tokens: Tokens,
         revocations: SharedRevocations,
+        refusals: Refusals,
         *,
         login_ttl: timedelta,
         default_token_ttl: timedelta,
@@ -62,33 +66,50 @@ class Accounts:
         self._keys = keys
         self._tokens = tokens
         self._revocations = revocations
+        self._refusals = refusals
         self._login_ttl = login_ttl
         self._default_token_ttl = default_token_ttl
         self._clock = clock
 
     async def login(self, email: str, password: str) -> IssuedToken:
         try:
-            async with self._sessions() as session:
-                user = await user_by_email(session, normalize_email(email))
+            tried = normalize_email(email)
         except InvalidInput:
-            user = None
+            # Not recorded as typed: what lands in the email field is at times a password.
+            tried, user = "<not an email address>", None
+        else:
+            async with self._sessions() as session:
+                user = await user_by_email(session, tried)
+        attempt = _LoginAttempt(user.id if user else "", tried)
         now = self._clock()
         if user is not None and user.locked_until is not None and user.locked_until > now:
             wait = int((user.locked_until - now).total_seconds()) + 1
+            await self._refused_login(attempt, "account locked", locked_until=user.locked_until)
             raise Unauthenticated(f"account locked after repeated failed logins; try again in {wait} s")
         # Verify even for an unknown email, so timing does not tell which emails exist.
         matches = await password_matches_off_loop(user.password_hash if user else None, password)
         if user is None or not matches:
-            if user is not None:
+            if user is None:
+                await self._refused_login(attempt, "unknown email")
+            else:
                 async with self._sessions.begin() as session:
-                    await note_failed_login(
+                    locked = await note_failed_login(
                         session, user.id, limit=self._max_failures, lock_until=now + self._lockout
                     )
+                await self._refused_login(
+                    attempt, "wrong password", locked_until=now + self._lockout if locked else None
+                )
             raise Unauthenticated("invalid email or password")
         if user.failed_logins or user.locked_until is not None:
             async with self._sessions.begin() as session:
                 await clear_failed_logins(session, user.id)
         return await self._tokens.issue(user, name=LOGIN_TOKEN_NAME, ttl=self._login_ttl)
+
+    async def _refused_login(
+        self, attempt: _LoginAttempt, reason: str, *, locked_until: datetime | None = None
+    ) -> None:
+        changes = {} if locked_until is None else {"locked_until": locked_until.isoformat()}
+        await self._refusals.refused(attempt, "user.login", attempt.user_id, reason=reason, changes=changes)
 
     async def change_password(self, actor: Principal, *, current: str, new: str) -> None:
         """The caller's own password; every login of theirs ends (API tokens stay)."""
@@ -232,6 +253,15 @@ class Accounts:
             await record(session, by, "token.create", "token", row.jti, changes)
 
         return await self._tokens.issue(owner, name=name, ttl=ttl, limits=limits, also=audited)
+
+
+@dataclass(frozen=True, slots=True)
+class _LoginAttempt:
+    """Who a refused login names: the account asked for, or only the email tried."""
+
+    user_id: str
+    email: str
+    token_id: str = ""
 
 
 @dataclass(frozen=True, slots=True)

@@ -5,20 +5,41 @@ This service's own changes are recorded by `record`, inside the transaction that
 the change: the change and its record commit together or not at all, so no change is
 reported done while its record is lost. Other services' records arrive over gRPC
 (`ingest`), each with an id of its own so a retried delivery records nothing twice.
+Refused attempts (outcome `denied`, see `switchboard_core.audit_refusals`) are written
+on their own (`keep`): nothing changed for them to commit with.
+
+Every record is redacted here, as it is written (`_append`): the log is the trust
+boundary, so whatever a sender put in `changes`, no secret-named field is kept.
 """
 
 from __future__ import annotations
 
+from dataclasses import dataclass, replace
 from typing import Any
 
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
-from switchboard_core.audit import Actor, AuditEvent
+from switchboard_core.audit import Actor, AuditEvent, redacted
 from switchboard_core.errors import InvalidInput, PermissionDenied
 from switchboard_core.policy import decide
 from switchboard_core.principals import Principal
 
 from switchboard_auth.store import audit as store
 from switchboard_auth.store.audit import AuditFilter
+
+
+@dataclass(frozen=True, slots=True)
+class _Itself:
+    user_id: str = ""
+    email: str = "system (auth service)"
+    token_id: str = ""
+
+
+# Who the log names for what the auth service does on its own (retiring spent keys).
+SYSTEM = _Itself()
+
+
+async def _append(session: AsyncSession, events: list[AuditEvent]) -> None:
+    await store.append(session, [replace(e, changes=redacted(e.changes)) for e in events])
 
 
 async def record(
@@ -30,9 +51,7 @@ async def record(
     changes: dict[str, Any] | None = None,
 ) -> None:
     """Record one change of this service's, in the transaction of `session`."""
-    await store.append(
-        session, [AuditEvent.of(actor, action, entity_type, entity_id, changes, service="auth")]
-    )
+    await _append(session, [AuditEvent.of(actor, action, entity_type, entity_id, changes, service="auth")])
 
 
 class AuditLog:
@@ -44,14 +63,19 @@ class AuditLog:
             if not (event.id and event.action and event.entity_type and event.at_ms > 0):
                 raise InvalidInput("an audit record needs an id, an action, an entity type and a time")
         async with self._sessions.begin() as session:
-            await store.append(session, events)
+            await _append(session, events)
+
+    async def keep(self, event: AuditEvent) -> None:
+        """Record `event` in a transaction of its own (a refused attempt: nothing else to commit)."""
+        async with self._sessions.begin() as session:
+            await _append(session, [event])
 
     async def query(
         self, actor: Principal, where: AuditFilter, *, limit: int, offset: int
     ) -> list[AuditEvent]:
         decision = decide(actor, "audit.read")
         if not decision:
-            raise PermissionDenied(decision.reason)
+            raise PermissionDenied(decision.reason, permission="audit.read")
         if where.since is not None and where.until is not None and where.since >= where.until:
             raise InvalidInput("since must be before until")
         async with self._sessions() as session:

@@ -111,7 +111,7 @@ def _summary(description: str, permissions: frozenset[str]) -> dict:
 def _require(actor: Principal) -> None:
     decision = decide(actor, "roles.manage")
     if not decision:
-        raise PermissionDenied(decision.reason)
+        raise PermissionDenied(decision.reason, permission="roles.manage")
 
 
 def _description(description: str) -> str:

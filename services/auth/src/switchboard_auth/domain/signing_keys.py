@@ -20,6 +20,12 @@ switched (two refresh periods after), or it could still be signing somewhere.
 
 HS256 keys come from the environment (the secret signs, previous secrets verify), are
 never stored nor published, and rotate by changing the environment.
+
+Every key added or retired leaves an audit record (kid and algorithm, never key
+material) in the transaction that adds or retires it: `signing_key.rotate` and
+`signing_key.retire` by the administrator asking, `signing_key.retire` of a spent key by
+the service itself (`SYSTEM`). The first key, made when none is active, is not recorded,
+as the first administrator is not: it is the service's setting up.
 """
 
 from __future__ import annotations
@@ -32,9 +38,11 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 
 from sqlalchemy.ext.asyncio import async_sessionmaker
+from switchboard_core.audit import Actor
 from switchboard_core.errors import Conflict, InvalidInput, NotFound
 
 from switchboard_auth.domain import key_material
+from switchboard_auth.domain.audit import SYSTEM, record
 from switchboard_auth.domain.key_material import ASYMMETRIC, Algorithm
 from switchboard_auth.store.signing_keys import (
     SigningKeyRow,
@@ -210,7 +218,7 @@ class KeyRing:
             for row in rows
         ]
 
-    async def rotate(self, publish_delay: timedelta | None = None) -> KeyView:
+    async def rotate(self, publish_delay: timedelta | None = None, *, by: Actor = SYSTEM) -> KeyView:
         """A new key, published at once and signing after `publish_delay` (default: the setting's)."""
         if not self.stored:
             raise Conflict(
@@ -224,11 +232,13 @@ class KeyRing:
         row = self._new_row(now, signs_from=now + delay)
         async with self._sessions.begin() as session:
             await insert_signing_key(session, row)
+            changes = {"alg": row.alg, "signs_from": row.signing_from.isoformat()}
+            await record(session, by, "signing_key.rotate", "signing_key", row.kid, changes)
         await self._changed()
         logger.info("signing key %s added; it signs from %s", row.kid, row.signs_from.isoformat())
         return next(view for view in await self.views() if view.kid == row.kid)
 
-    async def retire(self, kid: str) -> None:
+    async def retire(self, kid: str, *, by: Actor = SYSTEM) -> None:
         """Retire a key now (a compromised one, say): every token it signed stops verifying."""
         if not self.stored:
             raise Conflict("HS256 keys are retired by removing their secret from the environment")
@@ -239,6 +249,8 @@ class KeyRing:
             raise Conflict("the key signing now cannot be retired: rotate first")
         async with self._sessions.begin() as session:
             await mark_retired(session, kid, self._clock())
+            changes = {"alg": self._keys[kid].alg, "reason": "retired by an administrator"}
+            await record(session, by, "signing_key.retire", "signing_key", kid, changes)
         await self._changed()
         logger.warning("signing key %s retired by an administrator", kid)
 
@@ -262,6 +274,8 @@ class KeyRing:
                 if await signed_tokens_live(session, key.kid, now - self._clock_skew):
                     continue
                 if await mark_retired(session, key.kid, now):
+                    changes = {"alg": key.alg, "reason": "every token it signed is over"}
+                    await record(session, SYSTEM, "signing_key.retire", "signing_key", key.kid, changes)
                     retired.append(key.kid)
         if retired:
             logger.info("signing keys %s retired: every token they signed is over", ", ".join(retired))

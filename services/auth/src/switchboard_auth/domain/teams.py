@@ -160,7 +160,7 @@ class Teams:
             # Outsiders learn nothing of a team, not even that it exists.
             raise NotFound(f"no team {team_id!r}")
         if not decision:
-            raise PermissionDenied(decision.reason)
+            raise PermissionDenied(decision.reason, permission=permission)
         return team
 
     @staticmethod

@@ -111,7 +111,7 @@ def _changes(before: UserRow, after: UserRow, password: str | None, unlock: bool
 def _require(actor: Principal) -> None:
     decision = decide(actor, "users.manage")
     if not decision:
-        raise PermissionDenied(decision.reason)
+        raise PermissionDenied(decision.reason, permission="users.manage")
 
 
 async def _keep_an_admin(session) -> None:

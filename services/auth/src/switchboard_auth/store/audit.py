@@ -19,6 +19,7 @@ class AuditFilter:
     action: str = ""
     entity_type: str = ""
     entity_id: str = ""
+    outcome: str = ""  # success or denied
     since: datetime | None = None
     until: datetime | None = None
 
@@ -62,6 +63,7 @@ async def newest_first(
         (audit_log.c.action, where.action),
         (audit_log.c.entity_type, where.entity_type),
         (audit_log.c.entity_id, where.entity_id),
+        (audit_log.c.outcome, where.outcome),
     ):
         if value:
             clauses.append(column == value)

@@ -129,7 +129,7 @@ signing_keys = Table(
     Column("retired_at", UtcDateTime, nullable=True),
 )
 
-# Every admin change, of this service or reported by another (`domain.audit`). No
+# Every admin change and refused attempt, of this service or reported by another (`domain.audit`). No
 # foreign keys: a record outlives the user and the entity it names.
 audit_log = Table(
     "audit_log",
@@ -151,4 +151,5 @@ audit_log = Table(
     Index("ix_audit_log_at", "at"),
     Index("ix_audit_log_actor_at", "actor_user_id", "at"),
     Index("ix_audit_log_entity_at", "entity_type", "entity_id", "at"),
+    Index("ix_audit_log_outcome_at", "outcome", "at"),
 )

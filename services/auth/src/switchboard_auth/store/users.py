@@ -75,18 +75,20 @@ async def list_users(session: AsyncSession, *, limit: int, offset: int) -> list[
     return [UserRow(*row) for row in rows]
 
 
-async def note_failed_login(session: AsyncSession, user_id: str, *, limit: int, lock_until: datetime) -> None:
-    """One more failed login; the one reaching `limit` locks the account until `lock_until`.
+async def note_failed_login(session: AsyncSession, user_id: str, *, limit: int, lock_until: datetime) -> bool:
+    """One more failed login; the one reaching `limit` locks the account until `lock_until`
+    (True when this one did).
 
     Counted in SQL, so failures on several replicas at once all count."""
     await session.execute(
         update(users).where(users.c.id == user_id).values(failed_logins=users.c.failed_logins + 1)
     )
-    await session.execute(
+    locked = await session.execute(
         update(users)
         .where(users.c.id == user_id, users.c.failed_logins >= limit)
         .values(failed_logins=0, locked_until=lock_until)
     )
+    return locked.rowcount > 0
 
 
 async def clear_failed_logins(session: AsyncSession, user_id: str) -> None:

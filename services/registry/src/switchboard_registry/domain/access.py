@@ -17,7 +17,7 @@ from dataclasses import dataclass
 from typing import Protocol
 
 from switchboard_core.errors import InvalidInput, NotFound, PermissionDenied
-from switchboard_core.policy import VISIBILITIES, Actor, Decision, Entity, Membership, Target, decide
+from switchboard_core.policy import VISIBILITIES, Actor, Entity, Membership, Target, decide
 
 from switchboard_registry.domain.models import Access
 
@@ -72,14 +72,11 @@ def seen(who: Actor, permission: str, entity: Entity, what: str) -> None:
 
 
 def require(who: Actor, permission: str, entity: Entity) -> None:
-    refuse(decide(who, permission, entity))
-
-
-def refuse(decision: Decision) -> None:
+    decision = decide(who, permission, entity)
     if decision.missing_scope:
-        raise PermissionDenied(decision.reason, data={"scope": decision.missing_scope})
+        raise PermissionDenied(decision.reason, data={"scope": decision.missing_scope}, permission=permission)
     if not decision:
-        raise PermissionDenied(decision.reason)
+        raise PermissionDenied(decision.reason, permission=permission)
 
 
 def chosen(who: Caller, permission: str, *, team_id: str | None, visibility: str | None) -> Access:
@@ -122,4 +119,8 @@ def checked_visibility(visibility: str) -> str:
 
 def _check_scope(who: Actor, permission: str) -> None:
     if who.scopes and permission not in who.scopes:
-        raise PermissionDenied(f"the token's scopes do not include {permission}", data={"scope": permission})
+        raise PermissionDenied(
+            f"the token's scopes do not include {permission}",
+            data={"scope": permission},
+            permission=permission,
+        )

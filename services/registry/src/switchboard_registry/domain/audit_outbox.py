@@ -10,6 +10,9 @@ record it already has, so a delivery whose answer was lost may simply be repeate
 Every replica delivers its own outbox rows and may deliver another's: harmless, for
 the same reason.
 
+Records travel as the registry made them: the auth service redacts secret-named fields as
+it writes its log (the trust boundary), so they are not redacted here too.
+
 Why not ask auth before answering, and fail the change when it does not answer? The
 change would already be committed (or the transaction held open across a network call):
 a failure would lie, and an auth outage would stop all registry administration.
@@ -59,6 +62,13 @@ class AuditOutbox:
     async def add(self, s: AsyncSession, event: AuditEvent) -> None:
         """Keep `event` in the transaction of `s`; `wake()` once it committed."""
         await store.add(s, event)
+
+    async def keep(self, event: AuditEvent) -> None:
+        """Keep `event` in a transaction of its own, for what changed no configuration (a
+        refused attempt, a health check asked for), and wake delivery."""
+        async with self._sessions.begin() as s:
+            await store.add(s, event)
+        self.wake()
 
     def wake(self) -> None:
         self._wake.set()

@@ -11,7 +11,9 @@ server serves every caller, and the proxy decides per caller what each may see.
 The admin views show only what the caller sees.
 
 Items of unavailable gateways (see `health`) are left out of both, under the same
-names for the rest, and come back when their gateway does.
+names for the rest, and come back when their gateway does. A server's catalog names its
+held-back tools and prompts with their access, so the proxy can tell a caller who may
+see one that its upstream is down, and no one else that it exists.
 """
 
 from __future__ import annotations
@@ -26,6 +28,7 @@ from switchboard_registry.domain.access import Caller, viewer
 from switchboard_registry.domain.models import (
     Catalog,
     Contents,
+    HeldBack,
     Page,
     Prompt,
     PromptBinding,
@@ -65,9 +68,15 @@ class CatalogReader:
                     raise NotFound(f"no server {server_id!r}")
                 server_name, server_access = server.name, server.access
                 _, contents = await composition.read(s, server)
-            held_tools = {b.name: b.tool.gateway_name for b in contents.tools if b.tool.gateway_id in down}
+            held_tools = {
+                b.name: HeldBack(b.tool.gateway_name, b.tool.access)
+                for b in contents.tools
+                if b.tool.gateway_id in down
+            }
             held_prompts = {
-                b.name: b.prompt.gateway_name for b in contents.prompts if b.prompt.gateway_id in down
+                b.name: HeldBack(b.prompt.gateway_name, b.prompt.access)
+                for b in contents.prompts
+                if b.prompt.gateway_id in down
             }
             contents = contents.without(down)
             upstreams = await gateways_by_id(s, contents.gateway_ids())
@@ -80,8 +89,8 @@ class CatalogReader:
             resource_templates=contents.resource_templates,
             prompts=contents.prompts,
             upstreams=upstreams,
-            unavailable_tools=held_tools,
-            unavailable_prompts=held_prompts,
+            held_tools=held_tools,
+            held_prompts=held_prompts,
             server_access=server_access,
         )
 

@@ -127,6 +127,11 @@ class Changes:
         if audit is not None and self.outbox is not None:
             await self.outbox.add(s, audit)
 
+    async def record(self, audit: AuditEvent | None) -> None:
+        """Keep `audit` on its own, for what changed no configuration (when there is an outbox)."""
+        if audit is not None and self.outbox is not None:
+            await self.outbox.keep(audit)
+
     def audit_committed(self, audit: AuditEvent | None) -> None:
         if audit is not None and self.outbox is not None:
             self.outbox.wake()

@@ -250,7 +250,8 @@ class Gateways:
                 f"which is {gateway.access.visibility!r}"
             )
         if access != found.access:
-            audit = event(by, f"{kind.noun}.access", kind.noun, item_id, {"visibility": access.visibility})
+            entity = kind.noun.replace(" ", "_")  # resource_template
+            audit = event(by, f"{entity}.access", entity, item_id, {"visibility": access.visibility})
             async with self._changes.change(audit) as s:
                 await set_listed_access(s, kind, item_id, access)
         async with self._sessions() as s:

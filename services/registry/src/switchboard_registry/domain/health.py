@@ -23,6 +23,8 @@ from switchboard_core.counters import COUNTERS
 from switchboard_core.errors import Conflict, InvalidInput, NotFound, UpstreamError
 from switchboard_mcp.upstream import NegotiatingUpstream, UpstreamRPCError
 
+from switchboard_registry.domain.access import Caller
+from switchboard_registry.domain.audit_outbox import event
 from switchboard_registry.domain.changes import Changes
 from switchboard_registry.domain.gateways import Gateways
 from switchboard_registry.domain.models import AVAILABLE, UNAVAILABLE, GatewayStatus, HealthTarget
@@ -70,13 +72,22 @@ class HealthChecker:
             for target in targets:
                 group.create_task(self._check_bounded(target), name=f"health check of {target.name}")
 
-    async def check_now(self, gateway_id: str) -> None:
-        """One check asked for by an administrator: its result decides the status at once."""
+    async def check_now(self, gateway_id: str, *, by: Caller) -> None:
+        """One check asked for by `by` (who may update the gateway): its result decides the
+        status at once, and the audit log has what it found (`gateway.check`)."""
+        await self._gateways.writable(gateway_id, by, "gateways.update")
         async with self._db() as s:
             target = await health_target(s, gateway_id)
         if target is None:
             raise NotFound(f"no gateway {gateway_id!r}")
-        await self._record(target, await self._probe(target), decisive=True)
+        error = await self._probe(target)
+        await self._record(target, error, decisive=True)
+        async with self._db() as s:
+            after = await health_target(s, gateway_id)
+        found = {"status": [target.status, target.status if after is None else after.status]}
+        if error is not None:
+            found["error"] = error
+        await self._changes.record(event(by, "gateway.check", "gateway", gateway_id, found))
 
     async def close(self) -> None:
         upstreams, self._upstreams = self._upstreams, {}

@@ -248,6 +248,15 @@ class ServerDetail:
 
 
 @dataclass(frozen=True, slots=True)
+class HeldBack:
+    """A tool or prompt left out of a catalog while its gateway is unavailable: the
+    proxy tells a caller who may see it why it cannot be called."""
+
+    gateway_name: str
+    access: Access
+
+
+@dataclass(frozen=True, slots=True)
 class Catalog:
     """What the data path serves for one server (or for everything when server_id is empty)."""
 
@@ -260,9 +269,9 @@ class Catalog:
     prompts: list[PromptBinding] = field(default_factory=list)
     # Every gateway serving something in this catalog, by name.
     upstreams: list[Gateway] = field(default_factory=list)
-    # Held back while their gateway is unavailable: exposed name -> gateway name.
-    unavailable_tools: dict[str, str] = field(default_factory=dict)
-    unavailable_prompts: dict[str, str] = field(default_factory=dict)
+    # Held back while their gateway is unavailable, by exposed name.
+    held_tools: dict[str, HeldBack] = field(default_factory=dict)
+    held_prompts: dict[str, HeldBack] = field(default_factory=dict)
     # The server's own access (None for the catalog of everything).
     server_access: Access | None = None
 

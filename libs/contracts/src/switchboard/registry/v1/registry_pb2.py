@@ -25,17 +25,17 @@ _sym_db = _symbol_database.Default()
 
 
 
-DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n&switchboard/registry/v1/registry.proto\x12\x17switchboard.registry.v1\"&\n\x11GetCatalogRequest\x12\x11\n\tserver_id\x18\x01 \x01(\t\"?\n\x06\x41\x63\x63\x65ss\x12\x10\n\x08owner_id\x18\x01 \x01(\t\x12\x0f\n\x07team_id\x18\x02 \x01(\t\x12\x12\n\nvisibility\x18\x03 \x01(\t\"\xcd\x01\n\x0bToolBinding\x12\x0f\n\x07tool_id\x18\x01 \x01(\t\x12\x0c\n\x04name\x18\x02 \x01(\t\x12\x15\n\rupstream_name\x18\x03 \x01(\t\x12\x12\n\ngateway_id\x18\x04 \x01(\t\x12\x14\n\x0cgateway_name\x18\x05 \x01(\t\x12\x14\n\x0cupstream_url\x18\x06 \x01(\t\x12\x17\n\x0f\x64\x65\x66inition_json\x18\x07 \x01(\x0c\x12/\n\x06\x61\x63\x63\x65ss\x18\x08 \x01(\x0b\x32\x1f.switchboard.registry.v1.Access\"\x91\x01\n\x0fResourceBinding\x12\x13\n\x0bresource_id\x18\x01 \x01(\t\x12\x0b\n\x03uri\x18\x02 \x01(\t\x12\x12\n\ngateway_id\x18\x03 \x01(\t\x12\x17\n\x0f\x64\x65\x66inition_json\x18\x04 \x01(\x0c\x12/\n\x06\x61\x63\x63\x65ss\x18\x05 \x01(\x0b\x32\x1f.switchboard.registry.v1.Access\"\xa5\x01\n\rPromptBinding\x12\x11\n\tprompt_id\x18\x01 \x01(\t\x12\x0c\n\x04name\x18\x02 \x01(\t\x12\x15\n\rupstream_name\x18\x03 \x01(\t\x12\x12\n\ngateway_id\x18\x04 \x01(\t\x12\x17\n\x0f\x64\x65\x66inition_json\x18\x05 \x01(\x0c\x12/\n\x06\x61\x63\x63\x65ss\x18\x06 \x01(\x0b\x32\x1f.switchboard.registry.v1.Access\"i\n\x08Upstream\x12\x12\n\ngateway_id\x18\x01 \x01(\t\x12\x0c\n\x04name\x18\x02 \x01(\t\x12\x0b\n\x03url\x18\x03 \x01(\t\x12\x19\n\x11\x63\x61pabilities_json\x18\x04 \x01(\x0c\x12\x13\n\x0b\x61uth_sealed\x18\x05 \x01(\t\"\xc0\x05\n\x07\x43\x61talog\x12\x11\n\tserver_id\x18\x01 \x01(\t\x12\x13\n\x0bserver_name\x18\x02 \x01(\t\x12\x33\n\x05tools\x18\x03 \x03(\x0b\x32$.switchboard.registry.v1.ToolBinding\x12\x10\n\x08revision\x18\x04 \x01(\x03\x12;\n\tresources\x18\x05 \x03(\x0b\x32(.switchboard.registry.v1.ResourceBinding\x12\x44\n\x12resource_templates\x18\x06 \x03(\x0b\x32(.switchboard.registry.v1.ResourceBinding\x12\x37\n\x07prompts\x18\x07 \x03(\x0b\x32&.switchboard.registry.v1.PromptBinding\x12\x34\n\tupstreams\x18\x08 \x03(\x0b\x32!.switchboard.registry.v1.Upstream\x12Q\n\x11unavailable_tools\x18\t \x03(\x0b\x32\x36.switchboard.registry.v1.Catalog.UnavailableToolsEntry\x12U\n\x13unavailable_prompts\x18\n \x03(\x0b\x32\x38.switchboard.registry.v1.Catalog.UnavailablePromptsEntry\x12\x36\n\rserver_access\x18\x0b \x01(\x0b\x32\x1f.switchboard.registry.v1.Access\x1a\x37\n\x15UnavailableToolsEntry\x12\x0b\n\x03key\x18\x01 \x01(\t\x12\r\n\x05value\x18\x02 \x01(\t:\x02\x38\x01\x1a\x39\n\x17UnavailablePromptsEntry\x12\x0b\n\x03key\x18\x01 \x01(\t\x12\r\n\x05value\x18\x02 \x01(\t:\x02\x38\x01\"\x15\n\x13WatchCatalogRequest\"!\n\rCatalogChange\x12\x10\n\x08revision\x18\x01 \x01(\x03\x32\xd5\x01\n\x0fRegistryService\x12Z\n\nGetCatalog\x12*.switchboard.registry.v1.GetCatalogRequest\x1a .switchboard.registry.v1.Catalog\x12\x66\n\x0cWatchCatalog\x12,.switchboard.registry.v1.WatchCatalogRequest\x1a&.switchboard.registry.v1.CatalogChange0\x01\x62\x06proto3')
+DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n&switchboard/registry/v1/registry.proto\x12\x17switchboard.registry.v1\"&\n\x11GetCatalogRequest\x12\x11\n\tserver_id\x18\x01 \x01(\t\"?\n\x06\x41\x63\x63\x65ss\x12\x10\n\x08owner_id\x18\x01 \x01(\t\x12\x0f\n\x07team_id\x18\x02 \x01(\t\x12\x12\n\nvisibility\x18\x03 \x01(\t\"\xcd\x01\n\x0bToolBinding\x12\x0f\n\x07tool_id\x18\x01 \x01(\t\x12\x0c\n\x04name\x18\x02 \x01(\t\x12\x15\n\rupstream_name\x18\x03 \x01(\t\x12\x12\n\ngateway_id\x18\x04 \x01(\t\x12\x14\n\x0cgateway_name\x18\x05 \x01(\t\x12\x14\n\x0cupstream_url\x18\x06 \x01(\t\x12\x17\n\x0f\x64\x65\x66inition_json\x18\x07 \x01(\x0c\x12/\n\x06\x61\x63\x63\x65ss\x18\x08 \x01(\x0b\x32\x1f.switchboard.registry.v1.Access\"\x91\x01\n\x0fResourceBinding\x12\x13\n\x0bresource_id\x18\x01 \x01(\t\x12\x0b\n\x03uri\x18\x02 \x01(\t\x12\x12\n\ngateway_id\x18\x03 \x01(\t\x12\x17\n\x0f\x64\x65\x66inition_json\x18\x04 \x01(\x0c\x12/\n\x06\x61\x63\x63\x65ss\x18\x05 \x01(\x0b\x32\x1f.switchboard.registry.v1.Access\"\xa5\x01\n\rPromptBinding\x12\x11\n\tprompt_id\x18\x01 \x01(\t\x12\x0c\n\x04name\x18\x02 \x01(\t\x12\x15\n\rupstream_name\x18\x03 \x01(\t\x12\x12\n\ngateway_id\x18\x04 \x01(\t\x12\x17\n\x0f\x64\x65\x66inition_json\x18\x05 \x01(\x0c\x12/\n\x06\x61\x63\x63\x65ss\x18\x06 \x01(\x0b\x32\x1f.switchboard.registry.v1.Access\"i\n\x08Upstream\x12\x12\n\ngateway_id\x18\x01 \x01(\t\x12\x0c\n\x04name\x18\x02 \x01(\t\x12\x0b\n\x03url\x18\x03 \x01(\t\x12\x19\n\x11\x63\x61pabilities_json\x18\x04 \x01(\x0c\x12\x13\n\x0b\x61uth_sealed\x18\x05 \x01(\t\"\x90\x06\n\x07\x43\x61talog\x12\x11\n\tserver_id\x18\x01 \x01(\t\x12\x13\n\x0bserver_name\x18\x02 \x01(\t\x12\x33\n\x05tools\x18\x03 \x03(\x0b\x32$.switchboard.registry.v1.ToolBinding\x12\x10\n\x08revision\x18\x04 \x01(\x03\x12;\n\tresources\x18\x05 \x03(\x0b\x32(.switchboard.registry.v1.ResourceBinding\x12\x44\n\x12resource_templates\x18\x06 \x03(\x0b\x32(.switchboard.registry.v1.ResourceBinding\x12\x37\n\x07prompts\x18\x07 \x03(\x0b\x32&.switchboard.registry.v1.PromptBinding\x12\x34\n\tupstreams\x18\x08 \x03(\x0b\x32!.switchboard.registry.v1.Upstream\x12\x36\n\rserver_access\x18\x0b \x01(\x0b\x32\x1f.switchboard.registry.v1.Access\x12\x43\n\nheld_tools\x18\x0c \x03(\x0b\x32/.switchboard.registry.v1.Catalog.HeldToolsEntry\x12G\n\x0cheld_prompts\x18\r \x03(\x0b\x32\x31.switchboard.registry.v1.Catalog.HeldPromptsEntry\x1aS\n\x0eHeldToolsEntry\x12\x0b\n\x03key\x18\x01 \x01(\t\x12\x30\n\x05value\x18\x02 \x01(\x0b\x32!.switchboard.registry.v1.HeldBack:\x02\x38\x01\x1aU\n\x10HeldPromptsEntry\x12\x0b\n\x03key\x18\x01 \x01(\t\x12\x30\n\x05value\x18\x02 \x01(\x0b\x32!.switchboard.registry.v1.HeldBack:\x02\x38\x01J\x04\x08\t\x10\nJ\x04\x08\n\x10\x0bR\x11unavailable_toolsR\x13unavailable_prompts\"Q\n\x08HeldBack\x12\x14\n\x0cgateway_name\x18\x01 \x01(\t\x12/\n\x06\x61\x63\x63\x65ss\x18\x02 \x01(\x0b\x32\x1f.switchboard.registry.v1.Access\"\x15\n\x13WatchCatalogRequest\"!\n\rCatalogChange\x12\x10\n\x08revision\x18\x01 \x01(\x03\x32\xd5\x01\n\x0fRegistryService\x12Z\n\nGetCatalog\x12*.switchboard.registry.v1.GetCatalogRequest\x1a .switchboard.registry.v1.Catalog\x12\x66\n\x0cWatchCatalog\x12,.switchboard.registry.v1.WatchCatalogRequest\x1a&.switchboard.registry.v1.CatalogChange0\x01\x62\x06proto3')
 
 _globals = globals()
 _builder.BuildMessageAndEnumDescriptors(DESCRIPTOR, _globals)
 _builder.BuildTopDescriptorsAndMessages(DESCRIPTOR, 'switchboard.registry.v1.registry_pb2', _globals)
 if not _descriptor._USE_C_DESCRIPTORS:
   DESCRIPTOR._loaded_options = None
-  _globals['_CATALOG_UNAVAILABLETOOLSENTRY']._loaded_options = None
-  _globals['_CATALOG_UNAVAILABLETOOLSENTRY']._serialized_options = b'8\001'
-  _globals['_CATALOG_UNAVAILABLEPROMPTSENTRY']._loaded_options = None
-  _globals['_CATALOG_UNAVAILABLEPROMPTSENTRY']._serialized_options = b'8\001'
+  _globals['_CATALOG_HELDTOOLSENTRY']._loaded_options = None
+  _globals['_CATALOG_HELDTOOLSENTRY']._serialized_options = b'8\001'
+  _globals['_CATALOG_HELDPROMPTSENTRY']._loaded_options = None
+  _globals['_CATALOG_HELDPROMPTSENTRY']._serialized_options = b'8\001'
   _globals['_GETCATALOGREQUEST']._serialized_start=67
   _globals['_GETCATALOGREQUEST']._serialized_end=105
   _globals['_ACCESS']._serialized_start=107
@@ -49,15 +49,17 @@ if not _descriptor._USE_C_DESCRIPTORS:
   _globals['_UPSTREAM']._serialized_start=696
   _globals['_UPSTREAM']._serialized_end=801
   _globals['_CATALOG']._serialized_start=804
-  _globals['_CATALOG']._serialized_end=1508
-  _globals['_CATALOG_UNAVAILABLETOOLSENTRY']._serialized_start=1394
-  _globals['_CATALOG_UNAVAILABLETOOLSENTRY']._serialized_end=1449
-  _globals['_CATALOG_UNAVAILABLEPROMPTSENTRY']._serialized_start=1451
-  _globals['_CATALOG_UNAVAILABLEPROMPTSENTRY']._serialized_end=1508
-  _globals['_WATCHCATALOGREQUEST']._serialized_start=1510
-  _globals['_WATCHCATALOGREQUEST']._serialized_end=1531
-  _globals['_CATALOGCHANGE']._serialized_start=1533
-  _globals['_CATALOGCHANGE']._serialized_end=1566
-  _globals['_REGISTRYSERVICE']._serialized_start=1569
-  _globals['_REGISTRYSERVICE']._serialized_end=1782
+  _globals['_CATALOG']._serialized_end=1588
+  _globals['_CATALOG_HELDTOOLSENTRY']._serialized_start=1366
+  _globals['_CATALOG_HELDTOOLSENTRY']._serialized_end=1449
+  _globals['_CATALOG_HELDPROMPTSENTRY']._serialized_start=1451
+  _globals['_CATALOG_HELDPROMPTSENTRY']._serialized_end=1536
+  _globals['_HELDBACK']._serialized_start=1590
+  _globals['_HELDBACK']._serialized_end=1671
+  _globals['_WATCHCATALOGREQUEST']._serialized_start=1673
+  _globals['_WATCHCATALOGREQUEST']._serialized_end=1694
+  _globals['_CATALOGCHANGE']._serialized_start=1696
+  _globals['_CATALOGCHANGE']._serialized_end=1729
+  _globals['_REGISTRYSERVICE']._serialized_start=1732
+  _globals['_REGISTRYSERVICE']._serialized_end=1945
 # @@protoc_insertion_point(module_scope)

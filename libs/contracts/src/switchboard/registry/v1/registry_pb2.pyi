@@ -88,21 +88,21 @@ class Upstream(_message.Message):
     def __init__(self, gateway_id: _Optional[str] = ..., name: _Optional[str] = ..., url: _Optional[str] = ..., capabilities_json: _Optional[bytes] = ..., auth_sealed: _Optional[str] = ...) -> None: ...
 
 class Catalog(_message.Message):
-    __slots__ = ("server_id", "server_name", "tools", "revision", "resources", "resource_templates", "prompts", "upstreams", "unavailable_tools", "unavailable_prompts", "server_access")
-    class UnavailableToolsEntry(_message.Message):
+    __slots__ = ("server_id", "server_name", "tools", "revision", "resources", "resource_templates", "prompts", "upstreams", "server_access", "held_tools", "held_prompts")
+    class HeldToolsEntry(_message.Message):
         __slots__ = ("key", "value")
         KEY_FIELD_NUMBER: _ClassVar[int]
         VALUE_FIELD_NUMBER: _ClassVar[int]
         key: str
-        value: str
-        def __init__(self, key: _Optional[str] = ..., value: _Optional[str] = ...) -> None: ...
-    class UnavailablePromptsEntry(_message.Message):
+        value: HeldBack
+        def __init__(self, key: _Optional[str] = ..., value: _Optional[_Union[HeldBack, _Mapping]] = ...) -> None: ...
+    class HeldPromptsEntry(_message.Message):
         __slots__ = ("key", "value")
         KEY_FIELD_NUMBER: _ClassVar[int]
         VALUE_FIELD_NUMBER: _ClassVar[int]
         key: str
-        value: str
-        def __init__(self, key: _Optional[str] = ..., value: _Optional[str] = ...) -> None: ...
+        value: HeldBack
+        def __init__(self, key: _Optional[str] = ..., value: _Optional[_Union[HeldBack, _Mapping]] = ...) -> None: ...
     SERVER_ID_FIELD_NUMBER: _ClassVar[int]
     SERVER_NAME_FIELD_NUMBER: _ClassVar[int]
     TOOLS_FIELD_NUMBER: _ClassVar[int]
@@ -111,9 +111,9 @@ class Catalog(_message.Message):
     RESOURCE_TEMPLATES_FIELD_NUMBER: _ClassVar[int]
     PROMPTS_FIELD_NUMBER: _ClassVar[int]
     UPSTREAMS_FIELD_NUMBER: _ClassVar[int]
-    UNAVAILABLE_TOOLS_FIELD_NUMBER: _ClassVar[int]
-    UNAVAILABLE_PROMPTS_FIELD_NUMBER: _ClassVar[int]
     SERVER_ACCESS_FIELD_NUMBER: _ClassVar[int]
+    HELD_TOOLS_FIELD_NUMBER: _ClassVar[int]
+    HELD_PROMPTS_FIELD_NUMBER: _ClassVar[int]
     server_id: str
     server_name: str
     tools: _containers.RepeatedCompositeFieldContainer[ToolBinding]
@@ -122,10 +122,18 @@ class Catalog(_message.Message):
     resource_templates: _containers.RepeatedCompositeFieldContainer[ResourceBinding]
     prompts: _containers.RepeatedCompositeFieldContainer[PromptBinding]
     upstreams: _containers.RepeatedCompositeFieldContainer[Upstream]
-    unavailable_tools: _containers.ScalarMap[str, str]
-    unavailable_prompts: _containers.ScalarMap[str, str]
     server_access: Access
-    def __init__(self, server_id: _Optional[str] = ..., server_name: _Optional[str] = ..., tools: _Optional[_Iterable[_Union[ToolBinding, _Mapping]]] = ..., revision: _Optional[int] = ..., resources: _Optional[_Iterable[_Union[ResourceBinding, _Mapping]]] = ..., resource_templates: _Optional[_Iterable[_Union[ResourceBinding, _Mapping]]] = ..., prompts: _Optional[_Iterable[_Union[PromptBinding, _Mapping]]] = ..., upstreams: _Optional[_Iterable[_Union[Upstream, _Mapping]]] = ..., unavailable_tools: _Optional[_Mapping[str, str]] = ..., unavailable_prompts: _Optional[_Mapping[str, str]] = ..., server_access: _Optional[_Union[Access, _Mapping]] = ...) -> None: ...
+    held_tools: _containers.MessageMap[str, HeldBack]
+    held_prompts: _containers.MessageMap[str, HeldBack]
+    def __init__(self, server_id: _Optional[str] = ..., server_name: _Optional[str] = ..., tools: _Optional[_Iterable[_Union[ToolBinding, _Mapping]]] = ..., revision: _Optional[int] = ..., resources: _Optional[_Iterable[_Union[ResourceBinding, _Mapping]]] = ..., resource_templates: _Optional[_Iterable[_Union[ResourceBinding, _Mapping]]] = ..., prompts: _Optional[_Iterable[_Union[PromptBinding, _Mapping]]] = ..., upstreams: _Optional[_Iterable[_Union[Upstream, _Mapping]]] = ..., server_access: _Optional[_Union[Access, _Mapping]] = ..., held_tools: _Optional[_Mapping[str, HeldBack]] = ..., held_prompts: _Optional[_Mapping[str, HeldBack]] = ...) -> None: ...
+
+class HeldBack(_message.Message):
+    __slots__ = ("gateway_name", "access")
+    GATEWAY_NAME_FIELD_NUMBER: _ClassVar[int]
+    ACCESS_FIELD_NUMBER: _ClassVar[int]
+    gateway_name: str
+    access: Access
+    def __init__(self, gateway_name: _Optional[str] = ..., access: _Optional[_Union[Access, _Mapping]] = ...) -> None: ...
 
 class WatchCatalogRequest(_message.Message):
     __slots__ = ()
