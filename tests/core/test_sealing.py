@@ -76,6 +76,7 @@ def test_sealing_without_a_key_is_refused_clearly() -> None:
         (f"k1:{base64.b64encode(b'short').decode()}", "5 bytes"),
         (f"{OLD},{OLD}", "twice"),
     ],
+    ids=["no kid", "not base64", "short key", "kid twice"],  # not the keys: fresh per process
 )
 def test_bad_key_settings_are_refused_without_echoing_keys(setting: str, why: str) -> None:
     with pytest.raises(ValueError, match=why) as caught:
