@@ -284,7 +284,9 @@ class Dispatcher:
             if ctx.session is not None and isinstance(reply, dict) and "result" in reply:
                 if subscribe:
                     if shared:  # an own upstream session is followed by ClientUpstreams already
-                        self.events.watch(pooled(self.upstreams, binding.upstream))
+                        self.events.watch(
+                            pooled(self.upstreams, binding.upstream), uri, self.upstreams.current
+                        )
                     ctx.session.subscriptions.add(uri)
                 else:
                     ctx.session.subscriptions.discard(uri)
@@ -310,7 +312,7 @@ class Dispatcher:
             except SwitchboardError as exc:
                 logger.info("could not subscribe to %s at %s: %s", uri, binding.upstream.name, exc.message)
                 return False
-        self.events.watch(upstream)
+        self.events.watch(upstream, uri, self.upstreams.current)
         return True
 
     async def unwatch_resource(self, server_id: str, uri: str, stream) -> None:

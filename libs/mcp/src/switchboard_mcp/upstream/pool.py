@@ -124,6 +124,11 @@ class UpstreamPool:
             session = self._open(url, auth)
         return session.resolved or session
 
+    def current(self, url: str) -> NegotiatingUpstream | None:
+        """The session last opened for `url`, under the credentials it was last given."""
+        key = self._current.get(url)
+        return None if key is None else self._sessions.get((url, key))
+
     def _open(self, url: str, auth: UpstreamAuth | None) -> NegotiatingUpstream:
         key = auth.key if auth is not None else ""
         before = self._current.get(url)
