@@ -194,6 +194,11 @@ async def test_one_tool_is_narrowed_but_never_made_more_visible_than_its_gateway
     detail = (await users_api.get(f"/gateways/{gateway['id']}", headers=people.viewer.headers)).json()
     assert {t["upstream_name"] for t in detail["tools"]} == {"add", "grow"}
     assert (await listed(users_api, people.developer, "/tools"))[1] == 3
+    # Counts tell no more than the lists: the viewer's leave the private tool out.
+    listing = (await users_api.get("/gateways", headers=people.viewer.headers)).json()["items"]
+    assert [g["tool_count"] for g in listing] == [detail["tool_count"]] == [2]
+    owners = (await users_api.get(f"/gateways/{gateway['id']}", headers=people.developer.headers)).json()
+    assert owners["tool_count"] == 3
 
 
 async def test_a_server_names_only_tools_its_maker_sees_and_is_seen_by_its_own_visibility(
@@ -234,6 +239,12 @@ async def test_a_server_names_only_tools_its_maker_sees_and_is_seen_by_its_own_v
     # The outsider sees the server, and of its tools only the one they may see.
     shown = (await users_api.get(url, headers=people.outsider.headers)).json()
     assert [t["name"] for t in shown["tools"]] == ["beta__add"]
+    assert shown["tool_count"] == 1
+    assert [
+        x["tool_count"]
+        for x in (await users_api.get("/servers", headers=people.outsider.headers)).json()["items"]
+    ] == [1]
+    assert (await users_api.get(url, headers=people.developer.headers)).json()["tool_count"] == 2
     assert shown["chosen"]["tools"] == [t["id"] for t in shown["tools"]]
     assert (await users_api.delete(url, headers=people.outsider.headers)).status_code == 403
     assert (await users_api.delete(url, headers=people.team_admin.headers)).status_code == 204

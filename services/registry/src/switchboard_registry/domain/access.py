@@ -55,6 +55,34 @@ class Viewer:
     everything: bool = False
 
 
+@dataclass(frozen=True, slots=True)
+class ItemViewers:
+    """What a caller sees of each kind of item, for the item counts shown with a gateway
+    or a server: a count never includes what its reader cannot see."""
+
+    tools: Viewer
+    resources: Viewer
+    prompts: Viewer
+
+
+_ALL = Viewer("", frozenset(), everything=True)
+ALL_ITEMS = ItemViewers(_ALL, _ALL, _ALL)
+
+
+def item_viewers(who: Actor) -> ItemViewers:
+    """By the caller's roles, whatever its token's scopes (they limit what it may do, and
+    are checked where it does it; what exists for it is the user's)."""
+    if who.is_admin:
+        return ALL_ITEMS
+
+    def of(permission: str) -> Viewer:
+        return Viewer(
+            who.user_id, frozenset(m.team_id for m in who.memberships if permission in m.permissions)
+        )
+
+    return ItemViewers(of("tools.read"), of("resources.read"), of("prompts.read"))
+
+
 def viewer(who: Actor, permission: str) -> Viewer:
     _check_scope(who, permission)
     if who.is_admin:

@@ -31,7 +31,17 @@ from switchboard_core.policy import decide
 from switchboard_mcp.upstream import Credentials
 
 from switchboard_registry.domain import composition
-from switchboard_registry.domain.access import REACH, SYSTEM, Caller, changed, chosen, require, seen, viewer
+from switchboard_registry.domain.access import (
+    REACH,
+    SYSTEM,
+    Caller,
+    changed,
+    chosen,
+    item_viewers,
+    require,
+    seen,
+    viewer,
+)
 from switchboard_registry.domain.audit_outbox import event
 from switchboard_registry.domain.changes import Changes
 from switchboard_registry.domain.discovery import Discovery, discover, reason
@@ -260,7 +270,7 @@ class Gateways:
     async def get(self, gateway_id: str, *, by: Caller = SYSTEM) -> GatewayDetail:
         """The gateway and what it lists that `by` sees (NotFound if they do not see the gateway)."""
         async with self._sessions() as s:
-            gateway = await get_gateway(s, gateway_id)
+            gateway = await get_gateway(s, gateway_id, item_viewers(by))
             if gateway is None:
                 raise NotFound(f"no gateway {gateway_id!r}")
             seen(by, "gateways.read", gateway.access, f"gateway {gateway_id!r}")
@@ -275,7 +285,9 @@ class Gateways:
 
     async def page(self, *, by: Caller, limit: int, offset: int) -> Page[Gateway]:
         async with self._sessions() as s:
-            return await list_gateways(s, viewer(by, "gateways.read"), limit=limit, offset=offset)
+            return await list_gateways(
+                s, viewer(by, "gateways.read"), item_viewers(by), limit=limit, offset=offset
+            )
 
 
 _READ = {

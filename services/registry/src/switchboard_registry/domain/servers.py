@@ -16,7 +16,16 @@ from switchboard_core.errors import NotFound
 from switchboard_core.policy import decide
 
 from switchboard_registry.domain import composition, refs
-from switchboard_registry.domain.access import SYSTEM, Caller, changed, chosen, require, seen, viewer
+from switchboard_registry.domain.access import (
+    SYSTEM,
+    Caller,
+    changed,
+    chosen,
+    item_viewers,
+    require,
+    seen,
+    viewer,
+)
 from switchboard_registry.domain.audit_outbox import event
 from switchboard_registry.domain.changes import Changes
 from switchboard_registry.domain.models import Contents, Naming, Page, Selection, Server, ServerDetail
@@ -141,7 +150,9 @@ class Servers:
 
     async def page(self, *, by: Caller, limit: int, offset: int) -> Page[Server]:
         async with self._sessions() as s:
-            return await list_servers(s, viewer(by, "servers.read"), limit=limit, offset=offset)
+            return await list_servers(
+                s, viewer(by, "servers.read"), item_viewers(by), limit=limit, offset=offset
+            )
 
     async def delete(self, server_id: str, *, by: Caller) -> None:
         async with self._changes.change(event(by, "server.delete", "server", server_id)) as s:
@@ -166,7 +177,7 @@ def _given(**fields) -> dict:
 
 
 async def _existing(s: AsyncSession, server_id: str, by: Caller = SYSTEM) -> Server:
-    server = await get_server(s, server_id)
+    server = await get_server(s, server_id, item_viewers(by))
     if server is None:
         raise NotFound(f"no server {server_id!r}")
     seen(by, "servers.read", server.access, f"server {server_id!r}")

@@ -6,13 +6,13 @@ from collections.abc import Collection
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import delete, func, insert, or_, select, update
+from sqlalchemy import Select, delete, func, insert, or_, select, update
 from sqlalchemy.engine import Row
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
 from switchboard_core.errors import Conflict
 
-from switchboard_registry.domain.access import Viewer
+from switchboard_registry.domain.access import ALL_ITEMS, ItemViewers, Viewer
 from switchboard_registry.domain.models import (
     AVAILABLE,
     UNAVAILABLE,
@@ -35,13 +35,16 @@ from switchboard_registry.store.listings import (
 from switchboard_registry.store.tables import gateways, utc
 from switchboard_registry.store.visible import visible_to
 
-_with_counts = select(
-    gateways,
-    count_per_gateway(TOOLS).label("tool_count"),
-    count_per_gateway(RESOURCES).label("resource_count"),
-    count_per_gateway(TEMPLATES).label("resource_template_count"),
-    count_per_gateway(PROMPTS).label("prompt_count"),
-)
+
+def _with_counts(items: ItemViewers) -> Select[Any]:
+    """Gateways with how many items of each kind they list, of those `items` sees."""
+    return select(
+        gateways,
+        count_per_gateway(TOOLS, items.tools).label("tool_count"),
+        count_per_gateway(RESOURCES, items.resources).label("resource_count"),
+        count_per_gateway(TEMPLATES, items.resources).label("resource_template_count"),
+        count_per_gateway(PROMPTS, items.prompts).label("prompt_count"),
+    )
 
 
 async def insert_gateway(
@@ -181,15 +184,17 @@ async def replace_capabilities(s: AsyncSession, gateway_id: str, capabilities: d
     return True
 
 
-async def get_gateway(s: AsyncSession, gateway_id: str) -> Gateway | None:
-    row = (await s.execute(_with_counts.where(gateways.c.id == gateway_id))).one_or_none()
+async def get_gateway(s: AsyncSession, gateway_id: str, items: ItemViewers = ALL_ITEMS) -> Gateway | None:
+    row = (await s.execute(_with_counts(items).where(gateways.c.id == gateway_id))).one_or_none()
     return None if row is None else _gateway(row)
 
 
 async def gateways_by_id(s: AsyncSession, ids: Collection[str]) -> list[Gateway]:
     if not ids:
         return []
-    rows = await s.execute(_with_counts.where(gateways.c.id.in_(list(ids))).order_by(gateways.c.name))
+    rows = await s.execute(
+        _with_counts(ALL_ITEMS).where(gateways.c.id.in_(list(ids))).order_by(gateways.c.name)
+    )
     return [_gateway(row) for row in rows]
 
 
@@ -203,11 +208,12 @@ async def gateway_refs(s: AsyncSession, refs: Collection[str], viewer: Viewer) -
     return [GatewayRef(row.id, row.name) for row in await s.execute(query)]
 
 
-async def list_gateways(s: AsyncSession, viewer: Viewer, *, limit: int, offset: int) -> Page[Gateway]:
+async def list_gateways(
+    s: AsyncSession, viewer: Viewer, items: ItemViewers, *, limit: int, offset: int
+) -> Page[Gateway]:
     seen = visible_to(gateways, viewer)
-    rows = (
-        await s.execute(_with_counts.where(seen).order_by(gateways.c.name).limit(limit).offset(offset))
-    ).all()
+    query = _with_counts(items).where(seen).order_by(gateways.c.name).limit(limit).offset(offset)
+    rows = (await s.execute(query)).all()
     total = await s.scalar(select(func.count()).select_from(gateways).where(seen))
     return Page([_gateway(row) for row in rows], int(total or 0))
 

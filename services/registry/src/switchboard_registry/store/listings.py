@@ -264,14 +264,19 @@ async def set_chosen(s: AsyncSession, kind: Kind[Any], server_id: str, ids: Sequ
         await s.execute(insert(kind.link), rows)
 
 
-def count_per_gateway(kind: Kind[Any]) -> Any:
-    """How many items of this kind the enclosing query's gateway lists."""
+def count_per_gateway(kind: Kind[Any], viewer: Viewer) -> Any:
+    """How many items of this kind the enclosing query's gateway lists that `viewer` sees."""
     t = kind.table
-    return select(func.count()).select_from(t).where(t.c.gateway_id == gateways.c.id).scalar_subquery()
+    return (
+        select(func.count())
+        .select_from(t)
+        .where(t.c.gateway_id == gateways.c.id, visible_to(t, viewer))
+        .scalar_subquery()
+    )
 
 
-def count_per_server(kind: Kind[Any], server_id: Column[Any]) -> Any:
-    """How many distinct items of this kind the enclosing query's server exposes."""
+def count_per_server(kind: Kind[Any], server_id: Column[Any], viewer: Viewer) -> Any:
+    """How many distinct items of this kind the enclosing query's server exposes that `viewer` sees."""
     t, server = kind.table, server_id.table
     # Correlated two levels down: explicit, or SQLAlchemy would add `servers` to the inner FROMs.
     chosen = select(kind.link_item).where(kind.link.c.server_id == server_id).correlate(server)
@@ -280,6 +285,6 @@ def count_per_server(kind: Kind[Any], server_id: Column[Any]) -> Any:
     )
     return (
         select(func.count(t.c.id))
-        .where(or_(t.c.id.in_(chosen), t.c.gateway_id.in_(included)))
+        .where(or_(t.c.id.in_(chosen), t.c.gateway_id.in_(included)), visible_to(t, viewer))
         .scalar_subquery()
     )

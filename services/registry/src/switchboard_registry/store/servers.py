@@ -4,14 +4,15 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from datetime import datetime
+from typing import Any
 
-from sqlalchemy import delete, func, insert, select, update
+from sqlalchemy import Select, delete, func, insert, select, update
 from sqlalchemy.engine import Row
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
 from switchboard_core.errors import Conflict
 
-from switchboard_registry.domain.access import Viewer
+from switchboard_registry.domain.access import ALL_ITEMS, ItemViewers, Viewer
 from switchboard_registry.domain.models import Access, GatewayRef, Naming, Page, Server
 from switchboard_registry.store.listings import (
     PROMPTS,
@@ -25,13 +26,16 @@ from switchboard_registry.store.listings import (
 from switchboard_registry.store.tables import gateways, server_gateways, servers, utc
 from switchboard_registry.store.visible import visible_to
 
-_with_counts = select(
-    servers,
-    count_per_server(TOOLS, servers.c.id).label("tool_count"),
-    count_per_server(RESOURCES, servers.c.id).label("resource_count"),
-    count_per_server(TEMPLATES, servers.c.id).label("resource_template_count"),
-    count_per_server(PROMPTS, servers.c.id).label("prompt_count"),
-)
+
+def _with_counts(items: ItemViewers) -> Select[Any]:
+    """Servers with how many items of each kind they expose, of those `items` sees."""
+    return select(
+        servers,
+        count_per_server(TOOLS, servers.c.id, items.tools).label("tool_count"),
+        count_per_server(RESOURCES, servers.c.id, items.resources).label("resource_count"),
+        count_per_server(TEMPLATES, servers.c.id, items.resources).label("resource_template_count"),
+        count_per_server(PROMPTS, servers.c.id, items.prompts).label("prompt_count"),
+    )
 
 
 async def insert_server(
@@ -69,16 +73,17 @@ async def update_server(
         raise Conflict(f"a server named {name!r} already exists") from exc
 
 
-async def get_server(s: AsyncSession, server_id: str) -> Server | None:
-    row = (await s.execute(_with_counts.where(servers.c.id == server_id))).one_or_none()
+async def get_server(s: AsyncSession, server_id: str, items: ItemViewers = ALL_ITEMS) -> Server | None:
+    row = (await s.execute(_with_counts(items).where(servers.c.id == server_id))).one_or_none()
     return None if row is None else _server(row)
 
 
-async def list_servers(s: AsyncSession, viewer: Viewer, *, limit: int, offset: int) -> Page[Server]:
+async def list_servers(
+    s: AsyncSession, viewer: Viewer, items: ItemViewers, *, limit: int, offset: int
+) -> Page[Server]:
     seen = visible_to(servers, viewer)
-    rows = (
-        await s.execute(_with_counts.where(seen).order_by(servers.c.name).limit(limit).offset(offset))
-    ).all()
+    query = _with_counts(items).where(seen).order_by(servers.c.name).limit(limit).offset(offset)
+    rows = (await s.execute(query)).all()
     total = await s.scalar(select(func.count()).select_from(servers).where(seen))
     return Page([_server(row) for row in rows], int(total or 0))
 
