@@ -4,27 +4,36 @@ Picked below the kernel's ephemeral range (`ip_local_port_range`, where outgoing
 connections get their local ports), so a port chosen now and bound a few seconds later
 is not taken in between by some client's connection; only another listener could take
 it. Where the range cannot be read or nothing below it is free, the kernel picks.
+
+A port is handed out once per process: a caller picking several before binding any (a
+local stack picks a dozen, then starts its processes) would otherwise be given the same
+one twice now and then, and one of its servers would find its port taken.
 """
 
 from __future__ import annotations
 
 import random
 import socket
+import threading
 
 _LOWEST = 10_000
 _ATTEMPTS = 64
+_handed_out: set[int] = set()
+_lock = threading.Lock()
 
 
 def free_port() -> int:
     low = _ephemeral_low()
-    if low - 1 > _LOWEST:
-        for _ in range(_ATTEMPTS):
-            port = random.randint(_LOWEST, low - 1)
-            if _bindable(port):
-                return port
-    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
+    with _lock:
+        if low - 1 > _LOWEST:
+            for _ in range(_ATTEMPTS):
+                port = random.randint(_LOWEST, low - 1)
+                if port not in _handed_out and _bindable(port):
+                    _handed_out.add(port)
+                    return port
+        with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
+            sock.bind(("127.0.0.1", 0))
+            return sock.getsockname()[1]
 
 
 def _ephemeral_low() -> int:
