@@ -1,6 +1,6 @@
 """Fixtures every directory may use: a real auth service started from the directory's
 own `auth_settings` (tests/auth: each storage backend; tests/registry: SQLite beside
-the registry's)."""
+the registry's). And the order tests run in: the slow directories first."""
 
 from __future__ import annotations
 
@@ -23,6 +23,22 @@ from switchboard_core.http.app import create_app
 from switchboard_core.principals import PrincipalCache
 from switchboard_core.service import Runtime
 from switchboard_testing.auth_service import ADMIN_EMAIL, ADMIN_PASSWORD, Auth
+
+# Directories of whole stacks and gateway processes, slowest first.
+_SLOW_FIRST = ("tests/stack/", "tests/e2e/", "tests/fuzz/", "tests/conformance/")
+
+
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    """Run the slow directories first. Workers take whole files (`--dist loadfile`) in
+    collection order: were the stack files last, one worker would end the run on them
+    alone while the other sat idle; first, the quick files fill the end on both."""
+
+    def rank(item: pytest.Item) -> int:
+        return next(
+            (i for i, prefix in enumerate(_SLOW_FIRST) if item.nodeid.startswith(prefix)), len(_SLOW_FIRST)
+        )
+
+    items.sort(key=rank)  # stable: within a rank, the order collected
 
 
 @dataclass
