@@ -3,14 +3,12 @@ starts the service with, on each backend in turn."""
 
 from __future__ import annotations
 
-import contextlib
 from collections.abc import AsyncIterator
 
 import pytest
 from switchboard_auth import AuthService, AuthSettings
-from switchboard_core.service import Runtime
-from switchboard_core.shared.runtime import open_shared
 from switchboard_testing.auth_service import ADMIN_EMAIL, ADMIN_PASSWORD
+from switchboard_testing.replicas import started_replicas
 
 
 @pytest.fixture
@@ -29,17 +27,5 @@ async def replicas(auth_settings: AuthSettings, redis_server) -> AsyncIterator[l
     """Two started auth replicas on one database and Redis, each with its own Redis
     connections (as two processes have)."""
     settings = auth_settings.model_copy(update={"redis_url": redis_server.url})
-    async with contextlib.AsyncExitStack() as stack:
-        started = []
-        for _ in range(2):
-            shared = await stack.enter_async_context(open_shared(settings, "auth"))
-            service = AuthService(settings)
-            await service.start(Runtime(settings, shared=shared))
-            stack.push_async_callback(_stop, service)
-            started.append(service)
+    async with started_replicas(AuthService, settings, "auth") as started:
         yield started
-
-
-async def _stop(service: AuthService) -> None:
-    await service.drain()
-    await service.stop()

@@ -5,13 +5,10 @@ for a recent hour are counted; rollups outlive the records and then expire too."
 from __future__ import annotations
 
 import asyncio
-import contextlib
 from collections.abc import AsyncIterator
 from pathlib import Path
 
 import pytest
-from switchboard_core.service import Runtime
-from switchboard_core.shared.runtime import open_shared
 from switchboard_metrics.domain.histogram import BOUNDS_MS, BUCKETS
 from switchboard_metrics.domain.invocations import Invocation
 from switchboard_metrics.domain.retention import DAY_MS
@@ -19,6 +16,7 @@ from switchboard_metrics.domain.rollups import HOUR_MS, HourlyRollups, Rollup, R
 from switchboard_metrics.service import MetricsService
 from switchboard_metrics.settings import MetricsSettings
 from switchboard_metrics.store import InvocationStore, RollupStore
+from switchboard_testing.replicas import started_replicas
 
 # An hour's start (1_699_999_200_000 is 2023-11-14 22:00 UTC).
 H0 = 1_699_999_200_000
@@ -228,14 +226,7 @@ async def replicas(tmp_path: Path, database_url: str, redis_server) -> AsyncIter
         metrics_rollup_interval_s=0.05,
         metrics_retention_days=36_500,
     )
-    async with contextlib.AsyncExitStack() as stack:
-        started = []
-        for _ in range(2):
-            shared = await stack.enter_async_context(open_shared(settings, "metrics"))
-            service = MetricsService(settings)
-            await service.start(Runtime(settings, shared=shared))
-            stack.push_async_callback(service.stop)
-            started.append(service)
+    async with started_replicas(MetricsService, settings, "metrics") as started:
         yield started
 
 

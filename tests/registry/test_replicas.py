@@ -5,21 +5,19 @@ of them at a time, passing to the other when it stops."""
 from __future__ import annotations
 
 import asyncio
-import contextlib
 from collections.abc import AsyncIterator, Awaitable, Callable
 from pathlib import Path
 
 import pytest
 from switchboard_core.db import create_engine, sessionmaker
 from switchboard_core.principals import Principal
-from switchboard_core.service import Runtime
 from switchboard_core.shared.bus import RESYNC, InProcessBus
-from switchboard_core.shared.runtime import open_shared
 from switchboard_registry import RegistryService, RegistrySettings
 from switchboard_registry.domain.change_relay import ChangeRelay
 from switchboard_registry.domain.changes import CHANNEL
 from switchboard_registry.store import revision as revision_store
 from switchboard_testing.outbound import OUTBOUND_ALLOW
+from switchboard_testing.replicas import started_replicas, stop_replica
 
 BY = Principal("u-admin", "admin@example.com", True, (), "t-admin", 2**40, personal_team_id="team-admin")
 LEADER_TTL_S = 1.5
@@ -52,20 +50,8 @@ async def replicas(tmp_path: Path, database_url: str, redis_server) -> AsyncIter
         discovery_timeout_s=5.0,
         outbound_allow=OUTBOUND_ALLOW.split(","),
     )
-    async with contextlib.AsyncExitStack() as stack:
-        started = []
-        for _ in range(2):
-            shared = await stack.enter_async_context(open_shared(settings, "registry"))
-            service = RegistryService(settings)
-            await service.start(Runtime(settings, shared=shared))
-            stack.push_async_callback(_stop, service)
-            started.append(service)
+    async with started_replicas(RegistryService, settings, "registry") as started:
         yield started
-
-
-async def _stop(service: RegistryService) -> None:
-    await service.drain()
-    await service.stop()
 
 
 async def test_a_change_on_one_replica_reaches_the_watchers_of_the_other_within_a_second(
@@ -98,7 +84,7 @@ async def test_one_replica_checks_and_follows_upstreams_and_the_other_takes_over
     assert standby.health_schedule.rounds == 0
     assert standby.followers.followed == set()
 
-    await _stop(leader)
+    await stop_replica(leader)
 
     # The stopping leader gave its lease up: the standby takes it at its next try (ttl/3).
     await _eventually(lambda: standby.leading, what="the standby leading", within_s=LEADER_TTL_S)

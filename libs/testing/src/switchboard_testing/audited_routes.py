@@ -4,6 +4,8 @@ what the audit-coverage tests walk, so a new route without a record fails them."
 
 from __future__ import annotations
 
+from collections.abc import Iterable, Mapping
+
 from fastapi import FastAPI
 from switchboard_core.http.refusals import AUDIT_ACTION, MUTATING
 
@@ -16,3 +18,20 @@ def mutating_routes(app: FastAPI) -> dict[tuple[str, str], str]:
         for method, operation in operations.items()
         if method.upper() in MUTATING
     }
+
+
+def check_route_table(
+    routes: Mapping[tuple[str, str], str],
+    covered: Iterable[tuple[str, str]],
+    excluded: Iterable[tuple[str, str]],
+) -> None:
+    """Every mutating route is `covered` by a step of the table once or `excluded` (with
+    its reason, where the table says it), and each names an audit action."""
+    covered = list(covered)
+    assert len(covered) == len(set(covered)), "a route is in the table twice"
+    assert set(covered) | set(excluded) == set(routes), (
+        "mutating routes without an audit step here: "
+        f"{sorted(set(routes) - set(covered) - set(excluded))}; "
+        f"steps for no route: {sorted(set(covered) - set(routes))}"
+    )
+    assert not [route for route, action in routes.items() if not action]
