@@ -58,7 +58,8 @@ def _run(options: Options, bins: dict[str, str]) -> int:
     stack_dir = options.stack_dir
     state = stack_dir / STATE_FILE
     state.unlink(missing_ok=True)
-    previous = {sig: signal.signal(sig, _interrupt) for sig in (signal.SIGINT, signal.SIGTERM)}
+    stop = StopRequest()
+    previous = {sig: signal.signal(sig, stop.handle) for sig in (signal.SIGINT, signal.SIGTERM)}
     supervisor = Supervisor(stack_dir / "logs")
     supervisor.restart_replicas = options.restart_replicas
     status = 0
@@ -68,16 +69,18 @@ def _run(options: Options, bins: dict[str, str]) -> int:
         env = _start(supervisor, options, bins, topology, creds)
         _write_state(stack_dir, topology, creds, env, supervisor)
         print(_banner(options, topology, creds), flush=True)
-        while True:
+        while not stop.requested:
             if supervisor.check():
                 _write_state(stack_dir, topology, creds, env, supervisor)  # new pids
             time.sleep(WATCH_INTERVAL_S)
     except KeyboardInterrupt:
-        print("Stopping the Switchboard stack ...", flush=True)
+        pass
     except StackError as exc:
         print(f"switchboard stack: {exc}", file=sys.stderr, flush=True)
         status = exc.exit_status
     finally:
+        if stop.requested:
+            print("Stopping the Switchboard stack ...", flush=True)
         # A second Ctrl-C must not cut the stop short and leave processes behind.
         for sig in previous:
             signal.signal(sig, signal.SIG_IGN)
@@ -214,5 +217,16 @@ def _locked(stack_dir: Path) -> Iterator[None]:
         yield
 
 
-def _interrupt(_signum, _frame) -> None:
-    raise KeyboardInterrupt
+class StopRequest:
+    """SIGINT/SIGTERM: raise `KeyboardInterrupt` to cut a start short, and remember it.
+
+    The exception alone can be lost: a signal handled while Python runs an at-fork
+    callback (each `Popen` with a `preexec_fn` runs them, as a replica restart does)
+    has its exception printed and dropped. The flag still ends the watch loop."""
+
+    def __init__(self) -> None:
+        self.requested = False
+
+    def handle(self, _signum, _frame) -> None:
+        self.requested = True
+        raise KeyboardInterrupt
