@@ -19,10 +19,12 @@ from switchboard_auth import AuthService, AuthSettings
 from switchboard_auth.store.signing_keys import all_signing_keys
 from switchboard_core.db import create_engine, sessionmaker
 from switchboard_core.grpc import build_server
+from switchboard_core.grpc.interceptors import client_interceptors
 from switchboard_core.http.app import create_app
 from switchboard_core.principals import PrincipalCache
 from switchboard_core.service import Runtime
 from switchboard_testing.auth_service import ADMIN_EMAIL, ADMIN_PASSWORD, Auth
+from switchboard_testing.internal import INTERNAL_TOKEN
 
 # Directories of whole stacks and gateway processes, slowest first.
 _SLOW_FIRST = ("tests/stack/", "tests/e2e/", "tests/fuzz/", "tests/conformance/")
@@ -98,11 +100,11 @@ class RunningAuth(Auth):
 @pytest.fixture
 async def auth(auth_settings: AuthSettings) -> AsyncIterator[RunningAuth]:
     service = AuthService(auth_settings)
-    server, _health = build_server()
+    server, _health = build_server(INTERNAL_TOKEN)
     service.add_to_grpc(server)
     port = server.add_insecure_port("127.0.0.1:0")
     await server.start()
-    channel = grpc.aio.insecure_channel(f"127.0.0.1:{port}")
+    channel = grpc.aio.insecure_channel(f"127.0.0.1:{port}", interceptors=client_interceptors(INTERNAL_TOKEN))
     principals = PrincipalCache(channel, timeout_s=5)
     try:
         await service.start(Runtime(auth_settings, principals=principals))

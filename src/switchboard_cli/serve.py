@@ -6,15 +6,21 @@ import asyncio
 import logging
 import sys
 
+from pydantic import ValidationError
 from switchboard_core import telemetry
 from switchboard_core.service import Host
-from switchboard_core.settings import ServiceSettings
+from switchboard_core.settings import MissingInternalToken, ServiceSettings
 
 from switchboard_cli.catalog import BUILDERS
 
 
 def run(names: list[str]) -> int:
-    settings = ServiceSettings()
+    try:
+        settings = ServiceSettings()
+        settings.internal_credential()
+    except (ValidationError, MissingInternalToken) as exc:
+        print(f"switchboard: {_settings_problem(exc)}", file=sys.stderr, flush=True)
+        return 2
     logging.basicConfig(
         level=settings.log_level.upper(),
         format="%(asctime)s %(levelname)s %(name)s: %(message)s",
@@ -33,6 +39,15 @@ def run(names: list[str]) -> int:
         telemetry.shutdown(provider)
     print("Switchboard stopped.", flush=True)
     return 0
+
+
+def _settings_problem(exc: Exception) -> str:
+    if isinstance(exc, ValidationError):
+        return "; ".join(
+            f"SWITCHBOARD_{'_'.join(str(p) for p in error['loc']).upper()}: {error['msg']}"
+            for error in exc.errors()
+        )
+    return str(exc)
 
 
 def _base_url(host: Host) -> str:

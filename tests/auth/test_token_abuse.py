@@ -27,6 +27,7 @@ from cryptography.hazmat.primitives.asymmetric import ec
 from jwt.utils import base64url_decode, base64url_encode
 from switchboard.auth.v1 import auth_pb2, auth_pb2_grpc
 from switchboard_testing.gateway_process import GatewayProcess, start_gateway
+from switchboard_testing.internal import INTERNAL_ENV, INTERNAL_METADATA
 
 INITIALIZE = {
     "jsonrpc": "2.0",
@@ -42,7 +43,8 @@ INITIALIZE = {
 
 @pytest.fixture(scope="module")
 def gateway() -> Iterator[GatewayProcess]:
-    with start_gateway() as process:
+    # Given the internal token, so that the test may call Authenticate as a peer would.
+    with start_gateway(INTERNAL_ENV) as process:
         yield process
 
 
@@ -199,7 +201,7 @@ def problems(gateway: GatewayProcess, stub, token: str) -> dict[str, str]:
         if (problem := http_refusal(response)) is not None:
             found[face] = problem
     try:
-        stub.Authenticate(auth_pb2.AuthenticateRequest(token=token), timeout=10)
+        stub.Authenticate(auth_pb2.AuthenticateRequest(token=token), timeout=10, metadata=INTERNAL_METADATA)
         found["gRPC Authenticate"] = "accepted"
     except grpc.RpcError as exc:
         if exc.code() != grpc.StatusCode.UNAUTHENTICATED:
@@ -212,7 +214,10 @@ def accepted_everywhere(gateway: GatewayProcess, stub, token: str) -> bool:
     return (
         httpx.get(gateway.base_url + "/auth/me", headers=bearer).status_code == 200
         and httpx.get(gateway.base_url + "/gateways", headers=bearer).status_code == 200
-        and stub.Authenticate(auth_pb2.AuthenticateRequest(token=token), timeout=10).principal.user_id != ""
+        and stub.Authenticate(
+            auth_pb2.AuthenticateRequest(token=token), timeout=10, metadata=INTERNAL_METADATA
+        ).principal.user_id
+        != ""
     )
 
 

@@ -16,6 +16,7 @@ from switchboard_core.http.app import create_app
 from switchboard_core.shared.bus import Bus
 from switchboard_core.shared.redis_bus import RedisBus
 from switchboard_core.shared.redis_client import RedisConfig, make_client
+from switchboard_testing.internal import INTERNAL_TOKEN
 from switchboard_testing.redis_server import RedisServer
 
 HEALTH_CHECK = "/grpc.health.v1.Health/Check"
@@ -34,10 +35,10 @@ async def test_every_statement_an_engine_runs_is_counted(tmp_path: Path) -> None
 
 
 async def test_every_outgoing_grpc_call_is_counted_by_method() -> None:
-    server, _health = build_server()
+    server, _health = build_server(INTERNAL_TOKEN)
     port = server.add_insecure_port("127.0.0.1:0")
     await server.start()
-    channels = Channels()
+    channels = Channels(INTERNAL_TOKEN)
     try:
         stub = health_pb2_grpc.HealthStub(channels.get(f"127.0.0.1:{port}"))
         before = COUNTERS.snapshot()

@@ -20,6 +20,7 @@ from switchboard_core.service import Runtime
 from switchboard_metrics.service import MetricsService
 from switchboard_metrics.settings import MetricsSettings
 from switchboard_metrics.store import InvocationStore
+from switchboard_testing.internal import INTERNAL_TOKEN
 
 
 @pytest.fixture
@@ -61,11 +62,11 @@ async def service(settings: MetricsSettings, spans: InMemorySpanExporter) -> Asy
 @pytest.fixture
 async def channel(service: MetricsService) -> AsyncIterator[grpc.aio.Channel]:
     """A client channel to the service behind a real gRPC server on loopback."""
-    server, _health = build_server()
+    server, _health = build_server(INTERNAL_TOKEN)
     service.add_to_grpc(server)
     port = server.add_insecure_port("127.0.0.1:0")
     await server.start()
-    channels = Channels()
+    channels = Channels(INTERNAL_TOKEN)
     yield channels.get(f"127.0.0.1:{port}")
     await channels.close()
     await server.stop(None)

@@ -8,8 +8,9 @@ from collections.abc import AsyncIterator, Callable
 import grpc
 import pytest
 from switchboard.metrics.v1 import metrics_pb2, metrics_pb2_grpc
-from switchboard_core.grpc.interceptors import CLIENT_INTERCEPTORS
+from switchboard_core.grpc.interceptors import client_interceptors
 from switchboard_proxy.metrics_buffer import MetricsBuffer
+from switchboard_testing.internal import INTERNAL_TOKEN
 from switchboard_testing.ports import free_port
 
 
@@ -43,7 +44,7 @@ def connect(port: int) -> grpc.aio.Channel:
     # The proxy's own client interceptors; reconnect quickly once a server that was down comes up.
     return grpc.aio.insecure_channel(
         f"127.0.0.1:{port}",
-        interceptors=list(CLIENT_INTERCEPTORS),
+        interceptors=client_interceptors(INTERNAL_TOKEN),
         options=[
             ("grpc.initial_reconnect_backoff_ms", 50),
             ("grpc.min_reconnect_backoff_ms", 50),

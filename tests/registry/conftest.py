@@ -32,6 +32,7 @@ from switchboard_registry import RegistryService, RegistrySettings
 from switchboard_registry.domain.registry import Registry
 from switchboard_registry.store import audit_outbox
 from switchboard_testing.auth_service import ADMIN_EMAIL, ADMIN_PASSWORD, Auth
+from switchboard_testing.internal import INTERNAL_TOKEN
 from switchboard_testing.outbound import LOOPBACK_ALLOWED, OUTBOUND_ALLOW
 
 UPSTREAM_APP = Path(__file__).with_name("upstream_app.py")
@@ -367,11 +368,11 @@ async def registry_stub(
     registry_service: RegistryService,
 ) -> AsyncIterator[registry_pb2_grpc.RegistryServiceStub]:
     """A client of the registry's gRPC face, served by a real gRPC server on loopback."""
-    server, _health = build_server()
+    server, _health = build_server(INTERNAL_TOKEN)
     registry_service.add_to_grpc(server)
     port = server.add_insecure_port("127.0.0.1:0")
     await server.start()
-    channels = Channels()
+    channels = Channels(INTERNAL_TOKEN)
     try:
         yield registry_pb2_grpc.RegistryServiceStub(channels.get(f"127.0.0.1:{port}"))
     finally:

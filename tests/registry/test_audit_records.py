@@ -19,6 +19,7 @@ from switchboard_core.http.app import create_app
 from switchboard_core.principals import Principal
 from switchboard_core.service import Runtime
 from switchboard_registry import RegistryService, RegistrySettings
+from switchboard_testing.internal import INTERNAL_TOKEN
 from switchboard_testing.outbound import OUTBOUND_ALLOW
 from switchboard_testing.ports import free_port
 
@@ -36,7 +37,7 @@ async def _auth_on(port: int, data_dir: Path) -> AsyncIterator[AuthService]:
         data_dir=data_dir, bootstrap_admin_email="root@example.com", bootstrap_admin_password="x" * 20
     )
     service = AuthService(settings)
-    server, _health = build_server()
+    server, _health = build_server(INTERNAL_TOKEN)
     service.add_to_grpc(server)
     server.add_insecure_port(f"127.0.0.1:{port}")
     await service.start(Runtime(settings))

@@ -9,6 +9,7 @@ import time
 
 import httpx
 from switchboard_testing.gateway_process import start_gateway
+from switchboard_testing.internal import INTERNAL_ENV
 from switchboard_testing.ports import free_port
 from switchboard_testing.postgres import SUPERUSER, start_postgres
 from switchboard_testing.readiness import wait_until_http_ok
@@ -36,6 +37,7 @@ def test_a_service_started_before_postgres_and_redis_is_ready_once_they_are() ->
     env = {
         "SWITCHBOARD_REGISTRY_DATABASE_URL": f"postgresql+psycopg://{SUPERUSER}@127.0.0.1:{pg_port}/postgres",
         "SWITCHBOARD_REDIS_URL": f"redis://127.0.0.1:{redis_port}/0",
+        **INTERNAL_ENV,
         # Short bases so the test does not wait long for the next attempt once they are up.
         "SWITCHBOARD_DB_RETRY_INTERVAL_MS": "250",
         "SWITCHBOARD_REDIS_RETRY_INTERVAL_MS": "250",

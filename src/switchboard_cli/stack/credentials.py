@@ -1,13 +1,16 @@
-"""The stack's passwords: generated on first start, kept in `<dir>/credentials.json`
-(mode 0600) so that a later start finds the same Postgres cluster and admin."""
+"""The stack's passwords and the services' internal gRPC token: generated on first
+start, kept in `<dir>/credentials.json` (mode 0600) so that a later start finds the
+same Postgres cluster and admin."""
 
 from __future__ import annotations
 
 import json
 import os
 import secrets
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, replace
 from pathlib import Path
+
+from switchboard_core.grpc import internal_auth
 
 FILE_NAME = "credentials.json"
 ADMIN_EMAIL = "admin@example.com"
@@ -20,23 +23,38 @@ class Credentials:
     database_password: str
     admin_email: str
     admin_password: str
+    # Absent from the files of stacks made before internal gRPC calls were authenticated.
+    internal_token: str = ""
 
 
 def load_or_create(stack_dir: Path) -> Credentials:
     path = stack_dir / FILE_NAME
     if path.exists():
-        return Credentials(**json.loads(path.read_text()))
+        kept = Credentials(**json.loads(path.read_text()))
+        if kept.internal_token:
+            return kept
+        made = replace(kept, internal_token=internal_auth.new_token())
+        partial = path.with_suffix(".partial")
+        partial.unlink(missing_ok=True)
+        _write(partial, made).replace(path)
+        return made
     made = Credentials(
         postgres_superuser_password=_password(),
         database_user="switchboard",
         database_password=_password(),
         admin_email=ADMIN_EMAIL,
         admin_password=_password(),
+        internal_token=internal_auth.new_token(),
     )
+    _write(path, made)
+    return made
+
+
+def _write(path: Path, credentials: Credentials) -> Path:
     fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
     with os.fdopen(fd, "w") as out:
-        json.dump(asdict(made), out, indent=2)
-    return made
+        json.dump(asdict(credentials), out, indent=2)
+    return path
 
 
 def _password() -> str:

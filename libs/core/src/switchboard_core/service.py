@@ -14,7 +14,7 @@ import contextlib
 import logging
 import signal
 from collections.abc import Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import Protocol
 
 import grpc
@@ -40,12 +40,17 @@ class Runtime:
     """What a running service may use of its host."""
 
     settings: ServiceSettings
-    channels: Channels = field(default_factory=Channels)
+    # Channels to the other services, carrying the internal token (made from the settings).
+    channels: Channels = None  # type: ignore[assignment]
     principals: PrincipalCache | None = None
     # The bus, leadership and Redis client replicas share (in-process when embedded).
     shared: Shared | None = None
     # Per-token and per-user request limits, checked where the caller is resolved.
     limits: RateLimiter | None = None
+
+    def __post_init__(self) -> None:
+        if self.channels is None:
+            self.channels = Channels(self.settings.internal_credential())
 
     def channel(self, service: str) -> grpc.aio.Channel:
         return self.channels.get(self.settings.addr_of(service))  # type: ignore[arg-type]
@@ -88,7 +93,7 @@ class Host:
         loop = asyncio.get_running_loop()
         for sig in (signal.SIGINT, signal.SIGTERM):
             loop.add_signal_handler(sig, self._stopping.set)
-        server, health = build_server()
+        server, health = build_server(self.settings.internal_credential())
         names = [n for s in self.services for n in s.grpc_names]
         started: list[Service] = []
         http_task: asyncio.Task | None = None

@@ -13,11 +13,18 @@ from typing import Annotated, Literal
 from pydantic import Field, SecretStr, field_validator
 from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 
+from switchboard_core.grpc import internal_auth
 from switchboard_core.security.outbound import LOOPBACK, OutboundPolicy
 from switchboard_core.security.sealing import SecretKeys, embedded_keys
 
 DEFAULT_HTTP_PORT = 4444
 DEFAULT_GRPC_PORT = 4445
+# An embedded gateway's internal token: its gRPC peers are all in this process.
+_PROCESS_TOKEN = internal_auth.new_token()
+
+
+class MissingInternalToken(ValueError):
+    """A service whose peers run elsewhere was given no internal token."""
 
 
 class ServiceSettings(BaseSettings):
@@ -81,6 +88,11 @@ class ServiceSettings(BaseSettings):
     # of the gateway's own in `<data_dir>/secret.keys`; unset otherwise: no credentials.
     secret_keys: SecretStr = SecretStr("")
 
+    # What the services of one deployment authenticate each other's gRPC calls with
+    # (at least 32 characters, the same on every service; docs/internal-grpc.md).
+    # Unset when embedded: one made at start; unset otherwise: the service won't start.
+    internal_token: SecretStr = SecretStr("")
+
     @field_validator("outbound_allow", mode="before")
     @classmethod
     def _comma_list(cls, value: object) -> object:
@@ -102,6 +114,15 @@ class ServiceSettings(BaseSettings):
         SecretKeys.parse(value.get_secret_value())
         return value
 
+    @field_validator("internal_token")
+    @classmethod
+    def _long_enough(cls, value: SecretStr) -> SecretStr:
+        if value.get_secret_value() and len(value.get_secret_value()) < internal_auth.MIN_LENGTH:
+            raise ValueError(
+                f"SWITCHBOARD_INTERNAL_TOKEN needs at least {internal_auth.MIN_LENGTH} characters"
+            )
+        return value
+
     @field_validator("outbound_allow")
     @classmethod
     def _valid_entries(cls, value: list[str] | None) -> list[str] | None:
@@ -121,6 +142,24 @@ class ServiceSettings(BaseSettings):
         if keys.keys or self.redis_url:
             return keys
         return embedded_keys(self.data_dir)
+
+    @property
+    def embedded(self) -> bool:
+        """No peer in another process: every service this one calls is hosted here."""
+        return not (self.redis_url or self.auth_addr or self.registry_addr or self.metrics_addr)
+
+    def internal_credential(self) -> str:
+        """The internal gRPC token: the configured one, or (embedded) one made for this process."""
+        token = self.internal_token.get_secret_value()
+        if token:
+            return token
+        if self.embedded:
+            return _PROCESS_TOKEN
+        raise MissingInternalToken(
+            "SWITCHBOARD_INTERNAL_TOKEN is not set: services running apart authenticate each "
+            "other's gRPC calls with it. Set the same value (32+ characters, e.g. from "
+            "`openssl rand -base64 32`) on every service of the deployment."
+        )
 
     @property
     def grpc_local_addr(self) -> str:

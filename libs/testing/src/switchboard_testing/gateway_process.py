@@ -13,6 +13,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from switchboard_testing.errors import ProcessStartError
+from switchboard_testing.internal import INTERNAL_ENV
 from switchboard_testing.outbound import OUTBOUND_ENV
 from switchboard_testing.ports import free_port
 from switchboard_testing.readiness import wait_until_http_ok
@@ -130,6 +131,7 @@ def start_services(
         "SWITCHBOARD_AUTH_ADDR": f"127.0.0.1:{grpc_ports['auth']}",
         "SWITCHBOARD_REGISTRY_ADDR": f"127.0.0.1:{grpc_ports['registry']}",
         "SWITCHBOARD_METRICS_ADDR": f"127.0.0.1:{grpc_ports['metrics']}",
+        **INTERNAL_ENV,
     }
     with contextlib.ExitStack() as stack:
         yield {

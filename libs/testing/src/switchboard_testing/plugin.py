@@ -14,6 +14,9 @@ Fixtures:
   the distributed shape behind nginx (switchboard_testing.stack);
 - `redis_server`: a private Redis on a free port (switchboard_testing.redis_server).
 
+Settings made in a test carry the test deployment's internal gRPC token
+(switchboard_testing.internal), as every service of a deployment would.
+
 Under `CI=true` a skipped test fails, with the skip reason: a test that cannot run in CI
 (a missing binary, an unset variable) must be fixed in CI, not silently pass.
 """
@@ -30,6 +33,7 @@ from typing import Protocol
 import pytest
 
 from switchboard_testing.errors import MissingBinary
+from switchboard_testing.internal import INTERNAL_ENV
 from switchboard_testing.pgbouncer import PgBouncer, start_pgbouncer
 from switchboard_testing.postgres import FreshDatabases, PostgresServer, start_postgres
 from switchboard_testing.upstream_process import UpstreamProcess, start_upstream
@@ -63,6 +67,11 @@ def upstream_factory() -> Iterator[UpstreamFactory]:
 
 def running_in_ci() -> bool:
     return os.environ.get("CI", "").strip().lower() in ("true", "1", "yes")
+
+
+def pytest_configure(config: pytest.Config) -> None:
+    for key, value in INTERNAL_ENV.items():
+        os.environ.setdefault(key, value)
 
 
 @pytest.hookimpl(wrapper=True)

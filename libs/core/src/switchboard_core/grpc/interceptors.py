@@ -1,8 +1,11 @@
-"""Interceptors: W3C trace context over metadata, and errors to gRPC status codes.
+"""Interceptors: the internal token, W3C trace context over metadata, and errors to
+gRPC status codes.
 
 A servicer raises `SwitchboardError`s; the server interceptor turns each into the
-status code `errors.STATUS` names, so servicers stay translation-only. Client
-interceptors also count each outgoing call (`counters`: `grpc.calls`, by method too).
+status code `errors.STATUS` names, so servicers stay translation-only, and refuses a
+call to an internal API that lacks the internal token (`internal_auth`). Client
+interceptors send that token, and count each outgoing call (`counters`: `grpc.calls`,
+by method too).
 """
 
 from __future__ import annotations
@@ -16,6 +19,7 @@ from opentelemetry import context, propagate, trace
 
 from switchboard_core.counters import COUNTERS
 from switchboard_core.errors import SwitchboardError, status_of
+from switchboard_core.grpc import internal_auth
 
 tracer = trace.get_tracer(__name__)
 logger = logging.getLogger(__name__)
@@ -26,10 +30,17 @@ def _abort_details(exc: SwitchboardError) -> tuple[grpc.StatusCode, str]:
 
 
 class ServerInterceptor(grpc.aio.ServerInterceptor):
+    def __init__(self, internal_token: str) -> None:
+        self._internal_token = internal_token.encode()
+
     async def intercept_service(self, continuation, details):
         handler = await continuation(details)
         if handler is None:
             return None
+        if not internal_auth.is_open(details.method) and not internal_auth.carries(
+            details.invocation_metadata, self._internal_token
+        ):
+            return internal_auth.refusing(handler)
         carrier = {k: v for k, v in (details.invocation_metadata or ()) if isinstance(v, str)}
         method = details.method
         if handler.unary_unary:
@@ -82,40 +93,46 @@ def _streaming(behavior: Callable[..., Any], method: str, carrier: dict[str, str
     return wrapped
 
 
-def _outgoing(details: grpc.aio.ClientCallDetails) -> grpc.aio.ClientCallDetails:
-    """What every outgoing call goes through: counted, and given the trace context."""
-    method = details.method.decode() if isinstance(details.method, bytes) else details.method
-    COUNTERS.add("grpc.calls")
-    COUNTERS.add(f"grpc.calls.{method}")
-    return _with_trace_context(details)
+class _Outgoing:
+    """What every outgoing call goes through: counted, given the internal token and the
+    trace context."""
+
+    def __init__(self, internal_token: str) -> None:
+        self._internal_token = internal_token
+
+    def details(self, details: grpc.aio.ClientCallDetails) -> grpc.aio.ClientCallDetails:
+        method = details.method.decode() if isinstance(details.method, bytes) else details.method
+        COUNTERS.add("grpc.calls")
+        COUNTERS.add(f"grpc.calls.{method}")
+        metadata = grpc.aio.Metadata(*(details.metadata or ()))
+        metadata.add(internal_auth.METADATA_KEY, self._internal_token)
+        carrier: dict[str, str] = {}
+        propagate.inject(carrier)
+        for key, value in carrier.items():
+            metadata.add(key, value)
+        return grpc.aio.ClientCallDetails(
+            details.method, details.timeout, metadata, details.credentials, details.wait_for_ready
+        )
 
 
-def _with_trace_context(details: grpc.aio.ClientCallDetails) -> grpc.aio.ClientCallDetails:
-    carrier: dict[str, str] = {}
-    propagate.inject(carrier)
-    if not carrier:
-        return details
-    metadata = grpc.aio.Metadata(*(details.metadata or ()))
-    for key, value in carrier.items():
-        metadata.add(key, value)
-    return grpc.aio.ClientCallDetails(
-        details.method, details.timeout, metadata, details.credentials, details.wait_for_ready
-    )
-
-
-class ClientUnaryUnary(grpc.aio.UnaryUnaryClientInterceptor):
+class ClientUnaryUnary(_Outgoing, grpc.aio.UnaryUnaryClientInterceptor):
     async def intercept_unary_unary(self, continuation, details, request):
-        return await continuation(_outgoing(details), request)
+        return await continuation(self.details(details), request)
 
 
-class ClientUnaryStream(grpc.aio.UnaryStreamClientInterceptor):
+class ClientUnaryStream(_Outgoing, grpc.aio.UnaryStreamClientInterceptor):
     async def intercept_unary_stream(self, continuation, details, request):
-        return await continuation(_outgoing(details), request)
+        return await continuation(self.details(details), request)
 
 
-class ClientStreamUnary(grpc.aio.StreamUnaryClientInterceptor):
+class ClientStreamUnary(_Outgoing, grpc.aio.StreamUnaryClientInterceptor):
     async def intercept_stream_unary(self, continuation, details, request_iterator):
-        return await continuation(_outgoing(details), request_iterator)
+        return await continuation(self.details(details), request_iterator)
 
 
-CLIENT_INTERCEPTORS = (ClientUnaryUnary(), ClientUnaryStream(), ClientStreamUnary())
+def client_interceptors(internal_token: str) -> list[grpc.aio.ClientInterceptor]:
+    return [
+        ClientUnaryUnary(internal_token),
+        ClientUnaryStream(internal_token),
+        ClientStreamUnary(internal_token),
+    ]

@@ -10,9 +10,10 @@ from switchboard_core.grpc.interceptors import ServerInterceptor
 MAX_MESSAGE_BYTES = 16 * 1024 * 1024
 
 
-def build_server() -> tuple[grpc.aio.Server, health.aio.HealthServicer]:
+def build_server(internal_token: str) -> tuple[grpc.aio.Server, health.aio.HealthServicer]:
+    """A server whose internal APIs answer only callers sending `internal_token`."""
     server = grpc.aio.server(
-        interceptors=[ServerInterceptor()],
+        interceptors=[ServerInterceptor(internal_token)],
         options=[
             ("grpc.max_receive_message_length", MAX_MESSAGE_BYTES),
             ("grpc.max_send_message_length", MAX_MESSAGE_BYTES),
