@@ -6,6 +6,8 @@ recorded as `denied`, and a health check asked for records what it found."""
 from __future__ import annotations
 
 import asyncio
+import time
+import uuid
 from collections.abc import AsyncIterator, Awaitable, Callable
 from contextlib import asynccontextmanager
 from pathlib import Path
@@ -14,6 +16,8 @@ import httpx
 import orjson
 from switchboard_auth import AuthService, AuthSettings
 from switchboard_auth.store.audit import AuditFilter
+from switchboard_core.audit import AuditEvent
+from switchboard_core.counters import COUNTERS
 from switchboard_core.grpc import build_server
 from switchboard_core.http.app import create_app
 from switchboard_core.principals import Principal
@@ -179,6 +183,37 @@ async def test_records_wait_in_the_registry_while_auth_is_down_and_arrive_when_i
             await _until(lambda: _emptied(registry), within_s=5, what="the outbox emptied after delivery")
             [record] = await _records(auth)
             assert record.entity_id == gateway.json()["id"]
+
+
+async def test_a_record_auth_refuses_is_set_aside_and_holds_back_none_behind_it(
+    tmp_path, database_url, alpha
+):
+    port = free_port()
+    async with _registry(tmp_path, database_url, port) as registry, _api(registry) as api:
+        # While auth is down, one batch forms: a good record, one auth will never take, a good one.
+        gateway = await api.post("/gateways", json={"name": "alpha", "url": alpha.url})
+        assert gateway.status_code == 201, gateway.text
+        poison = AuditEvent(
+            action="", entity_type="gateway", entity_id="g", actor_user_id="u", actor_email="e@x",
+            actor_token_id="t", at_ms=int(time.time() * 1000), id=str(uuid.uuid4()),
+        )  # fmt: skip
+        await registry._outbox.keep(poison)
+        assert (await api.post(f"/gateways/{gateway.json()['id']}/refresh")).status_code == 200
+        refused_before = COUNTERS.get("audit.outbox.refused")
+
+        async with _auth_on(port, tmp_path / "auth") as auth:
+            await _until(lambda: _emptied(registry), within_s=15, what="the good records delivered")
+            assert [r.action for r in reversed(await _records(auth))] == ["gateway.create", "gateway.refresh"]
+            [(set_aside_id, why)] = await registry._outbox.set_aside()
+            assert set_aside_id == poison.id
+            assert "needs an id, an action" in why
+            assert COUNTERS.get("audit.outbox.refused") == refused_before + 1
+            # Set aside stays set aside: later changes are delivered past it, it is never resent.
+            again = await api.post("/servers", json={"name": "later", "tools": ["alpha__echo"]})
+            assert again.status_code == 201, again.text
+            await _until(lambda: _emptied(registry), within_s=10, what="a later record delivered")
+            assert [r.action for r in await _records(auth, entity_type="server")] == ["server.create"]
+            assert COUNTERS.get("audit.outbox.refused") == refused_before + 1
 
 
 async def _emptied(registry: RegistryService) -> bool:

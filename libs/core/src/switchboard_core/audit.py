@@ -31,6 +31,8 @@ from urllib.parse import urlsplit, urlunsplit
 import orjson
 from switchboard.auth.v1 import auth_pb2
 
+from switchboard_core.errors import InvalidInput
+
 REDACTED = "<redacted>"
 _SECRET_WORDS = ("password", "secret", "token", "key", "credential", "authorization")
 SUCCESS = "success"
@@ -153,7 +155,10 @@ class AuditEvent:
 
     @classmethod
     def from_proto(cls, record: auth_pb2.AuditRecord) -> AuditEvent:
-        changes = orjson.loads(record.changes_json) if record.changes_json else {}
+        try:
+            changes = orjson.loads(record.changes_json) if record.changes_json else {}
+        except orjson.JSONDecodeError:
+            raise InvalidInput(f"audit record {record.id!r}: its changes are not JSON") from None
         return cls(
             action=record.action,
             entity_type=record.entity_type,

@@ -61,7 +61,9 @@ class AuditLog:
     async def ingest(self, events: list[AuditEvent]) -> None:
         for event in events:
             if not (event.id and event.action and event.entity_type and event.at_ms > 0):
-                raise InvalidInput("an audit record needs an id, an action, an entity type and a time")
+                raise InvalidInput(
+                    f"audit record {event.id!r}: a record needs an id, an action, an entity type and a time"
+                )
         async with self._sessions.begin() as session:
             await _append(session, events)
 

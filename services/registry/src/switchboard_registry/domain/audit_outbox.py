@@ -7,6 +7,10 @@ woken and sends what it holds to `AuthService.RecordAudit` (with the gRPC deadli
 deleting what auth took. While auth cannot be reached the records wait in the database
 (they survive a restart) and delivery is tried again with backoff; auth ignores a
 record it already has, so a delivery whose answer was lost may simply be repeated.
+A record auth refuses as invalid (it never will take it) must not hold back the ones
+behind it: the batch is then sent one record at a time, and each refused one is set
+aside in the outbox with auth's reason (kept, logged as an error, counted as
+`audit.outbox.refused`, never sent again) while the others go on.
 Every replica delivers its own outbox rows and may deliver another's: harmless, for
 the same reason.
 
@@ -28,7 +32,8 @@ from collections.abc import Awaitable, Callable
 from sqlalchemy.exc import SQLAlchemyError
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 from switchboard_core.audit import Actor, AuditEvent
-from switchboard_core.errors import SwitchboardError
+from switchboard_core.counters import COUNTERS
+from switchboard_core.errors import InvalidInput, SwitchboardError
 
 from switchboard_registry.domain.access import SYSTEM
 from switchboard_registry.store import audit_outbox as store
@@ -88,6 +93,11 @@ class AuditOutbox:
         async with self._sessions() as s:
             return await store.count(s)
 
+    async def set_aside(self) -> list[tuple[str, str]]:
+        """The records auth refused, with its reasons: (id, reason), oldest first."""
+        async with self._sessions() as s:
+            return await store.refused(s)
+
     async def _deliver_forever(self) -> None:
         pause = _FIRST_RETRY_S
         while True:
@@ -114,7 +124,26 @@ class AuditOutbox:
             rows = await store.oldest(s, limit=BATCH)
         if not rows:
             return True
-        await self._send([raw for _, raw in rows])
-        async with self._sessions.begin() as s:
-            await store.drop(s, [id_ for id_, _ in rows])
+        try:
+            await self._send([raw for _, raw in rows])
+        except InvalidInput:
+            await self._one_at_a_time(rows)
+        else:
+            async with self._sessions.begin() as s:
+                await store.drop(s, [id_ for id_, _ in rows])
         return len(rows) < BATCH
+
+    async def _one_at_a_time(self, rows: list[tuple[str, bytes]]) -> None:
+        """Deliver `rows` singly, setting aside each auth refuses; any other failure stops
+        it (what was delivered so far is dropped first)."""
+        for id_, raw in rows:
+            try:
+                await self._send([raw])
+            except InvalidInput as exc:
+                logger.error("auth refused audit record %s (%s): set aside in audit_outbox", id_, exc.message)
+                COUNTERS.add("audit.outbox.refused")
+                async with self._sessions.begin() as s:
+                    await store.set_aside(s, id_, exc.message)
+                continue
+            async with self._sessions.begin() as s:
+                await store.drop(s, [id_])

@@ -1,10 +1,11 @@
-"""Queries on `audit_outbox`: add a record, take the oldest, drop those delivered."""
+"""Queries on `audit_outbox`: add a record, take the oldest waiting, drop those
+delivered, set aside those refused."""
 
 from __future__ import annotations
 
 from datetime import UTC, datetime
 
-from sqlalchemy import delete, insert, select
+from sqlalchemy import delete, func, insert, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 from switchboard_core.audit import AuditEvent
 
@@ -22,7 +23,12 @@ async def add(s: AsyncSession, event: AuditEvent) -> None:
 
 
 async def oldest(s: AsyncSession, *, limit: int) -> list[tuple[str, bytes]]:
-    query = select(audit_outbox.c.id, audit_outbox.c.record).order_by(audit_outbox.c.created_at).limit(limit)
+    query = (
+        select(audit_outbox.c.id, audit_outbox.c.record)
+        .where(audit_outbox.c.refused.is_(None))
+        .order_by(audit_outbox.c.created_at)
+        .limit(limit)
+    )
     return [(row.id, row.record) for row in await s.execute(query)]
 
 
@@ -30,5 +36,16 @@ async def drop(s: AsyncSession, ids: list[str]) -> None:
     await s.execute(delete(audit_outbox).where(audit_outbox.c.id.in_(ids)))
 
 
-async def count(s: AsyncSession) -> int:
-    return len((await s.execute(select(audit_outbox.c.id))).all())
+async def set_aside(s: AsyncSession, id_: str, why: str) -> None:
+    await s.execute(update(audit_outbox).where(audit_outbox.c.id == id_).values(refused=why[:1000]))
+
+
+async def count(s: AsyncSession, *, refused: bool = False) -> int:
+    """Records waiting to be delivered (or, `refused=True`, those set aside)."""
+    where = audit_outbox.c.refused.is_not(None) if refused else audit_outbox.c.refused.is_(None)
+    return (await s.execute(select(func.count()).select_from(audit_outbox).where(where))).scalar_one()
+
+
+async def refused(s: AsyncSession) -> list[tuple[str, str]]:
+    query = select(audit_outbox.c.id, audit_outbox.c.refused).where(audit_outbox.c.refused.is_not(None))
+    return [(row.id, row.refused) for row in await s.execute(query.order_by(audit_outbox.c.created_at))]

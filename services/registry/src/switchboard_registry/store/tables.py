@@ -152,4 +152,6 @@ audit_outbox = Table(
     Column("created_at", DateTime(timezone=True), nullable=False, index=True),
     # The serialized `switchboard.auth.v1.AuditRecord`.
     Column("record", LargeBinary, nullable=False),
+    # Why auth refused the record (set aside: kept, never sent again); null while it waits.
+    Column("refused", Text, nullable=True),
 )
