@@ -13,7 +13,7 @@ from switchboard_core.policy import BUILTIN_ROLES, Membership
 from switchboard_core.principals import Principal
 from switchboard_mcp import jsonrpc
 from switchboard_proxy import catalog_views
-from switchboard_proxy.catalog import PUBLIC, Catalog, render
+from switchboard_proxy.catalog import UNSHARED, Catalog, render
 from switchboard_proxy.catalog_views import Hidden, check_server, require, view_of
 from switchboard_proxy.dispatch import CallContext, Dispatcher
 
@@ -164,13 +164,23 @@ def test_a_tool_the_caller_may_not_see_is_hidden_and_one_it_sees_names_the_missi
     require(member(OWNER, "developer"), "tools.execute", tools["private-tool"].access, "tool")
 
 
-def test_an_entity_the_registry_sent_no_access_for_is_public() -> None:
+def test_an_entity_the_registry_sent_no_access_for_is_shown_to_administrators_only() -> None:
     reply = registry_pb2.Catalog(server_id="", tools=[registry_pb2.ToolBinding(name="t", gateway_id="g")])
     rendered = render(reply)
-    assert rendered.tools_by_name["t"].access == PUBLIC
-    assert rendered.server_access is None
-    assert names(view_of(rendered, OUTSIDER).tools) == ["t"]
+    assert rendered.tools_by_name["t"].access == UNSHARED
+    assert rendered.server_access is None  # the catalog of every tool: no server to check
+    assert names(view_of(rendered, OUTSIDER).tools) == []
+    assert names(view_of(rendered, member(SOMEONE, "team_admin")).tools) == []
+    assert names(view_of(rendered, ADMIN).tools) == ["t"]
     check_server(OUTSIDER, rendered)
+
+
+def test_a_server_the_registry_sent_no_access_for_is_unknown_to_all_but_administrators() -> None:
+    rendered = render(registry_pb2.Catalog(server_id="s1"))
+    assert rendered.server_access == UNSHARED
+    with pytest.raises(NotFound):
+        check_server(member(SOMEONE, "developer"), rendered)
+    check_server(ADMIN, rendered)
 
 
 @pytest.mark.parametrize(

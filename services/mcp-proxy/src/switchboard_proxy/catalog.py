@@ -77,9 +77,10 @@ def _upstream(u: registry_pb2.Upstream, keys: SecretKeys) -> Upstream:
     return Upstream(u.gateway_id, u.name, u.url, capabilities, auth)
 
 
-# What an entity the registry sent no access for is taken as: a registry predating
-# visibility listed everything to everyone signed in.
-PUBLIC = Target(team_id="", visibility="public")
+# What an entity (or a server) the registry sent no access for is taken as: private to
+# no one, so only platform administrators see it. Failing closed: a registry predating
+# visibility, or a bug dropping the field, must not show private items to everybody.
+UNSHARED = Target(team_id="", owner_id="", visibility="private")
 
 
 @dataclass(frozen=True, slots=True)
@@ -92,7 +93,7 @@ class Binding:
     upstream: Upstream
     # A tool's arguments mirrored in `Mcp-Param-*` headers (2026-07-28), if it declares any.
     param_headers: tuple[param_headers.ParamHeader, ...] = ()
-    access: Target = PUBLIC
+    access: Target = UNSHARED
 
 
 @dataclass(frozen=True, slots=True)
@@ -154,7 +155,14 @@ def _target(access: registry_pb2.Access) -> Target:
 
 def _access(binding) -> Target:
     """A binding's access (a ToolBinding's, ResourceBinding's or PromptBinding's)."""
-    return _target(binding.access) if binding.HasField("access") else PUBLIC
+    return _target(binding.access) if binding.HasField("access") else UNSHARED
+
+
+def _server_access(reply: registry_pb2.Catalog) -> Target | None:
+    """Who may use the catalog's server; None for the catalog of every tool (no server)."""
+    if reply.HasField("server_access"):
+        return _target(reply.server_access)
+    return UNSHARED if reply.server_id else None
 
 
 def _held(held: registry_pb2.HeldBack) -> HeldBack:
@@ -168,7 +176,7 @@ def render(reply: registry_pb2.Catalog, keys: SecretKeys = _NO_KEYS) -> Catalog:
         upstreams,
         held_tools={name: _held(held) for name, held in reply.held_tools.items()},
         held_prompts={name: _held(held) for name, held in reply.held_prompts.items()},
-        server_access=_target(reply.server_access) if reply.HasField("server_access") else None,
+        server_access=_server_access(reply),
     )
     for t in reply.tools:
         upstream = upstreams.get(t.gateway_id) or Upstream(
