@@ -14,7 +14,7 @@ from switchboard_core.principals import Principal
 from switchboard_mcp import jsonrpc
 from switchboard_proxy import catalog_views
 from switchboard_proxy.catalog import UNSHARED, Catalog, render
-from switchboard_proxy.catalog_views import Hidden, check_server, require, view_of
+from switchboard_proxy.catalog_views import Hidden, check_server, require, sees, view_of
 from switchboard_proxy.dispatch import CallContext, Dispatcher
 
 TEAM, OTHER_TEAM = "team-a", "team-b"
@@ -277,3 +277,35 @@ async def test_a_held_back_item_is_unavailable_to_who_may_see_it_and_unknown_to_
         hidden = await ask(d, OUTSIDER, method, {"name": f"down-{kind}"})
         assert hidden["error"]["code"] == jsonrpc.INVALID_PARAMS
         assert hidden["error"]["message"] == f"Unknown {kind}: down-{kind}"
+
+
+def two_gateways_offering_one_uri() -> Catalog:
+    """`shared://readme` from gateway a (private to its owner), then from b (public)."""
+    upstreams = [
+        registry_pb2.Upstream(gateway_id=g, name=g, url=f"http://{g}", capabilities_json=b"{}") for g in "ab"
+    ]
+    reply = registry_pb2.Catalog(server_id="", upstreams=upstreams)
+    for gateway, visibility in (("a", "private"), ("b", "public")):
+        reply.resources.append(
+            registry_pb2.ResourceBinding(
+                uri="shared://readme",
+                gateway_id=gateway,
+                definition_json=orjson.dumps({"uri": "shared://readme", "description": gateway}),
+                access=access(visibility),
+            )
+        )
+    return render(reply)
+
+
+@pytest.mark.parametrize(
+    ("principal", "served_by"),
+    [(member(OWNER, "developer"), "a"), (ADMIN, "a"), (OUTSIDER, "b"), (member(SOMEONE, "viewer"), "b")],
+    ids=["owner-of-the-first", "admin", "outsider", "team-viewer"],
+)
+def test_a_uri_two_gateways_offer_is_served_from_the_first_the_caller_may_read(principal, served_by) -> None:
+    rendered = two_gateways_offering_one_uri()
+    listed = view_of(rendered, principal).resources
+    assert [(r["uri"], r["description"]) for r in listed] == [("shared://readme", served_by)]
+    binding = rendered.resource("shared://readme", lambda b: sees(principal, "resources.read", b.access))
+    assert binding is not None and binding.gateway_id == served_by
+    assert [b.gateway_id for b in rendered.offers("shared://readme")] == ["a", "b"]

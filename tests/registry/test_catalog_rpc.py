@@ -190,16 +190,18 @@ async def test_upstreams_that_contribute_nothing_are_left_out_of_a_catalog(
     assert (list(catalog.resources), list(catalog.prompts)) == ([], [])
 
 
-async def test_in_the_catalog_of_everything_a_uri_two_gateways_offer_comes_from_the_first(
+async def test_in_the_catalog_of_everything_a_uri_two_gateways_offer_comes_from_both_in_order(
     registered: Registry, registry_stub, growing_upstream
 ):
+    # Both offers travel (a caller may see only the second gateway); the proxy serves
+    # each caller the first it may read.
     await growing_upstream.grow("memo://alpha/readme", "resource")
     grower = await registered.gateways.register("grower", growing_upstream.url, by=BY)
 
     catalog = await registry_stub.GetCatalog(registry_pb2.GetCatalogRequest())
 
     readmes = [r for r in catalog.resources if r.uri == "memo://alpha/readme"]
-    assert [r.gateway_id for r in readmes] == [_gateway_id_of(catalog, "alpha")]
+    assert [r.gateway_id for r in readmes] == [_gateway_id_of(catalog, "alpha"), grower.gateway.id]
     assert "memo://growing/readme" in [r.uri for r in catalog.resources]
     assert grower.gateway.id in [u.gateway_id for u in catalog.upstreams]
 

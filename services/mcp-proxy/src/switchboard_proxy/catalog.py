@@ -113,7 +113,9 @@ class Catalog:
     prompts: list[dict] = field(default_factory=list)
     prompts_by_name: dict[str, Binding] = field(default_factory=dict)
     resources: list[dict] = field(default_factory=list)
-    resources_by_uri: dict[str, Binding] = field(default_factory=dict)
+    # Every gateway's offer of a URI, in the registry's order (the all-tools catalog may
+    # have several: each caller is served the first it may read).
+    resources_by_uri: dict[str, list[Binding]] = field(default_factory=dict)
     templates: list[dict] = field(default_factory=list)
     template_routes: list[tuple[re.Pattern[str], Binding]] = field(default_factory=list)
     # Items held back while their upstream is down, by exposed name.
@@ -131,15 +133,20 @@ class Catalog:
     fetched_at: float = field(default_factory=time.monotonic)
 
     def resource(self, uri: str, readable: Callable[[Binding], bool] | None = None) -> Binding | None:
-        """The upstream serving `uri`: a listed resource, else the first template matching
-        it (of those `readable` accepts, when given)."""
-        binding = self.resources_by_uri.get(uri)
-        if binding is not None and (readable is None or readable(binding)):
-            return binding
+        """The upstream serving `uri`: the first offer of it as a listed resource, else
+        the first template matching it (of those `readable` accepts, when given)."""
+        for binding in self.resources_by_uri.get(uri, ()):
+            if readable is None or readable(binding):
+                return binding
         for pattern, candidate in self.template_routes:
             if pattern.match(uri) and (readable is None or readable(candidate)):
                 return candidate
         return None
+
+    def offers(self, uri: str) -> list[Binding]:
+        """Every upstream offering `uri`, as a listed resource or through a template."""
+        listed = self.resources_by_uri.get(uri, [])
+        return [*listed, *(binding for pattern, binding in self.template_routes if pattern.match(uri))]
 
     def upstreams_with(self, capability: str) -> list[Upstream]:
         return [u for u in self.upstreams.values() if capability in u.capabilities]
@@ -211,7 +218,9 @@ def render(reply: registry_pb2.Catalog, keys: SecretKeys = _NO_KEYS) -> Catalog:
         if (upstream := upstreams.get(r.gateway_id)) is None:
             continue
         access = _access(r)
-        catalog.resources_by_uri[r.uri] = Binding(r.uri, r.uri, r.gateway_id, upstream, access=access)
+        catalog.resources_by_uri.setdefault(r.uri, []).append(
+            Binding(r.uri, r.uri, r.gateway_id, upstream, access=access)
+        )
         catalog.resources.append(_definition(r.definition_json))
         catalog.resource_access.append(access)
     for r in reply.resource_templates:

@@ -69,13 +69,20 @@ def view_of(catalog: Catalog, principal: Principal) -> View:
     COUNTERS.add("cache.views.misses")
     actor = _Unscoped(principal.user_id, principal.is_admin, principal.memberships)
     if actor.is_admin:
-        view = View(catalog.tools, catalog.prompts, catalog.resources, catalog.templates)
+        view = View(
+            catalog.tools,
+            catalog.prompts,
+            _first_per(catalog.resources, "uri"),
+            _first_per(catalog.templates, "uriTemplate"),
+        )
     else:
         view = View(
             _readable(actor, "tools.read", catalog.tools, catalog.tool_access),
             _readable(actor, "prompts.read", catalog.prompts, catalog.prompt_access),
-            _readable(actor, "resources.read", catalog.resources, catalog.resource_access),
-            _readable(actor, "resources.read", catalog.templates, catalog.template_access),
+            _first_per(_readable(actor, "resources.read", catalog.resources, catalog.resource_access), "uri"),
+            _first_per(
+                _readable(actor, "resources.read", catalog.templates, catalog.template_access), "uriTemplate"
+            ),
         )
     if len(catalog.views) >= MAX_VIEWS:
         del catalog.views[next(iter(catalog.views))]
@@ -85,6 +92,18 @@ def view_of(catalog: Catalog, principal: Principal) -> View:
 
 def _readable(actor: _Unscoped, permission: str, entries: list[dict], access: list[Target]) -> list[dict]:
     return [entry for entry, target in zip(entries, access, strict=True) if decide(actor, permission, target)]
+
+
+def _first_per(entries: list[dict], key: str) -> list[dict]:
+    """One entry per URI (or template): the first, as `Catalog.resource` serves it.
+    Several gateways may offer one URI; each caller is shown the first it may read."""
+    seen: set = set()
+    first = []
+    for entry in entries:
+        if (name := entry.get(key)) not in seen:
+            seen.add(name)
+            first.append(entry)
+    return first
 
 
 def sees(principal: Principal, permission: str, access: Target) -> bool:

@@ -320,11 +320,19 @@ class Dispatcher:
         if self.events.wanted_by_another(uri, stream=stream):
             return
         try:
-            binding = (await self.catalogs.get(server_id)).resource(uri)
-            if binding is not None:
-                await pooled(self.upstreams, binding.upstream).request("resources/unsubscribe", {"uri": uri})
+            offers = (await self.catalogs.get(server_id)).offers(uri)
         except SwitchboardError as exc:
             logger.info("could not unsubscribe from %s: %s", uri, exc.message)
+            return
+        # The stream subscribed on the first offer its caller could read: unsubscribe on
+        # each (an upstream never subscribed answers an error, logged and ignored).
+        for binding in offers:
+            try:
+                await pooled(self.upstreams, binding.upstream).request("resources/unsubscribe", {"uri": uri})
+            except SwitchboardError as exc:
+                logger.info(
+                    "could not unsubscribe from %s at %s: %s", uri, binding.upstream.name, exc.message
+                )
 
     async def _complete(self, id_, params: dict, ctx: CallContext) -> Reply:
         ref = params.get("ref")

@@ -58,8 +58,8 @@ class CatalogReader:
                 server_name = ""
                 contents = Contents(
                     tools=[ToolBinding(t.qualified_name, t) for t in await every_item(s, TOOLS)],
-                    resources=_first_per_uri(await every_item(s, RESOURCES), down),
-                    resource_templates=_first_per_uri(await every_item(s, TEMPLATES), down),
+                    resources=_available(await every_item(s, RESOURCES), down),
+                    resource_templates=_available(await every_item(s, TEMPLATES), down),
                     prompts=[PromptBinding(p.qualified_name, p) for p in await every_item(s, PROMPTS)],
                 )
             else:
@@ -127,10 +127,8 @@ class CatalogReader:
             )
 
 
-def _first_per_uri(resources: Iterable[Resource], unavailable: set[str]) -> list[Resource]:
-    """The first offer of each URI among available gateways (a URI falls back to the next one)."""
-    first: dict[str, Resource] = {}
-    for resource in resources:
-        if resource.gateway_id not in unavailable:
-            first.setdefault(resource.uri, resource)
-    return list(first.values())
+def _available(resources: Iterable[Resource], unavailable: set[str]) -> list[Resource]:
+    """Every offer of every URI among available gateways, in gateway order: the proxy
+    serves a caller the first offer it may read (another gateway's offer of the same URI
+    may be one the caller cannot see)."""
+    return [resource for resource in resources if resource.gateway_id not in unavailable]
