@@ -85,7 +85,7 @@ signal.signal(signal.SIGINT, stop.handle)
 
 def interrupted_while_forking():
     os.kill(os.getpid(), signal.SIGINT)
-    for _ in range(1000):  # the handler runs here, inside the at-fork callback
+    for _ in range(100_000):  # the handler runs here, inside the at-fork callback
         pass
 
 os.register_at_fork(after_in_parent=interrupted_while_forking)
