@@ -155,10 +155,16 @@ class ServiceSettings(BaseSettings):
             return token
         if self.embedded:
             return _PROCESS_TOKEN
+        apart = [
+            f"SWITCHBOARD_{name.upper()}"
+            for name in ("redis_url", "auth_addr", "registry_addr", "metrics_addr")
+            if getattr(self, name)
+        ]
         raise MissingInternalToken(
-            "SWITCHBOARD_INTERNAL_TOKEN is not set: services running apart authenticate each "
-            "other's gRPC calls with it. Set the same value (32+ characters, e.g. from "
-            "`openssl rand -base64 32`) on every service of the deployment."
+            f"SWITCHBOARD_INTERNAL_TOKEN is not set, and with {', '.join(apart)} set this "
+            "service's peers run in other processes: they authenticate each other's gRPC calls "
+            "with it. Set the same value (32+ characters, e.g. from `openssl rand -base64 32`) "
+            "on every service of the deployment (docs/internal-grpc.md)."
         )
 
     @property
