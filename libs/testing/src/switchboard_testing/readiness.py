@@ -13,9 +13,12 @@ POLL_INTERVAL_S = 0.05
 
 
 def wait_until_http_ok(
-    url: str, *, process: subprocess.Popen[bytes] | None = None, timeout_s: float = 30.0
+    url: str, *, process: subprocess.Popen[bytes] | None = None, timeout_s: float = 60.0
 ) -> None:
-    """Return once `GET url` answers 200; raise `ProcessStartError` if `process` exits or time runs out."""
+    """Return once `GET url` answers 200; raise `ProcessStartError` if `process` exits or time runs out.
+
+    A gateway starts in 2-10 s; the deadline is generous because a test machine running
+    two workers and their stacks can be slow for a while, and a dead process fails at once."""
     deadline = time.monotonic() + timeout_s
     last_seen = "no answer"
     with httpx.Client(timeout=1.0) as client:
