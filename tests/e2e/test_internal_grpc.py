@@ -85,7 +85,7 @@ def test_the_gateway_itself_still_reaches_its_internal_apis(gateway: GatewayProc
     [
         ({"SWITCHBOARD_AUTH_ADDR": "127.0.0.1:1"}, "SWITCHBOARD_INTERNAL_TOKEN is not set"),
         ({"SWITCHBOARD_REDIS_URL": "redis://127.0.0.1:1/0"}, "SWITCHBOARD_INTERNAL_TOKEN is not set"),
-        ({"SWITCHBOARD_INTERNAL_TOKEN": "short"}, "at least 32 characters"),
+        ({"SWITCHBOARD_INTERNAL_TOKEN": "short"}, "needs at least 32 characters"),
     ],
     ids=["peer-elsewhere", "replicas-sharing-redis", "too-short"],
 )

@@ -89,8 +89,9 @@ class ServiceSettings(BaseSettings):
     secret_keys: SecretStr = SecretStr("")
 
     # What the services of one deployment authenticate each other's gRPC calls with
-    # (at least 32 characters, the same on every service; docs/internal-grpc.md).
-    # Unset when embedded: one made at start; unset otherwise: the service won't start.
+    # (at least 32 characters, the same on every service; docs/internal-grpc.md); a
+    # comma list while replacing it: the first is sent, any is accepted. Unset when
+    # embedded: one made at start; unset otherwise: the service won't start.
     internal_token: SecretStr = SecretStr("")
 
     @field_validator("outbound_allow", mode="before")
@@ -117,9 +118,12 @@ class ServiceSettings(BaseSettings):
     @field_validator("internal_token")
     @classmethod
     def _long_enough(cls, value: SecretStr) -> SecretStr:
-        if value.get_secret_value() and len(value.get_secret_value()) < internal_auth.MIN_LENGTH:
+        text = value.get_secret_value()
+        if text and not internal_auth.sent(text):
+            raise ValueError("SWITCHBOARD_INTERNAL_TOKEN lists no token first")
+        if any(len(token) < internal_auth.MIN_LENGTH for token in internal_auth.accepted(text)):
             raise ValueError(
-                f"SWITCHBOARD_INTERNAL_TOKEN needs at least {internal_auth.MIN_LENGTH} characters"
+                f"each SWITCHBOARD_INTERNAL_TOKEN needs at least {internal_auth.MIN_LENGTH} characters"
             )
         return value
 

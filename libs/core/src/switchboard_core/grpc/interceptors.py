@@ -31,14 +31,14 @@ def _abort_details(exc: SwitchboardError) -> tuple[grpc.StatusCode, str]:
 
 class ServerInterceptor(grpc.aio.ServerInterceptor):
     def __init__(self, internal_token: str) -> None:
-        self._internal_token = internal_token.encode()
+        self._accepted = internal_auth.accepted(internal_token)
 
     async def intercept_service(self, continuation, details):
         handler = await continuation(details)
         if handler is None:
             return None
         if not internal_auth.is_open(details.method) and not internal_auth.carries(
-            details.invocation_metadata, self._internal_token
+            details.invocation_metadata, self._accepted
         ):
             return internal_auth.refusing(handler)
         carrier = {k: v for k, v in (details.invocation_metadata or ()) if isinstance(v, str)}
@@ -98,7 +98,7 @@ class _Outgoing:
     trace context."""
 
     def __init__(self, internal_token: str) -> None:
-        self._internal_token = internal_token
+        self._internal_token = internal_auth.sent(internal_token)
 
     def details(self, details: grpc.aio.ClientCallDetails) -> grpc.aio.ClientCallDetails:
         method = details.method.decode() if isinstance(details.method, bytes) else details.method

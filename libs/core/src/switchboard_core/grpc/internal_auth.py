@@ -7,7 +7,9 @@ write the audit log or forge metrics. Open to anyone stay the health service (pr
 and the proxy's CallTool/ListTools, whose callers bring their own bearer token.
 
 Every service of one deployment is given the same `SWITCHBOARD_INTERNAL_TOKEN`. An
-embedded gateway (one process, no peer elsewhere) makes one of its own at start.
+embedded gateway (one process, no peer elsewhere) makes one of its own at start. The
+setting may list several, comma-separated: the first is sent, any is accepted, so a
+token is replaced without downtime (`old,new` everywhere, then `new,old`, then `new`).
 """
 
 from __future__ import annotations
@@ -28,16 +30,26 @@ def new_token() -> str:
     return secrets.token_urlsafe(32)
 
 
+def sent(credential: str) -> str:
+    """The token a service sends: the first of the setting's list."""
+    return credential.split(",")[0].strip()
+
+
+def accepted(credential: str) -> tuple[bytes, ...]:
+    """The tokens a service accepts: every one the setting lists."""
+    return tuple(token.strip().encode() for token in credential.split(",") if token.strip())
+
+
 def is_open(method: str) -> bool:
     return method.startswith(OPEN_PREFIXES)
 
 
-def carries(metadata: Iterable[tuple[str, str | bytes]] | None, token: bytes) -> bool:
-    """Whether call metadata holds `token` (compared in constant time)."""
+def carries(metadata: Iterable[tuple[str, str | bytes]] | None, tokens: tuple[bytes, ...]) -> bool:
+    """Whether call metadata holds one of `tokens` (each compared in constant time)."""
     for key, value in metadata or ():
         if key == METADATA_KEY:
-            sent = value if isinstance(value, bytes) else value.encode()
-            return hmac.compare_digest(sent, token)
+            given = value if isinstance(value, bytes) else value.encode()
+            return any([hmac.compare_digest(given, token) for token in tokens])
     return False
 
 
