@@ -17,7 +17,7 @@ from grpc_health.v1 import health_pb2, health_pb2_grpc
 from switchboard.auth.v1 import auth_pb2, auth_pb2_grpc
 from switchboard.metrics.v1 import metrics_pb2, metrics_pb2_grpc
 from switchboard.registry.v1 import registry_pb2, registry_pb2_grpc
-from switchboard_core.grpc.internal_auth import METADATA_KEY
+from switchboard_core.internal_token import METADATA_KEY
 from switchboard_testing.gateway_process import GatewayProcess
 from switchboard_testing.internal import INTERNAL_TOKEN
 

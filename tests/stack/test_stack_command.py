@@ -104,3 +104,12 @@ def test_a_ctrl_c_during_a_replica_restart_still_stops_the_stack() -> None:
     assert done.returncode == 0, done.stderr
     assert "Exception ignored" in done.stderr  # the exception was indeed lost
     assert done.stdout.split() == ["requested"]
+
+
+def test_the_supervisor_never_loads_grpc() -> None:
+    # It forks every process of the stack (Popen with a preexec_fn); gRPC's threads and
+    # pollers do not survive a fork: with grpc loaded, the supervisor died of SIGABRT.
+    probe = "import sys, switchboard_cli.main, switchboard_cli.stack.cli, switchboard_cli.stack.up; print(sorted(m for m in sys.modules if m == 'grpc' or m.startswith('grpc.')))"
+    done = subprocess.run([sys.executable, "-c", probe], capture_output=True, text=True, timeout=60)
+    assert done.returncode == 0, done.stderr
+    assert done.stdout.strip() == "[]"

@@ -10,7 +10,7 @@ import secrets
 from dataclasses import asdict, dataclass, replace
 from pathlib import Path
 
-from switchboard_core.grpc import internal_auth
+from switchboard_core.internal_token import new_token
 
 FILE_NAME = "credentials.json"
 ADMIN_EMAIL = "admin@example.com"
@@ -33,7 +33,7 @@ def load_or_create(stack_dir: Path) -> Credentials:
         kept = Credentials(**json.loads(path.read_text()))
         if kept.internal_token:
             return kept
-        made = replace(kept, internal_token=internal_auth.new_token())
+        made = replace(kept, internal_token=new_token())
         partial = path.with_suffix(".partial")
         partial.unlink(missing_ok=True)
         _write(partial, made).replace(path)
@@ -44,7 +44,7 @@ def load_or_create(stack_dir: Path) -> Credentials:
         database_password=_password(),
         admin_email=ADMIN_EMAIL,
         admin_password=_password(),
-        internal_token=internal_auth.new_token(),
+        internal_token=new_token(),
     )
     _write(path, made)
     return made

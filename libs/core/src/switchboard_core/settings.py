@@ -13,14 +13,14 @@ from typing import Annotated, Literal
 from pydantic import Field, SecretStr, field_validator
 from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 
-from switchboard_core.grpc import internal_auth
+from switchboard_core import internal_token as internal_tokens
 from switchboard_core.security.outbound import LOOPBACK, OutboundPolicy
 from switchboard_core.security.sealing import SecretKeys, embedded_keys
 
 DEFAULT_HTTP_PORT = 4444
 DEFAULT_GRPC_PORT = 4445
 # An embedded gateway's internal token: its gRPC peers are all in this process.
-_PROCESS_TOKEN = internal_auth.new_token()
+_PROCESS_TOKEN = internal_tokens.new_token()
 
 
 class MissingInternalToken(ValueError):
@@ -119,11 +119,11 @@ class ServiceSettings(BaseSettings):
     @classmethod
     def _long_enough(cls, value: SecretStr) -> SecretStr:
         text = value.get_secret_value()
-        if text and not internal_auth.sent(text):
+        if text and not internal_tokens.sent(text):
             raise ValueError("SWITCHBOARD_INTERNAL_TOKEN lists no token first")
-        if any(len(token) < internal_auth.MIN_LENGTH for token in internal_auth.accepted(text)):
+        if any(len(token) < internal_tokens.MIN_LENGTH for token in internal_tokens.accepted(text)):
             raise ValueError(
-                f"each SWITCHBOARD_INTERNAL_TOKEN needs at least {internal_auth.MIN_LENGTH} characters"
+                f"each SWITCHBOARD_INTERNAL_TOKEN needs at least {internal_tokens.MIN_LENGTH} characters"
             )
         return value
 

@@ -3,7 +3,7 @@
 The pytest plugin puts it in the environment, so settings built in a test carry it as
 a deployment's would; processes started apart are given it in `INTERNAL_ENV`."""
 
-from switchboard_core.grpc.internal_auth import METADATA_KEY
+from switchboard_core.internal_token import METADATA_KEY
 
 INTERNAL_TOKEN = "switchboard-tests-internal-token-not-a-secret"
 INTERNAL_ENV = {"SWITCHBOARD_INTERNAL_TOKEN": INTERNAL_TOKEN}

@@ -6,38 +6,24 @@ without it anybody who can reach a gRPC port could read every private catalog en
 write the audit log or forge metrics. Open to anyone stay the health service (probes)
 and the proxy's CallTool/ListTools, whose callers bring their own bearer token.
 
-Every service of one deployment is given the same `SWITCHBOARD_INTERNAL_TOKEN`. An
-embedded gateway (one process, no peer elsewhere) makes one of its own at start. The
-setting may list several, comma-separated: the first is sent, any is accepted, so a
-token is replaced without downtime (`old,new` everywhere, then `new,old`, then `new`).
+Every service of one deployment is given the same `SWITCHBOARD_INTERNAL_TOKEN`
+(`switchboard_core.internal_token`: a list while it is replaced). An embedded gateway (one
+process, no peer elsewhere) makes one of its own at start.
 """
 
 from __future__ import annotations
 
 import hmac
-import secrets
 from collections.abc import Iterable
 
 import grpc
 
-METADATA_KEY = "x-switchboard-internal"
+from switchboard_core.internal_token import METADATA_KEY, accepted, sent
+
+__all__ = ["METADATA_KEY", "accepted", "carries", "is_open", "refusing", "sent"]
+
 OPEN_PREFIXES = ("/grpc.health.v1.Health/", "/switchboard.proxy.v1.ProxyService/")
-MIN_LENGTH = 32
 REFUSED = "this internal gRPC API needs the deployment's internal token (SWITCHBOARD_INTERNAL_TOKEN)"
-
-
-def new_token() -> str:
-    return secrets.token_urlsafe(32)
-
-
-def sent(credential: str) -> str:
-    """The token a service sends: the first of the setting's list."""
-    return credential.split(",")[0].strip()
-
-
-def accepted(credential: str) -> tuple[bytes, ...]:
-    """The tokens a service accepts: every one the setting lists."""
-    return tuple(token.strip().encode() for token in credential.split(",") if token.strip())
 
 
 def is_open(method: str) -> bool:
