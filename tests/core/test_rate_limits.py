@@ -1,6 +1,7 @@
-"""Rate limits: N requests per window per token and per user, refused with the seconds
-until the window ends; across replicas, one budget shared through Redis with no round
-trip per request."""
+"""Rate limits: N requests per W seconds per token and per user, on a sliding window
+(no burst of 2N across a window's end), refused with the seconds until there is
+room again; across replicas, one budget shared through Redis with no round trip per
+request, the previous window's total included."""
 
 from __future__ import annotations
 
@@ -54,18 +55,35 @@ def test_rates_read_as_requests_per_window_and_empty_means_none():
         ServiceSettings(rate_limit_per_user="lots")
 
 
-def test_a_spent_limit_is_refused_with_the_seconds_until_its_window_ends_then_recovers():
-    clock = Clock()
+def test_a_spent_limit_is_refused_with_the_seconds_until_there_is_room_again():
+    clock = Clock()  # 20 s into a 60 s window
     limiter = RateLimiter(per_token=Rate(3, 60), clock=clock)
     assert _admitted(limiter, ALICE_A, 3) == 3
-    clock.now += 0.5  # 39.5 s left in the window: Retry-After rounds up
+    clock.now += 0.5  # the 3 start sliding out when the window ends, 39.5 s from now
     with pytest.raises(RateLimited) as refused:
         limiter.check(ALICE_A)
     assert refused.value.retry_after_s == 40
     assert refused.value.data == {"retry_after": 40}
 
-    clock.now += 39.5  # the next window
+    clock.now += 40  # 0.5 s into the next window: the 3 weigh 2.975, room for one
+    assert _admitted(limiter, ALICE_A, 4) == 1
+    with pytest.raises(RateLimited) as refused:
+        limiter.check(ALICE_A)
+    assert refused.value.retry_after_s == 20  # the 3 weigh less than 2 from 20 s in
+    clock.now += 20
+    assert _admitted(limiter, ALICE_A, 4) == 1
+    clock.now += 120  # two quiet windows: the whole limit again
     assert _admitted(limiter, ALICE_A, 4) == 3
+
+
+def test_a_burst_across_a_windows_end_is_not_twice_the_limit():
+    clock = Clock(1_000_019.5)  # half a second before a 60 s window ends
+    limiter = RateLimiter(per_token=Rate(10, 60), clock=clock)
+    assert _admitted(limiter, ALICE_A, 10) == 10
+    clock.now += 1  # half a second into the next window: fixed windows would admit 10 more
+    assert _admitted(limiter, ALICE_A, 10) == 1  # the 10 weigh 10 × (1 − 0.5/60) = 9.92
+    clock.now += 29.5  # 30 s in: the 10 weigh 5, with the 1: room for 4
+    assert _admitted(limiter, ALICE_A, 10) == 4
 
 
 def test_the_per_user_limit_counts_every_token_of_the_user_and_no_one_else():
@@ -104,7 +122,8 @@ async def test_two_replicas_share_one_limit_through_redis_with_no_round_trip_per
     await other.sync()
     with pytest.raises(RateLimited) as refused:
         other.check(ALICE_B)
-    assert refused.value.retry_after_s == 40
+    # 40 s to the window's end, where the 10 begin to slide out; room a second after it.
+    assert refused.value.retry_after_s == 41
 
 
 async def test_replicas_taking_turns_overshoot_the_shared_limit_by_no_more_than_one_sync_of_traffic(
@@ -120,6 +139,22 @@ async def test_replicas_taking_turns_overshoot_the_shared_limit_by_no_more_than_
     assert 10 <= admitted <= 11
     for limiter, caller in ((one, ALICE_A), (other, ALICE_B)):
         assert _admitted(limiter, caller, 3) == 0
+
+
+@pytest.mark.parametrize("pushed", ["before-the-end", "after-the-end", "after-a-check-in-the-next"])
+async def test_a_replica_weighs_the_previous_window_another_replica_spent(replicas, pushed):
+    clock = Clock(1_000_019.5)  # half a second before a 60 s window ends
+    one, other = (RateLimiter(per_user=Rate(10, 60), redis=replicas.client(), clock=clock) for _ in range(2))
+    assert _admitted(one, ALICE_A, 10) == 10
+    if pushed == "before-the-end":
+        await one.sync()
+    clock.now += 1  # the next window
+    if pushed == "after-a-check-in-the-next":
+        one.check(ALICE_A)  # admitted (9.92 weigh): it rolls its count over, keeping the ended one to push
+    await one.sync()
+    assert _admitted(other, ALICE_B, 1) == 1  # decided before it heard: the lag allowed
+    await other.sync()  # pushes its 1 and reads the previous window's 10
+    assert _admitted(other, ALICE_B, 5) == 0
 
 
 async def test_the_shared_count_expires_with_its_window(replicas):

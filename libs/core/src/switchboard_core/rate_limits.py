@@ -1,16 +1,22 @@
 """Per-token and per-user request rate limits, decided in-process with no I/O.
 
-A limit is N requests per fixed window of W seconds (`600/60s`), windows aligned on
-the epoch so every replica agrees where one ends; over it, a request is refused with
-`RateLimited`, whose `retry_after_s` is the whole seconds until the window ends (what
-`Retry-After` says). Requests refused are not counted.
+A limit is N requests per W seconds (`600/60s`), counted in windows of W seconds
+aligned on the epoch (every replica agrees where one ends) and decided on a sliding
+window: the requests of the current window plus those of the previous one weighted by
+how much of it the last W seconds still cover (`previous × (1 − elapsed/W) + current`).
+So a burst across a window's end is refused (fixed windows let 2N through in an
+instant there); the estimate takes the previous window's requests as spread evenly
+(docs/rate-limits.md says what that costs). Over it, a request is refused with
+`RateLimited`, whose `retry_after_s` is the whole seconds until the estimate drops
+below N again (what `Retry-After` says). Requests refused are not counted.
 
 `check(principal)` is a few dict operations: the hot path makes no Redis round trip
 (docs/architecture.md). Embedded, the process's counts are the whole truth. Across
 replicas (distributed mode), each replica counts locally and a background task pushes
 what it counted since the last push, every `sync_interval_s`, in one pipelined
 `INCRBY` + `PEXPIRE` per key touched (one round trip for all keys), reading back the
-total every replica has pushed. A replica decides on that total plus what it has
+total every replica has pushed (and, for a key it has just started counting, the
+previous window's total too). A replica decides on that total plus what it has
 counted since. So the limit holds across replicas within one sync interval of lag:
 the gateway admits at most the limit plus what the other replicas admit in one
 interval (plus a round trip), and a replica whose pushes fail (Redis down) falls back
@@ -78,19 +84,36 @@ class Caller(Protocol):
 
 class _Count:
     """One key's count in one window: what Redis last said every replica pushed, what
-    this replica is pushing now, and what it counted since."""
+    this replica is pushing now, and what it counted since; and the previous window's
+    count (this replica's, or the total Redis holds once a push read it back)."""
 
-    __slots__ = ("index", "pending", "sending", "total")
+    __slots__ = ("index", "pending", "previous", "sending", "total")
 
-    def __init__(self, index: int) -> None:
+    def __init__(self, index: int, previous: int = 0) -> None:
         self.index = index
         self.total = 0
         self.sending = 0
         self.pending = 0
+        self.previous = previous
 
     @property
     def seen(self) -> int:
         return self.total + self.sending + self.pending
+
+    def estimate(self, rate: Rate, now: float) -> float:
+        """Requests in the last `rate.window_s` seconds, the previous window's weighted."""
+        covered = 1.0 - (now - self.index * rate.window_s) / rate.window_s
+        return self.previous * covered + self.seen
+
+    def retry_after(self, rate: Rate, now: float) -> int:
+        """Whole seconds until the estimate is below the limit again (at least 1)."""
+        start = self.index * rate.window_s
+        if self.seen >= rate.requests:
+            # In the next window, with this one's count as the previous one's.
+            at = start + rate.window_s * (2 - rate.requests / self.seen)
+        else:
+            at = start + rate.window_s * (1 - (rate.requests - self.seen) / self.previous)
+        return max(1, math.floor(at - now) + 1)
 
 
 class RateLimiter:
@@ -112,6 +135,8 @@ class RateLimiter:
         self._timeout_s = sync_timeout_s
         self._clock = clock
         self._counts: dict[tuple[str, str], _Count] = {}
+        # Counts of ended windows not pushed yet (they weigh on the windows after them).
+        self._ended: list[tuple[tuple[str, str], _Count]] = []
         self._task: asyncio.Task | None = None
         self._redis_ok = True
 
@@ -131,9 +156,8 @@ class RateLimiter:
             if not ident:
                 continue
             count = self._count(kind, ident, rate, now)
-            if count.seen >= rate.requests:
-                window_ends = (count.index + 1) * rate.window_s
-                retry_after = max(retry_after, math.ceil(window_ends - now), 1)
+            if count.estimate(rate, now) >= rate.requests:
+                retry_after = max(retry_after, count.retry_after(rate, now))
             counts.append(count)
         if retry_after:
             raise RateLimited(f"too many requests: retry after {retry_after} s", retry_after_s=retry_after)
@@ -147,8 +171,16 @@ class RateLimiter:
         if count is None or count.index != index:
             if count is None and len(self._counts) >= _MAX_ENTRIES:
                 self._prune(now)
-            count = self._counts[key] = _Count(index)
+            count = self._counts[key] = self._next(key, count, index)
         return count
+
+    def _next(self, key: tuple[str, str], ended: _Count | None, index: int) -> _Count:
+        """The count of window `index` for a key whose last one was `ended`."""
+        if ended is not None and ended.pending and self._redis is not None:
+            self._ended.append((key, ended))
+        if ended is not None and ended.index == index - 1:
+            return _Count(index, ended.seen)
+        return _Count(index)  # no previous count here (another replica's: read at the next push)
 
     def _prune(self, now: float) -> None:
         windows = {f"{kind}{rate.window_s}": rate.window_s for kind, rate in self._limits}
@@ -178,12 +210,17 @@ class RateLimiter:
         """Push what was counted since the last push and read back the totals: one round trip."""
         now = self._clock()
         windows = {f"{kind}{rate.window_s}": rate.window_s for kind, rate in self._limits}
-        batch = []
+        batch, self._ended = self._ended, []
         for key, count in list(self._counts.items()):
-            if count.index != int(now // windows.get(key[0], 1)):
-                del self._counts[key]  # its window ended: nothing more to decide on it
+            current = int(now // windows.get(key[0], 1))
+            if count.index == current - 1 and count.seen:
+                self._counts[key] = self._next(key, count, current)  # it weighs on this window
+            elif count.index != current:
+                del self._counts[key]  # nothing more to decide on it
             elif count.pending:
                 batch.append((key, count))
+        batch += self._ended
+        self._ended = []
         if not batch or self._redis is None:
             return
         pipe = self._redis.pipeline(transaction=False)
@@ -192,6 +229,8 @@ class RateLimiter:
             name = namespaced("limits", window, ident, str(count.index))
             pipe.incrby(name, count.sending)
             pipe.pexpire(name, 2000 * windows[window])
+            # What every replica pushed in the previous window (the key lives two windows).
+            pipe.get(namespaced("limits", window, ident, str(count.index - 1)))
         try:
             async with asyncio.timeout(self._timeout_s):
                 replies = await pipe.execute()
@@ -204,8 +243,9 @@ class RateLimiter:
                 count.pending, count.sending = count.pending + count.sending, 0
             return
         self._redis_ok = True
-        for (_, count), total in zip(batch, replies[::2], strict=True):
+        for (_, count), total, previous in zip(batch, replies[::3], replies[2::3], strict=True):
             count.total, count.sending = max(count.total, int(total)), 0
+            count.previous = max(count.previous, int(previous or 0))
 
 
 def rate_limiter_from(
