@@ -15,9 +15,9 @@ below N again (what `Retry-After` says). Requests refused are not counted.
 replicas (distributed mode), each replica counts locally and a background task pushes
 what it counted since the last push, every `sync_interval_s`, in one pipelined
 `INCRBY` + `PEXPIRE` per key touched (one round trip for all keys), reading back the
-total every replica has pushed (and, for a key it has just started counting, the
-previous window's total too). A replica decides on that total plus what it has
-counted since. So the limit holds across replicas within one sync interval of lag:
+total every replica has pushed, this window's and the previous one's (a `GET` in the
+same pipeline; counts of a window that ended before they were pushed go at the next
+push). A replica decides on those totals plus what it has counted since. So the limit holds across replicas within one sync interval of lag:
 the gateway admits at most the limit plus what the other replicas admit in one
 interval (plus a round trip), and a replica whose pushes fail (Redis down) falls back
 to enforcing the limit on its own traffic alone, pushing its counts when Redis answers
