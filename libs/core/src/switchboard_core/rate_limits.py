@@ -32,7 +32,6 @@ in embedded mode where one process serves both.
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import logging
 import math
 import re
@@ -195,11 +194,17 @@ class RateLimiter:
             self._task = asyncio.create_task(self._sync_forever(), name="rate-limit-sync")
 
     async def close(self) -> None:
-        if self._task is not None:
-            self._task.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await self._task
-            self._task = None
+        task, self._task = self._task, None
+        if task is None:
+            return
+        # A cancellation landing just as a Redis deadline expires can be taken for the
+        # timeout and lost (reraise_cancellation catches what it can see): cancel again
+        # until the task has ended, rather than wait on it for ever.
+        while not task.done():
+            task.cancel()
+            await asyncio.wait({task}, timeout=0.5)
+        if not task.cancelled() and task.exception() is not None:
+            logger.warning("rate limits: the sync task had failed: %r", task.exception())
 
     async def _sync_forever(self) -> None:
         while True:

@@ -31,6 +31,7 @@ from pathlib import Path
 from typing import Protocol
 
 import pytest
+from switchboard_core.ports import RANGE_VARIABLE, slice_of
 
 from switchboard_testing.errors import MissingBinary
 from switchboard_testing.internal import INTERNAL_ENV
@@ -72,6 +73,12 @@ def running_in_ci() -> bool:
 def pytest_configure(config: pytest.Config) -> None:
     for key, value in INTERNAL_ENV.items():
         os.environ.setdefault(key, value)
+    # Parallel workers (and the stacks each starts) pick free ports in slices of their own:
+    # two picking the same port at once made one server find it taken, or worse, share it.
+    worker, count = os.environ.get("PYTEST_XDIST_WORKER", ""), os.environ.get("PYTEST_XDIST_WORKER_COUNT", "")
+    if worker.startswith("gw") and worker[2:].isdigit() and count.isdigit() and int(count) > 1:
+        if ports := slice_of(int(worker[2:]), int(count)):
+            os.environ[RANGE_VARIABLE] = ports
 
 
 @pytest.hookimpl(wrapper=True)

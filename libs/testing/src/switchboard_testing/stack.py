@@ -27,6 +27,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import httpx
+from switchboard_core.ports import RANGE_VARIABLE
 
 from switchboard_cli.stack import binaries
 from switchboard_cli.stack.errors import MissingBinaries
@@ -220,7 +221,12 @@ def _wait_for_state(running: StackProcess) -> dict:
 
 
 def _clean_env() -> dict[str, str]:
-    return {k: v for k, v in os.environ.items() if not k.startswith(("SWITCHBOARD_", "OTEL_"))}
+    # The worker's slice of free ports goes along: the stack picks its own ports.
+    return {
+        k: v
+        for k, v in os.environ.items()
+        if not k.startswith(("SWITCHBOARD_", "OTEL_")) or k == RANGE_VARIABLE
+    }
 
 
 def _live_processes() -> Iterator[tuple[int, int]]:

@@ -19,6 +19,8 @@ def build_server(internal_token: str) -> tuple[grpc.aio.Server, health.aio.Healt
             ("grpc.max_send_message_length", MAX_MESSAGE_BYTES),
             ("grpc.keepalive_permit_without_calls", 1),
             ("grpc.http2.min_ping_interval_without_data_ms", 10_000),
+            # A port another process holds is an error at start, never silently shared.
+            ("grpc.so_reuseport", 0),
         ],
     )
     health_servicer = health.aio.HealthServicer()
