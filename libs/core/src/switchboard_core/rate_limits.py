@@ -215,7 +215,7 @@ class RateLimiter:
         """Push what was counted since the last push and read back the totals: one round trip."""
         now = self._clock()
         windows = {f"{kind}{rate.window_s}": rate.window_s for kind, rate in self._limits}
-        batch, self._ended = self._ended, []
+        batch = []
         for key, count in list(self._counts.items()):
             current = int(now // windows.get(key[0], 1))
             if count.index == current - 1 and count.seen:

@@ -14,7 +14,7 @@ import contextlib
 import logging
 import signal
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Protocol
 
 import grpc
@@ -41,7 +41,7 @@ class Runtime:
 
     settings: ServiceSettings
     # Channels to the other services, carrying the internal token (made from the settings).
-    channels: Channels = None  # type: ignore[assignment]
+    channels: Channels = field(init=False)
     principals: PrincipalCache | None = None
     # The bus, leadership and Redis client replicas share (in-process when embedded).
     shared: Shared | None = None
@@ -49,8 +49,7 @@ class Runtime:
     limits: RateLimiter | None = None
 
     def __post_init__(self) -> None:
-        if self.channels is None:
-            self.channels = Channels(self.settings.internal_credential())
+        self.channels = Channels(self.settings.internal_credential())
 
     def channel(self, service: str) -> grpc.aio.Channel:
         return self.channels.get(self.settings.addr_of(service))  # type: ignore[arg-type]
