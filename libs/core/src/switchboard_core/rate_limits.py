@@ -43,7 +43,12 @@ from typing import Protocol
 from redis.asyncio import Redis
 
 from switchboard_core.errors import RateLimited
-from switchboard_core.shared.redis_client import REDIS_FAILED, namespaced, reraise_cancellation
+from switchboard_core.shared.redis_client import (
+    REDIS_FAILED,
+    cancel_until_done,
+    namespaced,
+    reraise_cancellation,
+)
 
 logger = logging.getLogger(__name__)
 
@@ -195,16 +200,7 @@ class RateLimiter:
 
     async def close(self) -> None:
         task, self._task = self._task, None
-        if task is None:
-            return
-        # A cancellation landing just as a Redis deadline expires can be taken for the
-        # timeout and lost (reraise_cancellation catches what it can see): cancel again
-        # until the task has ended, rather than wait on it for ever.
-        while not task.done():
-            task.cancel()
-            await asyncio.wait({task}, timeout=0.5)
-        if not task.cancelled() and task.exception() is not None:
-            logger.warning("rate limits: the sync task had failed: %r", task.exception())
+        await cancel_until_done(task)
 
     async def _sync_forever(self) -> None:
         while True:

@@ -19,7 +19,13 @@ from redis.asyncio.client import PubSub
 
 from switchboard_core.resilience.backoff import delay
 from switchboard_core.shared.bus import is_pattern
-from switchboard_core.shared.redis_client import REDIS_DOWN, RedisConfig, namespaced, reraise_cancellation
+from switchboard_core.shared.redis_client import (
+    REDIS_DOWN,
+    RedisConfig,
+    cancel_until_done,
+    namespaced,
+    reraise_cancellation,
+)
 
 logger = logging.getLogger(__name__)
 
@@ -75,10 +81,7 @@ class PubSubLink:
 
     async def close(self) -> None:
         reader, self._reader = self._reader, None
-        # Cancelled again if a cancellation was swallowed (see reraise_cancellation).
-        while reader is not None and not reader.done():
-            reader.cancel()
-            await asyncio.wait({reader}, timeout=1.0)
+        await cancel_until_done(reader, every_s=1.0)
 
     async def _run(self) -> None:
         while True:

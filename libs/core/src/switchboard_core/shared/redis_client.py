@@ -143,5 +143,16 @@ def reraise_cancellation() -> None:
         raise asyncio.CancelledError
 
 
+async def cancel_until_done(task: asyncio.Task | None, *, every_s: float = 0.5) -> None:
+    """Cancel a background task that talks to Redis and wait until it has ended.
+
+    A cancellation can still be lost where `reraise_cancellation` cannot see it (asyncio
+    taking it for an expiring timeout): the task is cancelled again, every `every_s`,
+    rather than waited on for ever. What it ended with is not looked at."""
+    while task is not None and not task.done():
+        task.cancel()
+        await asyncio.wait({task}, timeout=every_s)
+
+
 def unavailable(where: str, exc: BaseException) -> DependencyUnavailable:
     return DependencyUnavailable(f"Redis at {where} is unavailable: {type(exc).__name__}: {exc}")

@@ -17,7 +17,6 @@ the very value the deletion was for.
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import logging
 from collections.abc import Awaitable, Callable
 from typing import Any
@@ -27,6 +26,7 @@ from redis.asyncio import Redis
 from switchboard_core.counters import COUNTERS
 from switchboard_core.shared.redis_client import (
     REDIS_FAILED,
+    cancel_until_done,
     namespaced,
     reraise_cancellation,
     unlink_prefixed,
@@ -95,10 +95,7 @@ class RedisLevel:
         return await self._delete(True, prefix)
 
     async def close(self) -> None:
-        if self._repair is not None:
-            self._repair.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await self._repair
+        await cancel_until_done(self._repair)
 
     async def _delete(self, prefix: bool, name: str) -> bool:
         if await self._carry_out(prefix, name):
