@@ -73,6 +73,10 @@ def running_in_ci() -> bool:
 def pytest_configure(config: pytest.Config) -> None:
     for key, value in INTERNAL_ENV.items():
         os.environ.setdefault(key, value)
+    # Test processes load gRPC and fork daemons (Redis, Postgres) with a preexec_fn: gRPC's
+    # fork handlers then ran in the child before its exec, which now and then aborted it
+    # ("epoll_wait error: Bad file descriptor"). The children exec at once: no handler needed.
+    os.environ.setdefault("GRPC_ENABLE_FORK_SUPPORT", "false")
     # Parallel workers (and the stacks each starts) pick free ports in slices of their own:
     # two picking the same port at once made one server find it taken, or worse, share it.
     worker, count = os.environ.get("PYTEST_XDIST_WORKER", ""), os.environ.get("PYTEST_XDIST_WORKER_COUNT", "")
