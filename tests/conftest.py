@@ -16,6 +16,7 @@ from cryptography.hazmat.primitives.asymmetric import ec
 from fastapi import FastAPI
 from switchboard.auth.v1 import auth_pb2, auth_pb2_grpc
 from switchboard_auth import AuthService, AuthSettings
+from switchboard_auth.domain import key_material
 from switchboard_auth.store.signing_keys import all_signing_keys
 from switchboard_core.db import create_engine, sessionmaker
 from switchboard_core.grpc import build_server
@@ -64,14 +65,16 @@ class RunningAuth(Auth):
         return caught.value.details()
 
     async def signing_key(self) -> tuple[str, ec.EllipticCurvePrivateKey]:
-        """The service's active key, read from its database (as someone who stole it would)."""
+        """The service's active key, read from its database and opened with its sealing
+        key (as someone who stole both would)."""
         engine = create_engine(self.settings.database_url)
         try:
             async with sessionmaker(engine)() as session:
                 row = next(row for row in await all_signing_keys(session) if row.active)
         finally:
             await engine.dispose()
-        return row.kid, serialization.load_pem_private_key(row.private_key_pem.encode(), password=None)
+        pem = key_material.open_private(self.settings.sealing_keys(), row.kid, row.private_key_pem)
+        return row.kid, serialization.load_pem_private_key(pem.encode(), password=None)
 
     async def resigned(self, token: str, **changes) -> str:
         """The token with some claims changed, signed again with the service's real key."""

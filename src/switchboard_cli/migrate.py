@@ -14,6 +14,7 @@ from dataclasses import replace
 from sqlalchemy.exc import SQLAlchemyError
 from switchboard_core.errors import SwitchboardError
 from switchboard_core.migrations import MigrationSet, StartupPolicy, current_revision, prepare
+from switchboard_core.security.sealing import SecretKeys
 
 
 def run(services: list[str], *, check: bool) -> int:
@@ -21,9 +22,11 @@ def run(services: list[str], *, check: bool) -> int:
     or, with `check`, is not current."""
     status = 0
     for name in services:
-        url, policy, migrations = _target(name)
         try:
-            line, ok = asyncio.run(_check(url, migrations) if check else _migrate(url, policy, migrations))
+            url, policy, migrations, sealing = _target(name, check=check)
+            line, ok = asyncio.run(
+                _check(url, migrations) if check else _migrate(url, policy, migrations, sealing)
+            )
         except (SwitchboardError, SQLAlchemyError, OSError) as exc:
             message = exc.message if isinstance(exc, SwitchboardError) else str(exc).splitlines()[0]
             print(f"{name}: error: {message}", file=sys.stderr)
@@ -34,8 +37,10 @@ def run(services: list[str], *, check: bool) -> int:
     return status
 
 
-async def _migrate(url: str, policy: StartupPolicy, migrations: MigrationSet) -> tuple[str, bool]:
-    done = await prepare(url, migrations, policy)
+async def _migrate(
+    url: str, policy: StartupPolicy, migrations: MigrationSet, sealing: SecretKeys | None
+) -> tuple[str, bool]:
+    done = await prepare(url, migrations, policy, sealing_keys=sealing)
     assert done is not None
     if done.adopted:
         return f"adopted a database made before migrations, now at {done.after}", True
@@ -52,8 +57,9 @@ async def _check(url: str, migrations: MigrationSet) -> tuple[str, bool]:
     return f"at {current or 'no revision'}, this version needs {', '.join(heads)}", False
 
 
-def _target(name: str) -> tuple[str, StartupPolicy, MigrationSet]:
-    """The service's database URL, how to retry reaching it, and its migrations."""
+def _target(name: str, *, check: bool) -> tuple[str, StartupPolicy, MigrationSet, SecretKeys | None]:
+    """The service's database URL, how to retry reaching it, its migrations, and the
+    keys its revisions seal with (auth's signing keys; a check needs none)."""
     # Imported per service: each pulls in only its own package.
     if name == "auth":
         from switchboard_auth.migrations import MIGRATIONS as migrations
@@ -65,5 +71,10 @@ def _target(name: str) -> tuple[str, StartupPolicy, MigrationSet]:
         from switchboard_metrics.migrations import MIGRATIONS as migrations
         from switchboard_metrics.settings import MetricsSettings as Settings
     settings = Settings()
+    sealing = None
+    if name == "auth" and not check:
+        from switchboard_auth.startup import sealing_keys
+
+        sealing = sealing_keys(settings)
     # This command is the migrator, whatever SWITCHBOARD_MIGRATE_ON_START says.
-    return settings.database_url, replace(StartupPolicy.of(settings), migrate=True), migrations
+    return settings.database_url, replace(StartupPolicy.of(settings), migrate=True), migrations, sealing

@@ -245,7 +245,11 @@ async def test_rotating_and_retiring_keys_is_recorded_with_kid_and_algorithm_nev
     engine = create_engine(auth.settings.database_url)
     clock = _Clock()
     ring = KeyRing(
-        sessionmaker(engine), clock, refresh=timedelta(seconds=30), clock_skew=timedelta(seconds=30)
+        sessionmaker(engine),
+        clock,
+        refresh=timedelta(seconds=30),
+        clock_skew=timedelta(seconds=30),
+        sealing=auth.settings.sealing_keys(),
     )
     try:
         await ring.load()

@@ -108,7 +108,11 @@ async def test_a_superseded_key_retires_itself_once_every_token_it_signed_is_ove
     engine = create_engine(auth.settings.database_url)
     clock = Clock()
     ring = KeyRing(
-        sessionmaker(engine), clock, refresh=timedelta(seconds=30), clock_skew=timedelta(seconds=30)
+        sessionmaker(engine),
+        clock,
+        refresh=timedelta(seconds=30),
+        clock_skew=timedelta(seconds=30),
+        sealing=auth.settings.sealing_keys(),
     )
     try:
         await ring.load()
@@ -134,7 +138,11 @@ async def test_a_superseded_key_is_kept_while_a_token_it_signed_has_not_expired(
     engine = create_engine(auth.settings.database_url)
     clock = Clock()
     ring = KeyRing(
-        sessionmaker(engine), clock, refresh=timedelta(seconds=30), clock_skew=timedelta(seconds=30)
+        sessionmaker(engine),
+        clock,
+        refresh=timedelta(seconds=30),
+        clock_skew=timedelta(seconds=30),
+        sealing=auth.settings.sealing_keys(),
     )
     try:
         await ring.load()

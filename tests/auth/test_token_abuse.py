@@ -26,6 +26,8 @@ from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric import ec
 from jwt.utils import base64url_decode, base64url_encode
 from switchboard.auth.v1 import auth_pb2, auth_pb2_grpc
+from switchboard_auth.domain import key_material
+from switchboard_core.security.sealing import embedded_keys
 from switchboard_testing.gateway_process import GatewayProcess, start_gateway
 from switchboard_testing.internal import INTERNAL_ENV, INTERNAL_METADATA
 
@@ -104,10 +106,12 @@ class Forge:
 
 
 def signing_key(gateway: GatewayProcess) -> tuple[str, ec.EllipticCurvePrivateKey]:
+    """The active key, as someone holding both auth.db and the sealing key would have it."""
     with sqlite3.connect(gateway.data_dir / "auth.db") as db:
-        kid, pem = db.execute(
+        kid, sealed = db.execute(
             "SELECT kid, private_key_pem FROM signing_keys WHERE active ORDER BY created_at DESC LIMIT 1"
         ).fetchone()
+    pem = key_material.open_private(embedded_keys(gateway.data_dir), kid, sealed)
     return kid, serialization.load_pem_private_key(pem.encode(), password=None)
 
 

@@ -142,16 +142,15 @@ async def test_garbage_and_empty_tokens_are_rejected(auth):
 async def test_a_key_that_another_replica_generated_is_picked_up_from_the_database(auth, monkeypatch):
     monkeypatch.setattr(signing_keys, "RELOAD_INTERVAL_S", 0.0)
     pair = key_material.generate("ES256")
-    row = SigningKeyRow(
-        pair.kid, "ES256", pair.private_pem, json.dumps(pair.public_jwk), datetime.now(UTC), True
-    )
+    sealed = key_material.seal_private(auth.settings.sealing_keys(), pair.kid, pair.private_pem)
+    row = SigningKeyRow(pair.kid, "ES256", sealed, json.dumps(pair.public_jwk), datetime.now(UTC), True)
     engine = create_engine(auth.settings.database_url)
     try:
         async with sessionmaker(engine).begin() as session:
             await insert_signing_key(session, row)
     finally:
         await engine.dispose()
-    other_replicas_key = serialization.load_pem_private_key(row.private_key_pem.encode(), password=None)
+    other_replicas_key = serialization.load_pem_private_key(pair.private_pem.encode(), password=None)
 
     token = jwt.encode(
         claims_of(await auth.login()), other_replicas_key, algorithm="ES256", headers={"kid": row.kid}

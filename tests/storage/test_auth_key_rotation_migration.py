@@ -42,7 +42,7 @@ async def tokens_kids_after_upgrade(url: str, key_count: int) -> list[str | None
                     jti="t1", user_id="u1", name="n", created_at=NOW, expires_at=NOW + timedelta(days=1)
                 )
             )
-        await upgrade(url, MIGRATIONS)
+        await upgrade(url, MIGRATIONS, "0004")
         async with engine.connect() as conn:
             return list((await conn.execute(select(api_tokens.c.kid))).scalars())
     finally:

@@ -16,6 +16,9 @@ ours only until the transaction ends. On SQLite the transaction starts with
 Databases created before migrations existed (tables made by `create_all`, no version
 table) are stamped with the baseline revision, then upgraded from there.
 
+A revision that seals data at rest finds the service's sealing keys (a `SecretKeys`,
+or None when the caller gave none) in `context.config.attributes["sealing_keys"]`.
+
 Errors (see `switchboard_core.errors` for the tree they hang from):
 
     DependencyUnavailable
@@ -49,6 +52,7 @@ from switchboard_core._alembic import (
 from switchboard_core.db import create_engine
 from switchboard_core.errors import DependencyUnavailable, SwitchboardError
 from switchboard_core.resilience.backoff import retry
+from switchboard_core.security.sealing import SecretKeys
 from switchboard_core.settings import ServiceSettings
 
 T = TypeVar("T")
@@ -90,11 +94,12 @@ class MigrationSet:
         digest = hashlib.sha256(f"switchboard-migrations:{self.service}".encode()).digest()
         return int.from_bytes(digest[:8], "big", signed=True)
 
-    def config(self, connection: Connection | None = None) -> Config:
+    def config(self, connection: Connection | None = None, sealing_keys: SecretKeys | None = None) -> Config:
         config = Config()
         config.set_main_option("script_location", str(self.directory))
         config.attributes["migrations"] = self
         config.attributes["connection"] = connection
+        config.attributes["sealing_keys"] = sealing_keys
         return config
 
     def heads(self) -> tuple[str, ...]:
@@ -136,9 +141,11 @@ def run_environment() -> None:
         context.run_migrations()
 
 
-async def upgrade(url: str, migrations: MigrationSet, revision: str = "head") -> Upgrade:
+async def upgrade(
+    url: str, migrations: MigrationSet, revision: str = "head", *, sealing_keys: SecretKeys | None = None
+) -> Upgrade:
     """Bring the database at `url` to `revision`, in one transaction, holding the lock."""
-    return await _in_transaction(url, lambda conn: _upgrade(conn, migrations, revision))
+    return await _in_transaction(url, lambda conn: _upgrade(conn, migrations, revision, sealing_keys))
 
 
 async def current_revision(url: str, migrations: MigrationSet) -> str | None:
@@ -178,7 +185,9 @@ class StartupPolicy:
         )
 
 
-async def prepare(url: str, migrations: MigrationSet, policy: StartupPolicy) -> Upgrade | None:
+async def prepare(
+    url: str, migrations: MigrationSet, policy: StartupPolicy, *, sealing_keys: SecretKeys | None = None
+) -> Upgrade | None:
     """At start: migrate (or, when migrating is someone else's job, wait until the
     schema is current), retrying with backoff while the database is unreachable.
     Returns what the upgrade did, if this process ran one."""
@@ -186,7 +195,7 @@ async def prepare(url: str, migrations: MigrationSet, policy: StartupPolicy) -> 
     if policy.migrate:
         return await retry(
             f"migrating the {name} database",
-            lambda: upgrade(url, migrations),
+            lambda: upgrade(url, migrations, sealing_keys=sealing_keys),
             retry_on=TRANSIENT_ERRORS,
             attempts=policy.attempts,
             base=policy.interval_s,
@@ -217,11 +226,13 @@ async def _in_transaction(url: str, work: Callable[[Connection], T]) -> T:
             await engine.dispose()
 
 
-def _upgrade(conn: Connection, migrations: MigrationSet, revision: str) -> Upgrade:
+def _upgrade(
+    conn: Connection, migrations: MigrationSet, revision: str, sealing_keys: SecretKeys | None
+) -> Upgrade:
     if conn.dialect.name == "postgresql":
         conn.execute(text("SELECT pg_advisory_xact_lock(:key)"), {"key": migrations.lock_key})
     before = _context(conn, migrations).get_current_revision()
-    config = migrations.config(conn)
+    config = migrations.config(conn, sealing_keys)
     if before is not None and not _known(config, before):
         raise SchemaNotCurrent(
             f"the {migrations.service} database is at revision {before}, which this version does not "

@@ -5,7 +5,12 @@ from __future__ import annotations
 import sys
 from datetime import datetime
 
+from switchboard_core.db import create_engine, sessionmaker
+from switchboard_core.migrations import StartupPolicy, prepare
+
 from switchboard_auth.domain.bootstrap import admin_banner
+from switchboard_auth.domain.key_resealing import Resealed, reseal_signing_keys
+from switchboard_auth.migrations import MIGRATIONS
 from switchboard_auth.settings import AuthSettings
 from switchboard_auth.startup import open_auth
 
@@ -47,3 +52,16 @@ async def create_token(
     finally:
         await opened.close()
     return issued.access_token, issued.expires_at
+
+
+async def reseal_keys(settings: AuthSettings) -> Resealed:
+    """Seal every signing key with the first of `SWITCHBOARD_SECRET_KEYS`."""
+    keys = settings.sealing_keys()
+    engine = create_engine(settings.database_url)
+    try:
+        await prepare(
+            settings.database_url, MIGRATIONS, StartupPolicy.of(settings, attempts=1), sealing_keys=keys
+        )
+        return await reseal_signing_keys(sessionmaker(engine), keys)
+    finally:
+        await engine.dispose()

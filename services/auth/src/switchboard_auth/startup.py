@@ -10,10 +10,12 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 from switchboard_core.audit_refusals import Refusals
 from switchboard_core.db import create_engine, sessionmaker
 from switchboard_core.migrations import StartupPolicy, prepare
+from switchboard_core.security.sealing import KEYS_SETTING, SealError, SecretKeys
 
 from switchboard_auth.domain.accounts import Accounts
 from switchboard_auth.domain.audit import AuditLog
 from switchboard_auth.domain.bootstrap import ensure_admin
+from switchboard_auth.domain.key_material import ASYMMETRIC
 from switchboard_auth.domain.revocations import RevocationFeed
 from switchboard_auth.domain.roles import Roles
 from switchboard_auth.domain.shared_revocations import SharedRevocations
@@ -58,10 +60,11 @@ async def open_auth(
     Without `revocations` (the offline CLI), revocations reach no one but this process.
     """
     revocations = revocations or SharedRevocations(RevocationFeed())
+    sealing = sealing_keys(settings)
     engine = create_engine(settings.database_url)
     try:
         policy = StartupPolicy.of(settings, attempts=connect_attempts)
-        await prepare(settings.database_url, MIGRATIONS, policy)
+        await prepare(settings.database_url, MIGRATIONS, policy, sealing_keys=sealing)
         sessions = sessionmaker(engine)
         keys = KeyRing(
             sessions,
@@ -71,6 +74,7 @@ async def open_auth(
             publish_delay=timedelta(seconds=settings.jwt_publish_delay_s),
             refresh=timedelta(seconds=settings.jwt_key_refresh_s),
             clock_skew=timedelta(seconds=CLOCK_SKEW_S),
+            sealing=sealing,
         )
         await keys.load()
         generated = await ensure_admin(
@@ -112,3 +116,17 @@ async def open_auth(
         refusals,
         generated,
     )
+
+
+def sealing_keys(settings: AuthSettings) -> SecretKeys:
+    """What seals the stored signing keys: the keys sealing upstream credentials (when
+    embedded and unset, the gateway's own). Stored keys are never kept in clear, so
+    without one ES256 and RS256 cannot start."""
+    keys = settings.sealing_keys()
+    if not keys.keys and settings.jwt_algorithm in ASYMMETRIC:
+        raise SealError(
+            f"SWITCHBOARD_JWT_ALGORITHM={settings.jwt_algorithm} keys are stored sealed, and "
+            f"{KEYS_SETTING} is not set: set it (the same list as the registry's and the "
+            "proxy's; `switchboard secrets new-key`) on every auth replica (docs/identity.md)"
+        )
+    return keys

@@ -1,7 +1,8 @@
 """Signing keys: one algorithm (SWITCHBOARD_JWT_ALGORITHM), keys rotated without downtime,
 public keys published as a JWKS.
 
-ES256 and RS256 keys live in the database: one is generated when none is, and
+ES256 and RS256 keys live in the database, their private halves sealed with
+`SWITCHBOARD_SECRET_KEYS` (key_material.py): one is generated when none is, and
 `rotate` adds another. A key's life:
 
     pending    published in the JWKS, verifies, does not sign yet (`signs_from` ahead:
@@ -40,6 +41,7 @@ from datetime import datetime, timedelta
 from sqlalchemy.ext.asyncio import async_sessionmaker
 from switchboard_core.audit import Actor
 from switchboard_core.errors import Conflict, InvalidInput, NotFound
+from switchboard_core.security.sealing import SecretKeys
 
 from switchboard_auth.domain import key_material
 from switchboard_auth.domain.audit import SYSTEM, record
@@ -83,8 +85,9 @@ class KeyView:
     public_jwk: dict | None
 
 
-def _from_row(row: SigningKeyRow) -> SigningKey:
-    private_key = key_material.load_private(row.alg, row.private_key_pem)
+def _from_row(row: SigningKeyRow, sealing: SecretKeys) -> SigningKey:
+    pem = key_material.open_private(sealing, row.kid, row.private_key_pem)
+    private_key = key_material.load_private(row.alg, pem)
     return SigningKey(
         row.kid,
         row.alg,
@@ -111,11 +114,14 @@ class KeyRing:
         publish_delay: timedelta = timedelta(0),
         refresh: timedelta = timedelta(seconds=30),
         clock_skew: timedelta = timedelta(seconds=30),
+        sealing: SecretKeys | None = None,
     ) -> None:
-        """`secrets`: for HS256, the signing secret first, then those that only verify."""
+        """`secrets`: for HS256, the signing secret first, then those that only verify.
+        `sealing`: what seals stored (ES256, RS256) private keys and opens them."""
         if algorithm == "HS256" and not secrets:
             raise ValueError("HS256 needs a secret")
         self.algorithm = algorithm
+        self._sealing = sealing or SecretKeys()
         self._sessions = sessions
         self._clock = clock
         self._secrets = secrets
@@ -160,10 +166,13 @@ class KeyRing:
     def _new_row(self, now: datetime, *, signs_from: datetime | None) -> SigningKeyRow:
         pair = key_material.generate(self.algorithm)
         public_jwk = json.dumps(pair.public_jwk, sort_keys=True)
-        return SigningKeyRow(pair.kid, self.algorithm, pair.private_pem, public_jwk, now, True, signs_from)
+        sealed = key_material.seal_private(self._sealing, pair.kid, pair.private_pem)
+        return SigningKeyRow(pair.kid, self.algorithm, sealed, public_jwk, now, True, signs_from)
 
     def _install(self, rows: list[SigningKeyRow]) -> None:
-        keys = {row.kid: _from_row(row) for row in rows if row.active and row.alg == self.algorithm}
+        keys = {
+            row.kid: _from_row(row, self._sealing) for row in rows if row.active and row.alg == self.algorithm
+        }
         if not keys:
             raise RuntimeError(f"no active {self.algorithm} signing key")
         dropped = set(self._keys) - set(keys)

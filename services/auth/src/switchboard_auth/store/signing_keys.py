@@ -15,6 +15,7 @@ from switchboard_auth.store.tables import api_tokens, signing_keys
 class SigningKeyRow:
     kid: str
     alg: str
+    # Sealed (domain/key_material.py); a clear PEM only in rows older than revision 0007.
     private_key_pem: str
     public_jwk: str
     created_at: datetime
@@ -83,3 +84,19 @@ async def signed_tokens_live(session: AsyncSession, kid: str, now: datetime) -> 
         .limit(1)
     )
     return (await session.execute(query)).first() is not None
+
+
+async def stored_private_keys(session: AsyncSession) -> list[tuple[str, str]]:
+    """(kid, stored private key) of every key, retired ones too."""
+    query = select(signing_keys.c.kid, signing_keys.c.private_key_pem).order_by(signing_keys.c.kid)
+    return [(row.kid, row.private_key_pem) for row in await session.execute(query)]
+
+
+async def reseal_private_key(session: AsyncSession, kid: str, *, was: str, now: str) -> bool:
+    """Replace the stored private key if it is still `was` (nobody re-sealed it meanwhile)."""
+    result = await session.execute(
+        update(signing_keys)
+        .where(signing_keys.c.kid == kid, signing_keys.c.private_key_pem == was)
+        .values(private_key_pem=now)
+    )
+    return result.rowcount > 0

@@ -118,6 +118,8 @@ signing_keys = Table(
     metadata,
     Column("kid", String(64), primary_key=True),
     Column("alg", String(16), nullable=False),
+    # The private key's PEM sealed with SWITCHBOARD_SECRET_KEYS, bound to `kid`
+    # (domain/key_material.py); revision 0007 sealed those stored in clear before.
     Column("private_key_pem", Text, nullable=False),
     Column("public_jwk", Text, nullable=False),
     Column("created_at", UtcDateTime, nullable=False),
