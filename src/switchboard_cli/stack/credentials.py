@@ -1,6 +1,6 @@
-"""The stack's passwords and the services' internal gRPC token: generated on first
-start, kept in `<dir>/credentials.json` (mode 0600) so that a later start finds the
-same Postgres cluster and admin."""
+"""The stack's passwords, the services' internal gRPC token and the keys sealing secrets
+at rest: generated on first start, kept in `<dir>/credentials.json` (mode 0600) so that
+a later start finds the same Postgres cluster, admin and readable signing keys."""
 
 from __future__ import annotations
 
@@ -11,6 +11,7 @@ from dataclasses import asdict, dataclass, replace
 from pathlib import Path
 
 from switchboard_core.internal_token import new_token
+from switchboard_core.security.sealing import new_key_entry
 
 FILE_NAME = "credentials.json"
 ADMIN_EMAIL = "admin@example.com"
@@ -25,15 +26,21 @@ class Credentials:
     admin_password: str
     # Absent from the files of stacks made before internal gRPC calls were authenticated.
     internal_token: str = ""
+    # SWITCHBOARD_SECRET_KEYS; absent from the files of stacks made before signing keys were sealed.
+    secret_keys: str = ""
 
 
 def load_or_create(stack_dir: Path) -> Credentials:
     path = stack_dir / FILE_NAME
     if path.exists():
         kept = Credentials(**json.loads(path.read_text()))
-        if kept.internal_token:
+        if kept.internal_token and kept.secret_keys:
             return kept
-        made = replace(kept, internal_token=new_token())
+        made = replace(
+            kept,
+            internal_token=kept.internal_token or new_token(),
+            secret_keys=kept.secret_keys or new_key_entry(),
+        )
         partial = path.with_suffix(".partial")
         partial.unlink(missing_ok=True)
         _write(partial, made).replace(path)
@@ -45,6 +52,7 @@ def load_or_create(stack_dir: Path) -> Credentials:
         admin_email=ADMIN_EMAIL,
         admin_password=_password(),
         internal_token=new_token(),
+        secret_keys=new_key_entry(),
     )
     _write(path, made)
     return made

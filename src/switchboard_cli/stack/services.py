@@ -28,6 +28,7 @@ def shared_env(
         "SWITCHBOARD_METRICS_ADDR": topology.grpc_addr("metrics"),
         "SWITCHBOARD_REDIS_URL": topology.redis_url,
         "SWITCHBOARD_INTERNAL_TOKEN": credentials.internal_token,
+        "SWITCHBOARD_SECRET_KEYS": credentials.secret_keys,
         "SWITCHBOARD_BOOTSTRAP_ADMIN_EMAIL": credentials.admin_email,
         "SWITCHBOARD_BOOTSTRAP_ADMIN_PASSWORD": credentials.admin_password,
         # nginx runs on this host: its X-Forwarded-* name the client and the public URL.
