@@ -148,8 +148,18 @@ def _migrated_service(value: str) -> str:
     return value
 
 
+# The commands that write under the data directory: every file they make is owner-only
+# (switchboard_core.security.private_files). Not `stack`: the daemons it starts as
+# another account (when run as root) must reach the directories it makes.
+_WRITES_DATA = frozenset({"up", "serve", "migrate", "token", "secrets"})
+
+
 def main(argv: list[str] | None = None) -> int:
     args = _parser().parse_args(argv)
+    if args.command in _WRITES_DATA:
+        from switchboard_core.security.private_files import owner_only
+
+        owner_only()
     if args.command == "up":
         from switchboard_cli.serve import run
 

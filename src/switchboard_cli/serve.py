@@ -8,6 +8,7 @@ import sys
 
 from pydantic import ValidationError
 from switchboard_core import telemetry
+from switchboard_core.security.private_files import tighten_data_dir
 from switchboard_core.service import Host
 from switchboard_core.settings import MissingInternalToken, ServiceSettings
 
@@ -26,6 +27,7 @@ def run(names: list[str]) -> int:
         format="%(asctime)s %(levelname)s %(name)s: %(message)s",
         stream=sys.stderr,
     )
+    tighten_data_dir(settings.data_dir)
     provider = telemetry.configure("switchboard" if len(names) > 1 else f"switchboard-{names[0]}")
     services = [BUILDERS[name]() for name in names]
     title = "Switchboard" if len(names) > 1 else f"Switchboard {names[0]}"

@@ -78,11 +78,12 @@ class Supervisor:
         stop_signal: int = signal.SIGTERM,
         restartable: bool = False,
     ) -> Child:
-        self.log_dir.mkdir(parents=True, exist_ok=True)
+        # Owner-only: a replica's log may name what an operator would rather keep to themselves.
+        self.log_dir.mkdir(mode=0o700, parents=True, exist_ok=True)
         log_path = self.log_dir / f"{name}.log"
 
         def launch() -> subprocess.Popen:
-            with open(log_path, "ab") as log:
+            with open(os.open(log_path, os.O_WRONLY | os.O_CREAT | os.O_APPEND, 0o600), "ab") as log:
                 return subprocess.Popen(
                     list(argv),
                     stdin=subprocess.DEVNULL,

@@ -164,13 +164,20 @@ def _write_state(
             for c in supervisor.children
         ],
     }
-    (stack_dir / ENV_FILE).write_text("".join(f"export {k}={shlex.quote(v)}\n" for k, v in env.items()))
-    (stack_dir / ENV_FILE).chmod(0o600)
+    _write_private(stack_dir / ENV_FILE, "".join(f"export {k}={shlex.quote(v)}\n" for k, v in env.items()))
     # Written whole, then renamed: a reader waiting for it never sees half of it.
     partial = stack_dir / f".{STATE_FILE}.partial"
-    partial.write_text(json.dumps(state, indent=2))
-    partial.chmod(0o600)
+    _write_private(partial, json.dumps(state, indent=2))
     partial.replace(stack_dir / STATE_FILE)
+
+
+def _write_private(path: Path, text: str) -> None:
+    """`text` in `path`, readable by this user only from the first byte on (they hold the
+    stack's secrets), also when an older file was not."""
+    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+    with os.fdopen(fd, "w") as out:
+        os.fchmod(fd, 0o600)
+        out.write(text)
 
 
 def _banner(options: Options, topology: Topology, creds: Credentials) -> str:

@@ -73,9 +73,11 @@ def start_gateway(
     http_port: int | None = None,
     grpc_port: int | None = None,
     ready: bool = True,
+    umask: int = -1,
 ) -> Iterator[GatewayProcess]:
     """`switchboard up` (or another command, e.g. `("serve", "registry")`) on free ports,
-    yielded once it answers `/healthz` (at once with `ready=False`)."""
+    yielded once it answers `/healthz` (at once with `ready=False`); started with
+    `umask` when one is given (as a user's shell might have it)."""
     with tempfile.TemporaryDirectory(prefix="switchboard-") as tmp:
         data_dir = data_dir or Path(tmp) / "data"
         http_port, grpc_port = http_port or free_port(), grpc_port or free_port()
@@ -98,6 +100,7 @@ def start_gateway(
                 env=env,
                 stdout=log,
                 stderr=subprocess.STDOUT,
+                umask=umask,
             )
         base_url = f"http://127.0.0.1:{http_port}"
         gateway = GatewayProcess(base_url, grpc_port, data_dir, env, process, log_path)
