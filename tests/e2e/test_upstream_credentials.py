@@ -171,8 +171,11 @@ def test_rotation_reseals_and_a_key_the_gateway_lacks_fails_its_calls_clearly(
     keys = f"{new},{own}"
     first = cli(gateway, "secrets", "rotate", SWITCHBOARD_SECRET_KEYS=keys)
     assert first.stdout.startswith("re-sealed 1, already sealed with the first key 0")
+    # The signing keys are sealed with the same keys, and re-sealed with them.
+    assert "signing keys: re-sealed 1, already sealed with the first key 0" in first.stdout
     again = cli(gateway, "secrets", "rotate", SWITCHBOARD_SECRET_KEYS=keys)
     assert again.stdout.startswith("re-sealed 0, already sealed with the first key 1")
+    assert "signing keys: re-sealed 0, already sealed with the first key 1" in again.stdout
     assert new.split(":")[1] not in first.stdout + again.stdout
 
     # The running gateway still has only its own key: once its catalog is new (any change
