@@ -4,6 +4,7 @@ a later start finds the same Postgres cluster, admin and readable signing keys."
 
 from __future__ import annotations
 
+import base64
 import json
 import os
 import secrets
@@ -11,7 +12,6 @@ from dataclasses import asdict, dataclass, replace
 from pathlib import Path
 
 from switchboard_core.internal_token import new_token
-from switchboard_core.security.sealing import new_key_entry
 
 FILE_NAME = "credentials.json"
 ADMIN_EMAIL = "admin@example.com"
@@ -63,6 +63,13 @@ def _write(path: Path, credentials: Credentials) -> Path:
     with os.fdopen(fd, "w") as out:
         json.dump(asdict(credentials), out, indent=2)
     return path
+
+
+def new_key_entry() -> str:
+    """A `kid:base64key` entry as `switchboard secrets new-key` prints (32 random bytes).
+    Made here: the sealing module imports the error tree, which loads gRPC, and the
+    supervisor must never load it (it forks)."""
+    return f"k{secrets.token_hex(4)}:{base64.b64encode(secrets.token_bytes(32)).decode()}"
 
 
 def _password() -> str:
