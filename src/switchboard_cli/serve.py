@@ -9,6 +9,7 @@ import sys
 from pydantic import ValidationError
 from switchboard_core import telemetry
 from switchboard_core.security.private_files import tighten_data_dir
+from switchboard_core.security.sealing import SealError
 from switchboard_core.service import Host
 from switchboard_core.settings import MissingInternalToken, ServiceSettings
 
@@ -28,6 +29,12 @@ def run(names: list[str]) -> int:
         stream=sys.stderr,
     )
     tighten_data_dir(settings.data_dir)
+    if "auth" in names:
+        try:
+            _auth_can_seal_its_keys()
+        except (ValidationError, SealError) as exc:
+            print(f"switchboard: {_settings_problem(exc)}", file=sys.stderr, flush=True)
+            return 2
     provider = telemetry.configure("switchboard" if len(names) > 1 else f"switchboard-{names[0]}")
     services = [BUILDERS[name]() for name in names]
     title = "Switchboard" if len(names) > 1 else f"Switchboard {names[0]}"
@@ -41,6 +48,15 @@ def run(names: list[str]) -> int:
         telemetry.shutdown(provider)
     print("Switchboard stopped.", flush=True)
     return 0
+
+
+def _auth_can_seal_its_keys() -> None:
+    """Refuse at once, not from inside the started service, when auth would have to store
+    a signing key and has nothing to seal it with."""
+    from switchboard_auth.settings import AuthSettings
+    from switchboard_auth.startup import sealing_keys
+
+    sealing_keys(AuthSettings())
 
 
 def _settings_problem(exc: Exception) -> str:

@@ -4,8 +4,11 @@ from before sealing is sealed at start, and the tokens issued before still verif
 
 from __future__ import annotations
 
+import os
 import sqlite3
 import stat
+import subprocess
+import sys
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -16,6 +19,7 @@ from cryptography.hazmat.primitives import serialization
 from switchboard_auth.domain import key_material
 from switchboard_core.security.sealing import embedded_keys
 from switchboard_testing.gateway_process import ADMIN_EMAIL, ADMIN_PASSWORD, GatewayProcess, start_gateway
+from switchboard_testing.internal import INTERNAL_ENV
 from switchboard_testing.upstream_process import UpstreamProcess
 
 pytestmark = pytest.mark.e2e
@@ -118,3 +122,22 @@ def test_keys_stored_in_clear_by_an_earlier_version_are_sealed_and_its_tokens_st
     [(same_kid, now_stored)] = stored_keys(data_dir)
     assert same_kid == kid and now_stored.startswith("v1:")
     assert key_material.open_private(embedded_keys(data_dir), kid, now_stored) == pem
+
+
+def test_auth_apart_without_a_sealing_key_refuses_to_start_and_says_what_to_set(tmp_path: Path) -> None:
+    clean = {k: v for k, v in os.environ.items() if not k.startswith("SWITCHBOARD_")}
+    done = subprocess.run(
+        [sys.executable, "-m", "switchboard_cli.main", "serve", "auth"],
+        env={
+            **clean,
+            **INTERNAL_ENV,
+            "SWITCHBOARD_DATA_DIR": str(tmp_path),
+            "SWITCHBOARD_REDIS_URL": "redis://127.0.0.1:1/0",
+        },
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+    assert done.returncode == 2
+    assert "SWITCHBOARD_SECRET_KEYS is not set" in done.stderr
+    assert "Traceback" not in done.stderr
