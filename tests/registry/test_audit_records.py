@@ -60,7 +60,12 @@ async def _auth_on(
 
 @asynccontextmanager
 async def _registry(
-    tmp_path: Path, database_url: str, auth_port: int, *, audit_record_max_bytes: int = MAX_RECORD_BYTES
+    tmp_path: Path,
+    database_url: str,
+    auth_port: int,
+    *,
+    audit_record_max_bytes: int = MAX_RECORD_BYTES,
+    internal_token: str = INTERNAL_TOKEN,
 ) -> AsyncIterator[RegistryService]:
     settings = RegistrySettings(
         data_dir=tmp_path,
@@ -70,6 +75,7 @@ async def _registry(
         auth_addr=f"127.0.0.1:{auth_port}",
         grpc_timeout_s=1.0,
         audit_record_max_bytes=audit_record_max_bytes,
+        internal_token=internal_token,
     )
     service = RegistryService(settings)
     runtime = Runtime(settings)
@@ -322,6 +328,35 @@ async def test_a_record_auth_can_never_receive_is_set_aside_and_later_changes_ar
                 "server.delete",
             ]
             assert [id_ for id_, _ in await registry._outbox.set_aside()] == [poison.id]
+
+
+async def test_records_refused_for_a_wrong_internal_token_wait_and_are_never_set_aside(
+    tmp_path, database_url, alpha, caplog
+):
+    port = free_port()
+    async with _auth_on(port, tmp_path / "auth") as auth:
+        # The registry sends the wrong internal token: UNAUTHENTICATED, every record alike.
+        wrong = "a-token-this-deployment-does-not-share-at-all"
+        async with (
+            _registry(tmp_path, database_url, port, internal_token=wrong) as registry,
+            _api(registry) as api,
+        ):
+            gateway = await api.post("/gateways", json={"name": "alpha", "url": alpha.url})
+            assert gateway.status_code == 201, gateway.text
+
+            async def refused_once() -> bool:
+                return any("wait to reach the auth service" in r.getMessage() for r in caplog.records)
+
+            await _until(refused_once, within_s=10, what="a delivery refused for the token")
+            assert await registry._outbox.waiting() == 1
+            assert await registry._outbox.set_aside() == []
+
+        # Once the token is right (the registry restarted), the waiting record arrives.
+        async with _registry(tmp_path, database_url, port) as registry:
+            await _until(lambda: _emptied(registry), within_s=15, what="the waiting record delivered")
+            [record] = await _records(auth)
+            assert (record.action, record.entity_id) == ("gateway.create", gateway.json()["id"])
+            assert await registry._outbox.set_aside() == []
 
 
 async def _emptied(registry: RegistryService) -> bool:
