@@ -15,6 +15,9 @@ the gRPC status is read here, once:
   (`UNAUTHENTICATED`/`PERMISSION_DENIED`: the internal token; `UNIMPLEMENTED`: an auth
   older than the registry; `FAILED_PRECONDITION`), and `INTERNAL`/`UNKNOWN`: setting
   records aside for these would set aside every record while the deployment is wrong.
+
+A record larger than the bound (kept in the outbox by a registry older than the bound)
+is sent cut down to it (`switchboard_core.audit.bounded`), rather than refused.
 """
 
 from __future__ import annotations
@@ -22,6 +25,7 @@ from __future__ import annotations
 import grpc
 from google.protobuf.message import DecodeError
 from switchboard.auth.v1 import auth_pb2, auth_pb2_grpc
+from switchboard_core.audit import MAX_RECORD_BYTES, AuditEvent, bounded
 from switchboard_core.errors import InvalidInput, from_grpc
 
 _NEVER_TAKEN = frozenset(
@@ -30,17 +34,18 @@ _NEVER_TAKEN = frozenset(
 
 
 class AuthAuditLog:
-    def __init__(self, channel: grpc.aio.Channel, *, timeout_s: float) -> None:
+    def __init__(
+        self, channel: grpc.aio.Channel, *, timeout_s: float, max_record_bytes: int = MAX_RECORD_BYTES
+    ) -> None:
         self._stub = auth_pb2_grpc.AuthServiceStub(channel)
         self._timeout_s = timeout_s
+        self._max_record_bytes = max_record_bytes
 
     async def record(self, records: list[bytes]) -> None:
         """Append serialized `AuditRecord`s; raises `InvalidInput` when auth will never take
         them as sent, another SwitchboardError when it did not take them this time."""
         try:
-            request = auth_pb2.RecordAuditRequest(
-                records=[auth_pb2.AuditRecord.FromString(r) for r in records]
-            )
+            request = auth_pb2.RecordAuditRequest(records=[self._sendable(r) for r in records])
         except DecodeError as exc:
             raise InvalidInput(f"not a serialized audit record: {exc}") from exc
         try:
@@ -49,3 +54,9 @@ class AuthAuditLog:
             if exc.code() in _NEVER_TAKEN:
                 raise InvalidInput(f"auth service: {exc.code().name}: {exc.details()}") from exc
             raise from_grpc(exc, "auth") from exc
+
+    def _sendable(self, raw: bytes) -> auth_pb2.AuditRecord:
+        record = auth_pb2.AuditRecord.FromString(raw)
+        if len(raw) <= self._max_record_bytes:
+            return record
+        return bounded(AuditEvent.from_proto(record), self._max_record_bytes).to_proto()

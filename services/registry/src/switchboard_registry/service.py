@@ -95,7 +95,11 @@ class RegistryService:
         self._upstreams = upstreams = UpstreamAccess(
             UpstreamClients(new_http_client(policy=policy), policy=policy), settings.sealing_keys()
         )
-        auth = AuthAuditLog(runtime.channel("auth"), timeout_s=settings.grpc_timeout_s)
+        auth = AuthAuditLog(
+            runtime.channel("auth"),
+            timeout_s=settings.grpc_timeout_s,
+            max_record_bytes=settings.audit_record_max_bytes,
+        )
         self._outbox = outbox = AuditOutbox(
             sessions, auth.record, max_record_bytes=settings.audit_record_max_bytes
         )

@@ -13,13 +13,13 @@ ones behind it: the batch is then sent one record at a time, and each refused on
 aside in the outbox with the reason (kept, logged as an error, counted as
 `audit.outbox.refused`, never sent again) while the others go on. Any other failure is
 taken as passing and retried with backoff, the records kept in order.
-
-Records are bounded (`switchboard_core.audit.bounded`) as they enter the outbox, and again
-as they leave it when one is larger (kept before the bound existed), so a change with a
-huge field is recorded cut down with its size rather than not at all. A batch is at most
-`BATCH` records and `_BATCH_BYTES`.
 Every replica delivers its own outbox rows and may deliver another's: harmless, for
 the same reason.
+
+Records are bounded (`switchboard_core.audit.bounded`) as they enter the outbox, and again
+as they are sent when one is larger (kept before the bound existed: `audit_delivery`), so
+a change with a huge field is recorded cut down with its size rather than not at all. A
+batch is at most `BATCH` records and `_BATCH_BYTES`.
 
 Records travel as the registry made them: the auth service redacts secret-named fields as
 it writes its log (the trust boundary), so they are not redacted here too.
@@ -36,10 +36,8 @@ import contextlib
 import logging
 from collections.abc import Awaitable, Callable
 
-from google.protobuf.message import DecodeError
 from sqlalchemy.exc import SQLAlchemyError
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
-from switchboard.auth.v1 import auth_pb2
 from switchboard_core.audit import MAX_RECORD_BYTES, Actor, AuditEvent, bounded
 from switchboard_core.counters import COUNTERS
 from switchboard_core.errors import InvalidInput, SwitchboardError
@@ -144,7 +142,7 @@ class AuditOutbox:
             return True
         batch = _within_bytes(rows)
         try:
-            await self._send([self._sendable(raw) for _, raw in batch])
+            await self._send([raw for _, raw in batch])
         except InvalidInput:
             await self._one_at_a_time(batch)
         else:
@@ -157,7 +155,7 @@ class AuditOutbox:
         stops it (what was delivered so far is dropped first)."""
         for id_, raw in rows:
             try:
-                await self._send([self._sendable(raw)])
+                await self._send([raw])
             except InvalidInput as exc:
                 logger.error("auth refused audit record %s (%s): set aside in audit_outbox", id_, exc.message)
                 COUNTERS.add("audit.outbox.refused")
@@ -166,17 +164,6 @@ class AuditOutbox:
                 continue
             async with self._sessions.begin() as s:
                 await store.drop(s, [id_])
-
-    def _sendable(self, raw: bytes) -> bytes:
-        """`raw`, or when it is larger than a record may be (kept before records were
-        bounded), the record cut down to the bound; InvalidInput when it is no record."""
-        if len(raw) <= self._max_record_bytes:
-            return raw
-        try:
-            record = auth_pb2.AuditRecord.FromString(raw)
-        except DecodeError as exc:
-            raise InvalidInput(f"not a serialized audit record: {exc}") from exc
-        return bounded(AuditEvent.from_proto(record), self._max_record_bytes).to_proto().SerializeToString()
 
 
 def _within_bytes(rows: list[tuple[str, bytes]]) -> list[tuple[str, bytes]]:
