@@ -246,7 +246,7 @@ def _record_calls(world: World, admin: httpx.Client) -> None:
             for e in world.entities.values()
         )
 
-    eventually(everything_shown, timeout_s=30, what="each call recorded and rolled up, each gateway audited")
+    eventually(everything_shown, timeout_s=60, what="each call recorded and rolled up, each gateway audited")
 
 
 # -- each face's answer to "may this role do this with that entity?" --------------------
