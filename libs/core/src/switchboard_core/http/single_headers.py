@@ -11,8 +11,10 @@ with a JSON-RPC error body on the MCP endpoints and the REST error body elsewher
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+from collections.abc import Sequence
+from operator import itemgetter
 
+_name = itemgetter(0)
 _INVALID_REQUEST = -32600
 # The stateless revision's (2026-07-28) own code for a routing header sent twice, as the
 # official SDK answers it.
@@ -38,8 +40,10 @@ SINGLE_HEADERS: dict[bytes, int] = {
 }
 
 
-def repeated_header(raw_headers: Iterable[tuple[bytes, bytes]]) -> bytes | None:
+def repeated_header(raw_headers: Sequence[tuple[bytes, bytes]]) -> bytes | None:
     """The first of `SINGLE_HEADERS` the request sends twice (ASGI names are lower case)."""
+    if len(set(map(_name, raw_headers))) == len(raw_headers):
+        return None  # no name repeats (nearly every request): one pass in C
     seen: set[bytes] = set()
     for name, _ in raw_headers:
         if name in SINGLE_HEADERS:
