@@ -7,7 +7,6 @@ It turns HTTP into JSON-RPC messages and back; what a method does is decided in
 from __future__ import annotations
 
 import logging
-from urllib.parse import urlsplit
 
 from opentelemetry import context, propagate, trace
 from switchboard_core import telemetry
@@ -38,8 +37,6 @@ __all__ = ["McpEndpoint", "read_body", "reply"]
 logger = logging.getLogger(__name__)
 tracer = trace.get_tracer(__name__)
 
-_LOOPBACK_HOSTS = {"localhost", "127.0.0.1", "::1", "[::1]"}
-
 
 class McpEndpoint:
     def __init__(
@@ -61,7 +58,6 @@ class McpEndpoint:
             # (Not `rounds or ...`: an InputRounds with nothing parked is falsy.)
             rounds if rounds is not None else InputRounds(dispatcher.deliver, ttl_s=settings.input_wait_s),
         )
-        self._allowed_origins = set(settings.allowed_origins)
         # Stream logs in Redis when replicas share sessions (set by the service).
         self.mirror: EventMirror | None = None
         self.relay = None  # session_relay.SessionRelay, likewise
@@ -100,8 +96,6 @@ class McpEndpoint:
 
     async def _serve(self, scope, receive, send, headers: dict[str, str], server_id: str) -> None:
         method = scope["method"]
-        if not self._origin_allowed(headers.get("origin")):
-            return await reply(send, 403, jsonrpc.error(None, jsonrpc.INVALID_REQUEST, "Origin not allowed"))
         principal = await self._gate.admit(scope, headers, server_id)
         if isinstance(principal, Refusal):
             return await principal.send(send)
@@ -134,7 +128,9 @@ class McpEndpoint:
         if media_problem is not None:
             status, message = media_problem
             return await reply(send, status, jsonrpc.error(None, jsonrpc.INVALID_REQUEST, message))
-        msg = await read_message(receive, send, self._settings.max_message_bytes)
+        msg = await read_message(
+            receive, send, self._settings.max_message_bytes, self._settings.max_batch_messages
+        )
         if msg is ANSWERED:
             return
         if isinstance(msg, list):
@@ -213,7 +209,7 @@ class McpEndpoint:
         session = await self._sessions.find(
             headers.get("mcp-session-id", ""), user_id=principal.user_id, server_id=server_id
         )
-        if session is None or session.protocol_version != versions.BATCHING or not batch:
+        if session is None or session.protocol_version != versions.BATCHING:
             error = jsonrpc.error(
                 None, jsonrpc.INVALID_REQUEST, "Batches are not supported by this protocol version"
             )
@@ -268,12 +264,6 @@ class McpEndpoint:
             code = status_of(exc)
             return await reply(send, code[0], jsonrpc.error(msg["id"], code[2], exc.message))
         await reply(send, 200, jsonrpc.result(msg["id"], result), [(b"mcp-session-id", session.id.encode())])
-
-    def _origin_allowed(self, origin: str | None) -> bool:
-        if origin is None or "*" in self._allowed_origins or origin in self._allowed_origins:
-            return True
-        host = urlsplit(origin).hostname or ""
-        return host in _LOOPBACK_HOSTS
 
 
 def _headers(scope) -> dict[str, str]:

@@ -22,7 +22,7 @@ import base64
 import binascii
 import contextlib
 import logging
-from urllib.parse import parse_qs, urlsplit
+from urllib.parse import parse_qs
 
 import orjson
 from google.protobuf.message import DecodeError
@@ -50,8 +50,6 @@ from switchboard_proxy.settings import ProxySettings
 
 logger = logging.getLogger(__name__)
 
-_LOOPBACK_HOSTS = {"localhost", "127.0.0.1", "::1", "[::1]"}
-
 
 class LegacySseEndpoint:
     """Serves both routes: GET opens a stream, POST delivers a message into one."""
@@ -67,7 +65,6 @@ class LegacySseEndpoint:
         self._gate = gate
         self._sessions = sessions
         self._dispatcher = dispatcher
-        self._allowed_origins = set(settings.allowed_origins)
         # Per session: the client's requests being worked on, by their id.
         self._work: dict[str, dict[object, asyncio.Task]] = {}
         # Set when replicas share sessions: POSTs reaching other replicas come through it.
@@ -80,8 +77,6 @@ class LegacySseEndpoint:
     async def __call__(self, scope, receive, send) -> None:
         headers = {k.decode("latin-1").lower(): v.decode("latin-1") for k, v in scope["headers"]}
         server_id = scope.get("path_params", {}).get("server_id", "")
-        if not self._origin_allowed(headers.get("origin")):
-            return await reply(send, 403, jsonrpc.error(None, jsonrpc.INVALID_REQUEST, "Origin not allowed"))
         principal = await self._gate.admit(scope, headers, server_id)
         if isinstance(principal, Refusal):
             return await principal.send(send)
@@ -187,10 +182,12 @@ class LegacySseEndpoint:
         here = session is not None and session.id in self._work
         if not here and not await self._held_elsewhere(session_id, principal, server_id):
             return await reply(send, 404, _NOT_FOUND)
-        parsed = await read_message(receive, send, self._settings.max_message_bytes)
+        parsed = await read_message(
+            receive, send, self._settings.max_message_bytes, self._settings.max_batch_messages
+        )
         if parsed is ANSWERED:
             return
-        messages = parsed if isinstance(parsed, list) and parsed else [parsed]
+        messages = parsed if isinstance(parsed, list) else [parsed]
         for msg in messages:
             problem = jsonrpc.envelope_problem(msg)
             if problem is not None:
@@ -277,11 +274,6 @@ class LegacySseEndpoint:
         session.client_info = params.get("clientInfo") or {}
         session.client_capabilities = params.get("capabilities") or {}
         return jsonrpc.result(msg["id"], result)
-
-    def _origin_allowed(self, origin: str | None) -> bool:
-        if origin is None or "*" in self._allowed_origins or origin in self._allowed_origins:
-            return True
-        return (urlsplit(origin).hostname or "") in _LOOPBACK_HOSTS
 
 
 _ELSEWHERE_LIMIT = 10_000

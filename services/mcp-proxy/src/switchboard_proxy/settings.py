@@ -2,12 +2,15 @@
 
 from __future__ import annotations
 
+from pydantic import Field
 from switchboard_core.settings import ServiceSettings
 
 
 class ProxySettings(ServiceSettings):
     # Largest MCP request body accepted, in bytes (413 beyond it).
     max_message_bytes: int = 4 * 1024 * 1024
+    # Most messages in one JSON-RPC batch (400 beyond it, none of them acted on).
+    max_batch_messages: int = Field(default=100, ge=1)
     # Idle MCP sessions are forgotten after this long.
     session_idle_ttl_s: float = 3600.0
     upstream_timeout_s: float = 30.0
