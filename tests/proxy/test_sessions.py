@@ -15,7 +15,13 @@ from switchboard_core.shared.redis_bus import RedisBus
 from switchboard_core.shared.redis_client import RedisConfig, make_client
 from switchboard_proxy.session_records import RedisRecords, user_sessions_key
 from switchboard_proxy.session_relay import SessionRelay
-from switchboard_proxy.sessions import Session, SessionStore, replica_of, state_problem
+from switchboard_proxy.sessions import (
+    SUBSCRIPTIONS_LIMIT,
+    Session,
+    SessionStore,
+    replica_of,
+    state_problem,
+)
 
 NEW = {"protocol_version": "2025-11-25", "client_info": {"name": "c"}}
 
@@ -75,6 +81,15 @@ def test_an_initialize_keeping_more_than_the_bound_is_refused() -> None:
     assert state_problem({"clientInfo": "c" * 10}, 1024) == (
         "initialize: clientInfo and capabilities must be objects"
     )
+
+
+def test_a_session_holds_a_bounded_number_of_subscriptions() -> None:
+    session = Session("s", "u", "", "2025-11-25")
+    session.subscriptions = {f"file:///{n}" for n in range(SUBSCRIPTIONS_LIMIT - 1)}
+    assert session.may_subscribe("file:///new")
+    session.subscriptions.add("file:///new")
+    assert not session.may_subscribe("file:///another")
+    assert session.may_subscribe("file:///new"), "subscribing again to one it holds is no more"
 
 
 def test_request_ids_name_the_replica_that_sent_them() -> None:

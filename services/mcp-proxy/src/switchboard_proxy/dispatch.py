@@ -276,7 +276,7 @@ class Dispatcher:
                     jsonrpc.METHOD_NOT_FOUND, f"the upstream serving {params['uri']} offers no subscriptions"
                 )
             uri, shared = params["uri"], not wants_own_sessions(ctx.session)
-            if subscribe and ctx.session is not None and _subscriptions_full(ctx.session, uri):
+            if subscribe and ctx.session is not None and not ctx.session.may_subscribe(uri):
                 raise _Refused(
                     jsonrpc.INVALID_PARAMS,
                     f"a session holds at most {SUBSCRIPTIONS_LIMIT} subscriptions; unsubscribe from one first",
@@ -422,10 +422,6 @@ class Dispatcher:
 def pooled(pool: UpstreamPool, upstream: Upstream):
     """The pooled session with `upstream`, sending its credentials."""
     return pool.session(upstream.url, upstream.credentials())
-
-
-def _subscriptions_full(session: Session, uri: str) -> bool:
-    return uri not in session.subscriptions and len(session.subscriptions) >= SUBSCRIPTIONS_LIMIT
 
 
 def _allow(ctx: CallContext, permission: str, binding: Binding, kind: str) -> None:

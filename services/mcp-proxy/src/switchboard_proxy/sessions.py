@@ -96,6 +96,10 @@ class Session:
         changes): when its GET stream is here, or when there is no other replica."""
         return self.streams_here > 0 or self.elsewhere is None
 
+    def may_subscribe(self, uri: str) -> bool:
+        """Whether one more subscription (to `uri`) stays within `SUBSCRIPTIONS_LIMIT`."""
+        return uri in self.subscriptions or len(self.subscriptions) < SUBSCRIPTIONS_LIMIT
+
     def record(self) -> dict:
         """What another replica needs to serve this session."""
         return {
