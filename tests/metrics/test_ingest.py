@@ -106,3 +106,17 @@ async def test_a_record_without_a_start_time_is_stamped_on_arrival(
 
     _window, tools = await service.reader.per_tool()
     assert [t.tool for t in tools] == ["late"]
+
+
+async def test_text_with_nul_is_stored_without_it_rather_than_failing_the_batch(
+    channel, service: MetricsService
+) -> None:
+    # An upstream's error message may hold NUL, which Postgres text refuses: a batch that
+    # failed for it would be sent again, and fail again, for ever.
+    batch = [invocation("echo"), invocation("echo", success=False, error="bad\x00byte", caller="a\x00b")]
+
+    assert await ingest(channel, batch) == 2
+
+    async with service.store.engine.connect() as conn:
+        rows = (await conn.execute(invocations.select().order_by(invocations.c.id))).mappings().all()
+    assert [(r["error"], r["caller"]) for r in rows] == [("", ""), ("badbyte", "ab")]

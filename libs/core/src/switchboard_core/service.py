@@ -95,7 +95,7 @@ class Host:
             loop.add_signal_handler(sig, self._stopping.set)
         server, health = build_server(
             self.settings.internal_credential(),
-            ConnectionLimits(
+            limits=ConnectionLimits(
                 handshake_s=self.settings.grpc_handshake_timeout_s,
                 idle_s=self.settings.grpc_max_connection_idle_s,
                 age_s=self.settings.grpc_max_connection_age_s,

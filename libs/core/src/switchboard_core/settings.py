@@ -14,6 +14,7 @@ from pydantic import Field, SecretStr, field_validator
 from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 
 from switchboard_core import internal_token as internal_tokens
+from switchboard_core.audit import MAX_RECORD_BYTES
 from switchboard_core.security.outbound import LOOPBACK, OutboundPolicy
 from switchboard_core.security.sealing import SecretKeys, embedded_keys
 
@@ -82,6 +83,10 @@ class ServiceSettings(BaseSettings):
     # these is X-Forwarded-For believed (the client address scoped tokens' networks are
     # checked against and the audit log records), and X-Forwarded-Proto/Host.
     trusted_proxies: list[str] = []
+
+    # The bound of an audit record's `changes` as JSON, in bytes: a record past it is kept
+    # cut down, marked `truncated` with its `size` (docs/audit.md).
+    audit_record_max_bytes: int = Field(default=MAX_RECORD_BYTES, ge=1024)
 
     # Where the other services' gRPC faces are; empty means "this process" (embedded).
     auth_addr: str = ""

@@ -34,7 +34,7 @@ from switchboard_proxy.catalog import Binding, Catalog, CatalogCache, HeldBack, 
 from switchboard_proxy.catalog_views import Hidden, View
 from switchboard_proxy.client_upstreams import ClientUpstreams, wants_own_sessions
 from switchboard_proxy.forward import Relay, forward
-from switchboard_proxy.metrics_buffer import MetricsBuffer
+from switchboard_proxy.metrics_buffer import MAX_ERROR_CHARS, MetricsBuffer
 from switchboard_proxy.sessions import SUBSCRIPTIONS_LIMIT, Session, replica_of
 from switchboard_proxy.upstream_events import UpstreamEvents
 
@@ -399,7 +399,7 @@ class Dispatcher:
                 if ok
                 else str(
                     (final or {}).get("error", {}).get("message", "tool error" if result else "no answer")
-                )
+                )[:MAX_ERROR_CHARS]
             )
             self.metrics.record(
                 metrics_pb2.Invocation(

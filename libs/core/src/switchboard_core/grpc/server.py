@@ -31,14 +31,17 @@ class ConnectionLimits:
 
 
 def build_server(
-    internal_token: str, limits: ConnectionLimits = ConnectionLimits()
+    internal_token: str,
+    *,
+    max_message_bytes: int = MAX_MESSAGE_BYTES,
+    limits: ConnectionLimits = ConnectionLimits(),
 ) -> tuple[grpc.aio.Server, health.aio.HealthServicer]:
     """A server whose internal APIs answer only callers sending `internal_token`."""
     server = grpc.aio.server(
         interceptors=[ServerInterceptor(internal_token)],
         options=[
-            ("grpc.max_receive_message_length", MAX_MESSAGE_BYTES),
-            ("grpc.max_send_message_length", MAX_MESSAGE_BYTES),
+            ("grpc.max_receive_message_length", max_message_bytes),
+            ("grpc.max_send_message_length", max_message_bytes),
             ("grpc.keepalive_permit_without_calls", 1),
             ("grpc.http2.min_ping_interval_without_data_ms", 10_000),
             # A port another process holds is an error at start, never silently shared.
