@@ -1,7 +1,8 @@
 """Every listener of a gateway bounds how long a client may hold a connection without
 asking anything: the HTTP face closes one that sends no byte, a request header that
 trickles in, or an idle keep-alive connection after `SWITCHBOARD_HTTP_HEADER_TIMEOUT_S`;
-the gRPC face closes one that never finishes its handshake. What a client asked for is
+the gRPC face closes one that never finishes its handshake, and one without calls
+after `SWITCHBOARD_GRPC_MAX_CONNECTION_IDLE_S`. What a client asked for is
 never cut by it: an open SSE stream and a tool call slower than the timeout go on."""
 
 from __future__ import annotations
@@ -18,6 +19,9 @@ from switchboard_testing.mcp_http import McpHttp
 from switchboard_testing.upstream_process import UpstreamProcess
 
 TIMEOUT_S = 1.5
+GRPC_IDLE_S = 3.0
+# An HTTP/2 client's first bytes: the preface and an empty SETTINGS frame.
+HTTP2_HELLO = b"PRI * HTTP/2.0\r\n\r\nSM\r\n\r\n" + bytes([0, 0, 0, 4, 0, 0, 0, 0, 0])
 # How late past the timeout a close may come on a loaded machine.
 SLACK_S = 10.0
 
@@ -27,6 +31,7 @@ def gateway() -> Iterator[GatewayProcess]:
     env = {
         "SWITCHBOARD_HTTP_HEADER_TIMEOUT_S": str(TIMEOUT_S),
         "SWITCHBOARD_GRPC_HANDSHAKE_TIMEOUT_S": str(TIMEOUT_S),
+        "SWITCHBOARD_GRPC_MAX_CONNECTION_IDLE_S": str(GRPC_IDLE_S),
     }
     with start_gateway(env) as process:
         yield process
@@ -92,6 +97,14 @@ def test_a_grpc_connection_that_never_shakes_hands_is_closed(gateway: GatewayPro
         half.sendall(b"PRI * HTTP/2.0\r\n")  # the start of the HTTP/2 preface, no more
         assert TIMEOUT_S - 0.5 <= _seconds_until_closed(silent)
         _seconds_until_closed(half)
+
+
+def test_a_grpc_connection_that_shook_hands_and_calls_nothing_is_closed_when_idle(
+    gateway: GatewayProcess,
+) -> None:
+    with _connect(gateway.grpc_port) as idle:
+        idle.sendall(HTTP2_HELLO)
+        assert GRPC_IDLE_S - 0.5 <= _seconds_until_closed(idle)
 
 
 def test_an_open_sse_stream_outlives_the_header_timeout(gateway: GatewayProcess, admin_token: str) -> None:
