@@ -44,6 +44,17 @@ class ServiceSettings(BaseSettings):
     grpc_timeout_s: float = 5.0
     # Grace period for in-flight requests on SIGTERM / Ctrl-C.
     shutdown_grace_s: float = 10.0
+    # An HTTP connection is closed when it has not sent a whole request header this long
+    # after it opened or after its previous response ended (so an idle keep-alive one
+    # too); a response still streaming (SSE, a long call) is never cut by it.
+    http_header_timeout_s: float = Field(default=30.0, gt=0)
+    # gRPC connections: closed when the HTTP/2 handshake is not done within the first;
+    # told to go away after the second without a call, and after the third of age (so
+    # clients balancing over DNS reach replicas added since; calls and streams in flight
+    # on a connection told to go finish there).
+    grpc_handshake_timeout_s: float = Field(default=30.0, gt=0)
+    grpc_max_connection_idle_s: float = Field(default=300.0, gt=0)
+    grpc_max_connection_age_s: float = Field(default=600.0, gt=0)
 
     # The service's own database: migrated at start unless an operator runs
     # `switchboard migrate`; reaching it is retried with backoff (base = the interval).

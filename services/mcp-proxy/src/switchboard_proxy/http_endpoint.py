@@ -10,7 +10,7 @@ import logging
 
 from opentelemetry import context, propagate, trace
 from switchboard_core import telemetry
-from switchboard_core.errors import SwitchboardError, status_of
+from switchboard_core.errors import RateLimited, SwitchboardError, status_of
 from switchboard_mcp import jsonrpc, versions
 
 from switchboard_proxy import stateless_rules
@@ -27,7 +27,7 @@ from switchboard_proxy.http_replies import (
 from switchboard_proxy.input_rounds import InputRounds
 from switchboard_proxy.listen_streams import ListenStreams
 from switchboard_proxy.session_streams import stream_reply, stream_session
-from switchboard_proxy.sessions import SessionStore
+from switchboard_proxy.sessions import SessionStore, state_problem
 from switchboard_proxy.settings import ProxySettings
 from switchboard_proxy.stateless_calls import InteractiveCalls
 from switchboard_proxy.stateless_http import StatelessExchange
@@ -245,6 +245,9 @@ class McpEndpoint:
                 msg["id"], jsonrpc.INVALID_PARAMS, "initialize needs params with a protocolVersion string"
             )
             return await reply(send, 200, error)
+        problem = state_problem(params, self._settings.max_session_state_bytes)
+        if problem is not None:
+            return await reply(send, 200, jsonrpc.error(msg["id"], jsonrpc.INVALID_PARAMS, problem))
         # Fail early for an unknown server rather than on the first list.
         try:
             await self._dispatcher.catalogs.get(server_id)
@@ -259,6 +262,12 @@ class McpEndpoint:
                 protocol_version=result["protocolVersion"],
                 client_info=params.get("clientInfo") or {},
                 client_capabilities=params.get("capabilities") or {},
+            )
+        except RateLimited as exc:  # the user holds as many sessions as they may
+            code = status_of(exc)
+            retry_after = [(b"retry-after", str(exc.retry_after_s).encode())]
+            return await reply(
+                send, code[0], jsonrpc.error(msg["id"], code[2], exc.message, exc.data), retry_after
             )
         except SwitchboardError as exc:  # the shared session records are unreachable
             code = status_of(exc)

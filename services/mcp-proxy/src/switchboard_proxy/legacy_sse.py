@@ -27,7 +27,7 @@ from urllib.parse import parse_qs
 import orjson
 from google.protobuf.message import DecodeError
 from switchboard.auth.v1 import auth_pb2
-from switchboard_core.errors import SwitchboardError, status_of
+from switchboard_core.errors import RateLimited, SwitchboardError, status_of
 from switchboard_core.principals import Principal
 from switchboard_core.shared.bus import Subscription
 from switchboard_mcp import jsonrpc, sse, versions
@@ -45,7 +45,7 @@ from switchboard_proxy.http_replies import (
     wait_for_disconnect,
 )
 from switchboard_proxy.session_relay import SessionRelay
-from switchboard_proxy.sessions import Session, SessionStore
+from switchboard_proxy.sessions import Session, SessionStore, state_problem
 from switchboard_proxy.settings import ProxySettings
 
 logger = logging.getLogger(__name__)
@@ -98,6 +98,12 @@ class LegacySseEndpoint:
                 server_id=server_id,
                 protocol_version=versions.LEGACY_SSE,
                 client_info={},
+            )
+        except RateLimited as exc:  # the user holds as many sessions as they may
+            code = status_of(exc)
+            retry_after = [(b"retry-after", str(exc.retry_after_s).encode())]
+            return await reply(
+                send, code[0], jsonrpc.error(None, code[2], exc.message, exc.data), retry_after
             )
         except SwitchboardError as exc:
             code = status_of(exc)
@@ -267,6 +273,9 @@ class LegacySseEndpoint:
             return jsonrpc.error(
                 msg["id"], jsonrpc.INVALID_PARAMS, "initialize needs params with a protocolVersion string"
             )
+        problem = state_problem(params, self._settings.max_session_state_bytes)
+        if problem is not None:
+            return jsonrpc.error(msg["id"], jsonrpc.INVALID_PARAMS, problem)
         result = self._dispatcher.initialize_result(params)
         if params["protocolVersion"] == versions.LEGACY_SSE:
             result = {**result, "protocolVersion": versions.LEGACY_SSE}

@@ -40,7 +40,9 @@ class ProxyService:
 
     def __init__(self, settings: ProxySettings) -> None:
         self.settings = settings
-        self.sessions = SessionStore(idle_ttl_s=settings.session_idle_ttl_s)
+        self.sessions = SessionStore(
+            idle_ttl_s=settings.session_idle_ttl_s, max_per_user=settings.max_sessions_per_user
+        )
         # subscriptions/listen streams of stateless (2026-07-28) clients.
         self.listens = ListenStreams()
         self.dispatcher: Dispatcher | None = None
@@ -87,6 +89,7 @@ class ProxyService:
             # Replicas share sessions: records in Redis, the rest told over the bus.
             self.sessions = SessionStore(
                 idle_ttl_s=settings.session_idle_ttl_s,
+                max_per_user=settings.max_sessions_per_user,
                 records=RedisRecords(shared.redis),
                 replica=new_replica_id(),
             )
