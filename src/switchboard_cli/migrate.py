@@ -71,10 +71,7 @@ def _target(name: str, *, check: bool) -> tuple[str, StartupPolicy, MigrationSet
         from switchboard_metrics.migrations import MIGRATIONS as migrations
         from switchboard_metrics.settings import MetricsSettings as Settings
     settings = Settings()
-    sealing = None
-    if name == "auth" and not check:
-        from switchboard_auth.startup import sealing_keys
-
-        sealing = sealing_keys(settings)
+    # Only a database holding keys in clear needs one (the revision says so if it has none).
+    sealing = settings.sealing_keys() if name == "auth" and not check else None
     # This command is the migrator, whatever SWITCHBOARD_MIGRATE_ON_START says.
     return settings.database_url, replace(StartupPolicy.of(settings), migrate=True), migrations, sealing
