@@ -1,0 +1,116 @@
+"""The OpenAPI document is the contract: schemathesis drives every REST operation of a
+real embedded gateway, as a developer and as a viewer of a team that has a gateway and a
+server, and every answer must be one the document declares, with the body it declares
+(and never a 5xx). Examples are derived, not random (`derandomize`), and bounded, so a run
+takes about a minute on two cores and fails the same way every time.
+
+Requests are made with tokens of the two roles; the administrator only sets the scene. A
+developer's destructive calls reach only what the generated ids name (made-up ones, never
+the scene's), so the order of the operations does not matter.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+
+import httpx
+import pytest
+import schemathesis
+from hypothesis import HealthCheck, Phase, given, settings
+from schemathesis import APIOperation, GenerationMode
+from schemathesis.checks import not_a_server_error
+from schemathesis.core.failures import Failure, FailureGroup
+from schemathesis.specs.openapi.checks import (
+    content_type_conformance,
+    negative_data_rejection,
+    response_schema_conformance,
+    status_code_conformance,
+)
+from switchboard_testing.admin_api import create_server, register
+from switchboard_testing.gateway_process import GatewayProcess, start_gateway
+from switchboard_testing.people import add_member, create_team, create_user, login
+from switchboard_testing.upstream_process import UpstreamProcess
+
+pytestmark = pytest.mark.e2e
+
+ROLES = ("developer", "viewer")
+CHECKS = [
+    not_a_server_error,
+    status_code_conformance,
+    content_type_conformance,
+    response_schema_conformance,
+    negative_data_rejection,
+]
+# Few examples per operation, derived from the test's source rather than drawn at random;
+# no shrinking: the first faulty answer is reported as it came.
+EXAMPLES = settings(
+    max_examples=6,
+    derandomize=True,
+    database=None,
+    deadline=None,
+    phases=[Phase.explicit, Phase.generate],
+    suppress_health_check=list(HealthCheck),
+    print_blob=False,
+)
+
+
+@pytest.fixture(scope="module")
+def contract_gateway(fixture_upstream: UpstreamProcess) -> Iterator[GatewayProcess]:
+    with start_gateway() as gateway:
+        yield gateway
+
+
+@pytest.fixture(scope="module")
+def tokens(contract_gateway: GatewayProcess, fixture_upstream: UpstreamProcess) -> dict[str, str]:
+    """A team with a developer and a viewer, a team gateway and a team server to look at."""
+    admin_token = contract_gateway.mint_token()
+    with httpx.Client(
+        base_url=contract_gateway.base_url, headers={"authorization": f"Bearer {admin_token}"}, timeout=30
+    ) as admin:
+        team = create_team(admin, "contract")
+        for role in ROLES:
+            create_user(admin, f"{role}@example.com")
+            add_member(admin, team, f"{role}@example.com", role)
+        register(admin, "alpha", fixture_upstream.url, visibility="public")
+        create_server(admin, "window", ["alpha__echo"], visibility="public")
+        return {role: login(admin, f"{role}@example.com") for role in ROLES}
+
+
+@pytest.fixture(scope="module")
+def operations(contract_gateway: GatewayProcess) -> list[APIOperation]:
+    document = schemathesis.openapi.from_url(f"{contract_gateway.base_url}/openapi.json")
+    return [result.ok() for result in document.get_all_operations()]
+
+
+def _faults(operations: list[APIOperation], token: str, mode: GenerationMode) -> list[str]:
+    """Each operation's first faulty answer, with the request that got it."""
+    headers = {"authorization": f"Bearer {token}"}
+    faults = []
+    for operation in operations:
+        if mode is GenerationMode.NEGATIVE and not _has_input(operation):
+            continue  # nothing in it can be invalid
+
+        @given(case=operation.as_strategy(generation_mode=mode))
+        @EXAMPLES
+        def answered_as_declared(case: schemathesis.Case) -> None:
+            case.call_and_validate(headers=headers, checks=CHECKS, timeout=30)
+
+        try:
+            answered_as_declared()
+        except (Failure, FailureGroup) as fault:
+            faults.append(f"{operation.label}: {fault}")
+    return faults
+
+
+def _has_input(operation: APIOperation) -> bool:
+    return bool(operation.definition.raw.get("parameters")) or "requestBody" in operation.definition.raw
+
+
+@pytest.mark.parametrize("role", ROLES)
+@pytest.mark.parametrize("mode", [GenerationMode.POSITIVE, GenerationMode.NEGATIVE])
+def test_every_rest_operation_answers_only_what_its_document_declares(
+    operations: list[APIOperation], tokens: dict[str, str], role: str, mode: GenerationMode
+) -> None:
+    assert len(operations) > 50  # every service's routers are in the one document
+    faults = _faults(operations, tokens[role], mode)
+    assert not faults, "\n\n".join(faults)
