@@ -114,3 +114,48 @@ def test_every_rest_operation_answers_only_what_its_document_declares(
     assert len(operations) > 50  # every service's routers are in the one document
     faults = _faults(operations, tokens[role], mode)
     assert not faults, "\n\n".join(faults)
+
+
+@pytest.mark.parametrize(
+    ("method", "path", "body"),
+    [
+        ("POST", "/servers", {"name": "zero", "bare_names": 0}),
+        ("PATCH", "/servers/any", {"bare_names": "true"}),
+        ("POST", "/auth/keys/rotate", {"publish_delay_s": False}),
+        ("POST", "/auth/tokens", {"name": "ci", "expires_in_days": 1.5}),
+        ("GET", "/metrics/tools?until=0.5", None),
+        ("GET", "/auth/audit?until=0.5", None),
+        ("GET", "/servers?limit=5&limit=500", None),
+    ],
+)
+def test_a_value_of_the_wrong_type_is_refused_not_coerced(
+    contract_gateway: GatewayProcess, method: str, path: str, body: dict | None
+) -> None:
+    admin = {"authorization": f"Bearer {contract_gateway.mint_token()}"}
+    response = httpx.request(method, contract_gateway.base_url + path, json=body, headers=admin, timeout=30)
+    assert response.status_code == 422, response.text
+    assert response.json()["detail"][0]["loc"][0] in ("body", "query")
+
+
+def test_options_and_405_name_every_method_of_a_rest_path(contract_gateway: GatewayProcess) -> None:
+    url = contract_gateway.base_url
+    servers = httpx.options(f"{url}/servers")
+    server = httpx.options(f"{url}/servers/any")
+    refused = httpx.put(f"{url}/servers")
+    assert (servers.status_code, servers.headers["allow"]) == (204, "GET, OPTIONS, POST")
+    assert (server.status_code, server.headers["allow"]) == (204, "DELETE, GET, OPTIONS, PATCH")
+    assert (refused.status_code, refused.headers["allow"]) == (405, "GET, OPTIONS, POST")
+
+
+def test_the_document_declares_the_bearer_scheme_on_every_route_needing_a_token(
+    contract_gateway: GatewayProcess,
+) -> None:
+    document = httpx.get(f"{contract_gateway.base_url}/openapi.json").json()
+    assert document["components"]["securitySchemes"]["bearer"]["scheme"] == "bearer"
+    open_routes = {"/auth/login", "/auth/jwks.json", "/.well-known/oauth-authorization-server"}
+    for path, operations in document["paths"].items():
+        for method, operation in operations.items():
+            needs_token = path not in open_routes
+            assert ("security" in operation) is needs_token, f"{method} {path}"
+            if needs_token:
+                assert {"401", "403", "429"} <= set(operation["responses"]), f"{method} {path}"
