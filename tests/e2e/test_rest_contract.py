@@ -11,6 +11,7 @@ the scene's), so the order of the operations does not matter.
 
 from __future__ import annotations
 
+import os
 from collections.abc import Iterator
 
 import httpx
@@ -41,10 +42,11 @@ CHECKS = [
     response_schema_conformance,
     negative_data_rejection,
 ]
-# Few examples per operation, derived from the test's source rather than drawn at random;
+# Few examples per operation (more for a deeper run by hand: SWITCHBOARD_CONTRACT_EXAMPLES),
+# derived from the test's source rather than drawn at random;
 # no shrinking: the first faulty answer is reported as it came.
 EXAMPLES = settings(
-    max_examples=6,
+    max_examples=int(os.environ.get("SWITCHBOARD_CONTRACT_EXAMPLES", "6")),
     derandomize=True,
     database=None,
     deadline=None,
