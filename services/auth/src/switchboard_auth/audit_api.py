@@ -29,10 +29,12 @@ Text = Annotated[str, Query(max_length=320)]
 
 
 def _written_out(value: object) -> object:
-    # pydantic reads a bare number as unix seconds: `until=0.5` would be 1970.
-    if isinstance(value, str) and value.strip().lstrip("+-").replace(".", "", 1).isdigit():
-        raise ValueError("a time is written out in ISO 8601, e.g. 2026-01-31T12:00:00Z")
-    return value
+    # pydantic reads a number as unix seconds: `until=0.5` would be 1970.
+    try:
+        float(value)  # type: ignore[arg-type]
+    except (TypeError, ValueError):
+        return value
+    raise ValueError("a time is written out in ISO 8601, e.g. 2026-01-31T12:00:00Z")
 
 
 Moment = Annotated[datetime, BeforeValidator(_written_out)]
