@@ -20,6 +20,7 @@ import schemathesis
 from hypothesis import HealthCheck, Phase, given, settings
 from schemathesis import APIOperation, BaseSchema, GenerationMode
 from schemathesis.checks import not_a_server_error
+from schemathesis.config import SchemathesisConfig
 from schemathesis.core.failures import Failure, FailureGroup
 from schemathesis.specs.openapi.checks import (
     content_type_conformance,
@@ -44,6 +45,8 @@ CHECKS = [
     negative_data_rejection,
     unsupported_method,
 ]
+# A query parameter given twice must be refused, not read as one of its values.
+CONFIG = SchemathesisConfig.from_dict({"phases": {"coverage": {"generate-duplicate-query-parameters": True}}})
 # Few examples per operation (more for a deeper run by hand: SWITCHBOARD_CONTRACT_EXAMPLES),
 # derived from the test's source rather than drawn at random;
 # no shrinking: the first faulty answer is reported as it came.
@@ -82,7 +85,7 @@ def tokens(contract_gateway: GatewayProcess, fixture_upstream: UpstreamProcess) 
 
 @pytest.fixture(scope="module")
 def document(contract_gateway: GatewayProcess) -> BaseSchema:
-    return schemathesis.openapi.from_url(f"{contract_gateway.base_url}/openapi.json")
+    return schemathesis.openapi.from_url(f"{contract_gateway.base_url}/openapi.json", config=CONFIG)
 
 
 @pytest.fixture(scope="module")
