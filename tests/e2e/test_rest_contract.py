@@ -1,8 +1,9 @@
 """The OpenAPI document is the contract: schemathesis drives every REST operation of a
 real embedded gateway, as a developer and as a viewer of a team that has a gateway and a
 server, and every answer must be one the document declares, with the body it declares
-(and never a 5xx). Examples are derived, not random (`derandomize`), and bounded, so a run
-takes about a minute on two cores and fails the same way every time.
+(and never a 5xx). Cases are enumerated (schemathesis's coverage cases) or derived from the
+test (`derandomize`), never drawn at random, and bounded: a run takes about two minutes on
+two cores and fails the same way every time.
 
 Requests are made with tokens of the two roles; the administrator only sets the scene. A
 developer's destructive calls reach only what the generated ids name (made-up ones, never
@@ -45,7 +46,7 @@ CHECKS = [
     negative_data_rejection,
     unsupported_method,
 ]
-# A query parameter given twice must be refused, not read as one of its values.
+# Repeated query parameters are sent too (that they are refused is pinned below).
 CONFIG = SchemathesisConfig.from_dict({"phases": {"coverage": {"generate-duplicate-query-parameters": True}}})
 # Few examples per operation (more for a deeper run by hand: SWITCHBOARD_CONTRACT_EXAMPLES),
 # derived from the test's source rather than drawn at random;
@@ -62,14 +63,14 @@ EXAMPLES = settings(
 
 
 @pytest.fixture(scope="module")
-def contract_gateway(fixture_upstream: UpstreamProcess) -> Iterator[GatewayProcess]:
+def contract_gateway() -> Iterator[GatewayProcess]:
     with start_gateway() as gateway:
         yield gateway
 
 
 @pytest.fixture(scope="module")
 def tokens(contract_gateway: GatewayProcess, fixture_upstream: UpstreamProcess) -> dict[str, str]:
-    """A team with a developer and a viewer, a team gateway and a team server to look at."""
+    """A team with a developer and a viewer, and a public gateway and server to look at."""
     admin_token = contract_gateway.mint_token()
     with httpx.Client(
         base_url=contract_gateway.base_url, headers={"authorization": f"Bearer {admin_token}"}, timeout=30
@@ -91,6 +92,10 @@ def document(contract_gateway: GatewayProcess) -> BaseSchema:
 @pytest.fixture(scope="module")
 def operations(document: BaseSchema) -> list[APIOperation]:
     return [result.ok() for result in document.get_all_operations()]
+
+
+def _has_input(operation: APIOperation) -> bool:
+    return bool(operation.definition.raw.get("parameters")) or "requestBody" in operation.definition.raw
 
 
 def _faults(operations: list[APIOperation], token: str, mode: GenerationMode) -> list[str]:
@@ -137,10 +142,6 @@ def test_every_rest_operation_answers_its_boundary_cases_as_declared(
                 break
     assert not faults, "\n\n".join(faults)
     assert sent > 1000  # about 2000: every operation has its cases
-
-
-def _has_input(operation: APIOperation) -> bool:
-    return bool(operation.definition.raw.get("parameters")) or "requestBody" in operation.definition.raw
 
 
 @pytest.mark.parametrize("role", ROLES)
