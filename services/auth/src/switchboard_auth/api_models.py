@@ -1,4 +1,5 @@
-"""JSON bodies of the auth service's HTTP API (they document it in OpenAPI)."""
+"""JSON bodies of the auth service's HTTP API (they document it in OpenAPI). Request bodies
+are `Body`: read strictly (`0` is no boolean)."""
 
 from __future__ import annotations
 
@@ -6,6 +7,7 @@ from datetime import datetime
 from typing import Literal
 
 from pydantic import BaseModel, Field
+from switchboard_core.http.contract import Body
 
 from switchboard_auth.domain.accounts import MAX_TOKEN_NAME_LENGTH, MAX_TOKEN_TTL_DAYS
 from switchboard_auth.domain.passwords import MIN_PASSWORD_LENGTH
@@ -14,7 +16,7 @@ from switchboard_auth.domain.teams import MAX_TEAM_NAME_LENGTH
 from switchboard_auth.domain.users import MAX_EMAIL_LENGTH
 
 
-class LoginRequest(BaseModel):
+class LoginRequest(Body):
     email: str = Field(max_length=MAX_EMAIL_LENGTH, examples=["admin@example.com"])
     password: str = Field(max_length=1024)
 
@@ -25,7 +27,7 @@ class LoginResponse(BaseModel):
     expires_at: datetime
 
 
-class CreateTokenRequest(BaseModel):
+class CreateTokenRequest(Body):
     name: str = Field(min_length=1, max_length=MAX_TOKEN_NAME_LENGTH, examples=["ci-pipeline"])
     expires_in_days: int | None = Field(
         default=None, ge=1, le=MAX_TOKEN_TTL_DAYS, description="Defaults to the server's default lifetime."
@@ -92,7 +94,7 @@ class PrincipalInfo(BaseModel):
     expires_at: int = Field(description="Unix seconds.")
 
 
-class CreateUserRequest(BaseModel):
+class CreateUserRequest(Body):
     email: str = Field(max_length=MAX_EMAIL_LENGTH)
     password: str = Field(min_length=MIN_PASSWORD_LENGTH, max_length=1024)
     is_admin: bool = False
@@ -112,12 +114,12 @@ class JsonWebKeySet(BaseModel):
     )
 
 
-class ChangePasswordRequest(BaseModel):
+class ChangePasswordRequest(Body):
     current_password: str = Field(max_length=1024)
     new_password: str = Field(min_length=MIN_PASSWORD_LENGTH, max_length=1024)
 
 
-class UpdateUserRequest(BaseModel):
+class UpdateUserRequest(Body):
     is_admin: bool | None = Field(
         default=None, description="Promote to, or demote from, platform administrator."
     )
@@ -135,7 +137,7 @@ class UserDetail(UserInfo):
     password_changed_at: datetime | None
 
 
-class CreateTeamRequest(BaseModel):
+class CreateTeamRequest(Body):
     name: str = Field(min_length=1, max_length=MAX_TEAM_NAME_LENGTH, examples=["platform"])
 
 
@@ -146,12 +148,12 @@ class TeamInfo(BaseModel):
     created_at: datetime
 
 
-class PutMemberRequest(BaseModel):
+class PutMemberRequest(Body):
     email: str = Field(max_length=MAX_EMAIL_LENGTH)
     role: str = Field(max_length=64, examples=["developer"], description="A team role: GET /auth/roles.")
 
 
-class ChangeMemberRequest(BaseModel):
+class ChangeMemberRequest(Body):
     role: str = Field(max_length=64)
 
 
@@ -162,7 +164,7 @@ class MemberInfo(BaseModel):
     added_at: datetime
 
 
-class RoleRequest(BaseModel):
+class RoleRequest(Body):
     description: str = Field(default="", max_length=MAX_DESCRIPTION_LENGTH)
     permissions: list[str] = Field(min_length=1, max_length=100, examples=[["tools.read", "tools.execute"]])
 
@@ -184,7 +186,7 @@ class PermissionInfo(BaseModel):
     platform_only: bool
 
 
-class RotateKeyRequest(BaseModel):
+class RotateKeyRequest(Body):
     publish_delay_s: int | None = Field(
         default=None,
         ge=0,

@@ -10,6 +10,7 @@ from typing import Annotated
 
 from fastapi import APIRouter, Depends, Query
 from fastapi.responses import JSONResponse
+from pydantic import BeforeValidator
 from switchboard_core.audit import AuditEvent
 from switchboard_core.http.deps import CurrentPrincipal
 
@@ -27,6 +28,18 @@ Offset = Annotated[int, Query(ge=0)]
 Text = Annotated[str, Query(max_length=320)]
 
 
+def _written_out(value: object) -> object:
+    # pydantic reads a number as unix seconds: `until=0.5` would be 1970.
+    try:
+        float(value)  # type: ignore[arg-type]
+    except (TypeError, ValueError):
+        return value
+    raise ValueError("a time is written out in ISO 8601, e.g. 2026-01-31T12:00:00Z")
+
+
+Moment = Annotated[datetime, BeforeValidator(_written_out)]
+
+
 def build_audit_router(audit: Callable[[], AuditLog]) -> APIRouter:
     router = APIRouter(prefix="/auth/audit", tags=["audit"], default_response_class=JSONResponse)
     AuditDep = Annotated[AuditLog, Depends(lambda: audit())]
@@ -40,8 +53,8 @@ def build_audit_router(audit: Callable[[], AuditLog]) -> APIRouter:
         entity_type: Text = "",
         entity_id: Text = "",
         outcome: Annotated[Text, Query(description="success, or denied: an attempt refused.")] = "",
-        since: Annotated[datetime | None, Query(description="From this time on (inclusive).")] = None,
-        until: Annotated[datetime | None, Query(description="Before this time.")] = None,
+        since: Annotated[Moment | None, Query(description="From this time on (inclusive), ISO 8601.")] = None,
+        until: Annotated[Moment | None, Query(description="Before this time, ISO 8601.")] = None,
         limit: Limit = 100,
         offset: Offset = 0,
     ) -> list[AuditEntry]:

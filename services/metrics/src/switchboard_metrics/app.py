@@ -14,10 +14,11 @@ from switchboard_metrics.domain.stats import PERCENTILES, LatencyStats, StatsFil
 
 Limit = Annotated[int, Query(ge=1, le=500, description="Page size.")]
 Offset = Annotated[int, Query(ge=0, description="Items to skip.")]
+_ERRORS = {400: {"description": "`since` or `until` is negative"}}
 
 
 def build_router(reader: StatsReader, rollups: RollupReader) -> APIRouter:
-    router = APIRouter(prefix="/metrics", tags=["metrics"])
+    router = APIRouter(prefix="/metrics", tags=["metrics"], responses=_ERRORS)
 
     @router.get("/tools")
     async def tool_metrics(

@@ -118,6 +118,7 @@ def _gateways(Reg: Any, route_class: type[APIRoute]) -> APIRouter:
             "Items still listed keep their ids. Refused (409) when a virtual server including "
             "this gateway would then expose clashing or bad names; the previous listing stays."
         ),
+        responses={502: {"description": "The upstream answered, but not as an MCP server should"}},
         openapi_extra=audits("gateway.refresh"),
     )
     async def refresh_gateway(gateway_id: str, reg: Reg, who: CurrentPrincipal) -> GatewayDetailOut:

@@ -1,7 +1,8 @@
 """JSON shapes of the registry's HTTP API, and how domain values become them.
 
 Fields the MCP specification names (`inputSchema`, `mimeType`, `uriTemplate`) keep
-its spelling; the rest is snake_case.
+its spelling; the rest is snake_case. Request bodies are `Body`: read strictly (`0` is no
+boolean).
 """
 
 from __future__ import annotations
@@ -11,6 +12,7 @@ from datetime import datetime
 from typing import Annotated, Any, Generic, Literal, TypeVar
 
 from pydantic import BaseModel, ConfigDict, Field, SecretStr, field_validator, model_serializer
+from switchboard_core.http.contract import Body
 from switchboard_mcp.upstream.credentials import Basic, Bearer, Credentials, HeaderSet, OAuth2, check_header
 
 from switchboard_registry.domain.models import (
@@ -61,19 +63,19 @@ def owned(access: Access) -> dict[str, Any]:
     return {"owner_id": access.owner_id, "team_id": access.team_id, "visibility": access.visibility}
 
 
-class AccessIn(BaseModel):
+class AccessIn(Body):
     team_id: str | None = Field(default=None, min_length=1, max_length=36, description=_TEAM)
     visibility: VisibilityIn | None = Field(default=None, description=_VISIBILITY)
 
 
-class AccessPatch(BaseModel):
+class AccessPatch(Body):
     """A new team and/or visibility; what is left out stays. Everything a gateway lists follows it."""
 
     team_id: str | None = Field(default=None, min_length=1, max_length=36)
     visibility: VisibilityIn | None = None
 
 
-class ItemAccessPatch(BaseModel):
+class ItemAccessPatch(Body):
     """Who sees one tool, resource or prompt: never more than see its gateway."""
 
     visibility: VisibilityIn
@@ -82,7 +84,7 @@ class ItemAccessPatch(BaseModel):
 _SECRET = {"max_length": 8192, "min_length": 1}
 
 
-class BearerIn(BaseModel):
+class BearerIn(Body):
     """Sent as `Authorization: Bearer <token>`."""
 
     model_config = ConfigDict(extra="forbid")
@@ -93,7 +95,7 @@ class BearerIn(BaseModel):
         return Bearer(self.token.get_secret_value())
 
 
-class BasicIn(BaseModel):
+class BasicIn(Body):
     """Sent as `Authorization: Basic base64(username:password)`."""
 
     model_config = ConfigDict(extra="forbid")
@@ -105,7 +107,7 @@ class BasicIn(BaseModel):
         return Basic(self.username, self.password.get_secret_value())
 
 
-class HeadersIn(BaseModel):
+class HeadersIn(Body):
     """Headers of your choosing (an API key header, say); not hop-by-hop ones, `Host`,
     `Content-Length`, `Content-Type`, `Accept`, `Cookie` or the MCP headers."""
 
@@ -130,7 +132,7 @@ class HeadersIn(BaseModel):
         return HeaderSet(tuple((name, value.get_secret_value()) for name, value in self.headers.items()))
 
 
-class OAuth2In(BaseModel):
+class OAuth2In(Body):
     """An access token from `token_url` by the client credentials grant (the client
     authenticates with HTTP Basic), sent as a bearer token and renewed before it expires."""
 
@@ -358,7 +360,7 @@ class GatewayDetailOut(GatewayOut):
         )
 
 
-class NamingIn(BaseModel):
+class NamingIn(Body):
     mode: Literal["prefix", "bare"] | None = Field(
         default=None,
         description=(
@@ -409,7 +411,7 @@ class ServerIn(AccessIn):
     bare_names: bool | None = Field(default=None, description=_BARE)
 
 
-class ServerPatch(BaseModel):
+class ServerPatch(Body):
     """What to change; a field left out stays as it is, a list given replaces the whole list."""
 
     name: str | None = None

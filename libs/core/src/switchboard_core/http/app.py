@@ -1,5 +1,9 @@
 """Builds the FastAPI app of a process from the routers of the services it runs.
 
+Its OpenAPI document declares what every route's shape implies (`contract`). A method a
+path does not support is answered 405 with an `Allow` header naming every method of that
+path (all its routes together), and `OPTIONS` on any path with 204 and the same `Allow`.
+
 Every app also serves `GET /healthz` and `GET /internal/counters` (the process's
 `counters`, JSON). The counters are answered only to a peer on loopback that no proxy
 relayed (no `X-Forwarded-For`/`Forwarded`): an operator or a test on the host asking a
@@ -12,12 +16,15 @@ from __future__ import annotations
 import ipaddress
 import logging
 from collections.abc import Sequence
+from http import HTTPStatus
+from typing import Any
 
 import orjson
-from fastapi import APIRouter, FastAPI, Request
+from fastapi import APIRouter, Depends, FastAPI, Request
 from fastapi.encoders import jsonable_encoder
 from fastapi.exceptions import RequestValidationError
-from starlette.responses import JSONResponse
+from starlette.exceptions import HTTPException
+from starlette.responses import JSONResponse, Response
 from starlette.routing import BaseRoute, Match
 
 from switchboard_core.counters import COUNTERS
@@ -29,6 +36,7 @@ from switchboard_core.errors import (
     Unauthenticated,
     status_of,
 )
+from switchboard_core.http import contract
 from switchboard_core.http.single_headers import SINGLE_HEADERS, repeated_header
 
 
@@ -68,6 +76,35 @@ async def _invalid_request(request: Request, exc: RequestValidationError) -> Orj
     return OrjsonResponse({"detail": jsonable_encoder(errors)}, status_code=422)
 
 
+async def _http_error(request: Request, exc: HTTPException) -> Response:
+    """Starlette's own refusals (no such path, a method the path lacks) with the body every
+    other error has; a 405's `Allow` names the methods of every route of the path, where
+    Starlette names those of the first route it found."""
+    headers = dict(exc.headers or {})
+    if exc.status_code == 405:
+        allowed = _methods_of(request.app.router.routes, request.scope)
+        if request.method == "OPTIONS":
+            return Response(status_code=204, headers={"Allow": allowed})
+        headers["Allow"] = allowed
+    error = HTTPStatus(exc.status_code).phrase.replace(" ", "").replace("-", "")
+    return OrjsonResponse(
+        {"error": error, "detail": str(exc.detail)}, status_code=exc.status_code, headers=headers
+    )
+
+
+def _methods_of(routes: Sequence[BaseRoute], scope: Any) -> str:
+    # Asked method by method: FastAPI's included routers do not list their routes' methods.
+    allowed = {"OPTIONS"}
+    for method in _METHODS:
+        probe = {**scope, "method": method}
+        if any(route.matches(probe)[0] is Match.FULL for route in routes):
+            allowed.add(method)
+    return ", ".join(sorted(allowed))
+
+
+_METHODS = ("DELETE", "GET", "HEAD", "PATCH", "POST", "PUT")
+
+
 def create_app(
     *,
     title: str,
@@ -75,7 +112,12 @@ def create_app(
     routes: Sequence[BaseRoute] = (),
     description: str = "",
 ) -> FastAPI:
-    app = FastAPI(title=title, description=description, version="0.1.0")
+    app = FastAPI(
+        title=title,
+        description=description,
+        version="0.1.0",
+        dependencies=[Depends(contract.one_value_each)],
+    )
     # Raw routes (the MCP endpoints) first: they bypass FastAPI's per-request machinery.
     for route in routes:
         app.router.routes.append(route)
@@ -83,6 +125,9 @@ def create_app(
         app.include_router(router)
     app.add_exception_handler(SwitchboardError, _switchboard_error)
     app.add_exception_handler(RequestValidationError, _invalid_request)
+    app.add_exception_handler(HTTPException, _http_error)
+    generate = app.openapi
+    app.openapi = lambda: contract.declare(generate())  # type: ignore[method-assign]
 
     @app.get("/healthz", include_in_schema=False)
     async def healthz() -> dict:

@@ -4,10 +4,11 @@ from __future__ import annotations
 
 from typing import Annotated
 
-from fastapi import Depends, Request
+from fastapi import Depends, Request, Security
 
 from switchboard_core.audit import Origin, set_origin
 from switchboard_core.errors import PermissionDenied
+from switchboard_core.http.contract import BEARER
 from switchboard_core.http.forwarded import ProxyTrust
 from switchboard_core.principals import Principal, PrincipalCache, bearer_token
 from switchboard_core.rate_limits import RateLimiter
@@ -15,7 +16,7 @@ from switchboard_core.rate_limits import RateLimiter
 _NO_PROXIES = ProxyTrust([])
 
 
-async def current_principal(request: Request) -> Principal:
+async def current_principal(request: Request, _declared: Annotated[None, Security(BEARER)]) -> Principal:
     """The caller, once its request is counted against its rate limits (429 when spent);
     who it is and where the request came from are noted for the audit log (the caller
     as `request.state.principal`, read when the request is refused: `http.refusals`)."""
