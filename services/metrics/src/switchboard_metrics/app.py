@@ -14,7 +14,10 @@ from switchboard_metrics.domain.stats import PERCENTILES, LatencyStats, StatsFil
 
 Limit = Annotated[int, Query(ge=1, le=500, description="Page size.")]
 Offset = Annotated[int, Query(ge=0, description="Items to skip.")]
-_ERRORS = {400: {"description": "`since` or `until` is negative"}}
+_ERRORS = {
+    400: {"description": "`since` or `until` is negative"},
+    404: {"description": "`server_id` names no server the caller may see"},
+}
 
 
 def build_router(reader: StatsReader, rollups: RollupReader) -> APIRouter:
