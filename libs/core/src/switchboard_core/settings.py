@@ -43,6 +43,9 @@ class ServiceSettings(BaseSettings):
     grpc_timeout_s: float = 5.0
     # Grace period for in-flight requests on SIGTERM / Ctrl-C.
     shutdown_grace_s: float = 10.0
+    # Largest body a REST (admin API) request may carry, in bytes: 413 past it, refused
+    # as it streams in. The MCP endpoints have their own, `max_message_bytes` (docs/limits.md).
+    max_body_bytes: int = Field(default=1024 * 1024, ge=1024)
 
     # The service's own database: migrated at start unless an operator runs
     # `switchboard migrate`; reaching it is retried with backoff (base = the interval).
