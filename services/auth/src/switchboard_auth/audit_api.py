@@ -12,6 +12,7 @@ from fastapi import APIRouter, Depends, Query
 from fastapi.responses import JSONResponse
 from switchboard_core.audit import AuditEvent
 from switchboard_core.http.deps import CurrentPrincipal
+from switchboard_core.http.params import Limit, Offset
 
 from switchboard_auth.api_models import AuditActor, AuditEntry
 from switchboard_auth.domain.audit import AuditLog
@@ -22,8 +23,6 @@ _ERRORS = {
     401: {"description": "Missing, invalid, expired or revoked token"},
     403: {"description": "Not an administrator (or the token's scopes lack audit.read)"},
 }
-Limit = Annotated[int, Query(ge=1, le=500)]
-Offset = Annotated[int, Query(ge=0)]
 Text = Annotated[str, Query(max_length=320)]
 
 

@@ -3,17 +3,13 @@ for signed-in users."""
 
 from __future__ import annotations
 
-from typing import Annotated
-
-from fastapi import APIRouter, Query
+from fastapi import APIRouter
 from switchboard_core.http.deps import CurrentPrincipal
+from switchboard_core.http.params import Limit, Offset, TimestampMs
 
 from switchboard_metrics.domain.histogram import BOUNDS_MS
 from switchboard_metrics.domain.rollups import Rollup, RollupFilter, RollupReader
 from switchboard_metrics.domain.stats import PERCENTILES, LatencyStats, StatsFilter, StatsReader
-
-Limit = Annotated[int, Query(ge=1, le=500, description="Page size.")]
-Offset = Annotated[int, Query(ge=0, description="Items to skip.")]
 
 
 def build_router(reader: StatsReader, rollups: RollupReader) -> APIRouter:
@@ -23,8 +19,8 @@ def build_router(reader: StatsReader, rollups: RollupReader) -> APIRouter:
     async def tool_metrics(
         _principal: CurrentPrincipal,
         server_id: str | None = None,
-        since: int | None = None,
-        until: int | None = None,
+        since: TimestampMs = None,
+        until: TimestampMs = None,
     ) -> dict:
         """Calls, errors and p50/p95/p99/average latency per tool; since/until are unix ms."""
         window, tools = await reader.per_tool(server_id=server_id, since_ms=since, until_ms=until)
@@ -34,8 +30,8 @@ def build_router(reader: StatsReader, rollups: RollupReader) -> APIRouter:
     async def summary_metrics(
         _principal: CurrentPrincipal,
         server_id: str | None = None,
-        since: int | None = None,
-        until: int | None = None,
+        since: TimestampMs = None,
+        until: TimestampMs = None,
     ) -> dict:
         """Totals across every tool in the window."""
         window, summary = await reader.summary(server_id=server_id, since_ms=since, until_ms=until)
@@ -46,8 +42,8 @@ def build_router(reader: StatsReader, rollups: RollupReader) -> APIRouter:
         _principal: CurrentPrincipal,
         tool: str | None = None,
         server_id: str | None = None,
-        since: int | None = None,
-        until: int | None = None,
+        since: TimestampMs = None,
+        until: TimestampMs = None,
         limit: Limit = 100,
         offset: Offset = 0,
     ) -> dict:

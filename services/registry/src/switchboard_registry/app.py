@@ -13,10 +13,11 @@ path.
 from collections.abc import Callable
 from typing import Annotated, Any
 
-from fastapi import APIRouter, Depends, Query, Response, status
+from fastapi import APIRouter, Depends, Response, status
 from fastapi.responses import JSONResponse
 from fastapi.routing import APIRoute
 from switchboard_core.http.deps import CurrentPrincipal
+from switchboard_core.http.params import Limit, Offset
 from switchboard_core.http.refusals import audits
 
 from switchboard_registry.domain.registry import Registry
@@ -39,8 +40,6 @@ from switchboard_registry.schemas import (
 from switchboard_registry.store.listings import PROMPTS, RESOURCES, TEMPLATES, TOOLS
 
 # JSONResponse: FastAPI serializes the pydantic return types itself (ORJSONResponse is deprecated).
-Limit = Annotated[int, Query(ge=1, le=500, description="Page size.")]
-Offset = Annotated[int, Query(ge=0, description="Items to skip.")]
 
 
 def build_routers(registry: Callable[[], Registry], route_class: type[APIRoute]) -> list[APIRouter]:

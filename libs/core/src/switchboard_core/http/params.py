@@ -1,0 +1,22 @@
+"""Query parameters every list and query route shares, bounded at the edge.
+
+An integer a client sends reaches SQL as a 64-bit one: unbounded, 2**63 fails there as
+a 500. Each is bounded here, so anything past what real use needs is a 422 naming the
+parameter (docs/limits.md).
+"""
+
+from __future__ import annotations
+
+from typing import Annotated
+
+from fastapi import Query
+
+MAX_PAGE_SIZE = 500
+# Far past any real listing (paging that deep should filter instead), far below 2**63.
+MAX_OFFSET = 1_000_000_000
+# The end of year 9999, in unix milliseconds.
+MAX_TIMESTAMP_MS = 253_402_300_799_999
+
+Limit = Annotated[int, Query(ge=1, le=MAX_PAGE_SIZE, description="Page size.")]
+Offset = Annotated[int, Query(ge=0, le=MAX_OFFSET, description="Items to skip.")]
+TimestampMs = Annotated[int | None, Query(ge=0, le=MAX_TIMESTAMP_MS, description="Unix milliseconds.")]
