@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from fastapi import APIRouter
 from switchboard_core.http.deps import CurrentPrincipal
-from switchboard_core.http.params import Limit, Offset, TimestampMs
+from switchboard_core.http.params import Filter, Limit, Offset, TimestampMs
 
 from switchboard_metrics.domain.histogram import BOUNDS_MS
 from switchboard_metrics.domain.rollups import Rollup, RollupFilter, RollupReader
@@ -18,7 +18,7 @@ def build_router(reader: StatsReader, rollups: RollupReader) -> APIRouter:
     @router.get("/tools")
     async def tool_metrics(
         _principal: CurrentPrincipal,
-        server_id: str | None = None,
+        server_id: Filter = None,
         since: TimestampMs = None,
         until: TimestampMs = None,
     ) -> dict:
@@ -29,7 +29,7 @@ def build_router(reader: StatsReader, rollups: RollupReader) -> APIRouter:
     @router.get("/summary")
     async def summary_metrics(
         _principal: CurrentPrincipal,
-        server_id: str | None = None,
+        server_id: Filter = None,
         since: TimestampMs = None,
         until: TimestampMs = None,
     ) -> dict:
@@ -40,8 +40,8 @@ def build_router(reader: StatsReader, rollups: RollupReader) -> APIRouter:
     @router.get("/rollups")
     async def rollup_metrics(
         _principal: CurrentPrincipal,
-        tool: str | None = None,
-        server_id: str | None = None,
+        tool: Filter = None,
+        server_id: Filter = None,
         since: TimestampMs = None,
         until: TimestampMs = None,
         limit: Limit = 100,

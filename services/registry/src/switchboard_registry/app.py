@@ -17,7 +17,7 @@ from fastapi import APIRouter, Depends, Response, status
 from fastapi.responses import JSONResponse
 from fastapi.routing import APIRoute
 from switchboard_core.http.deps import CurrentPrincipal
-from switchboard_core.http.params import Limit, Offset
+from switchboard_core.http.params import Filter, Limit, Offset
 from switchboard_core.http.refusals import audits
 
 from switchboard_registry.domain.registry import Registry
@@ -155,7 +155,7 @@ def _tools(Reg: Any, route_class: type[APIRoute]) -> APIRouter:
 
     @router.get("", summary="List tools of every gateway, or of one")
     async def list_tools(
-        reg: Reg, who: CurrentPrincipal, gateway_id: str | None = None, limit: Limit = 50, offset: Offset = 0
+        reg: Reg, who: CurrentPrincipal, gateway_id: Filter = None, limit: Limit = 50, offset: Offset = 0
     ) -> PageOut[ToolOut]:
         page = await reg.catalog.tools(by=who, gateway_id=gateway_id, limit=limit, offset=offset)
         return PageOut.of(page, ToolOut.of, limit=limit, offset=offset)
@@ -178,7 +178,7 @@ def _resources(Reg: Any, route_class: type[APIRoute]) -> APIRouter:
 
     @router.get("/resources", summary="List resources of every gateway, or of one")
     async def list_resources(
-        reg: Reg, who: CurrentPrincipal, gateway_id: str | None = None, limit: Limit = 50, offset: Offset = 0
+        reg: Reg, who: CurrentPrincipal, gateway_id: Filter = None, limit: Limit = 50, offset: Offset = 0
     ) -> PageOut[ResourceOut]:
         page = await reg.catalog.resources(by=who, gateway_id=gateway_id, limit=limit, offset=offset)
         return PageOut.of(page, ResourceOut.of, limit=limit, offset=offset)
@@ -198,7 +198,7 @@ def _resources(Reg: Any, route_class: type[APIRoute]) -> APIRouter:
 
     @router.get("/resource-templates", summary="List resource templates of every gateway, or of one")
     async def list_resource_templates(
-        reg: Reg, who: CurrentPrincipal, gateway_id: str | None = None, limit: Limit = 50, offset: Offset = 0
+        reg: Reg, who: CurrentPrincipal, gateway_id: Filter = None, limit: Limit = 50, offset: Offset = 0
     ) -> PageOut[ResourceTemplateOut]:
         page = await reg.catalog.resource_templates(by=who, gateway_id=gateway_id, limit=limit, offset=offset)
         return PageOut.of(page, ResourceTemplateOut.of, limit=limit, offset=offset)
@@ -226,7 +226,7 @@ def _prompts(Reg: Any, route_class: type[APIRoute]) -> APIRouter:
 
     @router.get("", summary="List prompts of every gateway, or of one")
     async def list_prompts(
-        reg: Reg, who: CurrentPrincipal, gateway_id: str | None = None, limit: Limit = 50, offset: Offset = 0
+        reg: Reg, who: CurrentPrincipal, gateway_id: Filter = None, limit: Limit = 50, offset: Offset = 0
     ) -> PageOut[PromptOut]:
         page = await reg.catalog.prompts(by=who, gateway_id=gateway_id, limit=limit, offset=offset)
         return PageOut.of(page, PromptOut.of, limit=limit, offset=offset)

@@ -14,9 +14,12 @@ from fastapi import Query
 MAX_PAGE_SIZE = 500
 # Far past any real listing (paging that deep should filter instead), far below 2**63.
 MAX_OFFSET = 1_000_000_000
+# An id, or a name, a listing or query is filtered by.
+MAX_FILTER_LENGTH = 256
 # The end of year 9999, in unix milliseconds.
 MAX_TIMESTAMP_MS = 253_402_300_799_999
 
 Limit = Annotated[int, Query(ge=1, le=MAX_PAGE_SIZE, description="Page size.")]
 Offset = Annotated[int, Query(ge=0, le=MAX_OFFSET, description="Items to skip.")]
 TimestampMs = Annotated[int | None, Query(ge=0, le=MAX_TIMESTAMP_MS, description="Unix milliseconds.")]
+Filter = Annotated[str | None, Query(max_length=MAX_FILTER_LENGTH)]
