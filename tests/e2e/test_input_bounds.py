@@ -171,6 +171,19 @@ def test_a_metrics_time_past_its_bound_is_422(admin: httpx.Client, path: str) ->
     assert response.json()["detail"][0]["loc"] == ["query", "since"]
 
 
+@pytest.mark.parametrize(
+    "params",
+    [{"since": "9999-12-31T23:59:59-14:00"}, {"until": "0001-01-01T00:00:00+14:00"}],
+    ids=["after-9999", "before-year-1"],
+)
+def test_an_audit_time_past_the_years_a_datetime_holds_in_utc_is_422(
+    admin: httpx.Client, params: dict
+) -> None:
+    response = admin.get("/auth/audit", params=params)
+    assert response.status_code == 422
+    assert response.json()["detail"][0]["loc"] == ["query", *params]
+
+
 def test_an_offset_at_its_bound_is_an_empty_page(admin: httpx.Client) -> None:
     response = admin.get("/servers", params={"offset": MAX_OFFSET})
     assert response.status_code == 200

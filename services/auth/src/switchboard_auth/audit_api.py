@@ -12,7 +12,7 @@ from fastapi import APIRouter, Depends, Query
 from fastapi.responses import JSONResponse
 from switchboard_core.audit import AuditEvent
 from switchboard_core.http.deps import CurrentPrincipal
-from switchboard_core.http.params import Limit, Offset
+from switchboard_core.http.params import Limit, Moment, Offset
 
 from switchboard_auth.api_models import AuditActor, AuditEntry
 from switchboard_auth.domain.audit import AuditLog
@@ -39,8 +39,8 @@ def build_audit_router(audit: Callable[[], AuditLog]) -> APIRouter:
         entity_type: Text = "",
         entity_id: Text = "",
         outcome: Annotated[Text, Query(description="success, or denied: an attempt refused.")] = "",
-        since: Annotated[datetime | None, Query(description="From this time on (inclusive).")] = None,
-        until: Annotated[datetime | None, Query(description="Before this time.")] = None,
+        since: Annotated[Moment, Query(description="From this time on (inclusive).")] = None,
+        until: Annotated[Moment, Query(description="Before this time.")] = None,
         limit: Limit = 100,
         offset: Offset = 0,
     ) -> list[AuditEntry]:

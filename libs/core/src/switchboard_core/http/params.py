@@ -7,9 +7,11 @@ parameter (docs/limits.md).
 
 from __future__ import annotations
 
+from datetime import UTC, datetime
 from typing import Annotated
 
 from fastapi import Query
+from pydantic import AfterValidator
 
 MAX_PAGE_SIZE = 500
 # Far past any real listing (paging that deep should filter instead), far below 2**63.
@@ -23,3 +25,19 @@ Limit = Annotated[int, Query(ge=1, le=MAX_PAGE_SIZE, description="Page size.")]
 Offset = Annotated[int, Query(ge=0, le=MAX_OFFSET, description="Items to skip.")]
 TimestampMs = Annotated[int | None, Query(ge=0, le=MAX_TIMESTAMP_MS, description="Unix milliseconds.")]
 Filter = Annotated[str | None, Query(max_length=MAX_FILTER_LENGTH)]
+
+
+def _in_utc(moment: datetime | None) -> datetime | None:
+    if moment is None:
+        return None
+    if moment.tzinfo is None:
+        return moment.replace(tzinfo=UTC)  # a time without an offset is read as UTC
+    try:
+        return moment.astimezone(UTC)
+    except OverflowError:
+        # 9999-12-31T23:00-14:00 is past the last moment a datetime holds, in UTC.
+        raise ValueError("the time is out of range in UTC") from None
+
+
+# A point in time (ISO 8601), in UTC; one past the years 1 to 9999 there is a 422.
+Moment = Annotated[datetime | None, AfterValidator(_in_utc)]
