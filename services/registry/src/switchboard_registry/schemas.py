@@ -132,7 +132,9 @@ class HeadersIn(BaseModel):
 
     model_config = ConfigDict(extra="forbid")
     type: Literal["headers"]
-    headers: dict[str, SecretStr] = Field(min_length=1, max_length=16, json_schema_extra={"writeOnly": True})
+    headers: dict[Annotated[str, Field(max_length=256)], Annotated[SecretStr, Field(**_SECRET)]] = Field(
+        min_length=1, max_length=16, json_schema_extra={"writeOnly": True}
+    )
 
     @field_validator("headers")
     @classmethod

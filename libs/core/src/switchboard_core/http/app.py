@@ -71,7 +71,8 @@ async def _switchboard_error(request: Request, exc: SwitchboardError) -> OrjsonR
     body = error_body(exc)
     if status >= 500:
         log_failure(logger, "%s %s failed", request.method, request.url.path, exc=exc)
-        body["request_id"] = request_id()
+        if rid := request_id():
+            body["request_id"] = rid
     return OrjsonResponse(body, status_code=status, headers=headers)
 
 
