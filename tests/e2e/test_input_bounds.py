@@ -15,6 +15,8 @@ import orjson
 import pytest
 from switchboard_core.http.params import MAX_OFFSET
 from switchboard_testing.gateway_process import GatewayProcess
+from switchboard_testing.readiness import eventually
+from switchboard_testing.upstream_process import start_upstream
 
 LIMIT = 1024 * 1024  # SWITCHBOARD_MAX_BODY_BYTES's default
 
@@ -201,3 +203,19 @@ def test_every_answer_names_a_request_id_and_keeps_the_one_it_was_sent(
     assert re.fullmatch(r"[0-9a-f]{32}", rest.headers["x-request-id"])
     assert mcp.status_code == 401 and mcp.headers["x-request-id"] != rest.headers["x-request-id"]
     assert kept.headers["x-request-id"] == "probe-42"
+
+
+def test_a_5xx_is_logged_under_the_request_id_its_answer_names(
+    gateway: GatewayProcess, admin: httpx.Client
+) -> None:
+    with start_upstream(name="leaving") as upstream:
+        registered = admin.post("/gateways", json={"name": "leaving", "url": upstream.url})
+        assert registered.status_code == 201
+    # The upstream is gone: refreshing it is a 503 the gateway answers and must log.
+    refused = admin.post(f"/gateways/{registered.json()['id']}/refresh")
+    assert refused.status_code == 503
+    rid = refused.headers["x-request-id"]
+    assert refused.json()["request_id"] == rid
+    line = f"POST /gateways/{registered.json()['id']}/refresh failed (request id {rid})"
+    eventually(lambda: line in gateway.log(), what="the 503 in the gateway's log")
+    assert gateway.log().count(f"request id {rid}") == 1
