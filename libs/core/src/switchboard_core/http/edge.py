@@ -87,12 +87,15 @@ class RequestIds:
         mark = RequestMark(_inbound_id(scope["headers"]) or f"{_ID_PREFIX}{next(_ids):016x}")
         header = (REQUEST_ID_HEADER, mark.id.encode())
         status = 0
+        ended = False
 
         async def sending(message) -> None:
-            nonlocal status
+            nonlocal status, ended
             if message["type"] == "http.response.start":
                 status = message["status"]
                 message = {**message, "headers": [*message.get("headers", ()), header]}
+            elif message["type"] == "http.response.body" and not message.get("more_body", False):
+                ended = True
             await send(message)
 
         token = _current.set(mark)
@@ -100,6 +103,8 @@ class RequestIds:
             await self.app(scope, receive, sending)
         except Exception as exc:
             log_failure(logger, "%s %s failed", scope.get("method"), scope.get("path"), exc=exc)
+            if status and not ended:
+                raise  # an answer cut off halfway: the server must end the connection
             if not status:
                 await _answer(sending, 500, internal_error_body())
             return
@@ -168,7 +173,7 @@ class InputBounds:
             elif _NUL_ESCAPE in tail + chunk[: len(_NUL_ESCAPE)] or _NUL_ESCAPE in chunk:
                 refusal = (422, _nul_refusal("body"))
             if refusal is None:
-                tail = chunk[-(len(_NUL_ESCAPE) - 1) :]
+                tail = (tail + chunk)[-(len(_NUL_ESCAPE) - 1) :]
                 return message
             # Answered here, before the rest is read; the app is told the client left.
             answered = True
