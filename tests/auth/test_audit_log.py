@@ -5,6 +5,7 @@ it newest first with filters; other services append over gRPC, idempotently."""
 from __future__ import annotations
 
 import time
+from dataclasses import replace
 from datetime import UTC, datetime, timedelta
 
 import grpc
@@ -231,6 +232,29 @@ async def test_records_of_other_services_arrive_over_grpc_once_however_often_sen
             auth_pb2.RecordAuditRequest(records=[auth_pb2.AuditRecord(action="x")]), timeout=5
         )
     assert refused.value.code() == grpc.StatusCode.INVALID_ARGUMENT
+
+
+async def test_a_record_of_another_service_is_stored_within_bounds_whatever_it_holds(auth):
+    admin = await auth.login()
+    event = AuditEvent.from_proto(_record(description="x" * 200_000))
+    # Past every column and with NUL, which Postgres text refuses: stored cut and cleaned.
+    odd = replace(event, entity_id="g\x00" + "1" * 300, user_agent="agent/" + "9" * 1000)
+    await auth.stub.RecordAudit(auth_pb2.RecordAuditRequest(records=[odd.to_proto()]), timeout=5)
+    [stored] = await _audit(auth, admin, entity_type="gateway")
+    assert stored["entity_id"] == "g" + "1" * 199
+    assert stored["user_agent"] == "agent/" + "9" * 494
+    assert stored["changes"]["truncated"] is True
+    assert stored["changes"]["size"] == 200_000 + len('{"description":""}')
+    assert len(orjson.dumps(stored["changes"])) <= 64 * 1024
+
+    # What no database can store is refused as invalid, for the sender to set aside.
+    for refused in (
+        replace(event, id="i" * 37),
+        replace(event, id="5d6c1f8e-0000-4000-8000-000000000002", at_ms=2**62),
+    ):
+        with pytest.raises(grpc.aio.AioRpcError) as failed:
+            await auth.stub.RecordAudit(auth_pb2.RecordAuditRequest(records=[refused.to_proto()]), timeout=5)
+        assert failed.value.code() == grpc.StatusCode.INVALID_ARGUMENT
 
 
 async def test_rotating_and_retiring_keys_is_recorded_with_kid_and_algorithm_never_key_material(auth):

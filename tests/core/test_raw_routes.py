@@ -46,3 +46,25 @@ async def test_an_endpoint_answering_itself_is_passed_through(caplog) -> None:
         response = await client.post("/mcp", content=b"{}")
     assert response.status_code == 202
     assert not [r for r in caplog.records if r.levelno >= logging.ERROR]
+
+
+async def test_a_repeated_authorization_is_refused_before_any_route_in_each_faces_words() -> None:
+    twice = [("authorization", "Bearer a"), ("authorization", "Bearer b")]
+    async with _client(Route("/mcp", Fine(), methods=["POST"])) as client:
+        raw = await client.post("/mcp", content=b"{}", headers=twice)
+        rest = await client.get("/healthz", headers=twice)
+    message = "the authorization header appears more than once"
+    assert raw.status_code == rest.status_code == 400
+    assert raw.json() == {"jsonrpc": "2.0", "id": None, "error": {"code": -32600, "message": message}}
+    assert rest.json() == {"error": "InvalidInput", "detail": message}
+    assert (
+        raw.headers["www-authenticate"]
+        == rest.headers["www-authenticate"]
+        == 'Bearer error="invalid_request"'
+    )
+
+
+async def test_headers_that_may_repeat_pass() -> None:
+    async with _client(Route("/mcp", Fine(), methods=["POST"])) as client:
+        response = await client.post("/mcp", content=b"{}", headers=[("accept", "a/b"), ("accept", "c/d")])
+    assert response.status_code == 202

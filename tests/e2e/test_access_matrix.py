@@ -1,34 +1,42 @@
 """Who may see and do what, as real users of a real team: one table of roles ×
 permissions × visibilities, each case asserted on every face that has the permission
-(registry REST, MCP over `/servers/{id}/rpc` and Streamable HTTP, the proxy's gRPC face)
-with the one expected outcome; and what it costs on the hot path: a warm tools/call of a
-team member asks the auth service nothing.
+(registry REST, MCP over `/servers/{id}/rpc` and Streamable HTTP, the proxy's gRPC face,
+the metrics queries and rollups, the audit log) with the one expected outcome; and what
+it costs on the hot path: a warm tools/call of a team member asks the auth service nothing.
 
 Entities of each visibility belong to one team. `other` is private to another member
 (the owner), `own` private to the subject itself (only roles that may create in the
 team have one). A gateway's items take its visibility; each gateway is also exposed
 whole by a public "window" server, so that what MCP shows of the items is decided by the
-items alone (`servers.use` is its own row).
+items alone (`servers.use` is its own row). Each entity's server has a call of its tool
+recorded now (through the proxy) and one in the last closed hour (ingested as the proxy
+would send it, and rolled up), so metrics show a row of it to whoever may see it.
 """
 
 from __future__ import annotations
 
 import itertools
+import time
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 
 import grpc
 import httpx
 import pytest
+from switchboard.metrics.v1 import metrics_pb2, metrics_pb2_grpc
 from switchboard.proxy.v1 import proxy_pb2, proxy_pb2_grpc
-from switchboard_testing.gateway_process import GatewayProcess
+from switchboard_testing.gateway_process import GatewayProcess, start_gateway
+from switchboard_testing.internal import INTERNAL_ENV, INTERNAL_METADATA
 from switchboard_testing.mcp_http import McpHttp
 from switchboard_testing.people import add_member, create_role, create_team, create_user, login
+from switchboard_testing.readiness import eventually
 from switchboard_testing.upstream_process import UpstreamProcess
 
 AUTHENTICATE = "grpc.calls./switchboard.auth.v1.AuthService/Authenticate"
 GET_CATALOG = "grpc.calls./switchboard.registry.v1.RegistryService/GetCatalog"
+GET_ACCESS_INDEX = "grpc.calls./switchboard.registry.v1.RegistryService/GetAccessIndex"
 HOT_CALLS = 20
+HOUR_MS = 3600 * 1000
 
 ROLES = ("platform_admin", "team_admin", "developer", "viewer", "custom", "outsider")
 CUSTOM_PERMISSIONS = ["servers.read", "servers.use", "tools.read", "resources.read", "gateways.read"]
@@ -38,7 +46,7 @@ READS = ("tools.read", "resources.read", "prompts.read", "gateways.read", "serve
 CHANGES = tuple(
     f"{kind}.{verb}" for kind in ("gateways", "servers") for verb in ("create", "update", "delete")
 )
-PERMISSIONS = (*READS, "tools.execute", "servers.use", *CHANGES)
+PERMISSIONS = (*READS, "tools.execute", "servers.use", *CHANGES, "metrics.read", "audit.read")
 
 EVERYWHERE = {"own", "other", "team", "public"}
 IN_TEAM = {"own", "team", "public"}
@@ -49,24 +57,30 @@ NOWHERE: set[str] = set()
 # role -> permission -> the visibilities where it is allowed. Written out, not computed.
 ALLOWED: dict[str, dict[str, set[str]]] = {
     "platform_admin": {p: EVERYWHERE for p in PERMISSIONS},
-    "team_admin": {p: IN_TEAM for p in PERMISSIONS},
-    "developer": {p: IN_TEAM for p in PERMISSIONS},
+    # The audit log is read by platform administrators only, whatever it is about.
+    "team_admin": {**{p: IN_TEAM for p in PERMISSIONS}, "audit.read": NOWHERE},
+    "developer": {**{p: IN_TEAM for p in PERMISSIONS}, "audit.read": NOWHERE},
     "viewer": {
-        **{p: SHARED for p in (*READS, "servers.use")},
+        **{p: SHARED for p in (*READS, "servers.use", "metrics.read")},
         "tools.execute": PUBLIC,
         **{p: NOWHERE for p in CHANGES},
+        "audit.read": NOWHERE,
     },
     # A custom role reading tools and resources, seeing servers and gateways, using
-    # servers: on what is public, anyone signed in may also call tools and read prompts.
+    # servers: on what is public, anyone signed in may also call tools, read prompts and
+    # read metrics.
     "custom": {
         **{p: SHARED for p in CUSTOM_PERMISSIONS},
         "tools.execute": PUBLIC,
         "prompts.read": PUBLIC,
+        "metrics.read": PUBLIC,
         **{p: NOWHERE for p in CHANGES},
+        "audit.read": NOWHERE,
     },
     "outsider": {
-        **{p: PUBLIC for p in (*READS, "servers.use", "tools.execute")},
+        **{p: PUBLIC for p in (*READS, "servers.use", "tools.execute", "metrics.read")},
         **{p: NOWHERE for p in CHANGES},
+        "audit.read": NOWHERE,
     },
 }
 
@@ -160,6 +174,14 @@ def _expose(world: World, by: str, visibility: str) -> Exposed:
 
 
 @pytest.fixture(scope="module")
+def gateway() -> Iterator[GatewayProcess]:
+    # The tests' internal token lets the world send the metrics service a call of the
+    # last hour, as the proxy would; rollup passes every second roll it up soon after.
+    with start_gateway({**INTERNAL_ENV, "SWITCHBOARD_METRICS_ROLLUP_INTERVAL_S": "1"}) as process:
+        yield process
+
+
+@pytest.fixture(scope="module")
 def world(admin: httpx.Client, gateway: GatewayProcess, fixture_upstream: UpstreamProcess) -> World:
     team_id = create_team(admin, "matrix-team")
     create_role(admin, "matrix-custom", CUSTOM_PERMISSIONS)
@@ -182,7 +204,49 @@ def world(admin: httpx.Client, gateway: GatewayProcess, fixture_upstream: Upstre
         world.entities[(visibility, "")] = _expose(world, "owner", visibility)
     for role in CREATORS:
         world.entities[("own", role)] = _expose(world, role, "own")
+    _record_calls(world, admin)
     return world
+
+
+def _record_calls(world: World, admin: httpx.Client) -> None:
+    """A call of each entity's tool through its server now, and one in the last closed
+    hour; back once metrics, rollups and the audit log show each to an administrator."""
+    last_hour = int(time.time() * 1000) // HOUR_MS * HOUR_MS - HOUR_MS // 2
+    past = []
+    for e in world.entities.values():
+        called = _rpc(
+            world, "platform_admin", e.server_id, "tools/call", {"name": e.tool, "arguments": {"text": "m"}}
+        )
+        assert "result" in called.json(), called.text
+        past.append(
+            metrics_pb2.Invocation(
+                tool=e.tool,
+                server_id=e.server_id,
+                gateway_id=e.gateway_id,
+                duration_ms=5.0,
+                success=True,
+                started_at_ms=last_hour,
+            )
+        )
+    with grpc.insecure_channel(f"127.0.0.1:{world.gateway.grpc_port}") as channel:
+        stub = metrics_pb2_grpc.MetricsServiceStub(channel)
+        batch = metrics_pb2.InvocationBatch(invocations=past)
+        assert stub.Ingest(iter([batch]), timeout=30, metadata=INTERNAL_METADATA).accepted == len(past)
+
+    def shown(path: str, params: dict, key: str, tool: str) -> bool:
+        response = admin.get(path, params=params)
+        assert response.status_code == 200, response.text
+        return tool in [row["tool"] for row in response.json()[key]]
+
+    def everything_shown() -> bool:
+        return all(
+            shown("/metrics/tools", {"server_id": e.server_id, "since": 0}, "tools", e.tool)
+            and shown("/metrics/rollups", {"server_id": e.server_id, "since": 0}, "items", e.tool)
+            and admin.get("/auth/audit", params={"entity_type": "gateway", "entity_id": e.gateway_id}).json()
+            for e in world.entities.values()
+        )
+
+    eventually(everything_shown, timeout_s=60, what="each call recorded and rolled up, each gateway audited")
 
 
 # -- each face's answer to "may this role do this with that entity?" --------------------
@@ -212,6 +276,12 @@ def _rest_listed(world: World, role: str, path: str, gateway_id: str, field: str
         return False
     assert response.status_code == 200, response.text
     return wanted in [item[field] for item in response.json()["items"]]
+
+
+def _metered(response: httpx.Response, key: str, tool: str) -> bool:
+    """Whether a metrics answer shows a row of `tool` (a server not to be seen: 404)."""
+    assert response.status_code in (200, 403, 404), response.text
+    return response.status_code == 200 and tool in [row["tool"] for row in response.json()[key]]
 
 
 def _grpc(world: World, role: str, call: Callable) -> bool:
@@ -320,6 +390,29 @@ def faces(world: World, role: str, permission: str, visibility: str) -> dict[str
                 }
             case "gateways.read":
                 return {"REST GET /gateways/{id}": _ok(client.get(f"/gateways/{e.gateway_id}"))}
+            case "metrics.read":
+                server = {"server_id": e.server_id, "since": 0}
+                summary = client.get("/metrics/summary", params=server)
+                assert summary.status_code in (200, 403, 404), summary.text
+                return {
+                    "REST GET /metrics/tools": _metered(
+                        client.get("/metrics/tools", params={"since": 0}), "tools", e.tool
+                    ),
+                    "REST GET /metrics/tools?server_id": _metered(
+                        client.get("/metrics/tools", params=server), "tools", e.tool
+                    ),
+                    "REST GET /metrics/summary?server_id": summary.status_code == 200
+                    and summary.json()["calls"] > 0,
+                    "REST GET /metrics/rollups?server_id": _metered(
+                        client.get("/metrics/rollups", params=server), "items", e.tool
+                    ),
+                    "REST GET /metrics/rollups?tool": _metered(
+                        client.get("/metrics/rollups", params={"tool": e.tool, "since": 0}), "items", e.tool
+                    ),
+                }
+            case "audit.read":
+                rows = client.get("/auth/audit", params={"entity_type": "gateway", "entity_id": e.gateway_id})
+                return {"REST GET /auth/audit": _ok(rows) and bool(rows.json())}
             case "gateways.update":
                 current = "private" if visibility in ("own", "other") else visibility
                 return {
@@ -383,6 +476,38 @@ def test_a_warm_tools_call_of_a_team_member_asks_the_auth_service_nothing(world:
     assert spent.get(GET_CATALOG, 0) == 0, spent
     assert spent.get("cache.principals.misses", 0) == spent.get("cache.catalog.misses", 0) == 0, spent
     assert spent.get("cache.principals.hits", 0) == HOT_CALLS, spent
+
+
+def test_metrics_follow_a_change_of_visibility_and_ask_the_registry_only_after_one(world: World) -> None:
+    gateway = world.new_gateway("owner", "team")
+    assert gateway.status_code == 201, gateway.text
+    server = world.new_server("owner", "team", [gateway.json()["id"]])
+    assert server.status_code == 201, server.text
+    server_id = server.json()["id"]
+    (tool,) = [t["name"] for t in server.json()["tools"] if t["upstream_name"] == "echo"]
+    called = _rpc(
+        world, "platform_admin", server_id, "tools/call", {"name": tool, "arguments": {"text": "x"}}
+    )
+    assert "result" in called.json(), called.text
+
+    def viewers_answer() -> httpx.Response:
+        with world.client("viewer") as client:
+            return client.get("/metrics/tools", params={"server_id": server_id, "since": 0})
+
+    eventually(lambda: _metered(viewers_answer(), "tools", tool), what="the call shown to a team viewer")
+    before = counters(world.gateway)
+    for _ in range(5):
+        assert _metered(viewers_answer(), "tools", tool)
+    assert counters(world.gateway).get(GET_ACCESS_INDEX, 0) == before.get(GET_ACCESS_INDEX, 0)
+
+    with world.client("owner") as owner:
+        assert owner.patch(f"/servers/{server_id}", json={"visibility": "private"}).status_code == 200
+    eventually(
+        lambda: viewers_answer().status_code == 404, what="the server hidden from the viewer's metrics"
+    )
+    with world.client("owner") as owner:
+        shown = owner.get("/metrics/tools", params={"server_id": server_id, "since": 0})
+    assert _metered(shown, "tools", tool)
 
 
 def test_a_hidden_tool_is_unknown_and_a_visible_one_names_the_permission_it_lacks(world: World) -> None:

@@ -28,6 +28,9 @@ def internal_calls(channel: grpc.Channel):
         "GetCatalog": lambda md: registry_pb2_grpc.RegistryServiceStub(channel).GetCatalog(
             registry_pb2.GetCatalogRequest(), timeout=5, metadata=md
         ),
+        "GetAccessIndex": lambda md: registry_pb2_grpc.RegistryServiceStub(channel).GetAccessIndex(
+            registry_pb2.GetAccessIndexRequest(), timeout=5, metadata=md
+        ),
         "WatchCatalog": lambda md: next(
             registry_pb2_grpc.RegistryServiceStub(channel).WatchCatalog(
                 registry_pb2.WatchCatalogRequest(), timeout=5, metadata=md

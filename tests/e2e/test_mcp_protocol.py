@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import httpx
+import orjson
 import pytest
 from switchboard_testing.admin_api import create_server, register
 from switchboard_testing.gateway_process import GatewayProcess
@@ -170,6 +171,20 @@ def test_a_2025_03_26_session_may_batch(gateway: GatewayProcess, admin_token: st
     answers = {a["id"]: a for a in response.json()}
     assert answers["a"]["result"] == {}
     assert answers["b"]["result"]["content"][0]["text"] == "2"
+
+
+def test_a_batch_holds_at_most_100_messages_by_default(
+    gateway: GatewayProcess, admin_token: str, server_id: str
+) -> None:
+    client = McpHttp(
+        f"{gateway.base_url}/servers/{server_id}/mcp", admin_token, protocol_version="2025-03-26"
+    )
+    client.initialize()
+    pings = [{"jsonrpc": "2.0", "id": n, "method": "ping"} for n in range(101)]
+    assert client.post_raw(orjson.dumps(pings[:100])).status_code == 200
+    response = client.post_raw(orjson.dumps(pings))
+    assert response.status_code == 400
+    assert response.json()["error"] == {"code": -32600, "message": "a batch holds 1 to 100 messages"}
 
 
 def test_later_versions_may_not_batch(mcp: McpHttp) -> None:

@@ -8,6 +8,7 @@ import httpx
 from switchboard_testing.admin_api import create_server, register
 from switchboard_testing.gateway_process import start_services
 from switchboard_testing.mcp_http import McpHttp
+from switchboard_testing.people import create_user, login
 from switchboard_testing.readiness import eventually
 from switchboard_testing.upstream_process import UpstreamProcess
 
@@ -21,8 +22,8 @@ def test_four_processes_serve_a_tools_call_end_to_end(
         # Each HTTP face serves only its own service's routes.
         assert httpx.get(f"{services['auth'].base_url}/gateways", headers=auth).status_code == 404
         with httpx.Client(base_url=services["registry"].base_url, headers=auth) as registry:
-            register(registry, "split", fixture_upstream.url)
-            server = create_server(registry, "split", ["split__add"])
+            register(registry, "split", fixture_upstream.url, visibility="public")
+            server = create_server(registry, "split", ["split__add"], visibility="public")
 
         client = McpHttp(f"{services['mcp-proxy'].base_url}/servers/{server}/mcp", token)
         client.initialize()
@@ -34,3 +35,12 @@ def test_four_processes_serve_a_tools_call_end_to_end(
             return [(r["tool"], r["calls"]) for r in rows] == [("split__add", 1)]
 
         eventually(recorded, what="the call recorded by the metrics process")
+
+        # What someone else sees of it, the metrics process asks the registry's.
+        with httpx.Client(base_url=services["auth"].base_url, headers=auth) as people:
+            create_user(people, "split-user@example.com")
+            other = {"authorization": f"Bearer {login(people, 'split-user@example.com')}"}
+        with httpx.Client(base_url=services["metrics"].base_url, headers=other) as metrics:
+            rows = metrics.get("/metrics/tools", params={"server_id": server}).json()["tools"]
+            assert [(r["tool"], r["calls"]) for r in rows] == [("split__add", 1)]
+            assert metrics.get("/metrics/tools", params={"server_id": "no-such-server"}).status_code == 404

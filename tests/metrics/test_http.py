@@ -18,12 +18,13 @@ TOKEN = "good-token"
 
 
 class OneToken:
-    """Stands in for the PrincipalCache: one token is valid."""
+    """Stands in for the PrincipalCache: one token is valid, an administrator's (what
+    others may see is `test_visibility`'s and the access matrix's)."""
 
     async def authenticate(self, token: str) -> Principal:
         if token != TOKEN:
             raise Unauthenticated("unknown token")
-        return Principal("u1", "ann@example.com", False, (), "tok1", T0 // 1000 + 3600)
+        return Principal("u1", "ann@example.com", True, (), "tok1", T0 // 1000 + 3600)
 
 
 @pytest.fixture

@@ -5,11 +5,13 @@ from __future__ import annotations
 import grpc
 import pytest
 from switchboard.metrics.v1 import metrics_pb2, metrics_pb2_grpc
+from switchboard_core.principals import Principal
 from switchboard_metrics.domain.invocations import MAX_TOOL
 from switchboard_metrics.service import MetricsService
 from switchboard_metrics.store.tables import invocations
 
 T0 = 1_700_000_000_000
+ADMIN = Principal("u-admin", "admin@example.com", True, (), "t-admin", 2**40)
 
 
 def invocation(tool: str = "echo", **fields) -> metrics_pb2.Invocation:
@@ -35,7 +37,7 @@ async def test_a_stream_of_batches_is_stored_and_counted(channel, service: Metri
     accepted = await ingest(channel, first, second)
 
     assert accepted == 8
-    _window, tools = await service.reader.per_tool(since_ms=T0, until_ms=T0)
+    _window, tools = await service.reader.per_tool(ADMIN, since_ms=T0, until_ms=T0)
     by_tool = {t.tool: t.stats for t in tools}
     assert by_tool["echo"].calls == 5
     assert by_tool["echo"].errors == 0
@@ -80,7 +82,7 @@ async def test_records_without_a_tool_are_refused_and_long_fields_clipped(
     )
 
     assert accepted == 2
-    _window, tools = await service.reader.per_tool(since_ms=T0, until_ms=T0)
+    _window, tools = await service.reader.per_tool(ADMIN, since_ms=T0, until_ms=T0)
     assert sorted(t.tool for t in tools) == sorted(["ok", "x" * MAX_TOOL])
     assert next(t for t in tools if t.tool == "ok").stats.p50_ms == 0.0
 
@@ -94,7 +96,7 @@ async def test_a_large_batch_is_stored_whole(channel, service: MetricsService) -
 
     assert await ingest(channel, batch) == 2500
 
-    _window, summary = await service.reader.summary(since_ms=T0, until_ms=T0)
+    _window, summary = await service.reader.summary(ADMIN, since_ms=T0, until_ms=T0)
     assert summary.stats.calls == 2500
 
 
@@ -104,5 +106,19 @@ async def test_a_record_without_a_start_time_is_stamped_on_arrival(
 ) -> None:
     await ingest(channel, [invocation("late", started_at_ms=started_at_ms)])
 
-    _window, tools = await service.reader.per_tool()
+    _window, tools = await service.reader.per_tool(ADMIN)
     assert [t.tool for t in tools] == ["late"]
+
+
+async def test_text_with_nul_is_stored_without_it_rather_than_failing_the_batch(
+    channel, service: MetricsService
+) -> None:
+    # An upstream's error message may hold NUL, which Postgres text refuses: a batch that
+    # failed for it would be sent again, and fail again, for ever.
+    batch = [invocation("echo"), invocation("echo", success=False, error="bad\x00byte", caller="a\x00b")]
+
+    assert await ingest(channel, batch) == 2
+
+    async with service.store.engine.connect() as conn:
+        rows = (await conn.execute(invocations.select().order_by(invocations.c.id))).mappings().all()
+    assert [(r["error"], r["caller"]) for r in rows] == [("", ""), ("badbyte", "ab")]

@@ -6,12 +6,25 @@ import random
 
 import pytest
 from switchboard_core.errors import InvalidInput
+from switchboard_core.principals import Principal
 from switchboard_metrics.domain.invocations import Invocation
 from switchboard_metrics.domain.stats import DEFAULT_WINDOW_MS, StatsFilter, StatsReader
+from switchboard_metrics.domain.visibility import AccessIndex, Visibility
 from switchboard_metrics.store import InvocationStore
 
 T0 = 1_700_000_000_000
 ALL = StatsFilter(since_ms=0, until_ms=T0 * 2)
+ADMIN = Principal("u-admin", "admin@example.com", True, (), "t-admin", 2**40)
+
+
+class NoIndex:
+    """An administrator's queries never ask for the access index."""
+
+    async def index(self) -> AccessIndex:
+        raise AssertionError("not asked for")
+
+
+EVERYTHING = Visibility(NoIndex())
 
 
 def calls(tool: str, durations, *, failing: int = 0, server_id: str = "s1", at: int = T0) -> list[Invocation]:
@@ -117,11 +130,11 @@ async def test_without_bounds_a_query_covers_the_last_day() -> None:
         async def summary(self, query: StatsFilter):
             raise AssertionError("not called")
 
-    reader = StatsReader(Source(), clock=lambda: T0)
-    window, _ = await reader.per_tool()
+    reader = StatsReader(Source(), EVERYTHING, clock=lambda: T0)
+    window, _ = await reader.per_tool(ADMIN)
     assert window == seen[0] == StatsFilter(since_ms=T0 - DEFAULT_WINDOW_MS, until_ms=T0)
 
-    window, _ = await reader.per_tool(server_id="s", until_ms=T0 - 5)
+    window, _ = await reader.per_tool(ADMIN, server_id="s", until_ms=T0 - 5)
     assert window == StatsFilter(since_ms=T0 - 5 - DEFAULT_WINDOW_MS, until_ms=T0 - 5, server_id="s")
 
 
@@ -130,4 +143,4 @@ async def test_an_inverted_or_negative_window_is_invalid_input(
     store: InvocationStore, since: int, until: int
 ) -> None:
     with pytest.raises(InvalidInput):
-        await StatsReader(store).per_tool(since_ms=since, until_ms=until)
+        await StatsReader(store, EVERYTHING).per_tool(ADMIN, since_ms=since, until_ms=until)

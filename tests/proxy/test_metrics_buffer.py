@@ -32,8 +32,8 @@ class CountingMetrics(metrics_pb2_grpc.MetricsServiceServicer):
         return metrics_pb2.IngestSummary(accepted=accepted)
 
 
-async def serve(servicer: CountingMetrics, port: int) -> grpc.aio.Server:
-    server = grpc.aio.server()
+async def serve(servicer: CountingMetrics, port: int, *, max_message_bytes: int = -1) -> grpc.aio.Server:
+    server = grpc.aio.server(options=[("grpc.max_receive_message_length", max_message_bytes)])
     metrics_pb2_grpc.add_MetricsServiceServicer_to_server(servicer, server)
     assert server.add_insecure_port(f"127.0.0.1:{port}") == port
     await server.start()
@@ -204,5 +204,33 @@ async def test_records_put_back_after_a_failed_flush_keep_the_newest_within_capa
         await buffer.close()
         assert servicer.tools == [f"tool-{i}" for i in range(5, 15)]
     finally:
+        await channel.close()
+        await server.stop(None)
+
+
+async def test_a_batch_the_metrics_service_never_takes_is_dropped_and_holds_back_no_other() -> None:
+    servicer = CountingMetrics()
+    port = free_port()
+    server = await serve(servicer, port, max_message_bytes=64 * 1024)
+    channel = connect(port)
+    buffer = MetricsBuffer(channel, flush_interval_s=0.05, max_batch=10)
+    wordy = [
+        metrics_pb2.Invocation(tool=f"tool-{i}", success=False, error="e" * 10_000) for i in range(10, 20)
+    ]
+    try:
+        for record in [*map(invocation, range(10)), *wordy, *map(invocation, range(20, 25))]:
+            buffer.record(record)
+        buffer.start()
+        # The middle batch is larger than the service takes (RESOURCE_EXHAUSTED), every time.
+        await eventually(lambda: buffer.sent == 15)
+        assert (buffer.dropped, buffer.refused_batches, buffer.pending) == (10, 1, 0)
+
+        for i in range(25, 30):
+            buffer.record(invocation(i))
+        await eventually(lambda: buffer.sent == 20)
+        assert set(servicer.tools) == {f"tool-{i}" for i in [*range(10), *range(20, 30)]}
+        assert buffer.refused_batches == 1
+    finally:
+        await buffer.close()
         await channel.close()
         await server.stop(None)

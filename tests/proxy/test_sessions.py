@@ -10,12 +10,18 @@ from collections.abc import AsyncIterator
 
 import pytest
 from redis.asyncio import Redis
-from switchboard_core.errors import DependencyUnavailable
+from switchboard_core.errors import DependencyUnavailable, RateLimited
 from switchboard_core.shared.redis_bus import RedisBus
 from switchboard_core.shared.redis_client import RedisConfig, make_client
-from switchboard_proxy.session_records import RedisRecords
+from switchboard_proxy.session_records import RedisRecords, user_sessions_key
 from switchboard_proxy.session_relay import SessionRelay
-from switchboard_proxy.sessions import Session, SessionStore, replica_of
+from switchboard_proxy.sessions import (
+    SUBSCRIPTIONS_LIMIT,
+    Session,
+    SessionStore,
+    replica_of,
+    state_problem,
+)
 
 NEW = {"protocol_version": "2025-11-25", "client_info": {"name": "c"}}
 
@@ -39,10 +45,51 @@ async def test_idle_sessions_expire() -> None:
 
 
 async def test_session_ids_are_unguessable_and_distinct() -> None:
-    store = SessionStore(idle_ttl_s=60)
+    store = SessionStore(idle_ttl_s=60, max_per_user=1000)
     ids = {(await store.create(user_id="u", server_id="", **NEW)).id for _ in range(1000)}
     assert len(ids) == 1000
     assert all(len(i) >= 32 for i in ids)
+
+
+async def test_a_user_past_their_session_limit_is_refused_until_one_of_theirs_ends() -> None:
+    store = SessionStore(idle_ttl_s=60, max_per_user=2)
+    first = await store.create(user_id="u1", server_id="", **NEW)
+    await store.create(user_id="u1", server_id="s1", **NEW)
+    with pytest.raises(RateLimited) as refused:
+        await store.create(user_id="u1", server_id="", **NEW)
+    assert 0 < refused.value.retry_after_s <= 60
+    assert "2" in refused.value.message
+    assert await store.create(user_id="u2", server_id="", **NEW), "another user is not limited by u1"
+    await store.delete(first.id)
+    assert await store.create(user_id="u1", server_id="", **NEW)
+
+
+async def test_a_session_idle_past_its_ttl_no_longer_counts_against_its_user() -> None:
+    store = SessionStore(idle_ttl_s=60, max_per_user=1)
+    stale = await store.create(user_id="u1", server_id="", **NEW)
+    stale.last_seen = time.monotonic() - 61
+    assert await store.create(user_id="u1", server_id="", **NEW)
+    assert store.local(stale.id) is None
+
+
+def test_an_initialize_keeping_more_than_the_bound_is_refused() -> None:
+    info = {"name": "c", "version": "1"}
+    assert state_problem({"clientInfo": info, "capabilities": {"roots": {}}}, 1024) is None
+    assert state_problem({}, 1024) is None
+    problem = state_problem({"clientInfo": info, "capabilities": {"x": "y" * 2000}}, 1024)
+    assert problem is not None and "1024" in problem
+    assert state_problem({"clientInfo": "c" * 10}, 1024) == (
+        "initialize: clientInfo and capabilities must be objects"
+    )
+
+
+def test_a_session_holds_a_bounded_number_of_subscriptions() -> None:
+    session = Session("s", "u", "", "2025-11-25")
+    session.subscriptions = {f"file:///{n}" for n in range(SUBSCRIPTIONS_LIMIT - 1)}
+    assert session.may_subscribe("file:///new")
+    session.subscriptions.add("file:///new")
+    assert not session.may_subscribe("file:///another")
+    assert session.may_subscribe("file:///new"), "subscribing again to one it holds is no more"
 
 
 def test_request_ids_name_the_replica_that_sent_them() -> None:
@@ -118,6 +165,43 @@ async def test_deleting_a_session_ends_it_on_every_replica_within_a_second(redis
         for relay, bus in zip(relays, buses, strict=True):
             await relay.close()
             await bus.close()
+
+
+async def test_replicas_share_a_users_session_count(redis) -> None:
+    _, client = redis
+    a = SessionStore(idle_ttl_s=60, max_per_user=2, records=RedisRecords(client), replica="aaaa")
+    b = SessionStore(idle_ttl_s=60, max_per_user=2, records=RedisRecords(client), replica="bbbb")
+    first = await a.create(user_id="u1", server_id="", **NEW)
+    await b.create(user_id="u1", server_id="", **NEW)
+    for replica in (a, b):
+        with pytest.raises(RateLimited) as refused:
+            await replica.create(user_id="u1", server_id="", **NEW)
+        assert 55 <= refused.value.retry_after_s <= 60
+    assert await b.create(user_id="u2", server_id="", **NEW), "another user is not limited by u1"
+    await a.delete(first.id)
+    assert await b.create(user_id="u1", server_id="", **NEW)
+
+
+async def test_a_shared_session_whose_record_expired_no_longer_counts(redis) -> None:
+    _, client = redis
+    store = SessionStore(idle_ttl_s=60, max_per_user=1, records=RedisRecords(client), replica="aaaa")
+    gone = await store.create(user_id="u1", server_id="", **NEW)
+    with pytest.raises(RateLimited):
+        await store.create(user_id="u1", server_id="", **NEW)
+    # As if its replica had died an idle TTL ago: nothing refreshed it since.
+    await client.zadd(user_sessions_key("u1"), {gone.id: 1}, xx=True)
+    assert await store.create(user_id="u1", server_id="", **NEW)
+
+
+async def test_refreshing_a_shared_session_keeps_it_counted(redis) -> None:
+    _, client = redis
+    store = SessionStore(idle_ttl_s=60, max_per_user=1, records=RedisRecords(client), replica="aaaa")
+    kept = await store.create(user_id="u1", server_id="", **NEW)
+    await client.zadd(user_sessions_key("u1"), {kept.id: int(time.time() * 1000) + 10}, xx=True)
+    await store.refresh(within_s=60)
+    assert await client.zscore(user_sessions_key("u1"), kept.id) > time.time() * 1000 + 50_000
+    with pytest.raises(RateLimited):
+        await store.create(user_id="u1", server_id="", **NEW)
 
 
 async def test_an_answer_reaching_another_replica_goes_to_the_one_that_asked(redis) -> None:

@@ -16,13 +16,15 @@ import httpx
 import orjson
 from switchboard_auth import AuthService, AuthSettings
 from switchboard_auth.store.audit import AuditFilter
-from switchboard_core.audit import AuditEvent
+from switchboard_core.audit import MAX_RECORD_BYTES, AuditEvent
 from switchboard_core.counters import COUNTERS
 from switchboard_core.grpc import build_server
+from switchboard_core.grpc.server import MAX_MESSAGE_BYTES
 from switchboard_core.http.app import create_app
 from switchboard_core.principals import Principal
 from switchboard_core.service import Runtime
 from switchboard_registry import RegistryService, RegistrySettings
+from switchboard_registry.store import audit_outbox
 from switchboard_testing.internal import INTERNAL_TOKEN
 from switchboard_testing.outbound import OUTBOUND_ALLOW
 from switchboard_testing.ports import free_port
@@ -36,12 +38,14 @@ class AdminOnly:
 
 
 @asynccontextmanager
-async def _auth_on(port: int, data_dir: Path) -> AsyncIterator[AuthService]:
+async def _auth_on(
+    port: int, data_dir: Path, *, max_message_bytes: int = MAX_MESSAGE_BYTES
+) -> AsyncIterator[AuthService]:
     settings = AuthSettings(
         data_dir=data_dir, bootstrap_admin_email="root@example.com", bootstrap_admin_password="x" * 20
     )
     service = AuthService(settings)
-    server, _health = build_server(INTERNAL_TOKEN)
+    server, _health = build_server(INTERNAL_TOKEN, max_message_bytes=max_message_bytes)
     service.add_to_grpc(server)
     server.add_insecure_port(f"127.0.0.1:{port}")
     await service.start(Runtime(settings))
@@ -55,7 +59,14 @@ async def _auth_on(port: int, data_dir: Path) -> AsyncIterator[AuthService]:
 
 
 @asynccontextmanager
-async def _registry(tmp_path: Path, database_url: str, auth_port: int) -> AsyncIterator[RegistryService]:
+async def _registry(
+    tmp_path: Path,
+    database_url: str,
+    auth_port: int,
+    *,
+    audit_record_max_bytes: int = MAX_RECORD_BYTES,
+    internal_token: str = INTERNAL_TOKEN,
+) -> AsyncIterator[RegistryService]:
     settings = RegistrySettings(
         data_dir=tmp_path,
         registry_database_url=database_url,
@@ -63,6 +74,8 @@ async def _registry(tmp_path: Path, database_url: str, auth_port: int) -> AsyncI
         outbound_allow=OUTBOUND_ALLOW.split(","),
         auth_addr=f"127.0.0.1:{auth_port}",
         grpc_timeout_s=1.0,
+        audit_record_max_bytes=audit_record_max_bytes,
+        internal_token=internal_token,
     )
     service = RegistryService(settings)
     runtime = Runtime(settings)
@@ -214,6 +227,136 @@ async def test_a_record_auth_refuses_is_set_aside_and_holds_back_none_behind_it(
             await _until(lambda: _emptied(registry), within_s=10, what="a later record delivered")
             assert [r.action for r in await _records(auth, entity_type="server")] == ["server.create"]
             assert COUNTERS.get("audit.outbox.refused") == refused_before + 1
+
+
+async def test_a_change_too_large_for_a_record_is_audited_cut_down_with_its_size(tmp_path, database_url):
+    port = free_port()
+    async with (
+        _auth_on(port, tmp_path / "auth") as auth,
+        _registry(tmp_path, database_url, port, audit_record_max_bytes=1024) as registry,
+        _api(registry) as api,
+    ):
+        description = "a long description " * 200
+        server = await api.post("/servers", json={"name": "wordy", "description": description})
+        assert server.status_code == 201, server.text
+
+        async def arrived() -> bool:
+            return bool(await _records(auth, action="server.create"))
+
+        await _until(arrived, within_s=10, what="the record of the server")
+        [record] = await _records(auth, action="server.create")
+        assert record.entity_id == server.json()["id"]
+        assert record.changes["truncated"] is True
+        assert record.changes["size"] == len(orjson.dumps(_server_fields("wordy", description)))
+        assert record.changes["name"] == "wordy"
+        assert description.startswith(record.changes["description"].removesuffix("…"))
+        assert len(orjson.dumps(record.changes)) <= 1024
+
+
+def _server_fields(name: str, description: str) -> dict:
+    # What `server.create` records of a server given only a name and a description.
+    return {
+        "name": name,
+        "description": description,
+        "tools": [],
+        "resources": [],
+        "prompts": [],
+        "gateways": [],
+        "team_id": "team-admin",
+        "visibility": "team",
+    }
+
+
+async def test_a_record_kept_before_records_were_bounded_is_delivered_cut_down(tmp_path, database_url):
+    port = free_port()
+    async with _registry(tmp_path, database_url, port, audit_record_max_bytes=1024) as registry:
+        # As an outbox row written by a registry without the bound: 200 KB of changes.
+        huge = AuditEvent.of(
+            ADMIN, "server.update", "server", "s-1", {"description": "x" * 200_000}, service="registry"
+        )
+        async with registry._outbox._sessions.begin() as s:
+            await audit_outbox.add(s, huge)
+        registry._outbox.wake()
+
+        async with _auth_on(port, tmp_path / "auth") as auth:
+            await _until(lambda: _emptied(registry), within_s=15, what="the old record delivered")
+            [record] = await _records(auth, action="server.update")
+            assert record.id == huge.id
+            assert (record.changes["truncated"], record.changes["size"]) == (
+                True,
+                200_000 + len('{"description":""}'),
+            )
+            assert await registry._outbox.set_aside() == []
+
+
+async def test_a_record_auth_can_never_receive_is_set_aside_and_later_changes_are_still_audited(
+    tmp_path, database_url, alpha
+):
+    port = free_port()
+    # Auth takes messages of 256 KiB; the registry keeps records of up to 1 MiB: one of
+    # 300 KB is refused as too large (RESOURCE_EXHAUSTED) however often it is sent.
+    async with (
+        _registry(tmp_path, database_url, port, audit_record_max_bytes=1024 * 1024) as registry,
+        _api(registry) as api,
+    ):
+        gateway = await api.post("/gateways", json={"name": "alpha", "url": alpha.url})
+        assert gateway.status_code == 201, gateway.text
+        poison = AuditEvent.of(
+            ADMIN, "server.update", "server", "s-1", {"description": "x" * 300_000}, service="registry"
+        )
+        await registry._outbox.keep(poison)
+        assert (await api.post(f"/gateways/{gateway.json()['id']}/refresh")).status_code == 200
+        refused_before = COUNTERS.get("audit.outbox.refused")
+
+        async with _auth_on(port, tmp_path / "auth", max_message_bytes=256 * 1024) as auth:
+            await _until(lambda: _emptied(registry), within_s=15, what="the records around it delivered")
+            assert [r.action for r in reversed(await _records(auth))] == ["gateway.create", "gateway.refresh"]
+            [(set_aside_id, why)] = await registry._outbox.set_aside()
+            assert set_aside_id == poison.id
+            assert "RESOURCE_EXHAUSTED" in why
+            assert COUNTERS.get("audit.outbox.refused") == refused_before + 1
+
+            server = await api.post("/servers", json={"name": "later", "tools": ["alpha__echo"]})
+            assert server.status_code == 201, server.text
+            deleted = await api.delete(f"/servers/{server.json()['id']}")
+            assert deleted.status_code == 204, deleted.text
+            await _until(lambda: _emptied(registry), within_s=10, what="the later records delivered")
+            assert [r.action for r in reversed(await _records(auth))] == [
+                "gateway.create",
+                "gateway.refresh",
+                "server.create",
+                "server.delete",
+            ]
+            assert [id_ for id_, _ in await registry._outbox.set_aside()] == [poison.id]
+
+
+async def test_records_refused_for_a_wrong_internal_token_wait_and_are_never_set_aside(
+    tmp_path, database_url, alpha, caplog
+):
+    port = free_port()
+    async with _auth_on(port, tmp_path / "auth") as auth:
+        # The registry sends the wrong internal token: UNAUTHENTICATED, every record alike.
+        wrong = "a-token-this-deployment-does-not-share-at-all"
+        async with (
+            _registry(tmp_path, database_url, port, internal_token=wrong) as registry,
+            _api(registry) as api,
+        ):
+            gateway = await api.post("/gateways", json={"name": "alpha", "url": alpha.url})
+            assert gateway.status_code == 201, gateway.text
+
+            async def refused_once() -> bool:
+                return any("wait to reach the auth service" in r.getMessage() for r in caplog.records)
+
+            await _until(refused_once, within_s=10, what="a delivery refused for the token")
+            assert await registry._outbox.waiting() == 1
+            assert await registry._outbox.set_aside() == []
+
+        # Once the token is right (the registry restarted), the waiting record arrives.
+        async with _registry(tmp_path, database_url, port) as registry:
+            await _until(lambda: _emptied(registry), within_s=15, what="the waiting record delivered")
+            [record] = await _records(auth)
+            assert (record.action, record.entity_id) == ("gateway.create", gateway.json()["id"])
+            assert await registry._outbox.set_aside() == []
 
 
 async def _emptied(registry: RegistryService) -> bool:

@@ -229,3 +229,36 @@ async def test_a_watcher_hears_of_a_server_update_and_of_a_refresh_that_changes_
     catalog = await registry_stub.GetCatalog(registry_pb2.GetCatalogRequest(server_id=server.server.id))
     assert "grower.farewell" in [p.name for p in catalog.prompts]
     stream.cancel()
+
+
+async def test_the_access_index_names_each_servers_tools_as_it_exposes_them_with_their_access(
+    registry: Registry, registry_stub, alpha
+):
+    await registry.gateways.register("alpha", alpha.url, by=BY, visibility="public")
+    server = await registry.servers.create(
+        "bare", tools=["alpha__echo"], bare_names=True, by=BY, visibility="private"
+    )
+
+    index = await registry_stub.GetAccessIndex(registry_pb2.GetAccessIndexRequest())
+
+    assert index.revision == await registry.changes.current()
+    (entry,) = index.servers
+    assert entry.server_id == server.server.id
+    assert (entry.access.owner_id, entry.access.team_id, entry.access.visibility) == (
+        "u-admin",
+        "team-admin",
+        "private",
+    )
+    assert [(t.name, t.access.visibility) for t in entry.tools] == [("echo", "public")]
+    assert sorted(t.name for t in index.tools) == ["alpha__add", "alpha__echo", "alpha__grow"]
+
+
+async def test_the_access_index_follows_a_change_of_visibility(registry: Registry, registry_stub, alpha):
+    await registry.gateways.register("alpha", alpha.url, by=BY)
+    server = await registry.servers.create("s", gateways=["alpha"], by=BY, visibility="public")
+    await registry.servers.update(server.server.id, visibility="private", by=BY)
+
+    index = await registry_stub.GetAccessIndex(registry_pb2.GetAccessIndexRequest())
+
+    assert [s.access.visibility for s in index.servers] == ["private"]
+    assert index.revision == await registry.changes.current()

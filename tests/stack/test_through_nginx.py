@@ -252,6 +252,32 @@ def test_mcp_answers_are_never_cached(admin: httpx.Client) -> None:
         assert "x-upstream" in answer.headers
 
 
+@pytest.mark.parametrize("path", ["/rpc", "/auth/tokens", "/gateways"])
+def test_two_authorization_headers_are_refused_by_nginx_itself(
+    stack: StackProcess, token: str, path: str
+) -> None:
+    headers = [("authorization", "Bearer not-a-token"), ("authorization", f"Bearer {token}")]
+    answer = httpx.post(stack.url + path, json={}, headers=headers, timeout=30)
+    assert answer.status_code == 400
+    assert "x-upstream" not in answer.headers
+
+
+@pytest.mark.parametrize("path", ["/rpc", "/auth/tokens", "/gateways"])
+def test_other_repeated_single_headers_are_refused_by_the_service_they_reach(
+    stack: StackProcess, token: str, path: str
+) -> None:
+    # nginx passes these on as they came; POSTs, so no cached answer stands in for the service's.
+    headers = [
+        ("authorization", f"Bearer {token}"),
+        ("origin", "http://localhost"),
+        ("origin", "http://localhost"),
+    ]
+    answer = httpx.post(stack.url + path, json={}, headers=headers, timeout=30)
+    assert answer.status_code == 400, answer.text
+    assert "the origin header appears more than once" in answer.text
+    assert "x-upstream" in answer.headers
+
+
 # --- limits -------------------------------------------------------------------------------
 
 

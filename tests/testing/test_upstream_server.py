@@ -21,6 +21,7 @@ FIXTURE_TOOLS = [
     "touch",
     "interview",
     "session_counter",
+    "tally",
     "route",
 ]
 

@@ -17,6 +17,12 @@ it ever holds a secret and no sender has to be trusted to have removed one.
 `outcome` is `success` for a change made, `denied` for an attempt refused (the caller
 lacked a permission, the target was not theirs to see, a login failed); see
 `audit_refusals`.
+
+A record is bounded (`bounded`): its `changes` fit in `SWITCHBOARD_AUDIT_RECORD_MAX_BYTES`
+of JSON (64 KiB unless set) and its other fields in a few hundred characters each, so no
+record, whatever a caller put in it, can outgrow a gRPC message or a column and hold
+back the records behind it. A record cut down says so: `changes.truncated` is true and
+`changes.size` is the size in bytes of the changes it was made with.
 """
 
 from __future__ import annotations
@@ -24,7 +30,7 @@ from __future__ import annotations
 import contextvars
 import time
 import uuid
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Any, Protocol
 from urllib.parse import urlsplit, urlunsplit
 
@@ -37,6 +43,13 @@ REDACTED = "<redacted>"
 _SECRET_WORDS = ("password", "secret", "token", "key", "credential", "authorization")
 SUCCESS = "success"
 DENIED = "denied"
+# The default bound of a record's `changes`, as JSON: far below a gRPC message (16 MiB),
+# far above any change an administrator makes through a schema-checked API.
+MAX_RECORD_BYTES = 64 * 1024
+# Every other field of a record: ids, names, an email, a user agent; none is longer in use.
+_MAX_FIELD_CHARS = 500
+# The shortest a string of `changes` is cut to before the changes are given up as a whole.
+_SHORTEST_CUT = 16
 
 
 @dataclass(frozen=True, slots=True)
@@ -89,6 +102,44 @@ def safe_url(url: str) -> str:
     except ValueError:
         port = None
     return urlunsplit((parts.scheme, f"{host}:{port}" if port else host, parts.path, "", ""))
+
+
+def bounded(event: AuditEvent, max_bytes: int = MAX_RECORD_BYTES) -> AuditEvent:
+    """`event` as it may be kept and sent: its changes within `max_bytes` of JSON (marked
+    `truncated`, with their `size`, when cut) and every other field within its bound."""
+    fields = {
+        name: value[:_MAX_FIELD_CHARS]
+        for name in _TEXT_FIELDS
+        if len(value := getattr(event, name)) > _MAX_FIELD_CHARS
+    }
+    size = len(orjson.dumps(event.changes))
+    if size > max_bytes:
+        fields["changes"] = _cut_to(event.changes, size, max_bytes)
+    return replace(event, **fields) if fields else event
+
+
+def _cut_to(changes: dict[str, Any], size: int, max_bytes: int) -> dict[str, Any]:
+    """`changes` with long strings and lists shortened, halving until they fit; when even
+    the shortest cut does not (a multitude of fields), only the marker and the field names."""
+    longest = max_bytes // 4
+    while longest >= _SHORTEST_CUT:
+        cut = {**_shortened(changes, longest), "truncated": True, "size": size}
+        if len(orjson.dumps(cut)) <= max_bytes:
+            return cut
+        longest //= 2
+    names = [str(name)[:64] for name in list(changes)[: max_bytes // 256]]
+    return {"truncated": True, "size": size, "fields": names}
+
+
+def _shortened(value: Any, longest: int) -> Any:
+    if isinstance(value, str):
+        return value if len(value) <= longest else value[:longest] + "…"
+    if isinstance(value, dict):
+        items = list(value.items())[:longest]
+        return {str(k)[:longest]: _shortened(v, longest) for k, v in items}
+    if isinstance(value, list | tuple):
+        return [_shortened(v, longest) for v in value[:longest]]
+    return value
 
 
 @dataclass(frozen=True, slots=True)
@@ -174,3 +225,17 @@ class AuditEvent:
             at_ms=record.at_ms,
             id=record.id,
         )
+
+
+_TEXT_FIELDS = (
+    "action",
+    "entity_type",
+    "entity_id",
+    "actor_user_id",
+    "actor_email",
+    "actor_token_id",
+    "client_ip",
+    "user_agent",
+    "outcome",
+    "service",
+)

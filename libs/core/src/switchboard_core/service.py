@@ -19,12 +19,13 @@ from typing import Protocol
 
 import grpc
 from fastapi import APIRouter
-from granian.constants import Interfaces
+from granian.constants import HTTPModes, Interfaces
+from granian.http import HTTP1Settings
 from granian.server.embed import Server as GranianServer
 from starlette.routing import BaseRoute
 
 from switchboard_core.grpc import Channels, build_server
-from switchboard_core.grpc.server import set_serving
+from switchboard_core.grpc.server import ConnectionLimits, set_serving
 from switchboard_core.http.app import RawRoutesFirst, create_app
 from switchboard_core.http.edge import RequestIds
 from switchboard_core.http.forwarded import ProxyTrust
@@ -93,7 +94,14 @@ class Host:
         loop = asyncio.get_running_loop()
         for sig in (signal.SIGINT, signal.SIGTERM):
             loop.add_signal_handler(sig, self._stopping.set)
-        server, health = build_server(self.settings.internal_credential())
+        server, health = build_server(
+            self.settings.internal_credential(),
+            limits=ConnectionLimits(
+                handshake_s=self.settings.grpc_handshake_timeout_s,
+                idle_s=self.settings.grpc_max_connection_idle_s,
+                age_s=self.settings.grpc_max_connection_age_s,
+            ),
+        )
         names = [n for s in self.services for n in s.grpc_names]
         started: list[Service] = []
         http_task: asyncio.Task | None = None
@@ -138,6 +146,14 @@ class Host:
                 address=self.settings.http_host,
                 port=self.settings.http_port,
                 interface=Interfaces.ASGINL,
+                # HTTP/1 only: in `auto` mode Granian first waits, with no timeout at all,
+                # for the bytes telling HTTP/2 from HTTP/1, so a client that sends nothing
+                # held its connection forever. The header timeout covers a silent client,
+                # a slow header and an idle keep-alive connection alike.
+                http=HTTPModes.http1,
+                http1_settings=HTTP1Settings(
+                    header_read_timeout=int(self.settings.http_header_timeout_s * 1000)
+                ),
                 log_enabled=False,
                 backlog=2048,
             )

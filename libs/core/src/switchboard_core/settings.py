@@ -14,6 +14,7 @@ from pydantic import Field, SecretStr, field_validator
 from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 
 from switchboard_core import internal_token as internal_tokens
+from switchboard_core.audit import MAX_RECORD_BYTES
 from switchboard_core.security.outbound import LOOPBACK, OutboundPolicy
 from switchboard_core.security.sealing import SecretKeys, embedded_keys
 
@@ -46,6 +47,17 @@ class ServiceSettings(BaseSettings):
     # Largest body a REST (admin API) request may carry, in bytes: 413 past it, refused
     # as it streams in. The MCP endpoints have their own, `max_message_bytes` (docs/limits.md).
     max_body_bytes: int = Field(default=1024 * 1024, ge=1024)
+    # An HTTP connection is closed when it has not sent a whole request header this long
+    # after it opened or after its previous response ended (so an idle keep-alive one
+    # too); a response still streaming (SSE, a long call) is never cut by it.
+    http_header_timeout_s: float = Field(default=30.0, gt=0)
+    # gRPC connections: closed when the HTTP/2 handshake is not done within the first;
+    # told to go away after the second without a call, and after the third of age (so
+    # clients balancing over DNS reach replicas added since; calls and streams in flight
+    # on a connection told to go finish there).
+    grpc_handshake_timeout_s: float = Field(default=30.0, gt=0)
+    grpc_max_connection_idle_s: float = Field(default=300.0, gt=0)
+    grpc_max_connection_age_s: float = Field(default=600.0, gt=0)
 
     # The service's own database: migrated at start unless an operator runs
     # `switchboard migrate`; reaching it is retried with backoff (base = the interval).
@@ -74,6 +86,10 @@ class ServiceSettings(BaseSettings):
     # these is X-Forwarded-For believed (the client address scoped tokens' networks are
     # checked against and the audit log records), and X-Forwarded-Proto/Host.
     trusted_proxies: list[str] = []
+
+    # The bound of an audit record's `changes` as JSON, in bytes: a record past it is kept
+    # cut down, marked `truncated` with its `size` (docs/audit.md).
+    audit_record_max_bytes: int = Field(default=MAX_RECORD_BYTES, ge=1024)
 
     # Where the other services' gRPC faces are; empty means "this process" (embedded).
     auth_addr: str = ""

@@ -26,6 +26,8 @@ serves `http://127.0.0.1:9100/mcp` (and `GET /healthz` for readiness). Its tools
   two requests one after the other before;
 - `session_counter()` counts the calls made in the upstream session it is called in and
   answers `<upstream session id> <count>` (a stateful upstream keeping per-client state);
+- `tally()` counts its own calls, whatever the session, and answers the count so far (to
+  show a gateway made, or did not make, some calls);
 - `route(region, payload, priority=0)` declares `region` and `priority` as `Mcp-Param-*`
   headers (`x-mcp-header`) and answers with its arguments and the headers it received;
 - `tool_0` … `tool_{N-1}` with `--tools N`, each returning its own name.
@@ -182,6 +184,7 @@ def build_server(*, name: str = "fixture", extra_tools: int = 0, page_size: int 
         return f"{who.name} on {topic}: {text}"
 
     counts: dict[str, int] = {}
+    tallied = 0
 
     @server.tool()
     def session_counter(ctx: Context) -> str:
@@ -189,6 +192,13 @@ def build_server(*, name: str = "fixture", extra_tools: int = 0, page_size: int 
         session_id = {k.lower(): v for k, v in (ctx.headers or {}).items()}.get("mcp-session-id", "")
         counts[session_id] = counts.get(session_id, 0) + 1
         return f"{session_id} {counts[session_id]}"
+
+    @server.tool()
+    def tally() -> int:
+        """Count this tool's calls, whatever the session; answer the count so far."""
+        nonlocal tallied
+        tallied += 1
+        return tallied
 
     @server.tool()
     def route(

@@ -81,7 +81,7 @@ async def open_auth(
         )
         async with sessions.begin() as session:
             await ensure_personal_teams(session, utcnow())
-        audit = AuditLog(sessions)
+        audit = AuditLog(sessions, max_record_bytes=settings.audit_record_max_bytes)
         refusals = Refusals(audit.keep, service="auth")
         tokens = Tokens(
             sessions, keys, issuer=settings.token_issuer, audience=settings.token_audience, clock=utcnow

@@ -1,6 +1,9 @@
 """The door of every MCP HTTP endpoint: bearer tokens in the Authorization header only,
 challenges as RFC 6750 and the MCP authorization spec (RFC 9728) word them.
 
+- An `Origin` that is not loopback nor in SWITCHBOARD_ALLOWED_ORIGINS (DNS rebinding:
+  a page from elsewhere reaching a gateway by a name it resolves to): 403, before the
+  token is looked at. A request without `Origin` (not a browser's) passes.
 - No token: 401 `WWW-Authenticate: Bearer resource_metadata="<metadata URL>"`.
 - A token refused: the same with `error="invalid_token"`.
 - A token in the query string (`?access_token=`, ...): 400 `error="invalid_request"`,
@@ -20,8 +23,9 @@ JSON-RPC errors, so MCP clients can show what went wrong.
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from dataclasses import dataclass
-from urllib.parse import parse_qsl
+from urllib.parse import parse_qsl, urlsplit
 
 from switchboard_core.errors import RateLimited, SwitchboardError, Unauthenticated, status_of
 from switchboard_core.http.forwarded import ProxyTrust
@@ -40,6 +44,7 @@ _CREDENTIAL_PARAMETERS = frozenset(
     {"access_token", "token", "api_key", "apikey", "api-key", "auth", "authorization", "bearer", "jwt"}
 )
 FORBIDDEN = -32003  # the JSON-RPC code of PermissionDenied (switchboard_core.errors.STATUS)
+_LOOPBACK_HOSTS = frozenset({"localhost", "127.0.0.1", "::1"})
 
 
 @dataclass(frozen=True, slots=True)
@@ -67,14 +72,19 @@ class BearerGate:
         trust: ProxyTrust,
         limits: RateLimiter | None,
         catalogs: CatalogCache,
+        *,
+        allowed_origins: Iterable[str],
     ) -> None:
         self._principals = principals
         self._trust = trust
         self._limits = limits
         self._catalogs = catalogs
+        self._allowed_origins = frozenset(allowed_origins)
 
     async def admit(self, scope, headers: dict[str, str], server_id: str) -> Principal | Refusal:
         """The caller, if its token is good and may reach this endpoint from where it is."""
+        if not self._origin_allowed(headers.get("origin")):
+            return Refusal(403, jsonrpc.INVALID_REQUEST, "Origin not allowed")
         if _credential_in_query(scope):
             return Refusal(
                 400,
@@ -124,6 +134,14 @@ class BearerGate:
             scope, headers, before=f'error="insufficient_scope", scope="{problem.missing_scope}"'
         )
         return Refusal(403, FORBIDDEN, problem.message, challenge, {"scope": problem.missing_scope})
+
+    def _origin_allowed(self, origin: str | None) -> bool:
+        if origin is None or origin in self._allowed_origins or "*" in self._allowed_origins:
+            return True
+        try:
+            return urlsplit(origin).hostname in _LOOPBACK_HOSTS
+        except ValueError:  # not a URL at all (an unbalanced "[")
+            return False
 
     def _challenge(self, scope, headers: dict[str, str], *, before: str = "", after: str = "") -> str:
         url = metadata_url(self._trust.base_url(scope, headers), scope.get("root_path", "") + scope["path"])

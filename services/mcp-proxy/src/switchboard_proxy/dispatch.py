@@ -34,8 +34,8 @@ from switchboard_proxy.catalog import Binding, Catalog, CatalogCache, HeldBack, 
 from switchboard_proxy.catalog_views import Hidden, View
 from switchboard_proxy.client_upstreams import ClientUpstreams, wants_own_sessions
 from switchboard_proxy.forward import Relay, forward
-from switchboard_proxy.metrics_buffer import MetricsBuffer
-from switchboard_proxy.sessions import Session, replica_of
+from switchboard_proxy.metrics_buffer import MAX_ERROR_CHARS, MetricsBuffer
+from switchboard_proxy.sessions import SUBSCRIPTIONS_LIMIT, Session, replica_of
 from switchboard_proxy.upstream_events import UpstreamEvents
 
 logger = logging.getLogger(__name__)
@@ -276,6 +276,11 @@ class Dispatcher:
                     jsonrpc.METHOD_NOT_FOUND, f"the upstream serving {params['uri']} offers no subscriptions"
                 )
             uri, shared = params["uri"], not wants_own_sessions(ctx.session)
+            if subscribe and ctx.session is not None and not ctx.session.may_subscribe(uri):
+                raise _Refused(
+                    jsonrpc.INVALID_PARAMS,
+                    f"a session holds at most {SUBSCRIPTIONS_LIMIT} subscriptions; unsubscribe from one first",
+                )
             if not subscribe and shared and self.events.wanted_by_another(uri, ctx.session):
                 # The pooled upstream session still serves other subscribers of this URI.
                 ctx.session.subscriptions.discard(uri)
@@ -394,7 +399,7 @@ class Dispatcher:
                 if ok
                 else str(
                     (final or {}).get("error", {}).get("message", "tool error" if result else "no answer")
-                )
+                )[:MAX_ERROR_CHARS]
             )
             self.metrics.record(
                 metrics_pb2.Invocation(

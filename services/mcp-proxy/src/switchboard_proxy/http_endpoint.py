@@ -7,11 +7,10 @@ It turns HTTP into JSON-RPC messages and back; what a method does is decided in
 from __future__ import annotations
 
 import logging
-from urllib.parse import urlsplit
 
 from opentelemetry import context, propagate, trace
 from switchboard_core import telemetry
-from switchboard_core.errors import SwitchboardError, status_of
+from switchboard_core.errors import RateLimited, SwitchboardError, status_of
 from switchboard_mcp import jsonrpc, versions
 
 from switchboard_proxy import stateless_rules
@@ -28,7 +27,7 @@ from switchboard_proxy.http_replies import (
 from switchboard_proxy.input_rounds import InputRounds
 from switchboard_proxy.listen_streams import ListenStreams
 from switchboard_proxy.session_streams import stream_reply, stream_session
-from switchboard_proxy.sessions import SessionStore
+from switchboard_proxy.sessions import SessionStore, state_problem
 from switchboard_proxy.settings import ProxySettings
 from switchboard_proxy.stateless_calls import InteractiveCalls
 from switchboard_proxy.stateless_http import StatelessExchange
@@ -37,8 +36,6 @@ __all__ = ["McpEndpoint", "read_body", "reply"]
 
 logger = logging.getLogger(__name__)
 tracer = trace.get_tracer(__name__)
-
-_LOOPBACK_HOSTS = {"localhost", "127.0.0.1", "::1", "[::1]"}
 
 
 class McpEndpoint:
@@ -61,7 +58,6 @@ class McpEndpoint:
             # (Not `rounds or ...`: an InputRounds with nothing parked is falsy.)
             rounds if rounds is not None else InputRounds(dispatcher.deliver, ttl_s=settings.input_wait_s),
         )
-        self._allowed_origins = set(settings.allowed_origins)
         # Stream logs in Redis when replicas share sessions (set by the service).
         self.mirror: EventMirror | None = None
         self.relay = None  # session_relay.SessionRelay, likewise
@@ -100,8 +96,6 @@ class McpEndpoint:
 
     async def _serve(self, scope, receive, send, headers: dict[str, str], server_id: str) -> None:
         method = scope["method"]
-        if not self._origin_allowed(headers.get("origin")):
-            return await reply(send, 403, jsonrpc.error(None, jsonrpc.INVALID_REQUEST, "Origin not allowed"))
         principal = await self._gate.admit(scope, headers, server_id)
         if isinstance(principal, Refusal):
             return await principal.send(send)
@@ -134,7 +128,9 @@ class McpEndpoint:
         if media_problem is not None:
             status, message = media_problem
             return await reply(send, status, jsonrpc.error(None, jsonrpc.INVALID_REQUEST, message))
-        msg = await read_message(receive, send, self._settings.max_message_bytes)
+        msg = await read_message(
+            receive, send, self._settings.max_message_bytes, self._settings.max_batch_messages
+        )
         if msg is ANSWERED:
             return
         if isinstance(msg, list):
@@ -213,7 +209,7 @@ class McpEndpoint:
         session = await self._sessions.find(
             headers.get("mcp-session-id", ""), user_id=principal.user_id, server_id=server_id
         )
-        if session is None or session.protocol_version != versions.BATCHING or not batch:
+        if session is None or session.protocol_version != versions.BATCHING:
             error = jsonrpc.error(
                 None, jsonrpc.INVALID_REQUEST, "Batches are not supported by this protocol version"
             )
@@ -249,6 +245,9 @@ class McpEndpoint:
                 msg["id"], jsonrpc.INVALID_PARAMS, "initialize needs params with a protocolVersion string"
             )
             return await reply(send, 200, error)
+        problem = state_problem(params, self._settings.max_session_state_bytes)
+        if problem is not None:
+            return await reply(send, 200, jsonrpc.error(msg["id"], jsonrpc.INVALID_PARAMS, problem))
         # Fail early for an unknown server rather than on the first list.
         try:
             await self._dispatcher.catalogs.get(server_id)
@@ -264,16 +263,16 @@ class McpEndpoint:
                 client_info=params.get("clientInfo") or {},
                 client_capabilities=params.get("capabilities") or {},
             )
+        except RateLimited as exc:  # the user holds as many sessions as they may
+            code = status_of(exc)
+            retry_after = [(b"retry-after", str(exc.retry_after_s).encode())]
+            return await reply(
+                send, code[0], jsonrpc.error(msg["id"], code[2], exc.message, exc.data), retry_after
+            )
         except SwitchboardError as exc:  # the shared session records are unreachable
             code = status_of(exc)
             return await reply(send, code[0], jsonrpc.error(msg["id"], code[2], exc.message))
         await reply(send, 200, jsonrpc.result(msg["id"], result), [(b"mcp-session-id", session.id.encode())])
-
-    def _origin_allowed(self, origin: str | None) -> bool:
-        if origin is None or "*" in self._allowed_origins or origin in self._allowed_origins:
-            return True
-        host = urlsplit(origin).hostname or ""
-        return host in _LOOPBACK_HOSTS
 
 
 def _headers(scope) -> dict[str, str]:

@@ -1,5 +1,6 @@
 """Raw ASGI reading and writing shared by the MCP HTTP endpoints: the body with a
-size limit, a JSON reply, and the pieces of an SSE response."""
+size limit (and a JSON-RPC batch with a length limit), a JSON reply, and the pieces of
+an SSE response."""
 
 from __future__ import annotations
 
@@ -31,24 +32,30 @@ async def read_body(receive, limit: int) -> bytes | None:
 
 
 class Answered:
-    """`read_message` already answered the request (413 or 400 -32700)."""
+    """`read_message` already answered the request (413, or 400 with -32700 or -32600)."""
 
 
 ANSWERED = Answered()
 
 
-async def read_message(receive, send, limit: int) -> object:
-    """The parsed JSON body, or ANSWERED after replying 413 (over `limit` bytes) or
-    400 with -32700 (not JSON) itself."""
+async def read_message(receive, send, limit: int, max_batch: int) -> object:
+    """The parsed JSON body, or ANSWERED after replying 413 (over `limit` bytes), 400
+    with -32700 (not JSON), or 400 with -32600 (a batch of none or over `max_batch`
+    messages, refused whole before any is looked at) itself."""
     body = await read_body(receive, limit)
     if body is None:
         await reply(send, 413, jsonrpc.error(None, jsonrpc.INVALID_REQUEST, f"Message over {limit} bytes"))
         return ANSWERED
     try:
-        return orjson.loads(body)
+        message = orjson.loads(body)
     except orjson.JSONDecodeError:
         await reply(send, 400, jsonrpc.error(None, jsonrpc.PARSE_ERROR, "Parse error"))
         return ANSWERED
+    if isinstance(message, list) and not 0 < len(message) <= max_batch:
+        problem = f"a batch holds 1 to {max_batch} messages"
+        await reply(send, 400, jsonrpc.error(None, jsonrpc.INVALID_REQUEST, problem))
+        return ANSWERED
+    return message
 
 
 async def reply(send, status: int, payload: dict | list | None, extra_headers: list | None = None) -> None:

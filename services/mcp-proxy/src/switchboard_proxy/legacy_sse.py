@@ -22,12 +22,12 @@ import base64
 import binascii
 import contextlib
 import logging
-from urllib.parse import parse_qs, urlsplit
+from urllib.parse import parse_qs
 
 import orjson
 from google.protobuf.message import DecodeError
 from switchboard.auth.v1 import auth_pb2
-from switchboard_core.errors import SwitchboardError, status_of
+from switchboard_core.errors import RateLimited, SwitchboardError, status_of
 from switchboard_core.principals import Principal
 from switchboard_core.shared.bus import Subscription
 from switchboard_mcp import jsonrpc, sse, versions
@@ -45,12 +45,10 @@ from switchboard_proxy.http_replies import (
     wait_for_disconnect,
 )
 from switchboard_proxy.session_relay import SessionRelay
-from switchboard_proxy.sessions import Session, SessionStore
+from switchboard_proxy.sessions import Session, SessionStore, state_problem
 from switchboard_proxy.settings import ProxySettings
 
 logger = logging.getLogger(__name__)
-
-_LOOPBACK_HOSTS = {"localhost", "127.0.0.1", "::1", "[::1]"}
 
 
 class LegacySseEndpoint:
@@ -67,7 +65,6 @@ class LegacySseEndpoint:
         self._gate = gate
         self._sessions = sessions
         self._dispatcher = dispatcher
-        self._allowed_origins = set(settings.allowed_origins)
         # Per session: the client's requests being worked on, by their id.
         self._work: dict[str, dict[object, asyncio.Task]] = {}
         # Set when replicas share sessions: POSTs reaching other replicas come through it.
@@ -80,8 +77,6 @@ class LegacySseEndpoint:
     async def __call__(self, scope, receive, send) -> None:
         headers = {k.decode("latin-1").lower(): v.decode("latin-1") for k, v in scope["headers"]}
         server_id = scope.get("path_params", {}).get("server_id", "")
-        if not self._origin_allowed(headers.get("origin")):
-            return await reply(send, 403, jsonrpc.error(None, jsonrpc.INVALID_REQUEST, "Origin not allowed"))
         principal = await self._gate.admit(scope, headers, server_id)
         if isinstance(principal, Refusal):
             return await principal.send(send)
@@ -103,6 +98,12 @@ class LegacySseEndpoint:
                 server_id=server_id,
                 protocol_version=versions.LEGACY_SSE,
                 client_info={},
+            )
+        except RateLimited as exc:  # the user holds as many sessions as they may
+            code = status_of(exc)
+            retry_after = [(b"retry-after", str(exc.retry_after_s).encode())]
+            return await reply(
+                send, code[0], jsonrpc.error(None, code[2], exc.message, exc.data), retry_after
             )
         except SwitchboardError as exc:
             code = status_of(exc)
@@ -187,10 +188,12 @@ class LegacySseEndpoint:
         here = session is not None and session.id in self._work
         if not here and not await self._held_elsewhere(session_id, principal, server_id):
             return await reply(send, 404, _NOT_FOUND)
-        parsed = await read_message(receive, send, self._settings.max_message_bytes)
+        parsed = await read_message(
+            receive, send, self._settings.max_message_bytes, self._settings.max_batch_messages
+        )
         if parsed is ANSWERED:
             return
-        messages = parsed if isinstance(parsed, list) and parsed else [parsed]
+        messages = parsed if isinstance(parsed, list) else [parsed]
         for msg in messages:
             problem = jsonrpc.envelope_problem(msg)
             if problem is not None:
@@ -270,6 +273,9 @@ class LegacySseEndpoint:
             return jsonrpc.error(
                 msg["id"], jsonrpc.INVALID_PARAMS, "initialize needs params with a protocolVersion string"
             )
+        problem = state_problem(params, self._settings.max_session_state_bytes)
+        if problem is not None:
+            return jsonrpc.error(msg["id"], jsonrpc.INVALID_PARAMS, problem)
         result = self._dispatcher.initialize_result(params)
         if params["protocolVersion"] == versions.LEGACY_SSE:
             result = {**result, "protocolVersion": versions.LEGACY_SSE}
@@ -277,11 +283,6 @@ class LegacySseEndpoint:
         session.client_info = params.get("clientInfo") or {}
         session.client_capabilities = params.get("capabilities") or {}
         return jsonrpc.result(msg["id"], result)
-
-    def _origin_allowed(self, origin: str | None) -> bool:
-        if origin is None or "*" in self._allowed_origins or origin in self._allowed_origins:
-            return True
-        return (urlsplit(origin).hostname or "") in _LOOPBACK_HOSTS
 
 
 _ELSEWHERE_LIMIT = 10_000

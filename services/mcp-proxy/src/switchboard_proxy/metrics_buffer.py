@@ -9,6 +9,13 @@ dropped and counted, so a metrics outage never slows or stalls a tool call.
 Counters, for health pages and tests: every record ever offered is `sent`, `dropped`
 or still pending. A stream that fails after some batches arrived is sent again whole,
 so delivery is at least once.
+
+A flush the metrics service will never take, however often sent (`INVALID_ARGUMENT`,
+`OUT_OF_RANGE`, `RESOURCE_EXHAUSTED`: a batch larger than a gRPC message), is not put
+back, or it would be sent again at the head of every later flush and no record would
+ever arrive again: its batches are sent one call each, and each refused on its own is
+dropped (counted in `dropped` and `refused_batches`, logged as an error). Any other
+failure (the service down, slow, restarting) keeps the records for the next flush.
 """
 
 from __future__ import annotations
@@ -27,6 +34,12 @@ logger = logging.getLogger(__name__)
 
 # Longest wait between attempts while the metrics service stays unreachable.
 MAX_RETRY_WAIT_S = 30.0
+# A call's error message as a record carries it: as much as the metrics service keeps,
+# so that an upstream's huge message cannot swell the buffer or a batch.
+MAX_ERROR_CHARS = 2000
+_NEVER_TAKEN = frozenset(
+    {grpc.StatusCode.INVALID_ARGUMENT, grpc.StatusCode.OUT_OF_RANGE, grpc.StatusCode.RESOURCE_EXHAUSTED}
+)
 
 
 class MetricsBuffer:
@@ -53,6 +66,7 @@ class MetricsBuffer:
         self.sent = 0
         self.dropped = 0
         self.failed_flushes = 0
+        self.refused_batches = 0
 
     @property
     def pending(self) -> int:
@@ -106,18 +120,52 @@ class MetricsBuffer:
             taken = list(self._pending)
             self._pending.clear()
             try:
-                # wait_for_ready: a metrics service that is restarting gets the whole deadline to come back.
-                await self._stub.Ingest(self._batches(taken), timeout=self._timeout_s, wait_for_ready=True)
+                await self._ingest(taken)
             except grpc.aio.AioRpcError as exc:
-                self.failed_flushes += 1
-                self._put_back(taken)
-                logger.warning("metrics flush of %d records failed: %s", len(taken), exc.code().name)
+                if exc.code() in _NEVER_TAKEN:
+                    return await self._batch_by_batch(taken)
+                self._failed(taken, exc)
                 return False
             except BaseException:  # cancelled (close, timeout) or a bug: keep the records, re-raise
                 self._put_back(taken)
                 raise
             self.sent += len(taken)
             return True
+
+    async def _batch_by_batch(self, taken: list[metrics_pb2.Invocation]) -> bool:
+        """Send `taken` one batch per call, dropping each batch refused on its own; any
+        other failure keeps the batches not yet sent for the next flush."""
+        for start in range(0, len(taken), self._max_batch):
+            batch = taken[start : start + self._max_batch]
+            try:
+                await self._ingest(batch)
+            except grpc.aio.AioRpcError as exc:
+                if exc.code() not in _NEVER_TAKEN:
+                    self._failed(taken[start:], exc)
+                    return False
+                logger.error(
+                    "the metrics service will never take a batch of %d records (%s: %s): dropped",
+                    len(batch),
+                    exc.code().name,
+                    exc.details(),
+                )
+                self.refused_batches += 1
+                self.dropped += len(batch)
+                continue
+            except BaseException:
+                self._put_back(taken[start:])
+                raise
+            self.sent += len(batch)
+        return True
+
+    async def _ingest(self, records: list[metrics_pb2.Invocation]) -> None:
+        # wait_for_ready: a metrics service that is restarting gets the whole deadline to come back.
+        await self._stub.Ingest(self._batches(records), timeout=self._timeout_s, wait_for_ready=True)
+
+    def _failed(self, unsent: list[metrics_pb2.Invocation], exc: grpc.aio.AioRpcError) -> None:
+        self.failed_flushes += 1
+        self._put_back(unsent)
+        logger.warning("metrics flush of %d records failed: %s", len(unsent), exc.code().name)
 
     async def _batches(
         self, records: list[metrics_pb2.Invocation]

@@ -13,14 +13,15 @@ from switchboard_proxy.dispatch import CallContext, Dispatcher
 from switchboard_proxy.forward import final_reply
 from switchboard_proxy.http_replies import ANSWERED, read_message, reply
 
-MAX_BATCH = 100
-
 
 class RpcEndpoint:
-    def __init__(self, gate: BearerGate, dispatcher: Dispatcher, *, max_message_bytes: int) -> None:
+    def __init__(
+        self, gate: BearerGate, dispatcher: Dispatcher, *, max_message_bytes: int, max_batch_messages: int
+    ) -> None:
         self._gate = gate
         self._dispatcher = dispatcher
         self._max_message_bytes = max_message_bytes
+        self._max_batch_messages = max_batch_messages
 
     async def __call__(self, scope, receive, send) -> None:
         if scope["method"] != "POST":
@@ -30,7 +31,7 @@ class RpcEndpoint:
         principal = await self._gate.admit(scope, headers, server_id)
         if isinstance(principal, Refusal):
             return await principal.send(send)
-        payload = await read_message(receive, send, self._max_message_bytes)
+        payload = await read_message(receive, send, self._max_message_bytes, self._max_batch_messages)
         if payload is ANSWERED:
             return
         # A batch holding one request the token may not make is refused whole.
@@ -40,12 +41,6 @@ class RpcEndpoint:
                 return await refused.send(send, message["id"] if not isinstance(payload, list) else None)
         ctx = CallContext(principal, server_id, versions.LATEST)
         if isinstance(payload, list):
-            if not payload or len(payload) > MAX_BATCH:
-                return await reply(
-                    send,
-                    400,
-                    jsonrpc.error(None, jsonrpc.INVALID_REQUEST, f"a batch holds 1 to {MAX_BATCH} messages"),
-                )
             answers = [
                 a for a in await asyncio.gather(*(self._one(m, ctx) for m in payload)) if a is not None
             ]

@@ -40,7 +40,9 @@ class ProxyService:
 
     def __init__(self, settings: ProxySettings) -> None:
         self.settings = settings
-        self.sessions = SessionStore(idle_ttl_s=settings.session_idle_ttl_s)
+        self.sessions = SessionStore(
+            idle_ttl_s=settings.session_idle_ttl_s, max_per_user=settings.max_sessions_per_user
+        )
         # subscriptions/listen streams of stateless (2026-07-28) clients.
         self.listens = ListenStreams()
         self.dispatcher: Dispatcher | None = None
@@ -87,6 +89,7 @@ class ProxyService:
             # Replicas share sessions: records in Redis, the rest told over the bus.
             self.sessions = SessionStore(
                 idle_ttl_s=settings.session_idle_ttl_s,
+                max_per_user=settings.max_sessions_per_user,
                 records=RedisRecords(shared.redis),
                 replica=new_replica_id(),
             )
@@ -130,7 +133,9 @@ class ProxyService:
         self.input_rounds = InputRounds(
             self.dispatcher.deliver, ttl_s=settings.input_wait_s, replica=self.sessions.replica
         )
-        gate = BearerGate(runtime.principals, self.trust, runtime.limits, catalogs)
+        gate = BearerGate(
+            runtime.principals, self.trust, runtime.limits, catalogs, allowed_origins=settings.allowed_origins
+        )
         self.endpoint = McpEndpoint(
             settings,
             gate,
@@ -147,7 +152,12 @@ class ProxyService:
             await self.round_relay.start(self.endpoint.interactive_calls.resume_relayed)
         self.legacy_sse = LegacySseEndpoint(settings, gate, self.sessions, self.dispatcher)
         self.legacy_sse.relay = self.relay
-        self.rpc_endpoint = RpcEndpoint(gate, self.dispatcher, max_message_bytes=settings.max_message_bytes)
+        self.rpc_endpoint = RpcEndpoint(
+            gate,
+            self.dispatcher,
+            max_message_bytes=settings.max_message_bytes,
+            max_batch_messages=settings.max_batch_messages,
+        )
         self.servicer = ProxyServicer(runtime.principals, self.dispatcher)
         catalogs.on_change(self._announce_list_changes)
         catalogs.start_watching()

@@ -9,6 +9,12 @@ Each replica keeps the sessions it serves in process; with shared records (Redis
 first request there, and ending it ends it everywhere. A replica forgetting an idle
 session locally leaves the shared record alone: it lives while some replica uses it.
 
+A user holds at most `max_per_user` sessions at once (counted per replica's store when
+embedded, in Redis beside the records when shared): one more is refused with
+`RateLimited` until one is deleted or expires. What a client puts into a session at
+initialize (`clientInfo`, `capabilities`) is refused past `state_problem`'s bound, so
+no client makes the store (or Redis) keep megabytes for it.
+
 Besides its identity a session holds what routes messages back and forth while it
 lives: the queue behind its GET stream, the requests upstreams sent its client (to
 route the client's answers back), the client's requests in flight (to route
@@ -25,10 +31,15 @@ from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 from typing import Any
 
+import orjson
+
 from switchboard_proxy.event_log import EventLogs
-from switchboard_proxy.session_records import LocalRecords, SessionRecords
+from switchboard_proxy.session_records import LocalRecords, SessionRecords, too_many
 
 OUTBOX_LIMIT = 1000
+# Resource subscriptions one session may hold (each one an upstream's, and kept until
+# the session ends).
+SUBSCRIPTIONS_LIMIT = 1000
 
 # Why a session ended on this replica (`Session.ending`, set before `on_end` is told):
 # its client deleted it here, it was deleted on another replica, or it sat idle here
@@ -85,6 +96,10 @@ class Session:
         changes): when its GET stream is here, or when there is no other replica."""
         return self.streams_here > 0 or self.elsewhere is None
 
+    def may_subscribe(self, uri: str) -> bool:
+        """Whether one more subscription (to `uri`) stays within `SUBSCRIPTIONS_LIMIT`."""
+        return uri in self.subscriptions or len(self.subscriptions) < SUBSCRIPTIONS_LIMIT
+
     def record(self) -> dict:
         """What another replica needs to serve this session."""
         return {
@@ -108,6 +123,21 @@ class Session:
         return True
 
 
+def state_problem(params: dict, limit_bytes: int) -> str | None:
+    """Why an initialize's `clientInfo` and `capabilities` may not be kept by a session:
+    not objects, or more than `limit_bytes` of JSON together."""
+    kept = (params.get("clientInfo"), params.get("capabilities"))
+    if any(part is not None and not isinstance(part, dict) for part in kept):
+        return "initialize: clientInfo and capabilities must be objects"
+    size = sum(len(orjson.dumps(part)) for part in kept if part)
+    if size > limit_bytes:
+        return (
+            f"initialize: clientInfo and capabilities take {size} bytes of JSON; "
+            f"a session keeps at most {limit_bytes}"
+        )
+    return None
+
+
 def replica_of(request_id: object) -> str | None:
     """The replica that sent the client request `request_id` (`sb-<replica>-<n>`)."""
     if not isinstance(request_id, str) or not request_id.startswith("sb-"):
@@ -122,15 +152,19 @@ class SessionStore:
         *,
         idle_ttl_s: float,
         max_sessions: int = 100_000,
+        max_per_user: int = 100,
         records: SessionRecords | None = None,
         replica: str = "",
     ) -> None:
         self._idle_ttl_s = idle_ttl_s
         self._max = max_sessions
+        self._max_per_user = max_per_user
         self._records = records or LocalRecords()
         self._shared = not isinstance(self._records, LocalRecords)
         self.replica = replica
         self._sessions: dict[str, Session] = {}
+        # Session ids per user, so counting a user's sessions never walks everyone's.
+        self._by_user: dict[str, set[str]] = {}
         # Told about every session that ends here (deleted, expired, or ended elsewhere).
         self.on_end: Callable[[Session], None] = lambda _session: None
         # Told about a session deleted here, to tell the other replicas.
@@ -153,9 +187,12 @@ class SessionStore:
         client_info: dict,
         client_capabilities: dict | None = None,
     ) -> Session:
-        """A new session, recorded where every replica finds it before it is handed out."""
+        """A new session, recorded where every replica finds it before it is handed out;
+        `RateLimited` when its user holds `max_per_user` already."""
         if len(self._sessions) >= self._max:
             self.expire()
+        if not self._shared:
+            self._admit(user_id)
         session = Session(
             secrets.token_urlsafe(24),
             user_id,
@@ -167,9 +204,28 @@ class SessionStore:
         )
         session.events = self.event_logs(session.id)
         session.elsewhere = self.outbox_elsewhere
-        await self._records.save(session.id, session.record(), self._idle_ttl_s)
-        self._sessions[session.id] = session
+        await self._records.save(session.id, session.record(), self._idle_ttl_s, self._max_per_user)
+        self._add(session)
         return session
+
+    def _admit(self, user_id: str) -> None:
+        """Refuse a user's next session while they hold their limit (sessions idle past
+        the TTL are ended first: they no longer count)."""
+        held = self._by_user.get(user_id, ())
+        if len(held) < self._max_per_user:
+            return
+        now = time.monotonic()
+        sessions = [self._sessions[sid] for sid in held]
+        for session in sessions:
+            if now - session.last_seen > self._idle_ttl_s:
+                self._drop(session.id, FORGOTTEN)
+        if len(self._by_user.get(user_id, ())) >= self._max_per_user:
+            soonest = min(s.last_seen for s in sessions if s.id in self._sessions)
+            raise too_many(self._max_per_user, soonest + self._idle_ttl_s - now)
+
+    def _add(self, session: Session) -> None:
+        self._sessions[session.id] = session
+        self._by_user.setdefault(session.user_id, set()).add(session.id)
 
     def get(self, session_id: str, *, user_id: str, server_id: str) -> Session | None:
         """A session this replica holds (a legacy SSE session is held where its stream is)."""
@@ -193,7 +249,7 @@ class SessionStore:
             return None
         session = self._sessions.get(session_id)  # adopted meanwhile by a concurrent request
         if session is None:
-            session = self._sessions[session_id] = Session(
+            session = Session(
                 session_id,
                 user_id,
                 server_id,
@@ -204,6 +260,7 @@ class SessionStore:
             )
             session.events = self.event_logs(session_id)
             session.elsewhere = self.outbox_elsewhere
+            self._add(session)
         return session
 
     async def recorded(self, session_id: str, *, user_id: str, server_id: str) -> bool:
@@ -224,9 +281,9 @@ class SessionStore:
 
     async def delete(self, session_id: str) -> None:
         """End a session everywhere (the client's DELETE)."""
-        self._drop(session_id, DELETED)
+        session = self._drop(session_id, DELETED)
         if self._shared:
-            await self._records.forget(session_id)
+            await self._records.forget(session_id, session.user_id if session else "")
             await self.on_delete(session_id)
 
     def ended_elsewhere(self, session_id: str) -> None:
@@ -245,14 +302,25 @@ class SessionStore:
         if self._shared:
             cutoff = time.monotonic() - within_s
             await self._records.refresh(
-                [sid for sid, s in self._sessions.items() if s.last_seen >= cutoff], self._idle_ttl_s
+                [(sid, s.user_id) for sid, s in self._sessions.items() if s.last_seen >= cutoff],
+                self._idle_ttl_s,
             )
 
-    def _drop(self, session_id: str, why: str) -> None:
+    def _drop(self, session_id: str, why: str) -> Session | None:
         session = self._sessions.pop(session_id, None)
         if session is not None:
+            held = self._by_user.get(session.user_id)
+            if held is not None:
+                held.discard(session_id)
+                if not held:
+                    del self._by_user[session.user_id]
             session.ending = why
+            if why != FORGOTTEN and session.streams_here:
+                # An ended session's GET stream ends too: it would hold its connection
+                # (and the session) for as long as the client liked, past any limit.
+                session.events.get_stream().close()
             self.on_end(session)
+        return session
 
     def all(self) -> list[Session]:
         return list(self._sessions.values())

@@ -2,14 +2,23 @@
 
 from __future__ import annotations
 
+from pydantic import Field
 from switchboard_core.settings import ServiceSettings
 
 
 class ProxySettings(ServiceSettings):
     # Largest MCP request body accepted, in bytes (413 beyond it).
     max_message_bytes: int = 4 * 1024 * 1024
+    # Most messages in one JSON-RPC batch (400 beyond it, none of them acted on).
+    max_batch_messages: int = Field(default=100, ge=1)
     # Idle MCP sessions are forgotten after this long.
     session_idle_ttl_s: float = 3600.0
+    # Sessions (Streamable HTTP and legacy SSE) one user may hold open at once, over all
+    # their tokens and replicas: past it, opening one more is answered 429.
+    max_sessions_per_user: int = Field(default=100, ge=1)
+    # The most JSON an initialize's clientInfo and capabilities may take together: a
+    # session keeps them while it lives, so a larger initialize is refused.
+    max_session_state_bytes: int = Field(default=16 * 1024, ge=256)
     upstream_timeout_s: float = 30.0
     # How long a call waits on the client's answer to an upstream's request: a stateless
     # client's retry, or a session client's response (the upstream timeout pauses meanwhile).

@@ -76,10 +76,6 @@ class StatelessExchange:
         id_, method = msg["id"], msg["method"]
         if method == "subscriptions/listen" and not _accepts_sse(headers.get("accept")):
             return await reply(send, 406, None)
-        duplicated = rules.duplicated_routing_header(scope["headers"])
-        if duplicated is not None:
-            rejection = rules.Rejection(rules.HEADER_MISMATCH, f"{duplicated} header appears more than once")
-            return await reply(send, rejection.status, rejection.reply(id_))
         verdict = rules.classify(msg, headers)
         if isinstance(verdict, rules.Rejection):
             return await reply(send, verdict.status, verdict.reply(id_))

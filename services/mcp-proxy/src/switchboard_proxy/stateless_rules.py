@@ -10,7 +10,7 @@ HTTP statuses the official SDK uses (`mcp.shared.inbound`). Outbound: what a
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Mapping
+from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
 
@@ -29,8 +29,6 @@ from switchboard_mcp.stateless_wire import (
     UNSUPPORTED_PROTOCOL_VERSION,
     decode_header_value,
 )
-
-_ROUTING_HEADERS = frozenset({PROTOCOL_VERSION_HEADER, METHOD_HEADER, NAME_HEADER})
 
 # Request `_meta` keys that describe this hop only; an upstream (spoken to at
 # 2025-11-25) must not see them, or a dual-era upstream would take the request as 2026.
@@ -131,18 +129,6 @@ def unsupported_version(requested: Any) -> Rejection | None:
             "requested": requested if isinstance(requested, str) else "",
         },
     )
-
-
-def duplicated_routing_header(raw_headers: Iterable[tuple[bytes, bytes]]) -> str | None:
-    """A routing header sent twice (first-copy and last-copy readers would disagree)."""
-    seen: set[str] = set()
-    for raw_name, _ in raw_headers:
-        name = raw_name.decode("latin-1").lower()
-        if name in _ROUTING_HEADERS:
-            if name in seen:
-                return name
-            seen.add(name)
-    return None
 
 
 def classify(msg: dict, headers: Mapping[str, str]) -> Envelope | Rejection:

@@ -1,5 +1,5 @@
 """HTTP face of the metrics service: latency and error statistics, and hourly rollups,
-for signed-in users."""
+for signed-in users, of what each may see (`domain.visibility`)."""
 
 from __future__ import annotations
 
@@ -17,29 +17,29 @@ def build_router(reader: StatsReader, rollups: RollupReader) -> APIRouter:
 
     @router.get("/tools")
     async def tool_metrics(
-        _principal: CurrentPrincipal,
+        principal: CurrentPrincipal,
         server_id: Filter = None,
         since: TimestampMs = None,
         until: TimestampMs = None,
     ) -> dict:
         """Calls, errors and p50/p95/p99/average latency per tool; since/until are unix ms."""
-        window, tools = await reader.per_tool(server_id=server_id, since_ms=since, until_ms=until)
+        window, tools = await reader.per_tool(principal, server_id=server_id, since_ms=since, until_ms=until)
         return {"tools": [{"tool": t.tool, **_latency(t.stats)} for t in tools], **_window(window)}
 
     @router.get("/summary")
     async def summary_metrics(
-        _principal: CurrentPrincipal,
+        principal: CurrentPrincipal,
         server_id: Filter = None,
         since: TimestampMs = None,
         until: TimestampMs = None,
     ) -> dict:
         """Totals across every tool in the window."""
-        window, summary = await reader.summary(server_id=server_id, since_ms=since, until_ms=until)
+        window, summary = await reader.summary(principal, server_id=server_id, since_ms=since, until_ms=until)
         return {"tools": summary.tools, **_latency(summary.stats), **_window(window)}
 
     @router.get("/rollups")
     async def rollup_metrics(
-        _principal: CurrentPrincipal,
+        principal: CurrentPrincipal,
         tool: Filter = None,
         server_id: Filter = None,
         since: TimestampMs = None,
@@ -51,7 +51,13 @@ def build_router(reader: StatsReader, rollups: RollupReader) -> APIRouter:
         unix ms, oldest first; percentiles are estimated from each hour's histogram, whose
         bucket i counts durations up to `bucket_bounds_ms[i]` (the last one: above them all)."""
         window, page = await rollups.page(
-            tool=tool, server_id=server_id, since_ms=since, until_ms=until, limit=limit, offset=offset
+            principal,
+            tool=tool,
+            server_id=server_id,
+            since_ms=since,
+            until_ms=until,
+            limit=limit,
+            offset=offset,
         )
         return {
             "items": [_rollup(r) for r in page.items],

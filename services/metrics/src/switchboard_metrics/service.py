@@ -14,10 +14,12 @@ from switchboard_core.migrations import StartupPolicy
 from switchboard_core.service import Runtime
 
 from switchboard_metrics.app import build_router
+from switchboard_metrics.catalog_access import RegistryAccess
 from switchboard_metrics.domain.ingest import Ingestor
 from switchboard_metrics.domain.retention import PRUNE_INTERVAL_S, RetentionPruner
 from switchboard_metrics.domain.rollups import HourlyRollups, RollupReader
 from switchboard_metrics.domain.stats import StatsReader
+from switchboard_metrics.domain.visibility import Visibility
 from switchboard_metrics.rpc import MetricsServicer
 from switchboard_metrics.settings import MetricsSettings
 from switchboard_metrics.store import InvocationStore, RollupStore
@@ -39,7 +41,6 @@ class MetricsService:
         # Wired now, opened in start(): the host adds servicers and routers before starting.
         self.store = InvocationStore(settings.database_url, StartupPolicy.of(settings))
         self.ingestor = Ingestor(self.store)
-        self.reader = StatsReader(self.store)
         self.pruner = RetentionPruner(
             self.store, retention_days=settings.metrics_retention_days, interval_s=prune_interval_s
         )
@@ -50,7 +51,10 @@ class MetricsService:
             rollup_retention_days=settings.metrics_rollup_retention_days,
             interval_s=settings.metrics_rollup_interval_s,
         )
-        self.rollup_reader = RollupReader(self.rollup_store)
+        # Made in start(), with the channel to the registry.
+        self.access: RegistryAccess | None = None
+        self.reader: StatsReader
+        self.rollup_reader: RollupReader
         self._servicer = MetricsServicer(self.ingestor, CallSpans(tracer_provider))
 
     def routers(self) -> Sequence[APIRouter]:
@@ -64,6 +68,13 @@ class MetricsService:
 
     async def start(self, runtime: Runtime) -> None:
         await self.store.open()
+        # Queries show each caller what the registry's catalog lets it see.
+        access = RegistryAccess(runtime.channel("registry"), timeout_s=self.settings.grpc_timeout_s)
+        visibility = Visibility(access)
+        self.reader = StatsReader(self.store, visibility)
+        self.rollup_reader = RollupReader(self.rollup_store, visibility)
+        access.start_watching()
+        self.access = access
         # Embedded (no shared parts): this process always leads.
         leadership = runtime.shared.leadership if runtime.shared is not None else None
         self.pruner.start(leadership)
@@ -73,6 +84,8 @@ class MetricsService:
         """Nothing buffered here: each batch is stored as it arrives."""
 
     async def stop(self) -> None:
+        if self.access is not None:
+            await self.access.close()
         await self.pruner.stop()
         await self.rollups.stop()
         await self.store.close()

@@ -1,4 +1,5 @@
-"""The registry's gRPC face: catalogs (tools, resources, templates, prompts, upstreams) and the change feed.
+"""The registry's gRPC face: catalogs (tools, resources, templates, prompts, upstreams), the
+access index and the change feed.
 
 Translation only; errors raised by the domain become status codes in the server
 interceptor (NOT_FOUND for an unknown server).
@@ -14,6 +15,7 @@ from switchboard.registry.v1 import registry_pb2, registry_pb2_grpc
 
 from switchboard_registry.domain.models import (
     Access,
+    AccessIndex,
     Catalog,
     Gateway,
     HeldBack,
@@ -32,6 +34,11 @@ class RegistryServicer(registry_pb2_grpc.RegistryServiceServicer):
         self, request: registry_pb2.GetCatalogRequest, context: grpc.aio.ServicerContext
     ) -> registry_pb2.Catalog:
         return catalog_to_proto(await self._registry().catalog.catalog(request.server_id))
+
+    async def GetAccessIndex(
+        self, request: registry_pb2.GetAccessIndexRequest, context: grpc.aio.ServicerContext
+    ) -> registry_pb2.AccessIndex:
+        return access_index_to_proto(await self._registry().catalog.access_index())
 
     async def WatchCatalog(
         self, request: registry_pb2.WatchCatalogRequest, context: grpc.aio.ServicerContext
@@ -55,6 +62,25 @@ def catalog_to_proto(catalog: Catalog) -> registry_pb2.Catalog:
         held_tools={name: held_to_proto(held) for name, held in catalog.held_tools.items()},
         held_prompts={name: held_to_proto(held) for name, held in catalog.held_prompts.items()},
     )
+
+
+def access_index_to_proto(index: AccessIndex) -> registry_pb2.AccessIndex:
+    return registry_pb2.AccessIndex(
+        revision=index.revision,
+        servers=[
+            registry_pb2.ServerAccess(
+                server_id=server.server_id,
+                access=access_to_proto(server.access),
+                tools=[_named(name, access) for name, access in server.tools],
+            )
+            for server in index.servers
+        ],
+        tools=[_named(name, access) for name, access in index.tools],
+    )
+
+
+def _named(name: str, access: Access) -> registry_pb2.NamedAccess:
+    return registry_pb2.NamedAccess(name=name, access=access_to_proto(access))
 
 
 def held_to_proto(held: HeldBack) -> registry_pb2.HeldBack:

@@ -95,8 +95,14 @@ class RegistryService:
         self._upstreams = upstreams = UpstreamAccess(
             UpstreamClients(new_http_client(policy=policy), policy=policy), settings.sealing_keys()
         )
-        auth = AuthAuditLog(runtime.channel("auth"), timeout_s=settings.grpc_timeout_s)
-        self._outbox = outbox = AuditOutbox(sessions, auth.record)
+        auth = AuthAuditLog(
+            runtime.channel("auth"),
+            timeout_s=settings.grpc_timeout_s,
+            max_record_bytes=settings.audit_record_max_bytes,
+        )
+        self._outbox = outbox = AuditOutbox(
+            sessions, auth.record, max_record_bytes=settings.audit_record_max_bytes
+        )
         self._refusals = Refusals(outbox.keep, service="registry")
         self._registry = registry = Registry.build(
             sessions,

@@ -26,6 +26,7 @@ from starlette.routing import BaseRoute, Match
 
 from switchboard_core.counters import COUNTERS
 from switchboard_core.errors import (
+    InvalidInput,
     PermissionDenied,
     RateLimited,
     SwitchboardError,
@@ -39,6 +40,7 @@ from switchboard_core.http.edge import (
     log_failure,
     request_id,
 )
+from switchboard_core.http.single_headers import SINGLE_HEADERS, repeated_header
 
 
 class OrjsonResponse(JSONResponse):
@@ -144,7 +146,9 @@ class RawRoutesFirst:
     """Serves the raw (hot-path) routes straight away, without FastAPI's middleware
     stack; everything else goes to the app. A raw route's endpoint answers its own errors;
     one it did not foresee is logged with its traceback (nothing else would: the HTTP
-    server's own log is off) and answered 500 if no answer had begun."""
+    server's own log is off) and answered 500 if no answer had begun. Before either, a
+    request repeating a header that must be single (`single_headers`) is refused, 400:
+    a JSON-RPC error from a raw route's path, the REST error body elsewhere."""
 
     def __init__(self, app: FastAPI, routes: Sequence[BaseRoute]) -> None:
         self.app = app
@@ -153,12 +157,31 @@ class RawRoutesFirst:
 
     async def __call__(self, scope, receive, send) -> None:
         if scope["type"] == "http":
+            repeated = repeated_header(scope["headers"])
             for route in self._routes:
                 match, child_scope = route.matches(scope)
                 if match is Match.FULL:
+                    if repeated is not None:
+                        return await _refuse_repeated(send, repeated, jsonrpc=True)
                     scope.update(child_scope)
                     return await _logging_failures(route, scope, receive, send)
+            if repeated is not None:
+                return await _refuse_repeated(send, repeated, jsonrpc=False)
         await self.app(scope, receive, send)
+
+
+async def _refuse_repeated(send, name: bytes, *, jsonrpc: bool) -> None:
+    message = f"the {name.decode('latin-1')} header appears more than once"
+    if jsonrpc:
+        error = {"code": SINGLE_HEADERS[name], "message": message}
+        body = orjson.dumps({"jsonrpc": "2.0", "id": None, "error": error})
+    else:
+        body = orjson.dumps(error_body(InvalidInput(message)))
+    headers = [(b"content-type", b"application/json"), (b"content-length", str(len(body)).encode())]
+    if name == b"authorization":
+        headers.append((b"www-authenticate", b'Bearer error="invalid_request"'))
+    await send({"type": "http.response.start", "status": 400, "headers": headers})
+    await send({"type": "http.response.body", "body": body})
 
 
 async def _logging_failures(route: BaseRoute, scope, receive, send) -> None:

@@ -9,7 +9,10 @@ Refused attempts (outcome `denied`, see `switchboard_core.audit_refusals`) are w
 on their own (`keep`): nothing changed for them to commit with.
 
 Every record is redacted here, as it is written (`_append`): the log is the trust
-boundary, so whatever a sender put in `changes`, no secret-named field is kept.
+boundary, so whatever a sender put in `changes`, no secret-named field is kept. It is
+bounded here too (`switchboard_core.audit.bounded`), whatever the sender did, and a
+record the database still cannot store is refused as invalid (`INVALID_ARGUMENT`), which
+the sender sets aside, rather than failed as an internal error it would retry for ever.
 """
 
 from __future__ import annotations
@@ -17,8 +20,9 @@ from __future__ import annotations
 from dataclasses import dataclass, replace
 from typing import Any
 
+from sqlalchemy.exc import DataError
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
-from switchboard_core.audit import Actor, AuditEvent, redacted
+from switchboard_core.audit import MAX_RECORD_BYTES, Actor, AuditEvent, bounded, redacted
 from switchboard_core.errors import InvalidInput, PermissionDenied
 from switchboard_core.policy import decide
 from switchboard_core.principals import Principal
@@ -34,12 +38,15 @@ class _Itself:
     token_id: str = ""
 
 
+# Past this no datetime exists to store a record's time.
+_YEAR_10000_MS = 253_402_300_800_000
+
 # Who the log names for what the auth service does on its own (retiring spent keys).
 SYSTEM = _Itself()
 
 
-async def _append(session: AsyncSession, events: list[AuditEvent]) -> None:
-    await store.append(session, [replace(e, changes=redacted(e.changes)) for e in events])
+async def _append(session: AsyncSession, events: list[AuditEvent], max_bytes: int = MAX_RECORD_BYTES) -> None:
+    await store.append(session, [bounded(replace(e, changes=redacted(e.changes)), max_bytes) for e in events])
 
 
 async def record(
@@ -55,8 +62,9 @@ async def record(
 
 
 class AuditLog:
-    def __init__(self, sessions: async_sessionmaker) -> None:
+    def __init__(self, sessions: async_sessionmaker, *, max_record_bytes: int = MAX_RECORD_BYTES) -> None:
         self._sessions = sessions
+        self._max_record_bytes = max_record_bytes
 
     async def ingest(self, events: list[AuditEvent]) -> None:
         for event in events:
@@ -64,13 +72,24 @@ class AuditLog:
                 raise InvalidInput(
                     f"audit record {event.id!r}: a record needs an id, an action, an entity type and a time"
                 )
-        async with self._sessions.begin() as session:
-            await _append(session, events)
+            if len(event.id) > store.MAX_ID:
+                raise InvalidInput(
+                    f"audit record {event.id[:40]!r}: an id is at most {store.MAX_ID} characters"
+                )
+            if event.at_ms >= _YEAR_10000_MS:
+                raise InvalidInput(f"audit record {event.id!r}: its time is past the year 9999")
+        try:
+            async with self._sessions.begin() as session:
+                await _append(session, events, self._max_record_bytes)
+        except DataError as exc:
+            # A value the database will not store, in one of these records: retrying
+            # would fail alike for ever, so it is the sender's to set aside.
+            raise InvalidInput(f"audit records the database cannot store: {exc.orig}") from exc
 
     async def keep(self, event: AuditEvent) -> None:
         """Record `event` in a transaction of its own (a refused attempt: nothing else to commit)."""
         async with self._sessions.begin() as session:
-            await _append(session, [event])
+            await _append(session, [event], self._max_record_bytes)
 
     async def query(
         self, actor: Principal, where: AuditFilter, *, limit: int, offset: int

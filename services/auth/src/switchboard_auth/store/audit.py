@@ -24,21 +24,30 @@ class AuditFilter:
     until: datetime | None = None
 
 
+MAX_ID: int = audit_log.c.id.type.length
+
+
+def _fit(column: str, value: str) -> str:
+    """`value` as the column can hold it: within its length, without NUL (which Postgres
+    text refuses); what another service sent is stored, not refused, for these."""
+    return value.replace("\x00", "")[: audit_log.c[column].type.length]
+
+
 def _values(event: AuditEvent) -> dict:
     return {
         "id": event.id,
         "at": datetime.fromtimestamp(event.at_ms / 1000, UTC),
-        "service": event.service,
-        "actor_user_id": event.actor_user_id,
-        "actor_email": event.actor_email,
-        "actor_token_id": event.actor_token_id,
-        "action": event.action,
-        "entity_type": event.entity_type,
-        "entity_id": event.entity_id,
+        "service": _fit("service", event.service),
+        "actor_user_id": _fit("actor_user_id", event.actor_user_id),
+        "actor_email": _fit("actor_email", event.actor_email),
+        "actor_token_id": _fit("actor_token_id", event.actor_token_id),
+        "action": _fit("action", event.action),
+        "entity_type": _fit("entity_type", event.entity_type),
+        "entity_id": _fit("entity_id", event.entity_id),
         "changes": orjson.dumps(event.changes).decode(),
-        "client_ip": event.client_ip,
-        "user_agent": event.user_agent,
-        "outcome": event.outcome,
+        "client_ip": _fit("client_ip", event.client_ip),
+        "user_agent": _fit("user_agent", event.user_agent),
+        "outcome": _fit("outcome", event.outcome),
     }
 
 

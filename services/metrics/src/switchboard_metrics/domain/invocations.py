@@ -1,7 +1,9 @@
 """One tool invocation as the metrics service keeps it, and what makes a record admissible.
 
 Records come from other processes, so every field is checked here once: text is clipped
-to the column widths, a record without a tool or with a non-finite duration is refused,
+to the column widths and loses any NUL (which Postgres text refuses: one would fail its
+whole batch, sent again and failing again), a record without a tool or with a non-finite
+duration is refused,
 and trace ids that are not W3C hex are dropped rather than stored wrong.
 """
 
@@ -60,6 +62,8 @@ def admit(record: Invocation, *, received_at_ms: int) -> Invocation | None:
         ("error", MAX_ERROR),
     ):
         value = getattr(record, name)
+        if "\x00" in value:
+            value = changes[name] = value.replace("\x00", "")
         if len(value) > limit:
             changes[name] = value[:limit]
     if record.duration_ms < 0:

@@ -17,10 +17,11 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Protocol
 
 from switchboard_core.errors import InvalidInput
+from switchboard_core.principals import Principal
 from switchboard_core.shared.leader import Leadership
 
 from switchboard_metrics.domain.histogram import estimate_percentile
@@ -28,6 +29,7 @@ from switchboard_metrics.domain.invocations import MAX_TOOL, now_ms
 from switchboard_metrics.domain.periodic import LeaderPeriodic
 from switchboard_metrics.domain.retention import DAY_MS
 from switchboard_metrics.domain.stats import check_server_id, query_window
+from switchboard_metrics.domain.visibility import Visibility, Visible
 
 logger = logging.getLogger(__name__)
 
@@ -71,6 +73,8 @@ class RollupFilter:
     # Empty means every tool, every server.
     tool: str = ""
     server_id: str = ""
+    # The rows the caller may see (None: every row).
+    visible: Visible = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -173,12 +177,18 @@ def rollup_filter(
 
 
 class RollupReader:
-    def __init__(self, store: RollupStore, *, clock: Callable[[], int] = now_ms) -> None:
+    """Rollups of the records `caller` may see (`domain.visibility`)."""
+
+    def __init__(
+        self, store: RollupStore, visibility: Visibility, *, clock: Callable[[], int] = now_ms
+    ) -> None:
         self._store = store
+        self._visibility = visibility
         self._clock = clock
 
     async def page(
         self,
+        caller: Principal,
         *,
         tool: str | None = None,
         server_id: str | None = None,
@@ -190,4 +200,5 @@ class RollupReader:
         query = rollup_filter(
             tool=tool, server_id=server_id, since_ms=since_ms, until_ms=until_ms, now=self._clock()
         )
+        query = replace(query, visible=await self._visibility.visible(caller, query.server_id))
         return query, await self._store.rollups(query, limit=limit, offset=offset)

@@ -8,12 +8,14 @@ in ascending order (nearest-rank), so durations 1..100 give p50=50, p95=95, p99=
 from __future__ import annotations
 
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Protocol
 
 from switchboard_core.errors import InvalidInput
+from switchboard_core.principals import Principal
 
 from switchboard_metrics.domain.invocations import MAX_ID, now_ms
+from switchboard_metrics.domain.visibility import Visibility, Visible
 
 # Without `since`, a query looks this far back from `until`: the default read stays cheap.
 DEFAULT_WINDOW_MS = 24 * 3600 * 1000
@@ -27,6 +29,8 @@ class StatsFilter:
     until_ms: int
     # Empty means every server.
     server_id: str = ""
+    # The rows the caller may see (None: every row).
+    visible: Visible = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -84,18 +88,39 @@ def check_server_id(server_id: str | None) -> None:
 
 
 class StatsReader:
-    def __init__(self, source: StatsSource, *, clock: Callable[[], int] = now_ms) -> None:
+    """Statistics over the records `caller` may see (`domain.visibility`)."""
+
+    def __init__(
+        self, source: StatsSource, visibility: Visibility, *, clock: Callable[[], int] = now_ms
+    ) -> None:
         self._source = source
+        self._visibility = visibility
         self._clock = clock
 
     async def per_tool(
-        self, *, server_id: str | None = None, since_ms: int | None = None, until_ms: int | None = None
+        self,
+        caller: Principal,
+        *,
+        server_id: str | None = None,
+        since_ms: int | None = None,
+        until_ms: int | None = None,
     ) -> tuple[StatsFilter, list[ToolStats]]:
-        query = stats_filter(server_id=server_id, since_ms=since_ms, until_ms=until_ms, now=self._clock())
+        query = await self._query(caller, server_id, since_ms, until_ms)
         return query, await self._source.tool_stats(query)
 
     async def summary(
-        self, *, server_id: str | None = None, since_ms: int | None = None, until_ms: int | None = None
+        self,
+        caller: Principal,
+        *,
+        server_id: str | None = None,
+        since_ms: int | None = None,
+        until_ms: int | None = None,
     ) -> tuple[StatsFilter, Summary]:
-        query = stats_filter(server_id=server_id, since_ms=since_ms, until_ms=until_ms, now=self._clock())
+        query = await self._query(caller, server_id, since_ms, until_ms)
         return query, await self._source.summary(query)
+
+    async def _query(
+        self, caller: Principal, server_id: str | None, since_ms: int | None, until_ms: int | None
+    ) -> StatsFilter:
+        query = stats_filter(server_id=server_id, since_ms=since_ms, until_ms=until_ms, now=self._clock())
+        return replace(query, visible=await self._visibility.visible(caller, query.server_id))

@@ -32,6 +32,7 @@ from switchboard_core.migrations import StartupPolicy, prepare
 from switchboard_metrics.domain.invocations import Invocation
 from switchboard_metrics.domain.stats import PERCENTILES, LatencyStats, StatsFilter, Summary, ToolStats
 from switchboard_metrics.store.tables import invocations
+from switchboard_metrics.store.visible import visible_rows
 
 DELETE_BATCH = 5000
 
@@ -131,7 +132,9 @@ def _ranked(query: StatsFilter, *, by_tool: bool):
         t.c.success,
         func.row_number().over(partition_by=partition, order_by=t.c.duration_ms).label("ordinal"),
         func.count().over(partition_by=partition).label("n"),
-    ).where(t.c.started_at >= query.since_ms, t.c.started_at <= query.until_ms)
+    ).where(
+        t.c.started_at >= query.since_ms, t.c.started_at <= query.until_ms, visible_rows(t, query.visible)
+    )
     if query.server_id:
         statement = statement.where(t.c.server_id == query.server_id)
     return statement.subquery("ranked")

@@ -18,6 +18,7 @@ from switchboard_metrics.domain.histogram import BOUNDS_MS
 from switchboard_metrics.domain.rollups import HOUR_MS, Rollup, RollupFilter, RollupPage
 from switchboard_metrics.store.invocations import InvocationStore
 from switchboard_metrics.store.tables import BUCKET_COLUMNS, invocation_rollups, invocations, rollup_progress
+from switchboard_metrics.store.visible import visible_rows
 
 JOB = "hourly"
 _KEY = ("hour_start", "tool", "server_id", "gateway_id")
@@ -67,7 +68,11 @@ class RollupStore:
 
     async def rollups(self, query: RollupFilter, *, limit: int, offset: int) -> RollupPage:
         r = invocation_rollups
-        conditions = [r.c.hour_start >= query.since_ms, r.c.hour_start <= query.until_ms]
+        conditions = [
+            r.c.hour_start >= query.since_ms,
+            r.c.hour_start <= query.until_ms,
+            visible_rows(r, query.visible),
+        ]
         if query.tool:
             conditions.append(r.c.tool == query.tool)
         if query.server_id:

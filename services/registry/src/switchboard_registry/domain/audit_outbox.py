@@ -7,12 +7,19 @@ woken and sends what it holds to `AuthService.RecordAudit` (with the gRPC deadli
 deleting what auth took. While auth cannot be reached the records wait in the database
 (they survive a restart) and delivery is tried again with backoff; auth ignores a
 record it already has, so a delivery whose answer was lost may simply be repeated.
-A record auth refuses as invalid (it never will take it) must not hold back the ones
-behind it: the batch is then sent one record at a time, and each refused one is set
-aside in the outbox with auth's reason (kept, logged as an error, counted as
-`audit.outbox.refused`, never sent again) while the others go on.
+A record auth will never take (refused as invalid, too large for a gRPC message, not a
+record at all: `audit_delivery` says which failures those are) must not hold back the
+ones behind it: the batch is then sent one record at a time, and each refused one is set
+aside in the outbox with the reason (kept, logged as an error, counted as
+`audit.outbox.refused`, never sent again) while the others go on. Any other failure is
+taken as passing and retried with backoff, the records kept in order.
 Every replica delivers its own outbox rows and may deliver another's: harmless, for
 the same reason.
+
+Records are bounded (`switchboard_core.audit.bounded`) as they enter the outbox, and again
+as they are sent when one is larger (kept before the bound existed: `audit_delivery`), so
+a change with a huge field is recorded cut down with its size rather than not at all. A
+batch is at most `BATCH` records and `_BATCH_BYTES`.
 
 Records travel as the registry made them: the auth service redacts secret-named fields as
 it writes its log (the trust boundary), so they are not redacted here too.
@@ -31,7 +38,7 @@ from collections.abc import Awaitable, Callable
 
 from sqlalchemy.exc import SQLAlchemyError
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
-from switchboard_core.audit import Actor, AuditEvent
+from switchboard_core.audit import MAX_RECORD_BYTES, Actor, AuditEvent, bounded
 from switchboard_core.counters import COUNTERS
 from switchboard_core.errors import InvalidInput, SwitchboardError
 
@@ -43,6 +50,8 @@ logger = logging.getLogger(__name__)
 # Where records go: serialized `AuditRecord`s to the auth service (`audit_delivery`).
 Send = Callable[[list[bytes]], Awaitable[None]]
 BATCH = 100
+# Far below a gRPC message (16 MiB), whatever the records' bound is set to.
+_BATCH_BYTES = 4 * 1024 * 1024
 _FIRST_RETRY_S = 0.5
 _LAST_RETRY_S = 30.0
 
@@ -58,21 +67,24 @@ def event(
 
 
 class AuditOutbox:
-    def __init__(self, sessions: async_sessionmaker, send: Send | None) -> None:
+    def __init__(
+        self, sessions: async_sessionmaker, send: Send | None, *, max_record_bytes: int = MAX_RECORD_BYTES
+    ) -> None:
         self._sessions = sessions
         self._send = send
+        self._max_record_bytes = max_record_bytes
         self._wake = asyncio.Event()
         self._task: asyncio.Task | None = None
 
     async def add(self, s: AsyncSession, event: AuditEvent) -> None:
         """Keep `event` in the transaction of `s`; `wake()` once it committed."""
-        await store.add(s, event)
+        await store.add(s, bounded(event, self._max_record_bytes))
 
     async def keep(self, event: AuditEvent) -> None:
         """Keep `event` in a transaction of its own, for what changed no configuration (a
         refused attempt, a health check asked for), and wake delivery."""
         async with self._sessions.begin() as s:
-            await store.add(s, event)
+            await store.add(s, bounded(event, self._max_record_bytes))
         self.wake()
 
     def wake(self) -> None:
@@ -108,15 +120,19 @@ class AuditOutbox:
                 logger.warning(
                     "audit records wait to reach the auth service (%s); retry in %.1f s", exc, pause
                 )
-                await asyncio.sleep(pause)
-                pause = min(pause * 2, _LAST_RETRY_S)
+            except Exception:
+                # Top of a background task: whatever went wrong, delivery must go on.
+                logger.exception("audit delivery failed unexpectedly; retry in %.1f s", pause)
+            else:
+                pause = _FIRST_RETRY_S
+                if emptied:
+                    # Woken by the next change; or after a while, for rows another replica left.
+                    with contextlib.suppress(TimeoutError):
+                        async with asyncio.timeout(_LAST_RETRY_S):
+                            await self._wake.wait()
                 continue
-            pause = _FIRST_RETRY_S
-            if emptied:
-                # Woken by the next change; or after a while, for rows another replica left.
-                with contextlib.suppress(TimeoutError):
-                    async with asyncio.timeout(_LAST_RETRY_S):
-                        await self._wake.wait()
+            await asyncio.sleep(pause)
+            pause = min(pause * 2, _LAST_RETRY_S)
 
     async def deliver(self) -> bool:
         """Send a batch to auth and drop what it took; True when the outbox is empty."""
@@ -124,18 +140,19 @@ class AuditOutbox:
             rows = await store.oldest(s, limit=BATCH)
         if not rows:
             return True
+        batch = _within_bytes(rows)
         try:
-            await self._send([raw for _, raw in rows])
+            await self._send([raw for _, raw in batch])
         except InvalidInput:
-            await self._one_at_a_time(rows)
+            await self._one_at_a_time(batch)
         else:
             async with self._sessions.begin() as s:
-                await store.drop(s, [id_ for id_, _ in rows])
-        return len(rows) < BATCH
+                await store.drop(s, [id_ for id_, _ in batch])
+        return len(rows) < BATCH and len(batch) == len(rows)
 
     async def _one_at_a_time(self, rows: list[tuple[str, bytes]]) -> None:
-        """Deliver `rows` singly, setting aside each auth refuses; any other failure stops
-        it (what was delivered so far is dropped first)."""
+        """Deliver `rows` singly, setting aside each auth will never take; any other failure
+        stops it (what was delivered so far is dropped first)."""
         for id_, raw in rows:
             try:
                 await self._send([raw])
@@ -147,3 +164,13 @@ class AuditOutbox:
                 continue
             async with self._sessions.begin() as s:
                 await store.drop(s, [id_])
+
+
+def _within_bytes(rows: list[tuple[str, bytes]]) -> list[tuple[str, bytes]]:
+    """The oldest of `rows` that together stay within `_BATCH_BYTES` (the first at least)."""
+    total = 0
+    for taken, (_, raw) in enumerate(rows):
+        total += len(raw)
+        if total > _BATCH_BYTES and taken:
+            return rows[:taken]
+    return rows

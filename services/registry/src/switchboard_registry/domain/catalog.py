@@ -26,6 +26,7 @@ from switchboard_core.errors import NotFound
 from switchboard_registry.domain import composition
 from switchboard_registry.domain.access import Caller, viewer
 from switchboard_registry.domain.models import (
+    AccessIndex,
     Catalog,
     Contents,
     HeldBack,
@@ -33,13 +34,14 @@ from switchboard_registry.domain.models import (
     Prompt,
     PromptBinding,
     Resource,
+    ServerTools,
     Tool,
     ToolBinding,
 )
 from switchboard_registry.store import revision as revision_store
 from switchboard_registry.store.gateways import gateways_by_id, unavailable_ids
 from switchboard_registry.store.listings import PROMPTS, RESOURCES, TEMPLATES, TOOLS, every_item, page_items
-from switchboard_registry.store.servers import get_server
+from switchboard_registry.store.servers import every_server, get_server
 
 
 class CatalogReader:
@@ -93,6 +95,22 @@ class CatalogReader:
             held_prompts=held_prompts,
             server_access=server_access,
         )
+
+    async def access_index(self) -> AccessIndex:
+        """Every server's access and its tools' under the names it exposes them by, and
+        every tool's by qualified name, held-back ones included: for services that show
+        what was done with them by name (metrics), to show each caller only what it may
+        see. One reading per server: asked for once per catalog revision."""
+        async with self._sessions() as s:
+            revision = await revision_store.current(s)
+            every = [(t.qualified_name, t.access) for t in await every_item(s, TOOLS)]
+            servers = []
+            for server in await every_server(s):
+                _, contents = await composition.read(s, server)
+                servers.append(
+                    ServerTools(server.id, server.access, [(b.name, b.tool.access) for b in contents.tools])
+                )
+        return AccessIndex(revision=revision, servers=servers, tools=every)
 
     async def tools(
         self, *, by: Caller, gateway_id: str | None = None, limit: int, offset: int

@@ -277,6 +277,25 @@ class Catalog:
 
 
 @dataclass(frozen=True, slots=True)
+class ServerTools:
+    """A server's access and its tools' by the names it exposes them under."""
+
+    server_id: str
+    access: Access
+    tools: list[tuple[str, Access]]
+
+
+@dataclass(frozen=True, slots=True)
+class AccessIndex:
+    """Who may see each server and each tool as each catalog names it (see `CatalogReader.access_index`)."""
+
+    revision: int
+    servers: list[ServerTools]
+    # The catalog of everything's, by qualified name.
+    tools: list[tuple[str, Access]]
+
+
+@dataclass(frozen=True, slots=True)
 class Page(Generic[T]):
     items: list[T]
     total: int

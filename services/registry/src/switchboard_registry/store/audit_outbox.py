@@ -37,7 +37,9 @@ async def drop(s: AsyncSession, ids: list[str]) -> None:
 
 
 async def set_aside(s: AsyncSession, id_: str, why: str) -> None:
-    await s.execute(update(audit_outbox).where(audit_outbox.c.id == id_).values(refused=why[:1000]))
+    # Without NUL, which Postgres text refuses: the reason quotes what auth was sent.
+    refused = why.replace("\x00", "")[:1000]
+    await s.execute(update(audit_outbox).where(audit_outbox.c.id == id_).values(refused=refused))
 
 
 async def count(s: AsyncSession, *, refused: bool = False) -> int:

@@ -88,6 +88,10 @@ async def list_servers(
     return Page([_server(row) for row in rows], int(total or 0))
 
 
+async def every_server(s: AsyncSession) -> list[Server]:
+    return [_server(row) for row in await s.execute(_with_counts(ALL_ITEMS).order_by(servers.c.id))]
+
+
 async def set_server_access(s: AsyncSession, server_id: str, access: Access) -> None:
     await s.execute(update(servers).where(servers.c.id == server_id).values(**access_columns(access)))
 

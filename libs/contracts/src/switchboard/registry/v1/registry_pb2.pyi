@@ -144,3 +144,35 @@ class CatalogChange(_message.Message):
     REVISION_FIELD_NUMBER: _ClassVar[int]
     revision: int
     def __init__(self, revision: _Optional[int] = ...) -> None: ...
+
+class GetAccessIndexRequest(_message.Message):
+    __slots__ = ()
+    def __init__(self) -> None: ...
+
+class NamedAccess(_message.Message):
+    __slots__ = ("name", "access")
+    NAME_FIELD_NUMBER: _ClassVar[int]
+    ACCESS_FIELD_NUMBER: _ClassVar[int]
+    name: str
+    access: Access
+    def __init__(self, name: _Optional[str] = ..., access: _Optional[_Union[Access, _Mapping]] = ...) -> None: ...
+
+class ServerAccess(_message.Message):
+    __slots__ = ("server_id", "access", "tools")
+    SERVER_ID_FIELD_NUMBER: _ClassVar[int]
+    ACCESS_FIELD_NUMBER: _ClassVar[int]
+    TOOLS_FIELD_NUMBER: _ClassVar[int]
+    server_id: str
+    access: Access
+    tools: _containers.RepeatedCompositeFieldContainer[NamedAccess]
+    def __init__(self, server_id: _Optional[str] = ..., access: _Optional[_Union[Access, _Mapping]] = ..., tools: _Optional[_Iterable[_Union[NamedAccess, _Mapping]]] = ...) -> None: ...
+
+class AccessIndex(_message.Message):
+    __slots__ = ("revision", "servers", "tools")
+    REVISION_FIELD_NUMBER: _ClassVar[int]
+    SERVERS_FIELD_NUMBER: _ClassVar[int]
+    TOOLS_FIELD_NUMBER: _ClassVar[int]
+    revision: int
+    servers: _containers.RepeatedCompositeFieldContainer[ServerAccess]
+    tools: _containers.RepeatedCompositeFieldContainer[NamedAccess]
+    def __init__(self, revision: _Optional[int] = ..., servers: _Optional[_Iterable[_Union[ServerAccess, _Mapping]]] = ..., tools: _Optional[_Iterable[_Union[NamedAccess, _Mapping]]] = ...) -> None: ...

@@ -47,6 +47,11 @@ class RegistryServiceStub:
                 request_serializer=switchboard_dot_registry_dot_v1_dot_registry__pb2.WatchCatalogRequest.SerializeToString,
                 response_deserializer=switchboard_dot_registry_dot_v1_dot_registry__pb2.CatalogChange.FromString,
                 _registered_method=True)
+        self.GetAccessIndex = channel.unary_unary(
+                '/switchboard.registry.v1.RegistryService/GetAccessIndex',
+                request_serializer=switchboard_dot_registry_dot_v1_dot_registry__pb2.GetAccessIndexRequest.SerializeToString,
+                response_deserializer=switchboard_dot_registry_dot_v1_dot_registry__pb2.AccessIndex.FromString,
+                _registered_method=True)
 
 
 class RegistryServiceServicer:
@@ -69,6 +74,15 @@ class RegistryServiceServicer:
         context.set_details('Method not implemented!')
         raise NotImplementedError('Method not implemented!')
 
+    def GetAccessIndex(self, request, context):
+        """Who may see each server and each tool by the name each catalog exposes it under
+        (held-back tools included), for services that show what was done with them
+        (metrics): they decide per caller with switchboard_core.policy.decide, as the proxy does.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
 
 def add_RegistryServiceServicer_to_server(servicer, server):
     rpc_method_handlers = {
@@ -81,6 +95,11 @@ def add_RegistryServiceServicer_to_server(servicer, server):
                     servicer.WatchCatalog,
                     request_deserializer=switchboard_dot_registry_dot_v1_dot_registry__pb2.WatchCatalogRequest.FromString,
                     response_serializer=switchboard_dot_registry_dot_v1_dot_registry__pb2.CatalogChange.SerializeToString,
+            ),
+            'GetAccessIndex': grpc.unary_unary_rpc_method_handler(
+                    servicer.GetAccessIndex,
+                    request_deserializer=switchboard_dot_registry_dot_v1_dot_registry__pb2.GetAccessIndexRequest.FromString,
+                    response_serializer=switchboard_dot_registry_dot_v1_dot_registry__pb2.AccessIndex.SerializeToString,
             ),
     }
     generic_handler = grpc.method_handlers_generic_handler(
@@ -139,6 +158,33 @@ class RegistryService:
             '/switchboard.registry.v1.RegistryService/WatchCatalog',
             switchboard_dot_registry_dot_v1_dot_registry__pb2.WatchCatalogRequest.SerializeToString,
             switchboard_dot_registry_dot_v1_dot_registry__pb2.CatalogChange.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def GetAccessIndex(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/switchboard.registry.v1.RegistryService/GetAccessIndex',
+            switchboard_dot_registry_dot_v1_dot_registry__pb2.GetAccessIndexRequest.SerializeToString,
+            switchboard_dot_registry_dot_v1_dot_registry__pb2.AccessIndex.FromString,
             options,
             channel_credentials,
             insecure,
