@@ -176,7 +176,7 @@ async def test_an_oauth2_token_url_passes_the_outbound_guard(
     assert "outbound connection refused" in refused.json()["detail"]
     not_http = {**oauth2(oauth), "token_url": "file:///etc/passwd"}
     refused = await api.post("/gateways", json={"name": "crm", "url": oauth.url, "auth": not_http})
-    assert refused.status_code == 400 and "http:// or https://" in refused.json()["detail"]
+    assert refused.status_code == 422 and "http:// or https://" in refused.json()["detail"][0]["msg"]
 
 
 @pytest.mark.parametrize(

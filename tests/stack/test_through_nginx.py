@@ -21,6 +21,7 @@ import pytest
 from mcp_types import CLIENT_CAPABILITIES_META_KEY, CLIENT_INFO_META_KEY, PROTOCOL_VERSION_META_KEY
 from switchboard_mcp import sse
 from switchboard_testing.admin_api import create_server, register
+from switchboard_testing.readiness import eventually
 from switchboard_testing.stack import StackProcess
 from switchboard_testing.upstream_process import UpstreamProcess, start_upstream
 
@@ -214,6 +215,19 @@ def test_an_admin_list_is_cached_per_credential(stack: StackProcess, admin: http
     answer = httpx.get(f"{stack.url}{url}", headers={"authorization": f"Bearer {other}"})
     assert answer.headers["x-cache-status"] == "MISS"
     assert answer.json() == again.json()
+
+
+def test_every_answer_names_its_own_request_id_even_from_the_cache(
+    stack: StackProcess, admin: httpx.Client
+) -> None:
+    url = "/gateways?limit=29"  # a key no other test uses
+    first, again = admin.get(url), admin.get(url)
+    assert again.headers["x-cache-status"] == "HIT"
+    ids = [answer.headers.get_list("x-request-id") for answer in (first, again)]
+    assert all(len(named) == 1 and len(named[0]) == 32 for named in ids), ids
+    assert ids[0] != ids[1]
+    log = stack.dir / "nginx" / "logs" / "access.log"
+    eventually(lambda: f"id={ids[1][0]}" in log.read_text(), what="the cache hit's id in nginx's access log")
 
 
 def test_a_cached_list_is_refreshed_within_a_few_seconds(

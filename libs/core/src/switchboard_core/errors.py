@@ -2,7 +2,8 @@
 
     SwitchboardError
     ├── InvalidInput          bad request data          400 / INVALID_ARGUMENT / -32602
-    │   └── Unprocessable     well formed, not allowed  422 / INVALID_ARGUMENT / -32602
+    │   ├── Unprocessable     well formed, not allowed  422 / INVALID_ARGUMENT / -32602
+    │   └── TooLarge          a body over the limit     413 / RESOURCE_EXHAUSTED / -32600
     ├── Unauthenticated       no or bad credentials     401 / UNAUTHENTICATED  / -32001
     ├── PermissionDenied      authenticated, not allowed 403 / PERMISSION_DENIED / -32003
     ├── NotFound              no such entity            404 / NOT_FOUND        / -32004
@@ -39,6 +40,10 @@ class InvalidInput(SwitchboardError):
 
 class Unprocessable(InvalidInput):
     """Well-formed data the state of things refuses (a tool made more visible than its gateway)."""
+
+
+class TooLarge(InvalidInput):
+    """A request body over the size limit, refused before it was read whole."""
 
 
 class Unauthenticated(SwitchboardError):
@@ -91,6 +96,7 @@ class DependencyUnavailable(SwitchboardError):
 # error type -> (HTTP status, gRPC status code, JSON-RPC code); most specific first.
 STATUS: dict[type[SwitchboardError], tuple[int, grpc.StatusCode, int]] = {
     Unprocessable: (422, grpc.StatusCode.INVALID_ARGUMENT, -32602),
+    TooLarge: (413, grpc.StatusCode.RESOURCE_EXHAUSTED, -32600),
     InvalidInput: (400, grpc.StatusCode.INVALID_ARGUMENT, -32602),
     Unauthenticated: (401, grpc.StatusCode.UNAUTHENTICATED, -32001),
     PermissionDenied: (403, grpc.StatusCode.PERMISSION_DENIED, -32003),

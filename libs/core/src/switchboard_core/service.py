@@ -27,6 +27,7 @@ from starlette.routing import BaseRoute
 from switchboard_core.grpc import Channels, build_server
 from switchboard_core.grpc.server import ConnectionLimits, set_serving
 from switchboard_core.http.app import RawRoutesFirst, create_app
+from switchboard_core.http.edge import RequestIds
 from switchboard_core.http.forwarded import ProxyTrust
 from switchboard_core.principals import PrincipalCache
 from switchboard_core.rate_limits import RateLimiter, rate_limiter_from
@@ -131,14 +132,17 @@ class Host:
             self.runtime.limits.start()
             raw_routes = [r for s in self.services for r in s.routes()]
             app = create_app(
-                title=self.title, routers=[r for s in self.services for r in s.routers()], routes=raw_routes
+                title=self.title,
+                routers=[r for s in self.services for r in s.routers()],
+                routes=raw_routes,
+                max_body_bytes=self.settings.max_body_bytes,
             )
             app.state.principals = self.runtime.principals
             app.state.limits = self.runtime.limits
             app.state.trust = ProxyTrust(self.settings.trusted_proxies)
             app.state.runtime = self.runtime
             self.http = GranianServer(
-                RawRoutesFirst(app, raw_routes),
+                RequestIds(RawRoutesFirst(app, raw_routes)),
                 address=self.settings.http_host,
                 port=self.settings.http_port,
                 interface=Interfaces.ASGINL,

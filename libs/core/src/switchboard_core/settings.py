@@ -44,6 +44,9 @@ class ServiceSettings(BaseSettings):
     grpc_timeout_s: float = 5.0
     # Grace period for in-flight requests on SIGTERM / Ctrl-C.
     shutdown_grace_s: float = 10.0
+    # Largest body a REST (admin API) request may carry, in bytes: 413 past it, refused
+    # as it streams in. The MCP endpoints have their own, `max_message_bytes` (docs/limits.md).
+    max_body_bytes: int = Field(default=1024 * 1024, ge=1024)
     # An HTTP connection is closed when it has not sent a whole request header this long
     # after it opened or after its previous response ended (so an idle keep-alive one
     # too); a response still streaming (SSE, a long call) is never cut by it.

@@ -4,7 +4,7 @@ are `Body`: read strictly (`0` is no boolean)."""
 from __future__ import annotations
 
 from datetime import datetime
-from typing import Literal
+from typing import Annotated, Literal
 
 from pydantic import BaseModel, Field
 from switchboard_core.http.contract import Body
@@ -13,7 +13,11 @@ from switchboard_auth.domain.accounts import MAX_TOKEN_NAME_LENGTH, MAX_TOKEN_TT
 from switchboard_auth.domain.passwords import MIN_PASSWORD_LENGTH
 from switchboard_auth.domain.roles import MAX_DESCRIPTION_LENGTH
 from switchboard_auth.domain.teams import MAX_TEAM_NAME_LENGTH
+from switchboard_auth.domain.token_limits import MAX_ENTRIES
 from switchboard_auth.domain.users import MAX_EMAIL_LENGTH
+
+# A permission, a virtual server id or a network (CIDR): each far shorter (docs/limits.md).
+Entry = Annotated[str, Field(max_length=64)]
 
 
 class LoginRequest(Body):
@@ -37,17 +41,21 @@ class CreateTokenRequest(Body):
         max_length=MAX_EMAIL_LENGTH,
         description="Mint the token for this user instead of the caller (administrators only).",
     )
-    scopes: list[str] | None = Field(
+    scopes: list[Entry] | None = Field(
         default=None,
+        max_length=MAX_ENTRIES,
         examples=[["servers.use", "tools.read", "tools.execute"]],
         description="Permissions the token is limited to (GET /auth/permissions); default: no limit. "
         "Connecting to an MCP endpoint needs `servers.use`.",
     )
-    servers: list[str] | None = Field(
-        default=None, description="Virtual server ids the token may connect to; default: any."
-    )
-    cidrs: list[str] | None = Field(
+    servers: list[Entry] | None = Field(
         default=None,
+        max_length=MAX_ENTRIES,
+        description="Virtual server ids the token may connect to; default: any.",
+    )
+    cidrs: list[Entry] | None = Field(
+        default=None,
+        max_length=MAX_ENTRIES,
         examples=[["10.0.0.0/8", "2001:db8::/32"]],
         description="Client networks the token may be used from; default: anywhere.",
     )
@@ -166,7 +174,7 @@ class MemberInfo(BaseModel):
 
 class RoleRequest(Body):
     description: str = Field(default="", max_length=MAX_DESCRIPTION_LENGTH)
-    permissions: list[str] = Field(min_length=1, max_length=100, examples=[["tools.read", "tools.execute"]])
+    permissions: list[Entry] = Field(min_length=1, max_length=100, examples=[["tools.read", "tools.execute"]])
 
 
 class CreateRoleRequest(RoleRequest):

@@ -8,10 +8,11 @@ which asks this same service over gRPC."""
 from collections.abc import Callable
 from typing import Annotated
 
-from fastapi import APIRouter, Depends, Query, Response
+from fastapi import APIRouter, Depends, Response
 from fastapi.responses import JSONResponse
 from fastapi.routing import APIRoute
 from switchboard_core.http.deps import AdminPrincipal, CurrentPrincipal, note_origin
+from switchboard_core.http.params import Limit, Offset
 from switchboard_core.http.refusals import audits
 
 from switchboard_auth.api_models import (
@@ -30,8 +31,6 @@ from switchboard_auth.domain.accounts import Accounts
 from switchboard_auth.store.users import UserRow
 
 _ERRORS = {401: {"description": "Missing, invalid, expired or revoked token"}}
-Limit = Annotated[int, Query(ge=1, le=500)]
-Offset = Annotated[int, Query(ge=0)]
 
 
 def build_router(accounts: Callable[[], Accounts], route_class: type[APIRoute]) -> APIRouter:

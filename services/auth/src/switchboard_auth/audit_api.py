@@ -10,9 +10,9 @@ from typing import Annotated
 
 from fastapi import APIRouter, Depends, Query
 from fastapi.responses import JSONResponse
-from pydantic import BeforeValidator
 from switchboard_core.audit import AuditEvent
 from switchboard_core.http.deps import CurrentPrincipal
+from switchboard_core.http.params import Limit, Moment, Offset
 
 from switchboard_auth.api_models import AuditActor, AuditEntry
 from switchboard_auth.domain.audit import AuditLog
@@ -23,21 +23,7 @@ _ERRORS = {
     401: {"description": "Missing, invalid, expired or revoked token"},
     403: {"description": "Not an administrator (or the token's scopes lack audit.read)"},
 }
-Limit = Annotated[int, Query(ge=1, le=500)]
-Offset = Annotated[int, Query(ge=0)]
 Text = Annotated[str, Query(max_length=320)]
-
-
-def _written_out(value: object) -> object:
-    # pydantic reads a number as unix seconds: `until=0.5` would be 1970.
-    try:
-        float(value)  # type: ignore[arg-type]
-    except (TypeError, ValueError):
-        return value
-    raise ValueError("a time is written out in ISO 8601, e.g. 2026-01-31T12:00:00Z")
-
-
-Moment = Annotated[datetime, BeforeValidator(_written_out)]
 
 
 def build_audit_router(audit: Callable[[], AuditLog]) -> APIRouter:
@@ -53,8 +39,8 @@ def build_audit_router(audit: Callable[[], AuditLog]) -> APIRouter:
         entity_type: Text = "",
         entity_id: Text = "",
         outcome: Annotated[Text, Query(description="success, or denied: an attempt refused.")] = "",
-        since: Annotated[Moment | None, Query(description="From this time on (inclusive), ISO 8601.")] = None,
-        until: Annotated[Moment | None, Query(description="Before this time, ISO 8601.")] = None,
+        since: Annotated[Moment, Query(description="From this time on (inclusive), ISO 8601.")] = None,
+        until: Annotated[Moment, Query(description="Before this time, ISO 8601.")] = None,
         limit: Limit = 100,
         offset: Offset = 0,
     ) -> list[AuditEntry]:

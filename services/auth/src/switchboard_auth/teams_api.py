@@ -6,10 +6,11 @@
 from collections.abc import Callable
 from typing import Annotated
 
-from fastapi import APIRouter, Depends, Query, Response
+from fastapi import APIRouter, Depends, Response
 from fastapi.responses import JSONResponse
 from fastapi.routing import APIRoute
 from switchboard_core.http.deps import CurrentPrincipal
+from switchboard_core.http.params import Limit, Offset
 from switchboard_core.http.refusals import audits
 
 from switchboard_auth.api_models import (
@@ -27,8 +28,6 @@ _ERRORS = {
     403: {"description": "The caller's role in the team does not allow it"},
     404: {"description": "No such team (or not one the caller belongs to)"},
 }
-Limit = Annotated[int, Query(ge=1, le=500)]
-Offset = Annotated[int, Query(ge=0)]
 
 
 def build_teams_router(teams: Callable[[], Teams], route_class: type[APIRoute]) -> APIRouter:

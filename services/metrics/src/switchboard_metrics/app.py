@@ -3,19 +3,16 @@ for signed-in users, of what each may see (`domain.visibility`)."""
 
 from __future__ import annotations
 
-from typing import Annotated
-
-from fastapi import APIRouter, Query
+from fastapi import APIRouter
 from switchboard_core.http.deps import CurrentPrincipal
+from switchboard_core.http.params import Filter, Limit, Offset, TimestampMs
 
 from switchboard_metrics.domain.histogram import BOUNDS_MS
 from switchboard_metrics.domain.rollups import Rollup, RollupFilter, RollupReader
 from switchboard_metrics.domain.stats import PERCENTILES, LatencyStats, StatsFilter, StatsReader
 
-Limit = Annotated[int, Query(ge=1, le=500, description="Page size.")]
-Offset = Annotated[int, Query(ge=0, description="Items to skip.")]
 _ERRORS = {
-    400: {"description": "`since` or `until` is negative"},
+    400: {"description": "`since` is after `until`"},
     404: {"description": "`server_id` names no server the caller may see"},
 }
 
@@ -26,9 +23,9 @@ def build_router(reader: StatsReader, rollups: RollupReader) -> APIRouter:
     @router.get("/tools")
     async def tool_metrics(
         principal: CurrentPrincipal,
-        server_id: str | None = None,
-        since: int | None = None,
-        until: int | None = None,
+        server_id: Filter = None,
+        since: TimestampMs = None,
+        until: TimestampMs = None,
     ) -> dict:
         """Calls, errors and p50/p95/p99/average latency per tool; since/until are unix ms."""
         window, tools = await reader.per_tool(principal, server_id=server_id, since_ms=since, until_ms=until)
@@ -37,9 +34,9 @@ def build_router(reader: StatsReader, rollups: RollupReader) -> APIRouter:
     @router.get("/summary")
     async def summary_metrics(
         principal: CurrentPrincipal,
-        server_id: str | None = None,
-        since: int | None = None,
-        until: int | None = None,
+        server_id: Filter = None,
+        since: TimestampMs = None,
+        until: TimestampMs = None,
     ) -> dict:
         """Totals across every tool in the window."""
         window, summary = await reader.summary(principal, server_id=server_id, since_ms=since, until_ms=until)
@@ -48,10 +45,10 @@ def build_router(reader: StatsReader, rollups: RollupReader) -> APIRouter:
     @router.get("/rollups")
     async def rollup_metrics(
         principal: CurrentPrincipal,
-        tool: str | None = None,
-        server_id: str | None = None,
-        since: int | None = None,
-        until: int | None = None,
+        tool: Filter = None,
+        server_id: Filter = None,
+        since: TimestampMs = None,
+        until: TimestampMs = None,
         limit: Limit = 100,
         offset: Offset = 0,
     ) -> dict:

@@ -13,10 +13,11 @@ path.
 from collections.abc import Callable
 from typing import Annotated, Any
 
-from fastapi import APIRouter, Depends, Query, Response, status
+from fastapi import APIRouter, Depends, Response, status
 from fastapi.responses import JSONResponse
 from fastapi.routing import APIRoute
 from switchboard_core.http.deps import CurrentPrincipal
+from switchboard_core.http.params import Filter, Limit, Offset
 from switchboard_core.http.refusals import audits
 
 from switchboard_registry.domain.registry import Registry
@@ -39,8 +40,6 @@ from switchboard_registry.schemas import (
 from switchboard_registry.store.listings import PROMPTS, RESOURCES, TEMPLATES, TOOLS
 
 # JSONResponse: FastAPI serializes the pydantic return types itself (ORJSONResponse is deprecated).
-Limit = Annotated[int, Query(ge=1, le=500, description="Page size.")]
-Offset = Annotated[int, Query(ge=0, description="Items to skip.")]
 
 
 def build_routers(registry: Callable[[], Registry], route_class: type[APIRoute]) -> list[APIRouter]:
@@ -157,7 +156,7 @@ def _tools(Reg: Any, route_class: type[APIRoute]) -> APIRouter:
 
     @router.get("", summary="List tools of every gateway, or of one")
     async def list_tools(
-        reg: Reg, who: CurrentPrincipal, gateway_id: str | None = None, limit: Limit = 50, offset: Offset = 0
+        reg: Reg, who: CurrentPrincipal, gateway_id: Filter = None, limit: Limit = 50, offset: Offset = 0
     ) -> PageOut[ToolOut]:
         page = await reg.catalog.tools(by=who, gateway_id=gateway_id, limit=limit, offset=offset)
         return PageOut.of(page, ToolOut.of, limit=limit, offset=offset)
@@ -180,7 +179,7 @@ def _resources(Reg: Any, route_class: type[APIRoute]) -> APIRouter:
 
     @router.get("/resources", summary="List resources of every gateway, or of one")
     async def list_resources(
-        reg: Reg, who: CurrentPrincipal, gateway_id: str | None = None, limit: Limit = 50, offset: Offset = 0
+        reg: Reg, who: CurrentPrincipal, gateway_id: Filter = None, limit: Limit = 50, offset: Offset = 0
     ) -> PageOut[ResourceOut]:
         page = await reg.catalog.resources(by=who, gateway_id=gateway_id, limit=limit, offset=offset)
         return PageOut.of(page, ResourceOut.of, limit=limit, offset=offset)
@@ -200,7 +199,7 @@ def _resources(Reg: Any, route_class: type[APIRoute]) -> APIRouter:
 
     @router.get("/resource-templates", summary="List resource templates of every gateway, or of one")
     async def list_resource_templates(
-        reg: Reg, who: CurrentPrincipal, gateway_id: str | None = None, limit: Limit = 50, offset: Offset = 0
+        reg: Reg, who: CurrentPrincipal, gateway_id: Filter = None, limit: Limit = 50, offset: Offset = 0
     ) -> PageOut[ResourceTemplateOut]:
         page = await reg.catalog.resource_templates(by=who, gateway_id=gateway_id, limit=limit, offset=offset)
         return PageOut.of(page, ResourceTemplateOut.of, limit=limit, offset=offset)
@@ -228,7 +227,7 @@ def _prompts(Reg: Any, route_class: type[APIRoute]) -> APIRouter:
 
     @router.get("", summary="List prompts of every gateway, or of one")
     async def list_prompts(
-        reg: Reg, who: CurrentPrincipal, gateway_id: str | None = None, limit: Limit = 50, offset: Offset = 0
+        reg: Reg, who: CurrentPrincipal, gateway_id: Filter = None, limit: Limit = 50, offset: Offset = 0
     ) -> PageOut[PromptOut]:
         page = await reg.catalog.prompts(by=who, gateway_id=gateway_id, limit=limit, offset=offset)
         return PageOut.of(page, PromptOut.of, limit=limit, offset=offset)

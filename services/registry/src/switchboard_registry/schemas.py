@@ -11,9 +11,18 @@ from collections.abc import Callable
 from datetime import datetime
 from typing import Annotated, Any, Generic, Literal, TypeVar
 
-from pydantic import BaseModel, ConfigDict, Field, SecretStr, field_validator, model_serializer
+from pydantic import (
+    AfterValidator,
+    BaseModel,
+    ConfigDict,
+    Field,
+    SecretStr,
+    field_validator,
+    model_serializer,
+)
 from switchboard_core.http.contract import Body
 from switchboard_mcp.upstream.credentials import Basic, Bearer, Credentials, HeaderSet, OAuth2, check_header
+from switchboard_mcp.upstream.urls import MAX_URL_LENGTH, check_url
 
 from switchboard_registry.domain.models import (
     Access,
@@ -29,7 +38,19 @@ from switchboard_registry.domain.models import (
     Tool,
     ToolBinding,
 )
+from switchboard_registry.domain.names import MAX_EXPOSED_NAME, MAX_SERVER_NAME
 from switchboard_registry.domain.naming import NamingChange
+
+# Size bounds of what a request may carry (docs/limits.md); the domain's own rules (name
+# patterns, the 64 characters of an exposed name) are checked once these hold.
+MAX_GATEWAY_NAME = 32
+MAX_DESCRIPTION = 8192
+# Items one request may name in a list (a server's tools, resources, prompts, gateways).
+MAX_REFS = 1000
+# A URL an upstream is reached at, or a token endpoint: absolute http(s), read one way only.
+HttpUrl = Annotated[str, Field(min_length=1, max_length=MAX_URL_LENGTH), AfterValidator(check_url)]
+# An id, a qualified name, or a resource's URI (template).
+Ref = Annotated[str, Field(min_length=1, max_length=MAX_URL_LENGTH)]
 
 T = TypeVar("T")
 
@@ -113,7 +134,9 @@ class HeadersIn(Body):
 
     model_config = ConfigDict(extra="forbid")
     type: Literal["headers"]
-    headers: dict[str, SecretStr] = Field(min_length=1, max_length=16, json_schema_extra={"writeOnly": True})
+    headers: dict[Annotated[str, Field(max_length=256)], Annotated[SecretStr, Field(**_SECRET)]] = Field(
+        min_length=1, max_length=16, json_schema_extra={"writeOnly": True}
+    )
 
     @field_validator("headers")
     @classmethod
@@ -138,7 +161,7 @@ class OAuth2In(Body):
 
     model_config = ConfigDict(extra="forbid")
     type: Literal["oauth2"]
-    token_url: str = Field(min_length=1, max_length=2048, description="http(s); passes the outbound guard.")
+    token_url: HttpUrl = Field(description="http(s); passes the outbound guard.")
     client_id: str = Field(min_length=1, max_length=255)
     client_secret: SecretStr = Field(json_schema_extra={"writeOnly": True}, **_SECRET)
     scope: str | None = Field(default=None, max_length=1024)
@@ -155,8 +178,11 @@ _AUTH = "Credentials the upstream requires; stored sealed, never shown again (do
 
 
 class GatewayIn(AccessIn):
-    name: str = Field(description="1 to 32 letters, digits, '_' or '-'; prefixes the names of its tools.")
-    url: str = Field(description="The upstream's Streamable HTTP endpoint (http or https).")
+    name: str = Field(
+        max_length=MAX_GATEWAY_NAME,
+        description="1 to 32 letters, digits, '_' or '-'; prefixes the names of its tools.",
+    )
+    url: HttpUrl = Field(description="The upstream's Streamable HTTP endpoint (http or https).")
     auth: AuthIn | None = Field(default=None, description=_AUTH)
 
 
@@ -369,10 +395,11 @@ class NamingIn(Body):
         ),
     )
     separator: str | None = Field(
-        default=None, description="1 to 5 letters, digits, '_', '.' or '-'; default `__`."
+        default=None, max_length=16, description="1 to 5 letters, digits, '_', '.' or '-'; default `__`."
     )
-    renames: dict[str, str] | None = Field(
+    renames: dict[Ref, Annotated[str, Field(max_length=4 * MAX_EXPOSED_NAME)]] | None = Field(
         default=None,
+        max_length=MAX_REFS,
         description=(
             "Tool or prompt (by id or qualified name `<gateway>__<name>`) → the name to expose: "
             "1 to 64 letters, digits, '_', '.' or '-'. Given on an update, replaces every rename."
@@ -401,12 +428,12 @@ _BARE = "Shorthand for naming mode `bare` (true) or `prefix` (false)."
 
 
 class ServerIn(AccessIn):
-    name: str
-    description: str = ""
-    tools: list[str] = Field(default_factory=list, description=_TOOLS)
-    resources: list[str] = Field(default_factory=list, description=_RESOURCES)
-    prompts: list[str] = Field(default_factory=list, description=_PROMPTS)
-    gateways: list[str] = Field(default_factory=list, description=_GATEWAYS)
+    name: str = Field(max_length=MAX_SERVER_NAME)
+    description: str = Field(default="", max_length=MAX_DESCRIPTION)
+    tools: list[Ref] = Field(default_factory=list, max_length=MAX_REFS, description=_TOOLS)
+    resources: list[Ref] = Field(default_factory=list, max_length=MAX_REFS, description=_RESOURCES)
+    prompts: list[Ref] = Field(default_factory=list, max_length=MAX_REFS, description=_PROMPTS)
+    gateways: list[Ref] = Field(default_factory=list, max_length=MAX_REFS, description=_GATEWAYS)
     naming: NamingIn | None = None
     bare_names: bool | None = Field(default=None, description=_BARE)
 
@@ -414,12 +441,12 @@ class ServerIn(AccessIn):
 class ServerPatch(Body):
     """What to change; a field left out stays as it is, a list given replaces the whole list."""
 
-    name: str | None = None
-    description: str | None = None
-    tools: list[str] | None = Field(default=None, description=_TOOLS)
-    resources: list[str] | None = Field(default=None, description=_RESOURCES)
-    prompts: list[str] | None = Field(default=None, description=_PROMPTS)
-    gateways: list[str] | None = Field(default=None, description=_GATEWAYS)
+    name: str | None = Field(default=None, max_length=MAX_SERVER_NAME)
+    description: str | None = Field(default=None, max_length=MAX_DESCRIPTION)
+    tools: list[Ref] | None = Field(default=None, max_length=MAX_REFS, description=_TOOLS)
+    resources: list[Ref] | None = Field(default=None, max_length=MAX_REFS, description=_RESOURCES)
+    prompts: list[Ref] | None = Field(default=None, max_length=MAX_REFS, description=_PROMPTS)
+    gateways: list[Ref] | None = Field(default=None, max_length=MAX_REFS, description=_GATEWAYS)
     naming: NamingIn | None = Field(default=None, description="The naming parts given replace those parts.")
     bare_names: bool | None = Field(default=None, description=_BARE)
     team_id: str | None = Field(

@@ -9,6 +9,10 @@ Every app also serves `GET /healthz` and `GET /internal/counters` (the process's
 relayed (no `X-Forwarded-For`/`Forwarded`): an operator or a test on the host asking a
 replica's own port, never a client coming through nginx (which does not route
 `/internal/` at all, and would add the header if it did).
+
+Every REST route's input is bounded (`edge.InputBounds`: `max_body_bytes`, no NUL), and
+every 5xx it answers is logged with the request id (`edge.log_failure`), the 500 of an
+unforeseen failure carrying the id in its body.
 """
 
 from __future__ import annotations
@@ -37,6 +41,13 @@ from switchboard_core.errors import (
     status_of,
 )
 from switchboard_core.http import contract
+from switchboard_core.http.edge import (
+    DEFAULT_MAX_BODY_BYTES,
+    InputBounds,
+    internal_error_body,
+    log_failure,
+    request_id,
+)
 from switchboard_core.http.single_headers import SINGLE_HEADERS, repeated_header
 
 
@@ -66,7 +77,20 @@ async def _switchboard_error(request: Request, exc: SwitchboardError) -> OrjsonR
         headers = {
             "WWW-Authenticate": f'Bearer realm="switchboard", error="insufficient_scope", scope="{scope}"'
         }
-    return OrjsonResponse(error_body(exc), status_code=status_of(exc)[0], headers=headers)
+    status = status_of(exc)[0]
+    body = error_body(exc)
+    if status >= 500:
+        log_failure(logger, "%s %s failed", request.method, request.url.path, exc=exc)
+        if rid := request_id():
+            body["request_id"] = rid
+    return OrjsonResponse(body, status_code=status, headers=headers)
+
+
+async def _unforeseen(request: Request, exc: Exception) -> OrjsonResponse:
+    """The 500 of a failure no handler foresaw (Starlette re-raises it afterwards, and
+    `edge.RequestIds` would log it; logged here too, once, in case no `RequestIds` wraps)."""
+    log_failure(logger, "%s %s failed", request.method, request.url.path, exc=exc)
+    return OrjsonResponse(internal_error_body(), status_code=500)
 
 
 async def _invalid_request(request: Request, exc: RequestValidationError) -> OrjsonResponse:
@@ -111,6 +135,7 @@ def create_app(
     routers: Sequence[APIRouter],
     routes: Sequence[BaseRoute] = (),
     description: str = "",
+    max_body_bytes: int = DEFAULT_MAX_BODY_BYTES,
 ) -> FastAPI:
     app = FastAPI(
         title=title,
@@ -118,6 +143,7 @@ def create_app(
         version="0.1.0",
         dependencies=[Depends(contract.one_value_each)],
     )
+    app.add_middleware(InputBounds, max_body_bytes=max_body_bytes)
     # Raw routes (the MCP endpoints) first: they bypass FastAPI's per-request machinery.
     for route in routes:
         app.router.routes.append(route)
@@ -126,6 +152,7 @@ def create_app(
     app.add_exception_handler(SwitchboardError, _switchboard_error)
     app.add_exception_handler(RequestValidationError, _invalid_request)
     app.add_exception_handler(HTTPException, _http_error)
+    app.add_exception_handler(Exception, _unforeseen)
     generate = app.openapi
     app.openapi = lambda: contract.declare(generate())  # type: ignore[method-assign]
 
@@ -158,11 +185,6 @@ def _is_loopback(host: str) -> bool:
 
 
 logger = logging.getLogger(__name__)
-
-# What a raw route answers when its endpoint raised before answering (a JSON-RPC error).
-_INTERNAL_ERROR = orjson.dumps(
-    {"jsonrpc": "2.0", "id": None, "error": {"code": -32603, "message": "Internal error"}}
-)
 
 
 class RawRoutesFirst:
@@ -218,9 +240,17 @@ async def _logging_failures(route: BaseRoute, scope, receive, send) -> None:
 
     try:
         await route.handle(scope, receive, sending)
-    except Exception:
-        logger.exception("%s %s failed", scope.get("method"), scope.get("path"))
+    except Exception as exc:
+        log_failure(logger, "%s %s failed", scope.get("method"), scope.get("path"), exc=exc)
         if not started:
             headers = [(b"content-type", b"application/json")]
             await send({"type": "http.response.start", "status": 500, "headers": headers})
-            await send({"type": "http.response.body", "body": _INTERNAL_ERROR})
+            await send({"type": "http.response.body", "body": _internal_error()})
+
+
+def _internal_error() -> bytes:
+    """What a raw route answers when its endpoint raised before answering (a JSON-RPC error)."""
+    error: dict = {"code": -32603, "message": "Internal error"}
+    if rid := request_id():
+        error["data"] = {"request_id": rid}
+    return orjson.dumps({"jsonrpc": "2.0", "id": None, "error": error})

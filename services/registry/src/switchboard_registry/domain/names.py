@@ -11,9 +11,9 @@ from __future__ import annotations
 
 import re
 from collections.abc import Iterable
-from urllib.parse import urlsplit
 
 from switchboard_core.errors import InvalidInput
+from switchboard_mcp.upstream.urls import url_problem
 
 SEPARATOR = "__"
 MAX_EXPOSED_NAME = 64
@@ -35,19 +35,8 @@ def check_gateway_name(name: str) -> str:
 
 
 def check_upstream_url(url: str) -> str:
-    if len(url) > MAX_URL or any(ord(c) <= 32 or ord(c) == 127 for c in url):
-        raise InvalidInput(
-            f"upstream url {url!r} is invalid: at most {MAX_URL} characters, without spaces or control characters"
-        )
-    try:
-        parts = urlsplit(url)
-        port_ok = parts.port is None or parts.port > 0
-    except ValueError as exc:
-        raise InvalidInput(f"upstream url {url!r} is invalid: {exc}") from exc
-    if parts.scheme not in ("http", "https") or not parts.hostname or not port_ok:
-        raise InvalidInput(
-            f"upstream url {url!r} is invalid: it must be an http:// or https:// URL with a host"
-        )
+    if problem := url_problem(url):
+        raise InvalidInput(f"upstream url {url!r} is invalid: {problem}")
     return url
 
 
