@@ -2,7 +2,8 @@
 asking anything: the HTTP face closes one that sends no byte, a request header that
 trickles in, or an idle keep-alive connection after `SWITCHBOARD_HTTP_HEADER_TIMEOUT_S`;
 the gRPC face closes one that never finishes its handshake, and one without calls
-after `SWITCHBOARD_GRPC_MAX_CONNECTION_IDLE_S`. What a client asked for is
+after `SWITCHBOARD_GRPC_MAX_CONNECTION_IDLE_S`; a REST body that trickles in is refused with
+408 after `SWITCHBOARD_HTTP_BODY_TIMEOUT_S`. What a client asked for is
 never cut by it: an open SSE stream and a tool call slower than the timeout go on."""
 
 from __future__ import annotations
@@ -30,6 +31,7 @@ SLACK_S = 10.0
 def gateway() -> Iterator[GatewayProcess]:
     env = {
         "SWITCHBOARD_HTTP_HEADER_TIMEOUT_S": str(TIMEOUT_S),
+        "SWITCHBOARD_HTTP_BODY_TIMEOUT_S": str(TIMEOUT_S),
         "SWITCHBOARD_GRPC_HANDSHAKE_TIMEOUT_S": str(TIMEOUT_S),
         "SWITCHBOARD_GRPC_MAX_CONNECTION_IDLE_S": str(GRPC_IDLE_S),
     }
@@ -90,6 +92,21 @@ def test_an_idle_keep_alive_connection_is_closed_after_the_header_timeout(gatewa
         answer = sock.recv(4096)
         assert answer.startswith(b"HTTP/1.1 200"), answer
         _seconds_until_closed(sock)
+
+
+def test_a_rest_body_that_trickles_in_is_refused_408_at_the_body_timeout(gateway: GatewayProcess) -> None:
+    # The sign-in route reads its body before any token is looked at: anyone may try this.
+    with _connect(_port(gateway)) as sock:
+        sock.sendall(
+            b"POST /auth/login HTTP/1.1\r\nHost: 127.0.0.1\r\nContent-Type: application/json\r\n"
+            b'Content-Length: 100\r\n\r\n{"email": '
+        )
+        started = time.monotonic()
+        answer = sock.recv(4096)
+        waited = time.monotonic() - started
+    assert answer.startswith(b"HTTP/1.1 408"), answer
+    assert b"SWITCHBOARD_HTTP_BODY_TIMEOUT_S" in answer
+    assert TIMEOUT_S - 0.5 <= waited
 
 
 def test_a_grpc_connection_that_never_shakes_hands_is_closed(gateway: GatewayProcess) -> None:

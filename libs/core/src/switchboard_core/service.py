@@ -136,6 +136,7 @@ class Host:
                 routers=[r for s in self.services for r in s.routers()],
                 routes=raw_routes,
                 max_body_bytes=self.settings.max_body_bytes,
+                body_timeout_s=self.settings.http_body_timeout_s,
             )
             app.state.principals = self.runtime.principals
             app.state.limits = self.runtime.limits

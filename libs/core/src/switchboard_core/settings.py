@@ -51,6 +51,10 @@ class ServiceSettings(BaseSettings):
     # after it opened or after its previous response ended (so an idle keep-alive one
     # too); a response still streaming (SSE, a long call) is never cut by it.
     http_header_timeout_s: float = Field(default=30.0, gt=0)
+    # A REST request's body must arrive whole this long after it is first read (408 past
+    # it): the header timeout ends with the header, and REST routes read a body before
+    # any token is looked at (the MCP endpoints look at the token first).
+    http_body_timeout_s: float = Field(default=30.0, gt=0)
     # gRPC connections: closed when the HTTP/2 handshake is not done within the first;
     # told to go away after the second without a call, and after the third of age (so
     # clients balancing over DNS reach replicas added since; calls and streams in flight

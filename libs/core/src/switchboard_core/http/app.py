@@ -42,6 +42,7 @@ from switchboard_core.errors import (
 )
 from switchboard_core.http import contract
 from switchboard_core.http.edge import (
+    DEFAULT_BODY_TIMEOUT_S,
     DEFAULT_MAX_BODY_BYTES,
     InputBounds,
     internal_error_body,
@@ -136,6 +137,7 @@ def create_app(
     routes: Sequence[BaseRoute] = (),
     description: str = "",
     max_body_bytes: int = DEFAULT_MAX_BODY_BYTES,
+    body_timeout_s: float = DEFAULT_BODY_TIMEOUT_S,
 ) -> FastAPI:
     app = FastAPI(
         title=title,
@@ -143,7 +145,7 @@ def create_app(
         version="0.1.0",
         dependencies=[Depends(contract.one_value_each)],
     )
-    app.add_middleware(InputBounds, max_body_bytes=max_body_bytes)
+    app.add_middleware(InputBounds, max_body_bytes=max_body_bytes, body_timeout_s=body_timeout_s)
     # Raw routes (the MCP endpoints) first: they bypass FastAPI's per-request machinery.
     for route in routes:
         app.router.routes.append(route)

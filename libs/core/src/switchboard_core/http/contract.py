@@ -106,6 +106,7 @@ _SAID = {
     401: "Missing, invalid, expired or revoked token",
     403: "The caller, or the token's scopes or networks, may not do this",
     404: "No such entity, or not one the caller may see",
+    408: "The request body did not arrive whole within the body timeout",
     409: "Conflicts with what exists",
     413: "The request body is over the size limit",
     422: "The request does not match the schema, or is well formed but refused",
@@ -141,7 +142,7 @@ def _declare_operation(method: str, operation: dict[str, Any]) -> None:
     if any(p.get("in") == "path" for p in operation.get("parameters", ())):
         implied.add(404)
     if "requestBody" in operation:
-        implied.add(400)
+        implied |= {400, 408}
     if operation.get("parameters") or "requestBody" in operation:
         implied.add(422)
     for status in implied:

@@ -9,13 +9,17 @@ client shows them.
 
 `InputBounds` guards the REST routes (the MCP endpoints bound their own messages,
 `SWITCHBOARD_MAX_MESSAGE_BYTES`): a body over the limit is refused with 413 as it
-streams in, with or without a Content-Length, before it is read whole; and a NUL
+streams in, with or without a Content-Length, before it is read whole; a body that has
+not arrived whole within the body timeout of its first read is refused with 408 (the
+header timeout ends with the header: without this a client trickling its body, before
+any token is looked at, held the connection for as long as it liked); and a NUL
 character anywhere (path, query, JSON body) is refused with 422 before it can reach a
 database (Postgres text cannot hold one).
 """
 
 from __future__ import annotations
 
+import asyncio
 import itertools
 import logging
 import os
@@ -32,6 +36,7 @@ REQUEST_ID_HEADER = b"x-request-id"
 _MAX_INBOUND_ID = 128
 _ID_CHARACTERS = b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_.:"
 DEFAULT_MAX_BODY_BYTES = 1024 * 1024
+DEFAULT_BODY_TIMEOUT_S = 30.0
 # New ids are this process's random prefix and a counter: unique across replicas and
 # restarts, and a fraction of a microsecond to make (no system call per request).
 _ID_PREFIX = os.urandom(8).hex()
@@ -142,11 +147,19 @@ def _nul_refusal(where: str) -> dict:
 
 
 class InputBounds:
-    """At most `max_body_bytes` of body and no NUL character in what a REST request carries."""
+    """At most `max_body_bytes` of body, arrived within `body_timeout_s` of its first read,
+    and no NUL character in what a REST request carries."""
 
-    def __init__(self, app, *, max_body_bytes: int = DEFAULT_MAX_BODY_BYTES) -> None:
+    def __init__(
+        self,
+        app,
+        *,
+        max_body_bytes: int = DEFAULT_MAX_BODY_BYTES,
+        body_timeout_s: float = DEFAULT_BODY_TIMEOUT_S,
+    ) -> None:
         self.app = app
         self.limit = max_body_bytes
+        self.body_timeout_s = body_timeout_s
 
     async def __call__(self, scope, receive, send) -> None:
         if scope["type"] != "http":
@@ -159,11 +172,22 @@ class InputBounds:
         received = 0
         tail = b""
         answered = False
+        deadline = 0.0
 
         async def bounded() -> dict:
-            nonlocal received, tail, answered
-            message = await receive()
-            if message["type"] != "http.request" or answered:
+            nonlocal received, tail, answered, deadline
+            if answered:
+                return await receive()
+            if not deadline:
+                deadline = asyncio.get_running_loop().time() + self.body_timeout_s
+            try:
+                async with asyncio.timeout_at(deadline):
+                    message = await receive()
+            except TimeoutError:
+                answered = True
+                await _answer(send, 408, _too_slow(self.body_timeout_s))
+                return {"type": "http.disconnect"}
+            if message["type"] != "http.request":
                 return message
             chunk = message.get("body", b"")
             received += len(chunk)
@@ -200,6 +224,13 @@ def _declared_length(headers) -> int:
             except ValueError:
                 return 0
     return 0
+
+
+def _too_slow(timeout_s: float) -> dict:
+    return {
+        "error": "RequestTimeout",
+        "detail": f"request body not received whole within {timeout_s:g} s (SWITCHBOARD_HTTP_BODY_TIMEOUT_S)",
+    }
 
 
 def _too_large(limit: int) -> dict:
