@@ -103,6 +103,21 @@ class Actor(Protocol):
 
 
 @dataclass(frozen=True, slots=True)
+class Unscoped:
+    """An actor as its roles make it, whatever its token's scopes: for deciding what it
+    may see in a list, where the scopes are checked on their own, once."""
+
+    user_id: str
+    is_admin: bool
+    memberships: tuple[Membership, ...]
+    scopes: tuple[str, ...] = ()
+
+
+def unscoped(actor: Actor) -> Unscoped:
+    return Unscoped(actor.user_id, actor.is_admin, actor.memberships)
+
+
+@dataclass(frozen=True, slots=True)
 class Decision:
     allowed: bool
     reason: str

@@ -7,9 +7,10 @@ from datetime import datetime
 
 from switchboard_core.db import create_engine, sessionmaker
 from switchboard_core.migrations import StartupPolicy, prepare
+from switchboard_core.security.sealing import Resealed
 
 from switchboard_auth.domain.bootstrap import admin_banner
-from switchboard_auth.domain.key_resealing import Resealed, reseal_signing_keys
+from switchboard_auth.domain.key_resealing import reseal_signing_keys
 from switchboard_auth.migrations import MIGRATIONS
 from switchboard_auth.settings import AuthSettings
 from switchboard_auth.startup import open_auth

@@ -14,7 +14,7 @@ its owner, team and visibility, and `policy.decide` says what a caller may do wi
   may not use is refused with the permission it lacks.
 
 Visibility is about the user, not the token: it is decided without the token's scopes
-(`_Unscoped`), which limit what the token may do and are checked on their own
+(`policy.unscoped`), which limit what the token may do and are checked on their own
 (`access_rules`, 403 `insufficient_scope`).
 """
 
@@ -24,7 +24,7 @@ from dataclasses import dataclass
 
 from switchboard_core.counters import COUNTERS
 from switchboard_core.errors import NotFound, PermissionDenied
-from switchboard_core.policy import Membership, Target, decide
+from switchboard_core.policy import Target, Unscoped, decide, unscoped
 from switchboard_core.principals import Principal
 
 from switchboard_proxy.catalog import Catalog
@@ -50,16 +50,6 @@ class View:
     templates: list[dict]
 
 
-@dataclass(frozen=True, slots=True)
-class _Unscoped:
-    """The caller as its roles make it, whatever its token's scopes (an `Actor`)."""
-
-    user_id: str
-    is_admin: bool
-    memberships: tuple[Membership, ...]
-    scopes: tuple[str, ...] = ()
-
-
 def view_of(catalog: Catalog, principal: Principal) -> View:
     key = (principal.user_id, principal.is_admin, principal.memberships)
     view = catalog.views.get(key)
@@ -67,7 +57,7 @@ def view_of(catalog: Catalog, principal: Principal) -> View:
         COUNTERS.add("cache.views.hits")
         return view
     COUNTERS.add("cache.views.misses")
-    actor = _Unscoped(principal.user_id, principal.is_admin, principal.memberships)
+    actor = unscoped(principal)
     if actor.is_admin:
         view = View(
             catalog.tools,
@@ -90,7 +80,7 @@ def view_of(catalog: Catalog, principal: Principal) -> View:
     return view
 
 
-def _readable(actor: _Unscoped, permission: str, entries: list[dict], access: list[Target]) -> list[dict]:
+def _readable(actor: Unscoped, permission: str, entries: list[dict], access: list[Target]) -> list[dict]:
     return [entry for entry, target in zip(entries, access, strict=True) if decide(actor, permission, target)]
 
 
@@ -108,7 +98,7 @@ def _first_per(entries: list[dict], key: str) -> list[dict]:
 
 def sees(principal: Principal, permission: str, access: Target) -> bool:
     """Whether the caller may know the entity exists (`permission`'s reading permission)."""
-    actor = _Unscoped(principal.user_id, principal.is_admin, principal.memberships)
+    actor = unscoped(principal)
     return decide(actor, READ_OF[permission], access).allowed
 
 

@@ -4,9 +4,10 @@ from __future__ import annotations
 
 from switchboard_core.db import create_engine, sessionmaker
 from switchboard_core.migrations import StartupPolicy, prepare
+from switchboard_core.security.sealing import Resealed
 
 from switchboard_registry.domain.changes import ChangeFeed, Changes
-from switchboard_registry.domain.resealing import Resealed, reseal_all
+from switchboard_registry.domain.resealing import reseal_all
 from switchboard_registry.migrations import MIGRATIONS
 from switchboard_registry.settings import RegistrySettings
 from switchboard_registry.store import revision as revision_store

@@ -46,6 +46,16 @@ class SealError(InvalidInput):
         self.kid = kid
 
 
+@dataclass(frozen=True, slots=True)
+class Resealed:
+    """What a key rotation did to the values a service keeps sealed."""
+
+    resealed: int
+    current: int
+    # The values no listed key opens, by their owner's id, with why (the key id, never a secret).
+    unopened: dict[str, str]
+
+
 def new_key_entry(kid: str | None = None) -> str:
     """A fresh `kid:base64key` entry for `SWITCHBOARD_SECRET_KEYS`."""
     kid = kid or f"k{secrets.token_hex(4)}"

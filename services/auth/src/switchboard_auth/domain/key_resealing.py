@@ -8,21 +8,11 @@ signing keys themselves do not change, so no token, JWKS or replica notices.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
-
 from sqlalchemy.ext.asyncio import async_sessionmaker
-from switchboard_core.security.sealing import SealError, SecretKeys
+from switchboard_core.security.sealing import Resealed, SealError, SecretKeys
 
 from switchboard_auth.domain import key_material
 from switchboard_auth.store.signing_keys import reseal_private_key, stored_private_keys
-
-
-@dataclass(frozen=True, slots=True)
-class Resealed:
-    resealed: int
-    current: int
-    # Signing keys no listed key opens, with why (the sealing key's id, never a secret).
-    unopened: dict[str, str]
 
 
 async def reseal_signing_keys(sessions: async_sessionmaker, keys: SecretKeys) -> Resealed:

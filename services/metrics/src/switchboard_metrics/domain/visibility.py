@@ -26,7 +26,7 @@ from dataclasses import dataclass, field
 from typing import Protocol
 
 from switchboard_core.errors import NotFound, PermissionDenied
-from switchboard_core.policy import Membership, Target, decide
+from switchboard_core.policy import Target, Unscoped, decide, unscoped
 from switchboard_core.principals import Principal
 
 PERMISSION = "metrics.read"
@@ -59,16 +59,6 @@ class AccessSource(Protocol):
     async def index(self) -> AccessIndex: ...
 
 
-@dataclass(frozen=True, slots=True)
-class _Unscoped:
-    """The caller as its roles make it, whatever its token's scopes (an `Actor`)."""
-
-    user_id: str
-    is_admin: bool
-    memberships: tuple[Membership, ...]
-    scopes: tuple[str, ...] = ()
-
-
 class Visibility:
     def __init__(self, source: AccessSource) -> None:
         self._source = source
@@ -82,7 +72,7 @@ class Visibility:
             )
         if caller.is_admin:
             return None
-        actor = _Unscoped(caller.user_id, caller.is_admin, caller.memberships)
+        actor = unscoped(caller)
         index = await self._source.index()
         if server_id:
             _check_server(actor, index.servers.get(server_id), server_id)
@@ -92,7 +82,7 @@ class Visibility:
         return rows
 
 
-def _check_server(actor: _Unscoped, server: ServerTools | None, server_id: str) -> None:
+def _check_server(actor: Unscoped, server: ServerTools | None, server_id: str) -> None:
     if server is None or server.access is None or not decide(actor, "servers.read", server.access):
         raise NotFound(f"no server {server_id!r}")
     decision = decide(actor, PERMISSION, server.access)
@@ -104,7 +94,7 @@ def _check_server(actor: _Unscoped, server: ServerTools | None, server_id: str) 
         )
 
 
-def _view(index: AccessIndex, actor: _Unscoped) -> dict[str, frozenset[str]]:
+def _view(index: AccessIndex, actor: Unscoped) -> dict[str, frozenset[str]]:
     key = (actor.user_id, actor.memberships)
     view = index.views.get(key)
     if view is not None:
@@ -124,5 +114,5 @@ def _view(index: AccessIndex, actor: _Unscoped) -> dict[str, frozenset[str]]:
     return view
 
 
-def _reads(actor: _Unscoped, permission: str, access: Target) -> bool:
+def _reads(actor: Unscoped, permission: str, access: Target) -> bool:
     return bool(decide(actor, permission, access)) and bool(decide(actor, PERMISSION, access))

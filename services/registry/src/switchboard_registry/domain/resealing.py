@@ -8,21 +8,11 @@ proxies pick up the new sealed form; nobody's credentials change.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
-
 from sqlalchemy.ext.asyncio import async_sessionmaker
-from switchboard_core.security.sealing import SealError, SecretKeys
+from switchboard_core.security.sealing import Resealed, SealError, SecretKeys
 
 from switchboard_registry.domain.changes import Changes
 from switchboard_registry.store.gateways import reseal, sealed_credentials
-
-
-@dataclass(frozen=True, slots=True)
-class Resealed:
-    resealed: int
-    current: int
-    # Gateways whose credentials no listed key opens, with why (the key id, never a secret).
-    unopened: dict[str, str]
 
 
 async def reseal_all(sessions: async_sessionmaker, changes: Changes, keys: SecretKeys) -> Resealed:
