@@ -3,6 +3,7 @@ and REST input bounded (body size, NUL characters) before the routes see it."""
 
 from __future__ import annotations
 
+import asyncio
 import logging
 
 import httpx
@@ -12,7 +13,7 @@ from pydantic import BaseModel
 from starlette.routing import Route
 from switchboard_core.errors import DependencyUnavailable
 from switchboard_core.http.app import RawRoutesFirst, create_app
-from switchboard_core.http.edge import RequestIds
+from switchboard_core.http.edge import InputBounds, RequestIds
 
 
 class Note(BaseModel):
@@ -154,3 +155,51 @@ async def test_a_nul_escape_split_across_chunks_is_still_refused() -> None:
     async with _client() as client:
         response = await client.post("/notes", content=chunks(), headers={"content-type": "application/json"})
     assert response.status_code == 422
+
+
+async def _through_bounds(messages: list[dict], *, then_wait_s: float, app_asks_again: bool) -> list[dict]:
+    """What `InputBounds` (body timeout 0.2 s) sends for a request whose body comes as
+    `messages`, after which the client says nothing for `then_wait_s`; the app reads the
+    body, answers, and (when `app_asks_again`) then waits for the client to leave."""
+    sent: list[dict] = []
+    pending = list(messages)
+
+    async def receive() -> dict:
+        if pending:
+            return pending.pop(0)
+        await asyncio.sleep(then_wait_s)
+        return {"type": "http.disconnect"}
+
+    async def send(message: dict) -> None:
+        sent.append(message)
+
+    async def app(scope, receive, send) -> None:
+        more = True
+        while more:
+            message = await receive()
+            more = message.get("more_body", False) and message["type"] == "http.request"
+        await send({"type": "http.response.start", "status": 200, "headers": []})
+        await send({"type": "http.response.body", "body": b"{}", "more_body": app_asks_again})
+        if app_asks_again:
+            await receive()
+            await send({"type": "http.response.body", "body": b""})
+
+    scope = {"type": "http", "method": "POST", "path": "/notes", "headers": [], "query_string": b""}
+    await InputBounds(app, body_timeout_s=0.2)(scope, receive, send)
+    return sent
+
+
+async def test_a_body_that_stops_arriving_is_answered_408_at_the_body_timeout() -> None:
+    sent = await _through_bounds(
+        [{"type": "http.request", "body": b'{"te', "more_body": True}], then_wait_s=5, app_asks_again=False
+    )
+    assert sent[0]["status"] == 408
+    assert b"SWITCHBOARD_HTTP_BODY_TIMEOUT_S" in sent[1]["body"]
+
+
+async def test_an_app_waiting_past_the_body_timeout_for_a_whole_body_s_client_to_leave_is_not_cut() -> None:
+    sent = await _through_bounds(
+        [{"type": "http.request", "body": b"{}", "more_body": False}], then_wait_s=0.5, app_asks_again=True
+    )
+    assert [m.get("status") for m in sent if m["type"] == "http.response.start"] == [200]
+    assert len(sent) == 3

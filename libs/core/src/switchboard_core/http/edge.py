@@ -176,8 +176,8 @@ class InputBounds:
 
         async def bounded() -> dict:
             nonlocal received, tail, answered, deadline
-            if answered:
-                return await receive()
+            if answered or deadline < 0:
+                return await receive()  # refused, or the body is in: nothing more to time
             if not deadline:
                 deadline = asyncio.get_running_loop().time() + self.body_timeout_s
             try:
@@ -198,6 +198,8 @@ class InputBounds:
                 refusal = (422, _nul_refusal("body"))
             if refusal is None:
                 tail = (tail + chunk)[-(len(_NUL_ESCAPE) - 1) :]
+                if not message.get("more_body", False):
+                    deadline = -1.0  # what the app asks later (a disconnect) is not the body
                 return message
             # Answered here, before the rest is read; the app is told the client left.
             answered = True
