@@ -144,7 +144,7 @@ async def test_a_route_needing_a_token_declares_the_bearer_scheme_and_what_its_s
     assert "security" not in listed and "security" not in added
     assert one["security"] == deleted["security"] == [{"bearer": []}]
     assert set(listed["responses"]) == {"200", "413", "422"}
-    assert set(added["responses"]) == {"201", "400", "413", "422"}
+    assert set(added["responses"]) == {"201", "400", "408", "413", "422"}
     assert set(one["responses"]) == {"200", "401", "403", "404", "413", "422", "429", "503"}
     assert set(deleted["responses"]) == {"204", "400", "401", "403", "404", "409", "413", "422", "429", "503"}
     problem = {"application/json": {"schema": {"$ref": "#/components/schemas/Problem"}}}

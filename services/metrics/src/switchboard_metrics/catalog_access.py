@@ -8,13 +8,13 @@ then is never missed. Concurrent queries that find no index share one request.
 from __future__ import annotations
 
 import asyncio
-import contextlib
 
 import grpc
 from switchboard.registry.v1 import registry_pb2, registry_pb2_grpc
 from switchboard_core.errors import from_grpc
 from switchboard_core.grpc import feeds
 from switchboard_core.policy import Target
+from switchboard_core.shared.redis_client import cancel_until_done
 
 from switchboard_metrics.domain.visibility import AccessIndex, ServerTools
 
@@ -57,10 +57,7 @@ class RegistryAccess:
         self._watch = asyncio.create_task(self._follow_changes(), name="catalog-changes")
 
     async def close(self) -> None:
-        if self._watch is not None:
-            self._watch.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await self._watch
+        await cancel_until_done(self._watch)
 
     async def _follow_changes(self) -> None:
         await feeds.follow(

@@ -18,6 +18,7 @@ from typing import Any, TypeVar
 import grpc
 
 from switchboard_core.resilience.backoff import delay
+from switchboard_core.shared.redis_client import reraise_cancellation
 
 T = TypeVar("T")
 logger = logging.getLogger(__name__)
@@ -42,6 +43,8 @@ async def follow(
                 attempt = 0
                 on_item(item)
         except grpc.aio.AioRpcError as exc:
+            # A cancellation grpc turned into CANCELLED is still this task's to obey.
+            reraise_cancellation()
             logger.debug("%s feed broke: %s", name, exc.code())
         on_gap()
         attempt += 1

@@ -15,6 +15,7 @@ from collections.abc import Awaitable, Callable
 
 from switchboard_core.counters import COUNTERS
 from switchboard_core.shared.leader import AlwaysLeader, Leadership
+from switchboard_core.shared.redis_client import cancel_until_done
 
 logger = logging.getLogger(__name__)
 
@@ -49,9 +50,9 @@ class LeaderPeriodic:
     async def stop(self) -> None:
         self._winding_down = True
         task, self._task = self._task, None
-        if task is not None:
-            task.cancel()
-            await asyncio.wait([task])
+        # Leading talks to Redis, where a cancellation can be lost: cancelled until it ends
+        # (CI: a stop waited for ever after a Redis timeout moved the lease).
+        await cancel_until_done(task)
         if self._pass is not None and not self._pass.done():
             await asyncio.wait([self._pass], timeout=STOP_GRACE_S)
 
