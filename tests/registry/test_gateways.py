@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from datetime import datetime
+
 import httpx
 import pytest
 from switchboard_registry.domain.registry import Registry
@@ -165,7 +167,8 @@ async def test_refresh_of_an_unchanged_upstream_leaves_the_revision_alone(api, a
     response = await api.post(f"/gateways/{gateway['id']}/refresh")
 
     assert response.status_code == 200
-    assert response.json()["last_refreshed_at"] > gateway["last_refreshed_at"]
+    refreshed = datetime.fromisoformat(response.json()["last_refreshed_at"])
+    assert refreshed > datetime.fromisoformat(gateway["last_refreshed_at"])
     assert await registry.changes.current() == revision
 
 
