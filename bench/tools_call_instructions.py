@@ -10,8 +10,11 @@ embedded) under `valgrind --tool=callgrind` with instrumentation off, sets it up
 bench/tools_call.py does (a registered upstream, a server exposing `echo`, one MCP
 session), makes `--warmup` calls uncounted, then for each round turns counting on,
 makes `--calls` sequential calls (`tools/call echo {"text": "hi"}` on one keep-alive
-connection) and reads the instructions counted (`callgrind_control`). The gateway's
-periodic work (metrics flushes) falls inside the rounds too, as it does in a real run.
+connection) and reads the instructions counted (`callgrind_control --dump`). Work the
+gateway does with no call at all (timers, keep-alives) grows with a round's wall time,
+which grows with the machine's load: it is counted first over `--idle` seconds with no
+call, and that rate times each round's duration is taken off. What calls cause
+(metrics flushes of their records) stays in.
 
 Run it from the checkout to measure; for an A/B, run this same file with each
 checkout's interpreter (`cd <other checkout> && .venv/bin/python <this file>`). Prints
@@ -64,7 +67,10 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     )
     parser.add_argument("--calls", type=int, default=300, help="calls counted per round")
     parser.add_argument("--warmup", type=int, default=50, help="calls made first, uncounted")
-    parser.add_argument("--rounds", type=int, default=2, help="counted rounds")
+    parser.add_argument("--rounds", type=int, default=3, help="counted rounds")
+    parser.add_argument(
+        "--idle", type=float, default=15.0, help="seconds counted with no call first: the idle rate"
+    )
     parser.add_argument("--output", type=Path, default=RESULTS, help="where to write the JSON results")
     return parser.parse_args(argv)
 
@@ -171,14 +177,26 @@ def main(argv: list[str] | None = None) -> int:
                 "MCP-Protocol-Version": session.protocol_version,
             }
             per_call: list[float] = []
+            raw: list[float] = []
             with httpx.Client(timeout=300) as client:
                 make_calls(client, url, headers, args.warmup)
                 callgrind_control("-i", "on", str(process.pid))
                 dumped_instructions(process.pid, Path(tmp))  # counting from here
+                started = time.monotonic()
+                time.sleep(args.idle)
+                idle_per_s = dumped_instructions(process.pid, Path(tmp)) / (time.monotonic() - started)
+                print(f"idle: {idle_per_s:,.0f} instructions per second", flush=True)
                 for _ in range(args.rounds):
+                    started = time.monotonic()
                     make_calls(client, url, headers, args.calls)
-                    per_call.append(dumped_instructions(process.pid, Path(tmp)) / args.calls)
-                    print(f"round: {per_call[-1]:,.0f} instructions per call", flush=True)
+                    counted = dumped_instructions(process.pid, Path(tmp))
+                    idle = idle_per_s * (time.monotonic() - started)
+                    raw.append(counted / args.calls)
+                    per_call.append((counted - idle) / args.calls)
+                    print(
+                        f"round: {raw[-1]:,.0f} instructions per call, {per_call[-1]:,.0f} less idle work",
+                        flush=True,
+                    )
                 callgrind_control("-i", "off", str(process.pid))
         finally:
             process.send_signal(signal.SIGINT)
@@ -192,7 +210,9 @@ def main(argv: list[str] | None = None) -> int:
         "when": datetime.datetime.now(datetime.UTC).isoformat(timespec="seconds"),
         "commit": git_commit(),
         "settings": {"calls": args.calls, "warmup": args.warmup, "rounds": args.rounds},
-        "instructions_per_call": [round(value) for value in per_call],
+        "idle_instructions_per_s": round(idle_per_s),
+        "instructions_per_call": [round(value) for value in raw],
+        "instructions_per_call_less_idle": [round(value) for value in per_call],
     }
     args.output.parent.mkdir(parents=True, exist_ok=True)
     args.output.write_text(json.dumps(results, indent=2) + "\n")
