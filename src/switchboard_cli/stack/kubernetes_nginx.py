@@ -36,7 +36,7 @@ WORKER_PROCESSES = 2
 _INERT_GRPC_PORTS = {"auth": 50061, "registry": 50062, "metrics": 50063, "proxy": 50064}
 
 
-def config(*, limits: Limits = Limits(), template: Path = TEMPLATE, run_dir: Path = RUN_DIR) -> str:
+def config(*, limits: Limits | None = None, template: Path = TEMPLATE, run_dir: Path = RUN_DIR) -> str:
     values: dict[str, object] = {
         "load_modules": "# brotli: the nginx image has no brotli module (docs/deployment.md)",
         "brotli": "",
@@ -45,7 +45,7 @@ def config(*, limits: Limits = Limits(), template: Path = TEMPLATE, run_dir: Pat
         "run_dir": run_dir,
         "listen": LISTEN_PORT,
         "upstream_header_value": '""',
-        **vars(limits),
+        **vars(limits or Limits()),
     }
     for key, host in HTTP_SERVICES.items():
         # A failed connection to a ClusterIP says nothing about the pods behind it: never

@@ -56,7 +56,8 @@ def _pod_spec(workload: Manifest) -> Manifest:
     return workload["spec"]["template"]["spec"]
 
 
-def _containers(workload: Manifest, *, init: bool = True) -> Iterator[tuple[str, Manifest]]:
+def containers(workload: Manifest, *, init: bool = True) -> Iterator[tuple[str, Manifest]]:
+    """(`initContainers` or `containers`, the container) of a workload's pod template."""
     spec = _pod_spec(workload)
     kinds = ("initContainers", "containers") if init else ("containers",)
     for kind in kinds:
@@ -64,7 +65,7 @@ def _containers(workload: Manifest, *, init: bool = True) -> Iterator[tuple[str,
             yield kind, container
 
 
-def _labels_match(selector: Mapping[str, Any], labels: Mapping[str, str]) -> bool:
+def labels_match(selector: Mapping[str, Any], labels: Mapping[str, str]) -> bool:
     """matchLabels and matchExpressions (In, NotIn, Exists, DoesNotExist) against labels."""
     if any(labels.get(k) != v for k, v in (selector.get("matchLabels") or {}).items()):
         return False
@@ -91,7 +92,9 @@ def selectors_match_template_labels(objs: list[Manifest]) -> list[str]:
     found = []
     for w in workloads(objs):
         selector = w["spec"].get("selector") or {}
-        if w["kind"] != "Job" and not _labels_match(selector, w["spec"]["template"]["metadata"].get("labels") or {}):
+        if w["kind"] != "Job" and not labels_match(
+            selector, w["spec"]["template"]["metadata"].get("labels") or {}
+        ):
             found.append(f"{_name(w)}: its selector does not match its pod template's labels")
     pods = _template_labels(objs)
     for obj in objs:
@@ -109,7 +112,7 @@ def selectors_match_template_labels(objs: list[Manifest]) -> list[str]:
                 continue  # {} selects every pod of the namespace on purpose
         else:
             continue
-        if not any(_labels_match(selector or {}, labels) for _, labels in pods):
+        if not any(labels_match(selector or {}, labels) for _, labels in pods):
             found.append(f"{_name(obj)}: its selector matches no workload's pods")
     return found
 
@@ -149,9 +152,11 @@ def requests_where_hpas_scale_on_utilization(objs: list[Manifest]) -> list[str]:
             if m["type"] == "Resource" and m["resource"]["target"]["type"] == "Utilization"
         }
         for resource in sorted(resources & _HPA_RESOURCES):
-            for _, c in _containers(target, init=False):
+            for _, c in containers(target, init=False):
                 if resource not in ((c.get("resources") or {}).get("requests") or {}):
-                    found.append(f"{_name(hpa)}: scales on {resource}, {_name(target)} {c['name']} requests none")
+                    found.append(
+                        f"{_name(hpa)}: scales on {resource}, {_name(target)} {c['name']} requests none"
+                    )
     return found
 
 
@@ -160,7 +165,7 @@ def containers_are_production_ready(objs: list[Manifest]) -> list[str]:
     `latest`, or a digest); every long-running one the three probes."""
     found = []
     for w in workloads(objs):
-        for kind, c in _containers(w):
+        for kind, c in containers(w):
             where = f"{_name(w)} {c['name']}"
             limits = (c.get("resources") or {}).get("limits") or {}
             found += [f"{where}: no {r} limit" for r in ("cpu", "memory") if r not in limits]
@@ -190,7 +195,7 @@ def pods_are_restricted(objs: list[Manifest]) -> list[str]:
             found.append(f"{_name(w)}: mounts a service account token")
         if spec.get("serviceAccountName") in (None, "default"):
             found.append(f"{_name(w)}: runs as the namespace's default service account")
-        for _, c in _containers(w):
+        for _, c in containers(w):
             sc = c.get("securityContext") or {}
             where = f"{_name(w)} {c['name']}"
             if not sc.get("runAsNonRoot", pod.get("runAsNonRoot")):
@@ -207,13 +212,17 @@ def pods_are_restricted(objs: list[Manifest]) -> list[str]:
     return found
 
 
-def references_resolve(objs: list[Manifest], operator_secrets: Mapping[str, frozenset[str]] = OPERATOR_SECRETS) -> list[str]:
+def references_resolve(
+    objs: list[Manifest], operator_secrets: Mapping[str, frozenset[str]] = OPERATOR_SECRETS
+) -> list[str]:
     """Every ConfigMap, Secret, key, ServiceAccount and named port a workload refers to
     exists in the rendered objects, or (Secrets) in what the operator creates."""
     data: dict[tuple[str, str], set[str]] = {}
     for o in objs:
         if o["kind"] in ("ConfigMap", "Secret"):
-            data[(o["kind"], o["metadata"]["name"])] = set(o.get("data") or {}) | set(o.get("stringData") or {}) | set(o.get("binaryData") or {})
+            data[(o["kind"], o["metadata"]["name"])] = (
+                set(o.get("data") or {}) | set(o.get("stringData") or {}) | set(o.get("binaryData") or {})
+            )
     for name, keys in operator_secrets.items():
         data.setdefault(("Secret", name), set()).update(keys)
     accounts = {o["metadata"]["name"] for o in objs if o["kind"] == "ServiceAccount"}
@@ -237,17 +246,25 @@ def references_resolve(objs: list[Manifest], operator_secrets: Mapping[str, froz
                 need(f"{_name(w)} volume {volume['name']}", "ConfigMap", volume["configMap"]["name"])
             if "secret" in volume:
                 need(f"{_name(w)} volume {volume['name']}", "Secret", volume["secret"]["secretName"])
-        for _, c in _containers(w):
+        for _, c in containers(w):
             where = f"{_name(w)} {c['name']}"
             for source in c.get("envFrom") or []:
                 for field, kind in (("configMapRef", "ConfigMap"), ("secretRef", "Secret")):
                     if field in source:
-                        need(where, kind, source[field]["name"], optional=source[field].get("optional", False))
+                        need(
+                            where, kind, source[field]["name"], optional=source[field].get("optional", False)
+                        )
             for var in c.get("env") or []:
                 for field, kind in (("configMapKeyRef", "ConfigMap"), ("secretKeyRef", "Secret")):
                     ref = (var.get("valueFrom") or {}).get(field)
                     if ref:
-                        need(f"{where} {var['name']}", kind, ref["name"], ref["key"], optional=ref.get("optional", False))
+                        need(
+                            f"{where} {var['name']}",
+                            kind,
+                            ref["name"],
+                            ref["key"],
+                            optional=ref.get("optional", False),
+                        )
             found += _named_ports_resolve(where, c)
     found += _service_ports_resolve(objs)
     return found
@@ -268,15 +285,15 @@ def _named_ports_resolve(where: str, container: Manifest) -> list[str]:
 def _service_ports_resolve(objs: list[Manifest]) -> list[str]:
     found = []
     pods = [
-        (w["spec"]["template"]["metadata"].get("labels") or {}, [c for _, c in _containers(w, init=False)])
+        (w["spec"]["template"]["metadata"].get("labels") or {}, [c for _, c in containers(w, init=False)])
         for w in workloads(objs)
     ]
     for svc in (o for o in objs if o["kind"] == "Service" and o["spec"].get("selector")):
-        for labels, containers in pods:
-            if not _labels_match({"matchLabels": svc["spec"]["selector"]}, labels):
+        for labels, pod_containers in pods:
+            if not labels_match({"matchLabels": svc["spec"]["selector"]}, labels):
                 continue
-            names = {p["name"] for c in containers for p in c.get("ports") or [] if "name" in p}
-            numbers = {p["containerPort"] for c in containers for p in c.get("ports") or []}
+            names = {p["name"] for c in pod_containers for p in c.get("ports") or [] if "name" in p}
+            numbers = {p["containerPort"] for c in pod_containers for p in c.get("ports") or []}
             for port in svc["spec"].get("ports") or []:
                 target = port.get("targetPort", port["port"])
                 if target not in names and target not in numbers:
