@@ -531,3 +531,14 @@ def test_checkov_passes_with_only_the_listed_and_justified_skips(rendered_dir: P
     )
     assert result.returncode == 0, result.stdout[-4000:] + result.stderr[-2000:]
     assert "Failed checks: 0" in result.stdout, result.stdout[-4000:]
+
+
+def test_the_docs_list_exactly_the_keys_of_the_operators_secret() -> None:
+    docs = (ROOT / "docs" / "deployment.md").read_text()
+    section = docs.split("### Secrets", 1)[1].split("\n### ", 1)[0]
+    rows = [line for line in section.splitlines() if line.startswith("| `")]
+    listed = {key for row in rows for key in re.findall(r"`([a-z-]+)`", row.split("|")[1])}
+    # `database-url-auth` / `-registry` / `-metrics` share a row.
+    listed |= {f"database-url{suffix}" for suffix in listed if suffix in ("-registry", "-metrics")}
+    listed -= {"-registry", "-metrics"}
+    assert listed == k8s.OPERATOR_SECRETS["switchboard"]
