@@ -68,6 +68,11 @@ def _tool(name: str) -> str:
     return found
 
 
+def _uv() -> str:
+    # `uv run` names itself in UV: the scripts may run a uv that is not on PATH.
+    return os.environ.get("UV") or _tool("uv")
+
+
 @pytest.fixture(scope="module")
 def rendered_dir() -> Iterator[Path]:
     """Each overlay rendered once into `<overlay>.yaml`."""
@@ -283,6 +288,10 @@ BROKEN: dict[str, tuple[str, Mutation, str]] = {
         "Service/registry: targets port 'grcp'",
     ),
 }
+
+
+def test_every_project_check_is_shown_failing_on_some_broken_manifest() -> None:
+    assert {check for check, _, _ in BROKEN.values()} == set(k8s.CHECKS)
 
 
 @pytest.mark.parametrize("broken", sorted(BROKEN))
@@ -513,7 +522,7 @@ def test_checkov_passes_with_only_the_listed_and_justified_skips(rendered_dir: P
         assert lines[i - 1].strip().startswith("#"), f"{lines[i].strip()}: no reason given above it"
     result = subprocess.run(
         [
-            _tool("uv"),
+            _uv(),
             "tool",
             "run",
             "--from",
