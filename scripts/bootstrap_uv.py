@@ -300,14 +300,16 @@ class Opener:
             password = urllib.parse.unquote(parts.password or "")
             self._credentials[parts.hostname or ""] = b64encode(f"{user}:{password}".encode()).decode()
             url = _without_credentials(url)
-        if parts.hostname in self._credentials:
-            headers["Authorization"] = "Basic " + self._credentials[parts.hostname or ""]
         if parts.scheme == "file" and os.path.isdir(urllib.request.url2pathname(parts.path)):
             url = urllib.parse.urljoin(url.rstrip("/") + "/", "index.html")
-        try:
-            return urllib.request.urlopen(
-                urllib.request.Request(url, headers=headers), timeout=TIMEOUT_S, context=self._context
+        request = urllib.request.Request(url, headers=headers)
+        if parts.hostname in self._credentials:
+            # Unredirected: a redirect to another host must not carry the index's password.
+            request.add_unredirected_header(
+                "Authorization", "Basic " + self._credentials[parts.hostname or ""]
             )
+        try:
+            return urllib.request.urlopen(request, timeout=TIMEOUT_S, context=self._context)
         except (OSError, ValueError) as exc:  # URLError and HTTPError are OSErrors
             raise BootstrapError(f"cannot fetch {_without_credentials(url)}: {exc}") from exc
 
