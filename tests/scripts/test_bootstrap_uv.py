@@ -151,18 +151,22 @@ def _refusing_port() -> socket.socket:
 
 
 def test_debian_python_refuses_pip_installs_even_per_user(tmp_path: Path) -> None:
-    env = _stock_env(tmp_path / "home", PIP_CONFIG_FILE="/dev/null")
     assert shutil.which("python3", path=STOCK_PATH) == str(SYSTEM_PYTHON)
-    for user in ([], ["--user"]):
-        refused = subprocess.run(
-            [str(SYSTEM_PYTHON), "-m", "pip", "install", *user, "uv"],
-            env=env,
-            capture_output=True,
-            text=True,
-            timeout=60,
-        )
-        assert refused.returncode != 0
-        assert "externally-managed-environment" in refused.stderr
+    assert (Path(_stdlib_of(SYSTEM_PYTHON)) / "EXTERNALLY-MANAGED").is_file()
+    # Were pip to go ahead after all, it would find nothing to install into the system.
+    with _refusing_port() as nowhere:
+        index = f"http://127.0.0.1:{nowhere.getsockname()[1]}/simple"
+        env = _stock_env(tmp_path / "home", PIP_CONFIG_FILE="/dev/null", PIP_INDEX_URL=index)
+        for user in ([], ["--user"]):
+            refused = subprocess.run(
+                [str(SYSTEM_PYTHON), "-m", "pip", "install", *user, "uv"],
+                env=env,
+                capture_output=True,
+                text=True,
+                timeout=60,
+            )
+            assert refused.returncode != 0
+            assert "error: externally-managed-environment" in refused.stderr
 
 
 @pytest.fixture(scope="module")
