@@ -126,7 +126,7 @@ def _project(tmp_path: Path) -> Path:
 
 
 def _stock_env(home: Path, path: str = STOCK_PATH, **extra: str) -> dict[str, str]:
-    """A new user's environment: no uv, no pyenv, no pip configuration of this machine's."""
+    """A new user's environment: a stock PATH (no uv, no pyenv), none of this shell's variables."""
     assert shutil.which("uv", path=path) is None, f"uv is on {path}"
     home.mkdir(exist_ok=True)
     return {"PATH": path, "HOME": str(home), "LANG": "C.UTF-8", **extra}
