@@ -45,6 +45,8 @@ from switchboard_core.http.edge import (
     DEFAULT_BODY_TIMEOUT_S,
     DEFAULT_MAX_BODY_BYTES,
     InputBounds,
+    RequestMark,
+    current_mark,
     internal_error_body,
     log_failure,
     request_id,
@@ -232,22 +234,25 @@ async def _refuse_repeated(send, name: bytes, *, jsonrpc: bool) -> None:
 
 
 async def _logging_failures(route: BaseRoute, scope, receive, send) -> None:
-    started = False
+    mark = current_mark()
+    if mark is None:  # no `RequestIds` outside: follow the answer here
+        mark = RequestMark(b"")
 
-    async def sending(message) -> None:
-        nonlocal started
-        if message["type"] == "http.response.start":
-            started = True
-        await send(message)
+        async def sending(message) -> None:
+            if message["type"] == "http.response.start":
+                mark.status = message["status"]
+            await send(message)
 
+    else:  # `RequestIds` follows it already: one wrapper of `send` per request is enough
+        sending = send
     try:
         await route.handle(scope, receive, sending)
     except Exception as exc:
         log_failure(logger, "%s %s failed", scope.get("method"), scope.get("path"), exc=exc)
-        if not started:
+        if not mark.status:
             headers = [(b"content-type", b"application/json")]
-            await send({"type": "http.response.start", "status": 500, "headers": headers})
-            await send({"type": "http.response.body", "body": _internal_error()})
+            await sending({"type": "http.response.start", "status": 500, "headers": headers})
+            await sending({"type": "http.response.body", "body": _internal_error()})
 
 
 def _internal_error() -> bytes:

@@ -39,18 +39,25 @@ DEFAULT_MAX_BODY_BYTES = 1024 * 1024
 DEFAULT_BODY_TIMEOUT_S = 30.0
 # New ids are this process's random prefix and a counter: unique across replicas and
 # restarts, and a fraction of a microsecond to make (no system call per request).
-_ID_PREFIX = os.urandom(8).hex()
+_ID_PREFIX = os.urandom(8).hex().encode()
 _ids = itertools.count(1)
 
 
 class RequestMark:
-    """The request being served: its id, and whether its failure was logged already."""
+    """The request being served: its id, whether its failure was logged already, and
+    the status its answer began with (0 before; layers inside read it rather than
+    wrapping `send` again)."""
 
-    __slots__ = ("id", "logged")
+    __slots__ = ("raw", "logged", "status")
 
-    def __init__(self, request_id: str) -> None:
-        self.id = request_id
+    def __init__(self, raw: bytes) -> None:
+        self.raw = raw
         self.logged = False
+        self.status = 0
+
+    @property
+    def id(self) -> str:
+        return self.raw.decode()
 
 
 _current: ContextVar[RequestMark | None] = ContextVar("switchboard_request", default=None)
@@ -73,11 +80,16 @@ def log_failure(log: logging.Logger, message: str, *args: object, exc: BaseExcep
     log.error(message, *args, exc_info=exc)
 
 
-def _inbound_id(headers) -> str | None:
+def current_mark() -> RequestMark | None:
+    """The request being served, inside `RequestIds`."""
+    return _current.get()
+
+
+def _inbound_id(headers) -> bytes | None:
     for name, value in headers:
         if name == REQUEST_ID_HEADER:
             if 0 < len(value) <= _MAX_INBOUND_ID and not value.translate(None, _ID_CHARACTERS):
-                return value.decode()
+                return value
             return None
     return None
 
@@ -89,15 +101,15 @@ class RequestIds:
     async def __call__(self, scope, receive, send) -> None:
         if scope["type"] != "http":
             return await self.app(scope, receive, send)
-        mark = RequestMark(_inbound_id(scope["headers"]) or f"{_ID_PREFIX}{next(_ids):016x}")
-        header = (REQUEST_ID_HEADER, mark.id.encode())
-        status = 0
+        # Made as bytes, decoded only where a log line or an error body needs it.
+        mark = RequestMark(_inbound_id(scope["headers"]) or b"%s%016x" % (_ID_PREFIX, next(_ids)))
+        header = (REQUEST_ID_HEADER, mark.raw)
         ended = False
 
         async def sending(message) -> None:
-            nonlocal status, ended
+            nonlocal ended
             if message["type"] == "http.response.start":
-                status = message["status"]
+                mark.status = message["status"]
                 message = {**message, "headers": [*message.get("headers", ()), header]}
             elif message["type"] == "http.response.body" and not message.get("more_body", False):
                 ended = True
@@ -108,16 +120,20 @@ class RequestIds:
             await self.app(scope, receive, sending)
         except Exception as exc:
             log_failure(logger, "%s %s failed", scope.get("method"), scope.get("path"), exc=exc)
-            if status and not ended:
+            if mark.status and not ended:
                 raise  # an answer cut off halfway: the server must end the connection
-            if not status:
+            if not mark.status:
                 await _answer(sending, 500, internal_error_body())
             return
         finally:
             _current.reset(token)
-        if status >= 500 and not mark.logged:
+        if mark.status >= 500 and not mark.logged:
             logger.error(
-                "%s %s answered %d (request id %s)", scope.get("method"), scope.get("path"), status, mark.id
+                "%s %s answered %d (request id %s)",
+                scope.get("method"),
+                scope.get("path"),
+                mark.status,
+                mark.id,
             )
 
 
