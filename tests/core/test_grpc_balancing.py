@@ -65,11 +65,13 @@ def test_the_channel_resolves_again_and_retries_an_address_within_the_connection
     assert default["grpc.max_reconnect_backoff_ms"] == 120_000
 
 
-async def test_calls_spread_over_every_replica_a_name_resolves_to() -> None:
+async def test_calls_spread_over_every_replica_a_name_resolves_to(eventually: Eventually) -> None:
     async with dns_server({NAME: ["127.0.0.1", "::1"]}) as dns, _replicas() as start:
         await start("v4", "127.0.0.1")
         await start("v6", "[::1]")
         async with _client(dns.target(NAME, start.port)) as who:
+            # The channel serves as soon as one connection is up; the other follows.
+            await eventually(lambda: _answers(who, "v6"), within_s=5)
             answered = Counter([await who() for _ in range(40)])
     assert set(answered) == {"v4", "v6"}
     assert min(answered.values()) >= 10, answered

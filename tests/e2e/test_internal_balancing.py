@@ -30,6 +30,7 @@ AGE_S = 1.0
 # machine whose two cores run other suites too.
 WITHIN_S = AGE_S * 1.2 + 2.0
 SERVICES = ("registry", "auth")
+CALLS = 40
 CALLED = {
     "registry": "/switchboard.registry.v1.RegistryService/GetCatalog",
     "auth": "/switchboard.auth.v1.AuthService/Authenticate",
@@ -121,7 +122,7 @@ async def test_replicas_started_later_on_localhost_get_calls_within_the_connecti
             joined_after = time.monotonic() - ready
 
             before = [await served(0), await served(1)]
-            for _ in range(20):
+            for _ in range(CALLS):
                 await call_both()
             after = [await served(0), await served(1)]
     finally:
@@ -130,5 +131,6 @@ async def test_replicas_started_later_on_localhost_get_calls_within_the_connecti
     for index, replica_set in enumerate(("127.0.0.1", "::1")):
         for service in SERVICES:
             got = after[index][service] - before[index][service]
-            # Round robin: about half each; a third is far from a channel stuck on one.
-            assert got >= 6, f"{service} on {replica_set} served {got} of 20 calls"
+            # Round robin: about half each (less while a connection that aged out is
+            # replaced); a fifth is still far from a channel stuck on one replica.
+            assert got >= CALLS // 5, f"{service} on {replica_set} served {got} of {CALLS} calls"
