@@ -7,6 +7,9 @@ evidence. Each is counted where that work leaves the process:
     sql.queries                    every statement an engine of `db.create_engine` runs
     grpc.calls, grpc.calls.<method>  every call made on a channel of `grpc.Channels`
                                    (a stream counts once, when it opens)
+    grpc.served, grpc.served.<method>  every call a gRPC server of `grpc.build_server`
+                                   accepted (its internal token checked); how the
+                                   calls spread over a service's replicas
     redis.commands                 every command (a pipeline: once, one round trip) of a
                                    client from `shared.redis_client.make_client`; the
                                    bus's own pub/sub connection (subscriptions, keep-alive

@@ -25,6 +25,7 @@ from granian.server.embed import Server as GranianServer
 from starlette.routing import BaseRoute
 
 from switchboard_core.grpc import Channels, build_server
+from switchboard_core.grpc.channels import Balancing
 from switchboard_core.grpc.server import ConnectionLimits, set_serving
 from switchboard_core.http.app import RawRoutesFirst, create_app
 from switchboard_core.http.edge import RequestIds
@@ -51,7 +52,10 @@ class Runtime:
     limits: RateLimiter | None = None
 
     def __post_init__(self) -> None:
-        self.channels = Channels(self.settings.internal_credential())
+        self.channels = Channels(
+            self.settings.internal_credential(),
+            balancing=Balancing(connection_age_s=self.settings.grpc_max_connection_age_s),
+        )
 
     def channel(self, service: str) -> grpc.aio.Channel:
         return self.channels.get(self.settings.addr_of(service))  # type: ignore[arg-type]

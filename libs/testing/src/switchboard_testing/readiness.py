@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import asyncio
+import inspect
 import subprocess
 import time
 
@@ -50,3 +52,18 @@ def eventually(predicate, *, timeout_s: float = 10.0, what: str = "condition"):
         if time.monotonic() >= deadline:
             raise AssertionError(f"{what} not met within {timeout_s}s")
         time.sleep(POLL_INTERVAL_S)
+
+
+async def eventually_async(condition, *, within_s: float = 10.0, what: str = "condition"):
+    """`eventually` for async tests: `condition()` may be a coroutine function; the event
+    loop keeps running between polls (gRPC calls in flight, servers in the test)."""
+    deadline = time.monotonic() + within_s
+    while True:
+        value = condition()
+        if inspect.isawaitable(value):
+            value = await value
+        if value:
+            return value
+        if time.monotonic() >= deadline:
+            raise AssertionError(f"{what} not met within {within_s}s")
+        await asyncio.sleep(POLL_INTERVAL_S)

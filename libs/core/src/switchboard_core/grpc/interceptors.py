@@ -5,11 +5,13 @@ A servicer raises `SwitchboardError`s; the server interceptor turns each into th
 status code `errors.STATUS` names, so servicers stay translation-only, and refuses a
 call to an internal API that lacks the internal token (`internal_auth`). Client
 interceptors send that token, and count each outgoing call (`counters`: `grpc.calls`,
-by method too).
+by method too); the server interceptor counts each call it lets through (`grpc.served`,
+by method too), which shows how calls spread over a service's replicas.
 """
 
 from __future__ import annotations
 
+import inspect
 import logging
 from collections.abc import AsyncIterator, Callable
 from typing import Any
@@ -41,6 +43,8 @@ class ServerInterceptor(grpc.aio.ServerInterceptor):
             details.invocation_metadata, self._accepted
         ):
             return internal_auth.refusing(handler)
+        COUNTERS.add("grpc.served")
+        COUNTERS.add(f"grpc.served.{details.method}")
         carrier = {k: v for k, v in (details.invocation_metadata or ()) if isinstance(v, str)}
         method = details.method
         if handler.unary_unary:
@@ -83,7 +87,13 @@ def _streaming(behavior: Callable[..., Any], method: str, carrier: dict[str, str
         token = context.attach(propagate.extract(carrier))
         try:
             with tracer.start_as_current_span(method, kind=trace.SpanKind.SERVER):
-                async for item in behavior(request, ctx):
+                replies = behavior(request, ctx)
+                if inspect.isawaitable(replies):
+                    # A handler that writes with `ctx.write` and returns nothing (the
+                    # health service's Watch) rather than yielding its replies.
+                    await replies
+                    return
+                async for item in replies:
                     yield item
         except SwitchboardError as exc:
             await ctx.abort(*_abort_details(exc))

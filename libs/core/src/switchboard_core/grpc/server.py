@@ -21,8 +21,11 @@ class ConnectionLimits:
     age_s: float = 600.0
 
     def options(self) -> list[tuple[str, int]]:
-        # No max_connection_age_grace: its default (forever) lets the long streams (change
-        # feeds, metrics ingest) finish on the old connection instead of being cut.
+        # The age is what makes clients balancing over DNS resolve again (a connection
+        # told to go away is their cue; see channels.Balancing), so replicas added since
+        # get calls. No max_connection_age_grace: its default (forever) lets the long
+        # streams (change feeds, metrics ingest) finish on the old connection instead of
+        # being cut.
         return [
             ("grpc.server_handshake_timeout_ms", int(self.handshake_s * 1000)),
             ("grpc.max_connection_idle_ms", int(self.idle_s * 1000)),
