@@ -1,0 +1,171 @@
+"""Whether a process is ready: can each service it hosts reach what it needs now?
+
+Readiness is not liveness. `/healthz` says the process works; `/readyz` and the gRPC
+health status say whether a request sent here now has what it needs: the service's
+own database (auth, registry, metrics) and Redis where one is configured. One
+background task per process checks every dependency every `interval_s`, each within
+`timeout_s`, so a probe (Kubernetes, nginx, a peer's gRPC health check) never waits on
+a database and a request never pays for a check. A failed check flips readiness at
+once and back when a later one passes: nothing restarts.
+
+A dependency that goes away is logged once, when it goes, and once when it is back;
+never on every failed check.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from collections.abc import Awaitable, Callable, Mapping, Sequence
+from dataclasses import dataclass
+from typing import Protocol
+
+from switchboard_core.shared.redis_client import cancel_until_done
+
+logger = logging.getLogger(__name__)
+
+
+class Probe(Protocol):
+    """One dependency: `check()` returns when it can be reached and raises when not."""
+
+    name: str
+
+    async def check(self) -> None: ...
+
+    async def close(self) -> None: ...
+
+
+@dataclass(frozen=True)
+class Need:
+    """A probe one hosted service needs (a shared one, e.g. Redis, may be needed by several)."""
+
+    service: str
+    probe: Probe
+
+
+# Told which hosted services are ready whenever that changes.
+Listener = Callable[[Mapping[str, bool]], Awaitable[None]]
+
+
+class Readiness:
+    """The readiness of the services one process hosts, kept current by `run()`."""
+
+    def __init__(
+        self,
+        services: Sequence[str],
+        needs: Sequence[Need],
+        *,
+        interval_s: float,
+        timeout_s: float,
+        on_change: Listener | None = None,
+    ) -> None:
+        self.services = list(services)
+        self.needs = list(needs)
+        self.interval_s = interval_s
+        self.timeout_s = timeout_s
+        self._on_change = on_change
+        # Distinct probes, checked once a round however many services need them.
+        self._probes: list[Probe] = list({id(n.probe): n.probe for n in self.needs}.values())
+        self._failing: dict[int, str] = {}
+        self._checked = False
+        self._stopping = False
+        self._task: asyncio.Task[None] | None = None
+
+    @property
+    def ready(self) -> bool:
+        return self._checked and not self._failing and not self._stopping
+
+    def waiting_for(self) -> list[str]:
+        """What is missing, by name (`database`, `redis`; `registry database` in a process
+        hosting several services), sorted; empty when ready."""
+        if not self._checked:
+            return ["first check"]
+        several = len(self.services) > 1
+        names = {
+            f"{need.service} {need.probe.name}" if several and not _shared(need, self.needs) else need.probe.name
+            for need in self.needs
+            if id(need.probe) in self._failing
+        }
+        return sorted(names)
+
+    def service_ready(self) -> dict[str, bool]:
+        failing = {need.service for need in self.needs if id(need.probe) in self._failing}
+        return {s: self._checked and not self._stopping and s not in failing for s in self.services}
+
+    def body(self) -> tuple[int, dict]:
+        """The HTTP status and body `/readyz` answers."""
+        if self._stopping:
+            return 503, {"status": "stopping"}
+        if self.ready:
+            return 200, {"status": "ready"}
+        return 503, {"status": "not ready", "waiting_for": self.waiting_for()}
+
+    async def check_now(self) -> None:
+        """One round of checks: every probe at once, each within the deadline."""
+        results = await asyncio.gather(*(self._check(p) for p in self._probes))
+        before = self.service_ready()
+        for probe, problem in zip(self._probes, results, strict=True):
+            was = self._failing.get(id(probe))
+            if problem is None and was is not None:
+                del self._failing[id(probe)]
+                logger.info("readiness: %s can be reached again", probe.name)
+            elif problem is not None and was is None:
+                self._failing[id(probe)] = problem
+                logger.warning("readiness: %s cannot be reached (%s); not ready until it can", probe.name, problem)
+        first = not self._checked
+        self._checked = True
+        after = self.service_ready()
+        if (first or after != before) and self._on_change is not None:
+            await self._on_change(after)
+
+    async def _check(self, probe: Probe) -> str | None:
+        try:
+            async with asyncio.timeout(self.timeout_s):
+                await probe.check()
+        except TimeoutError:
+            _reraise_if_cancelled()
+            return f"no answer within {self.timeout_s:g}s"
+        # A probe reports any failure to reach its dependency; which one it was is only logged.
+        except Exception as exc:
+            _reraise_if_cancelled()
+            return f"{type(exc).__name__}: {exc}"
+        return None
+
+    def start(self) -> None:
+        """Check every `interval_s` in the background until `stop()` (call `check_now()` first)."""
+        self._task = asyncio.create_task(self._run(), name="readiness checks")
+
+    async def _run(self) -> None:
+        while True:
+            await asyncio.sleep(self.interval_s)
+            await self.check_now()
+
+    async def stop(self) -> None:
+        """Not ready from now on (the process is stopping); the checks end, the probes close."""
+        self._stopping = True
+        await cancel_until_done(self._task)
+        self._task = None
+        for probe in self._probes:
+            try:
+                await probe.close()
+            except Exception:
+                logger.exception("closing the readiness probe of %s failed", probe.name)
+
+
+def _shared(need: Need, needs: Sequence[Need]) -> bool:
+    return sum(1 for n in needs if n.probe is need.probe) > 1
+
+
+def _reraise_if_cancelled() -> None:
+    # asyncio.timeout, or a driver, may have turned the task's own cancellation into a
+    # timeout or a connection error: a stop must not be taken for a failed check.
+    task = asyncio.current_task()
+    if task is not None and task.cancelling():
+        raise asyncio.CancelledError
+
+
+class AlwaysReady:
+    """The readiness of an app run without a host (tests): ready, nothing checked."""
+
+    def body(self) -> tuple[int, dict]:
+        return 200, {"status": "ready"}
