@@ -53,16 +53,22 @@ class Probes:
         return reply.status == health_pb2.HealthCheckResponse.SERVING
 
     def wait_ready(self, *services: str) -> None:
-        eventually(lambda: self.readyz() == (200, {"status": "ready"}), timeout_s=WITHIN_S, what="/readyz 200")
+        eventually(
+            lambda: self.readyz() == (200, {"status": "ready"}), timeout_s=WITHIN_S, what="/readyz 200"
+        )
         for service in ("", *services):
-            eventually(lambda s=service: self.serving(s), timeout_s=WITHIN_S, what=f"{service or 'server'} SERVING")
+            eventually(
+                lambda s=service: self.serving(s), timeout_s=WITHIN_S, what=f"{service or 'server'} SERVING"
+            )
 
     def wait_unready(self, missing: str, *services: str) -> None:
         unready = (503, {"status": "not ready", "waiting_for": [missing]})
         eventually(lambda: self.readyz() == unready, timeout_s=WITHIN_S, what=f"/readyz 503 for {missing}")
         for service in ("", *services):
             eventually(
-                lambda s=service: not self.serving(s), timeout_s=WITHIN_S, what=f"{service or 'server'} NOT_SERVING"
+                lambda s=service: not self.serving(s),
+                timeout_s=WITHIN_S,
+                what=f"{service or 'server'} NOT_SERVING",
             )
 
 
@@ -108,7 +114,9 @@ def test_a_proxy_is_unready_while_its_redis_is_down_and_ready_again_once_it_is_b
     redis_alone: RedisServer,
 ) -> None:
     # Its peers are nowhere: the proxy needs none of them to start, nor to be ready.
-    nowhere = {f"SWITCHBOARD_{peer}_ADDR": f"127.0.0.1:{free_port()}" for peer in ("AUTH", "REGISTRY", "METRICS")}
+    nowhere = {
+        f"SWITCHBOARD_{peer}_ADDR": f"127.0.0.1:{free_port()}" for peer in ("AUTH", "REGISTRY", "METRICS")
+    }
     env = {"SWITCHBOARD_REDIS_URL": redis_alone.url, **nowhere, **INTERNAL_ENV, **FAST_CHECKS}
     with start_gateway(env, command=("serve", "mcp-proxy")) as proxy:
         probes = Probes(proxy)

@@ -82,7 +82,9 @@ class Readiness:
             return ["first check"]
         several = len(self.services) > 1
         names = {
-            f"{need.service} {need.probe.name}" if several and not _shared(need, self.needs) else need.probe.name
+            f"{need.service} {need.probe.name}"
+            if several and not _shared(need, self.needs)
+            else need.probe.name
             for need in self.needs
             if id(need.probe) in self._failing
         }
@@ -111,7 +113,9 @@ class Readiness:
                 logger.info("readiness: %s can be reached again", probe.name)
             elif problem is not None and was is None:
                 self._failing[id(probe)] = problem
-                logger.warning("readiness: %s cannot be reached (%s); not ready until it can", probe.name, problem)
+                logger.warning(
+                    "readiness: %s cannot be reached (%s); not ready until it can", probe.name, problem
+                )
         first = not self._checked
         self._checked = True
         after = self.service_ready()
@@ -128,7 +132,7 @@ class Readiness:
         # A probe reports any failure to reach its dependency; which one it was is only logged.
         except Exception as exc:
             _reraise_if_cancelled()
-            return f"{type(exc).__name__}: {exc}"
+            return _described(exc)
         return None
 
     def start(self) -> None:
@@ -154,6 +158,12 @@ class Readiness:
 
 def _shared(need: Need, needs: Sequence[Need]) -> bool:
     return sum(1 for n in needs if n.probe is need.probe) > 1
+
+
+def _described(exc: Exception) -> str:
+    # One line: drivers add hints and links on the next ones.
+    lines = str(exc).strip().splitlines()
+    return f"{type(exc).__name__}: {lines[0]}" if lines else type(exc).__name__
 
 
 def _reraise_if_cancelled() -> None:

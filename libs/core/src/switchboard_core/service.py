@@ -20,9 +20,9 @@ from typing import Protocol
 import grpc
 from fastapi import APIRouter
 from granian.constants import HTTPModes, Interfaces
-from grpc_health.v1 import health as grpc_health
 from granian.http import HTTP1Settings
 from granian.server.embed import Server as GranianServer
+from grpc_health.v1 import health as grpc_health
 from starlette.routing import BaseRoute
 
 from switchboard_core.dependency_probes import DatabaseProbe, RedisProbe

@@ -47,6 +47,7 @@ from switchboard_core.http.edge import (
     InputBounds,
     internal_error_body,
     log_failure,
+    logged_elsewhere,
     request_id,
 )
 from switchboard_core.http.single_headers import SINGLE_HEADERS, repeated_header
@@ -170,6 +171,8 @@ def create_app(
     async def readyz(request: Request) -> OrjsonResponse:
         # Answered from the last background check: a probe never waits on a database.
         status, body = getattr(request.app.state, "readiness", ALWAYS_READY).body()
+        if status >= 500:
+            logged_elsewhere()  # an orchestrator asks every few seconds: no line each time
         return OrjsonResponse(body, status_code=status)
 
     @app.get("/internal/counters", include_in_schema=False)

@@ -73,6 +73,14 @@ def log_failure(log: logging.Logger, message: str, *args: object, exc: BaseExcep
     log.error(message, *args, exc_info=exc)
 
 
+def logged_elsewhere() -> None:
+    """The 5xx this request is about to answer is expected and logged where it arose (a
+    readiness probe's 503: readiness logs when a dependency goes and comes back), not here."""
+    mark = _current.get()
+    if mark is not None:
+        mark.logged = True
+
+
 def _inbound_id(headers) -> str | None:
     for name, value in headers:
         if name == REQUEST_ID_HEADER:
