@@ -8,6 +8,7 @@ disturb the tests of other workers.
 
 from __future__ import annotations
 
+import signal
 from collections.abc import Iterator
 
 import grpc
@@ -108,6 +109,9 @@ def test_a_registry_is_unready_while_its_postgres_is_down_and_ready_again_once_i
         # Logged when it went and when it came back, not at every failed check.
         assert registry.log().count(GONE) == 1, registry.log()
         assert registry.log().count("can be reached again") == 1, registry.log()
+        # The checks end with the process: a clean stop on SIGTERM.
+        assert registry.stop(signal.SIGTERM) == 0, registry.log()
+        assert "Traceback" not in registry.log(), registry.log()
 
 
 def test_a_proxy_is_unready_while_its_redis_is_down_and_ready_again_once_it_is_back(
@@ -131,3 +135,5 @@ def test_a_proxy_is_unready_while_its_redis_is_down_and_ready_again_once_it_is_b
         finally:
             probes.close()
         assert proxy.log().count(GONE) == 1, proxy.log()
+        assert proxy.stop(signal.SIGTERM) == 0, proxy.log()
+        assert "Traceback" not in proxy.log(), proxy.log()

@@ -142,7 +142,11 @@ class Readiness:
     async def _run(self) -> None:
         while True:
             await asyncio.sleep(self.interval_s)
-            await self.check_now()
+            try:
+                await self.check_now()
+            # A fault of the checker's own must not freeze readiness where it stood.
+            except Exception:
+                logger.exception("readiness check failed")
 
     async def stop(self) -> None:
         """Not ready from now on (the process is stopping); the checks end, the probes close."""
