@@ -109,6 +109,7 @@ def test_a_registry_is_unready_while_its_postgres_is_down_and_ready_again_once_i
         # Logged when it went and when it came back, not at every failed check.
         assert registry.log().count(GONE) == 1, registry.log()
         assert registry.log().count("can be reached again") == 1, registry.log()
+        assert "/readyz answered 503" not in registry.log(), "each probe's 503 logged"
         # The checks end with the process: a clean stop on SIGTERM.
         assert registry.stop(signal.SIGTERM) == 0, registry.log()
         assert "Traceback" not in registry.log(), registry.log()

@@ -48,7 +48,7 @@ Listener = Callable[[Mapping[str, bool]], Awaitable[None]]
 
 
 class Readiness:
-    """The readiness of the services one process hosts, kept current by `run()`."""
+    """The readiness of the services one process hosts, kept current by `start()`."""
 
     def __init__(
         self,

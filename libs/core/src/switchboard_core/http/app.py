@@ -5,10 +5,11 @@ path does not support is answered 405 with an `Allow` header naming every method
 path (all its routes together), and `OPTIONS` on any path with 204 and the same `Allow`.
 
 Every app also serves `GET /healthz` (liveness), `GET /readyz` (`readiness`) and
-`GET /internal/counters` (the process's `counters`, JSON). The counters are answered only to a peer on loopback that no proxy
-relayed (no `X-Forwarded-For`/`Forwarded`): an operator or a test on the host asking a
-replica's own port, never a client coming through nginx (which does not route
-`/internal/` at all, and would add the header if it did).
+`GET /internal/counters` (the process's `counters`, JSON). The counters are answered
+only to a peer on loopback that no proxy relayed (no `X-Forwarded-For`/`Forwarded`): an
+operator or a test on the host asking a replica's own port, never a client coming
+through nginx (which does not route `/internal/` at all, and would add the header if it
+did).
 
 Every REST route's input is bounded (`edge.InputBounds`: `max_body_bytes`, no NUL), and
 every 5xx it answers is logged with the request id (`edge.log_failure`), the 500 of an
