@@ -17,6 +17,7 @@ import pytest
 from grpc_health.v1 import health_pb2, health_pb2_grpc
 from switchboard_testing.gateway_process import GatewayProcess, start_gateway
 from switchboard_testing.internal import INTERNAL_ENV
+from switchboard_testing.pgbouncer import PgBouncer, start_pgbouncer
 from switchboard_testing.ports import free_port
 from switchboard_testing.postgres import PostgresServer, start_postgres
 from switchboard_testing.readiness import eventually
@@ -80,16 +81,25 @@ def postgres_alone() -> Iterator[PostgresServer]:
 
 
 @pytest.fixture
+def pgbouncer_alone(postgres_alone: PostgresServer) -> Iterator[PgBouncer]:
+    with start_pgbouncer(postgres_alone) as bouncer:
+        yield bouncer
+
+
+@pytest.fixture
 def redis_alone() -> Iterator[RedisServer]:
     with start_redis() as server:
         yield server
 
 
 def test_a_registry_is_unready_while_its_postgres_is_down_and_ready_again_once_it_is_back(
-    postgres_alone: PostgresServer, redis_alone: RedisServer
+    postgres_alone: PostgresServer, pgbouncer_alone: PgBouncer, redis_alone: RedisServer
 ) -> None:
+    # As deployed, through PgBouncer: it still accepts connections while Postgres is
+    # away, so what turns the registry unready is the check failing or its deadline.
+    database_url = pgbouncer_alone.url(postgres_alone.create_database())
     env = {
-        "SWITCHBOARD_REGISTRY_DATABASE_URL": postgres_alone.url(postgres_alone.create_database()),
+        "SWITCHBOARD_REGISTRY_DATABASE_URL": database_url,
         "SWITCHBOARD_REDIS_URL": redis_alone.url,
         **INTERNAL_ENV,
         **FAST_CHECKS,

@@ -70,6 +70,8 @@ class Readiness:
         self._checked = False
         self._stopping = False
         self._task: asyncio.Task[None] | None = None
+        # The last check task of each probe, which may outlive its deadline.
+        self._running: dict[int, asyncio.Task[None]] = {}
 
     @property
     def ready(self) -> bool:
@@ -123,17 +125,27 @@ class Readiness:
             await self._on_change(after)
 
     async def _check(self, probe: Probe) -> str | None:
-        try:
-            async with asyncio.timeout(self.timeout_s):
-                await probe.check()
-        except TimeoutError:
-            _reraise_if_cancelled()
+        # The check runs as a task of its own, and is waited on for `timeout_s` only:
+        # a cancelled driver may take its time to wind down (psycopg waits up to 5 s
+        # for the server to confirm a cancelled query), and the deadline must hold.
+        straggler = self._running.get(id(probe))
+        if straggler is not None and not straggler.done():
+            straggler.cancel()
+            return f"its previous check has not ended {self.timeout_s:g}s after its deadline"
+        task = asyncio.create_task(probe.check(), name=f"readiness check of {probe.name}")
+        task.add_done_callback(_seen)
+        self._running[id(probe)] = task
+        done, _ = await asyncio.wait({task}, timeout=self.timeout_s)
+        if not done:
+            task.cancel()
             return f"no answer within {self.timeout_s:g}s"
+        if task.cancelled():
+            return "its check was cancelled"
+        exc = task.exception()
+        if exc is None:
+            return None
         # A probe reports any failure to reach its dependency; which one it was is only logged.
-        except Exception as exc:
-            _reraise_if_cancelled()
-            return _described(exc)
-        return None
+        return _described(exc)
 
     def start(self) -> None:
         """Check every `interval_s` in the background until `stop()` (call `check_now()` first)."""
@@ -153,6 +165,9 @@ class Readiness:
         self._stopping = True
         await cancel_until_done(self._task)
         self._task = None
+        for check in self._running.values():
+            await cancel_until_done(check)
+        self._running.clear()
         for probe in self._probes:
             try:
                 await probe.close()
@@ -170,12 +185,11 @@ def _described(exc: Exception) -> str:
     return f"{type(exc).__name__}: {lines[0]}" if lines else type(exc).__name__
 
 
-def _reraise_if_cancelled() -> None:
-    # asyncio.timeout, or a driver, may have turned the task's own cancellation into a
-    # timeout or a connection error: a stop must not be taken for a failed check.
-    task = asyncio.current_task()
-    if task is not None and task.cancelling():
-        raise asyncio.CancelledError
+def _seen(task: asyncio.Task[None]) -> None:
+    # A check abandoned at its deadline may still fail later: nobody waits for it, and
+    # asyncio would otherwise log its exception as never retrieved.
+    if not task.cancelled():
+        task.exception()
 
 
 class AlwaysReady:
