@@ -12,6 +12,8 @@ import pytest
 from switchboard_core.dependency_probes import DatabaseProbe, RedisProbe
 from switchboard_core.readiness import Need, Readiness
 from switchboard_core.shared.redis_client import RedisConfig
+from switchboard_testing.pgbouncer import start_pgbouncer
+from switchboard_testing.postgres import start_postgres
 from switchboard_testing.redis_server import RedisServer
 
 INTERVAL_S = 0.05
@@ -108,6 +110,26 @@ async def test_a_redis_that_accepts_but_never_answers_is_given_up_on_within_the_
     await readiness.check_now()
     assert readiness.body() == (200, {"status": "ready"})
     await readiness.stop()
+
+
+async def test_a_database_behind_pgbouncer_is_given_up_on_within_the_deadline_while_postgres_is_down() -> (
+    None
+):
+    # PgBouncer keeps taking connections and queries while its Postgres is away; psycopg,
+    # its query cancelled at the deadline, waits up to 5 s for the server to confirm.
+    with start_postgres() as postgres, start_pgbouncer(postgres) as pooler:
+        probe = DatabaseProbe(pooler.url(postgres.create_database()))
+        readiness = Readiness(
+            ["registry"], [Need("registry", probe)], interval_s=INTERVAL_S, timeout_s=TIMEOUT_S
+        )
+        await readiness.check_now()
+        assert readiness.body() == (200, {"status": "ready"})
+
+        postgres.stop()
+        async with asyncio.timeout(TIMEOUT_S + 1.0):
+            await readiness.check_now()
+        assert readiness.body() == (503, {"status": "not ready", "waiting_for": ["database"]})
+        await readiness.stop()
 
 
 async def test_the_background_checks_follow_a_dependency_and_a_stop_ends_them_unready(
