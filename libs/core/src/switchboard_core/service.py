@@ -140,6 +140,11 @@ class Host:
             await server.start()
             self.runtime.principals.start_watching()
             self.runtime.limits.start()
+            # Every service just reached its dependencies at start: the first round is
+            # quick, and marks each service SERVING (or not, honestly, if one went since)
+            # before the HTTP port opens, so `/readyz` never answers from no check at all.
+            await readiness.check_now()
+            readiness.start()
             raw_routes = [r for s in self.services for r in s.routes()]
             app = create_app(
                 title=self.title,
@@ -170,10 +175,6 @@ class Host:
                 backlog=2048,
             )
             http_task = asyncio.create_task(self.http.serve(), name="http")
-            # Every service just reached its dependencies at start: the first round is
-            # quick, and marks each service SERVING (or not, honestly, if one went since).
-            await readiness.check_now()
-            readiness.start()
             if on_ready is not None:
                 on_ready(self)
             stop_wait = asyncio.create_task(self._stopping.wait())
