@@ -30,6 +30,11 @@ def test_one_grpc_port_hosts_every_service(gateway: GatewayProcess) -> None:
             assert reply.status == health_pb2.HealthCheckResponse.SERVING, service
 
 
+def test_an_embedded_gateway_is_ready_once_it_answers(gateway: GatewayProcess) -> None:
+    # Its databases are local SQLite files: nothing to wait for once it started.
+    assert httpx.get(f"{gateway.base_url}/readyz").json() == {"status": "ready"}
+
+
 def test_admin_api_documents_itself(gateway: GatewayProcess) -> None:
     spec = httpx.get(f"{gateway.base_url}/openapi.json").json()
     for path in ("/gateways", "/servers", "/tools", "/metrics/tools", "/auth/login"):

@@ -13,7 +13,7 @@ import asyncio
 import contextlib
 import logging
 import signal
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Protocol
 
@@ -22,17 +22,21 @@ from fastapi import APIRouter
 from granian.constants import HTTPModes, Interfaces
 from granian.http import HTTP1Settings
 from granian.server.embed import Server as GranianServer
+from grpc_health.v1 import health as grpc_health
 from starlette.routing import BaseRoute
 
+from switchboard_core.dependency_probes import DatabaseProbe, RedisProbe
 from switchboard_core.grpc import Channels, build_server
 from switchboard_core.grpc.channels import Balancing
-from switchboard_core.grpc.server import ConnectionLimits, set_serving
+from switchboard_core.grpc.server import ConnectionLimits, set_serving, set_serving_each
 from switchboard_core.http.app import RawRoutesFirst, create_app
 from switchboard_core.http.edge import RequestIds
 from switchboard_core.http.forwarded import ProxyTrust
 from switchboard_core.principals import PrincipalCache
 from switchboard_core.rate_limits import RateLimiter, rate_limiter_from
+from switchboard_core.readiness import Need, Readiness
 from switchboard_core.settings import ServiceSettings
+from switchboard_core.shared.redis_client import RedisConfig
 from switchboard_core.shared.runtime import Shared, open_shared
 
 logger = logging.getLogger(__name__)
@@ -69,6 +73,10 @@ class Service(Protocol):
     def routers(self) -> Sequence[APIRouter]: ...
 
     def routes(self) -> Sequence[BaseRoute]: ...
+
+    def owned_database(self) -> str | None:
+        """The URL of the database the service owns (None: it has none); it is ready only
+        while that answers."""
 
     async def start(self, runtime: Runtime) -> None:
         """Open what the service owns; called before its routes and servicers are asked for."""
@@ -109,6 +117,7 @@ class Host:
         names = [n for s in self.services for n in s.grpc_names]
         started: list[Service] = []
         http_task: asyncio.Task | None = None
+        readiness: Readiness | None = None
         shared = open_shared(self.settings, self.services[0].name if len(self.services) == 1 else "embedded")
         self.runtime.shared = await shared.__aenter__()
         self.runtime.principals = PrincipalCache(
@@ -131,9 +140,15 @@ class Host:
                 service.add_to_grpc(server)
             self.grpc_port = server.add_insecure_port(f"{self.settings.grpc_host}:{self.settings.grpc_port}")
             await set_serving(health, names, False)
+            readiness = self._readiness(health)
             await server.start()
             self.runtime.principals.start_watching()
             self.runtime.limits.start()
+            # Every service just reached its dependencies at start: the first round is
+            # quick, and marks each service SERVING (or not, honestly, if one went since)
+            # before the HTTP port opens, so `/readyz` never answers from no check at all.
+            await readiness.check_now()
+            readiness.start()
             raw_routes = [r for s in self.services for r in s.routes()]
             app = create_app(
                 title=self.title,
@@ -146,6 +161,7 @@ class Host:
             app.state.limits = self.runtime.limits
             app.state.trust = ProxyTrust(self.settings.trusted_proxies)
             app.state.runtime = self.runtime
+            app.state.readiness = readiness
             self.http = GranianServer(
                 RequestIds(RawRoutesFirst(app, raw_routes)),
                 address=self.settings.http_host,
@@ -163,13 +179,15 @@ class Host:
                 backlog=2048,
             )
             http_task = asyncio.create_task(self.http.serve(), name="http")
-            await set_serving(health, names, True)
             if on_ready is not None:
                 on_ready(self)
             stop_wait = asyncio.create_task(self._stopping.wait())
             await asyncio.wait({stop_wait, http_task}, return_when=asyncio.FIRST_COMPLETED)
             stop_wait.cancel()
         finally:
+            # Checks end first: none may mark a service SERVING again once it is stopping.
+            if readiness is not None:
+                await readiness.stop()
             await set_serving(health, names, False)
             if http_task is not None:
                 self.http.stop()
@@ -187,6 +205,32 @@ class Host:
 
     def stop(self) -> None:
         self._stopping.set()
+
+    def _readiness(self, health: grpc_health.aio.HealthServicer) -> Readiness:
+        """What each hosted service needs (its database; Redis when configured), checked
+        in the background, its gRPC health status following."""
+        needs = [
+            Need(service.name, DatabaseProbe(url))
+            for service in self.services
+            if (url := service.owned_database()) is not None
+        ]
+        if self.settings.redis_url:
+            redis = RedisProbe(RedisConfig.from_settings(self.settings))
+            needs += [Need(service.name, redis) for service in self.services]
+        grpc_names = {service.name: service.grpc_names for service in self.services}
+
+        async def follow(ready: Mapping[str, bool]) -> None:
+            await set_serving_each(
+                health, {name: ready[service] for service, names in grpc_names.items() for name in names}
+            )
+
+        return Readiness(
+            [service.name for service in self.services],
+            needs,
+            interval_s=self.settings.readiness_interval_s,
+            timeout_s=self.settings.readiness_timeout_s,
+            on_change=follow,
+        )
 
 
 async def _quietly(step, what: str) -> None:

@@ -69,6 +69,11 @@ class ServiceSettings(BaseSettings):
     db_max_retries: int = Field(default=30, ge=1)
     db_retry_interval_ms: int = Field(default=2000, ge=0)
 
+    # Readiness (`/readyz`, gRPC health): the service's database and Redis are checked in
+    # the background this often, each check given this long to answer.
+    readiness_interval_s: float = Field(default=2.0, gt=0)
+    readiness_timeout_s: float = Field(default=1.0, gt=0)
+
     # Redis for the shared caches, the event bus and leader elections; empty means
     # embedded (in-process). Reaching it at start is retried like the database.
     redis_url: str = ""

@@ -103,6 +103,15 @@ class PostgresServer:
                 self.process.kill()
                 self.process.wait()
 
+    def start_again(self) -> None:
+        """Start it again after `stop()`, on the same port and data (what a restarted
+        database server is to its clients), and wait until it accepts connections."""
+        if self.process.poll() is None:
+            raise HarnessError("start_again() needs the server stopped first")
+        again = _start(postgres_bin_dir(), server_user(), self.directory, self.port)
+        self.log.close()
+        self.process, self.log = again.process, again.log
+
 
 @contextlib.contextmanager
 def start_postgres(*, port: int | None = None) -> Iterator[PostgresServer]:

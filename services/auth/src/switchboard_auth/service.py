@@ -70,6 +70,9 @@ class AuthService:
     def routes(self) -> Sequence[BaseRoute]:
         return []
 
+    def owned_database(self) -> str | None:
+        return self.settings.database_url
+
     def add_to_grpc(self, server: grpc.aio.Server) -> None:
         auth_pb2_grpc.add_AuthServiceServicer_to_server(
             AuthServicer(lambda: self.accounts, lambda: self.opened.audit), server

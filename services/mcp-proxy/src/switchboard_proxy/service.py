@@ -63,6 +63,9 @@ class ProxyService:
     def routers(self):
         return []
 
+    def owned_database(self) -> str | None:
+        return None  # the proxy keeps nothing of its own: its state is in Redis or in memory
+
     def routes(self):
         endpoint = self.endpoint
         methods = ["GET", "POST", "DELETE"]

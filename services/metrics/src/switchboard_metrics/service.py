@@ -63,6 +63,9 @@ class MetricsService:
     def routes(self) -> Sequence[BaseRoute]:
         return []
 
+    def owned_database(self) -> str | None:
+        return self.settings.database_url
+
     def add_to_grpc(self, server: grpc.aio.Server) -> None:
         metrics_pb2_grpc.add_MetricsServiceServicer_to_server(self._servicer, server)
 

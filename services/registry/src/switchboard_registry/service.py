@@ -81,6 +81,9 @@ class RegistryService:
     def routes(self) -> Sequence[BaseRoute]:
         return []
 
+    def owned_database(self) -> str | None:
+        return self.settings.database_url
+
     def add_to_grpc(self, server: grpc.aio.Server) -> None:
         registry_pb2_grpc.add_RegistryServiceServicer_to_server(RegistryServicer(self._current), server)
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import dataclass
 
 import grpc
@@ -58,6 +59,16 @@ def build_server(
 
 
 async def set_serving(health_servicer: health.aio.HealthServicer, names: list[str], serving: bool) -> None:
-    status = health_pb2.HealthCheckResponse.SERVING if serving else health_pb2.HealthCheckResponse.NOT_SERVING
     for name in ["", *names]:
-        await health_servicer.set(name, status)
+        await health_servicer.set(name, _status(serving))
+
+
+async def set_serving_each(health_servicer: health.aio.HealthServicer, names: Mapping[str, bool]) -> None:
+    """Each gRPC service name SERVING or not as given; the whole server ("") only when all are."""
+    for name, serving in names.items():
+        await health_servicer.set(name, _status(serving))
+    await health_servicer.set("", _status(all(names.values())))
+
+
+def _status(serving: bool) -> int:
+    return health_pb2.HealthCheckResponse.SERVING if serving else health_pb2.HealthCheckResponse.NOT_SERVING

@@ -4,11 +4,12 @@ Its OpenAPI document declares what every route's shape implies (`contract`). A m
 path does not support is answered 405 with an `Allow` header naming every method of that
 path (all its routes together), and `OPTIONS` on any path with 204 and the same `Allow`.
 
-Every app also serves `GET /healthz` and `GET /internal/counters` (the process's
-`counters`, JSON). The counters are answered only to a peer on loopback that no proxy
-relayed (no `X-Forwarded-For`/`Forwarded`): an operator or a test on the host asking a
-replica's own port, never a client coming through nginx (which does not route
-`/internal/` at all, and would add the header if it did).
+Every app also serves `GET /healthz` (liveness), `GET /readyz` (`readiness`) and
+`GET /internal/counters` (the process's `counters`, JSON). The counters are answered
+only to a peer on loopback that no proxy relayed (no `X-Forwarded-For`/`Forwarded`): an
+operator or a test on the host asking a replica's own port, never a client coming
+through nginx (which does not route `/internal/` at all, and would add the header if it
+did).
 
 Every REST route's input is bounded (`edge.InputBounds`: `max_body_bytes`, no NUL), and
 every 5xx it answers is logged with the request id (`edge.log_failure`), the 500 of an
@@ -49,9 +50,14 @@ from switchboard_core.http.edge import (
     current_mark,
     internal_error_body,
     log_failure,
+    logged_elsewhere,
     request_id,
 )
 from switchboard_core.http.single_headers import SINGLE_HEADERS, repeated_header
+from switchboard_core.readiness import AlwaysReady
+
+# The readiness of an app no host runs (tests): nothing to check.
+ALWAYS_READY = AlwaysReady()
 
 
 class OrjsonResponse(JSONResponse):
@@ -163,6 +169,14 @@ def create_app(
     @app.get("/healthz", include_in_schema=False)
     async def healthz() -> dict:
         return {"status": "ok"}
+
+    @app.get("/readyz", include_in_schema=False)
+    async def readyz(request: Request) -> OrjsonResponse:
+        # Answered from the last background check: a probe never waits on a database.
+        status, body = getattr(request.app.state, "readiness", ALWAYS_READY).body()
+        if status >= 500:
+            logged_elsewhere()  # an orchestrator asks every few seconds: no line each time
+        return OrjsonResponse(body, status_code=status)
 
     @app.get("/internal/counters", include_in_schema=False)
     async def counters(request: Request) -> OrjsonResponse:

@@ -85,6 +85,14 @@ def current_mark() -> RequestMark | None:
     return _current.get()
 
 
+def logged_elsewhere() -> None:
+    """The 5xx this request is about to answer is expected and logged where it arose (a
+    readiness probe's 503: readiness logs when a dependency goes and comes back), not here."""
+    mark = _current.get()
+    if mark is not None:
+        mark.logged = True
+
+
 def _inbound_id(headers) -> bytes | None:
     for name, value in headers:
         if name == REQUEST_ID_HEADER:
