@@ -464,8 +464,9 @@ def serve(
     accept_headers: tuple[str, ...] = (),
     oauth_client: str | None = None,
     token_lifetime_s: float = 3600.0,
+    host: str = "127.0.0.1",
 ) -> None:
-    """Serve the fixture server on 127.0.0.1:`port` until interrupted."""
+    """Serve the fixture server on `host`:`port` until interrupted."""
     app = build_app(
         name=name,
         stateless=stateless,
@@ -478,14 +479,14 @@ def serve(
         token_lifetime_s=token_lifetime_s,
     )
     # Open event streams (a gateway following this upstream) must not hold a stop back.
-    uvicorn.run(
-        app, host="127.0.0.1", port=port, log_level="warning", access_log=False, timeout_graceful_shutdown=1
-    )
+    uvicorn.run(app, host=host, port=port, log_level="warning", access_log=False, timeout_graceful_shutdown=1)
 
 
 def main(argv: list[str] | None = None) -> None:
     parser = argparse.ArgumentParser(description="Fixture upstream MCP server (Streamable HTTP at /mcp).")
     parser.add_argument("--port", type=int, required=True)
+    # In a container it must be reached from the others: 0.0.0.0 there.
+    parser.add_argument("--host", default="127.0.0.1", help="address to listen on (default 127.0.0.1)")
     parser.add_argument("--name", default="fixture", help="server name reported in serverInfo")
     parser.add_argument(
         "--stateless", action="store_true", help="stateless HTTP with JSON responses (for benchmarks)"
@@ -525,6 +526,7 @@ def main(argv: list[str] | None = None) -> None:
         accept_headers=tuple(args.accept_header),
         oauth_client=args.oauth_client,
         token_lifetime_s=args.token_lifetime,
+        host=args.host,
     )
 
 
