@@ -4,6 +4,9 @@
 # variables as those images (POSTGRES_*, PgBouncer's DB_* and friends).
 ARG BASE_IMAGE
 FROM ${BASE_IMAGE}
+# Unpinned: whatever bookworm has now, as the machine's own packages; a pin would break
+# at the next point release, and these images only stand in for tests.
+# hadolint ignore=DL3008
 RUN apt-get update -qq \
     && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends \
         postgresql-15 pgbouncer redis-server nginx libnginx-mod-http-brotli-filter curl \
