@@ -16,6 +16,7 @@ import os
 import secrets
 import shutil
 import subprocess
+import sys
 import tempfile
 from collections.abc import Iterator, Mapping
 from dataclasses import dataclass, field
@@ -74,8 +75,9 @@ def _fixture_requirements() -> str:
     """What switchboard_testing needs beyond the app image's packages, at the lock's versions."""
 
     def export(*args: str) -> set[str]:
-        uv = shutil.which("uv")
-        command = [uv] if uv else ["python3", "-m", "uv"]
+        # `uv run` names itself in UV; the scripts may run a uv that is not on PATH.
+        uv = os.environ.get("UV") or shutil.which("uv")
+        command = [uv] if uv else [sys.executable, "-m", "uv"]
         done = subprocess.run(
             [*command, "export", "--frozen", "--no-hashes", "--no-dev", "--no-emit-workspace"]
             + ["--no-header", "--no-annotate", *args],
