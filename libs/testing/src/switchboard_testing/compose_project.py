@@ -138,7 +138,7 @@ class ComposeProject:
         return f"http://127.0.0.1:{self.public_port}"
 
     def compose(self, *args: str, timeout_s: float = 60, check: bool = True) -> subprocess.CompletedProcess:
-        command = ["docker-compose", "--no-ansi", "-p", self.name]
+        command = ["docker-compose", "--ansi", "never", "-p", self.name]
         for path in self.files:
             command += ["-f", str(path)]
         done = subprocess.run(
