@@ -13,13 +13,14 @@ from __future__ import annotations
 import contextlib
 import hashlib
 import os
+import re
 import secrets
 import shutil
 import subprocess
 import sys
 import tempfile
 from collections.abc import Iterator, Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 
 from switchboard_testing import docker_images
@@ -31,7 +32,9 @@ COMPOSE_FILE = docker_images.REPO_ROOT / "deploy" / "compose" / "compose.yaml"
 OVERRIDE_FILE = FILES / "compose.test.yaml"
 INFRA_IMAGE = "switchboard-test-infra"
 UPSTREAM_IMAGE = "switchboard-test-upstream"
-UP_TIMEOUT_S = 240
+# Generous: on a loaded machine each service of the health-gated chain takes its time,
+# and the override bears slow health checks for minutes before calling one unhealthy.
+UP_TIMEOUT_S = 420
 DOWN_TIMEOUT_S = 120
 _LOCK = Path(tempfile.gettempdir()) / "switchboard-compose-images.lock"
 
@@ -66,9 +69,28 @@ def _ensure_upstream_image(images: docker_images.Images) -> str:
         "Dockerfile": (FILES / "upstream.Dockerfile").read_bytes(),
         "requirements.txt": _fixture_requirements().encode(),
     }
-    for path in sorted(package.rglob("*.py")):
-        files[f"switchboard_testing/{path.relative_to(package).as_posix()}"] = path.read_bytes()
+    for path in _modules_of("upstream_server", package):
+        files[f"switchboard_testing/{path.name}"] = path.read_bytes()
     return _ensure_built(UPSTREAM_IMAGE, files, {"BASE_IMAGE": images.base, "APP_IMAGE": images.app})
+
+
+_IMPORTED = re.compile(r"^\s*from switchboard_testing(?:\.(\w+))? import ([\w, ()]+)", re.MULTILINE)
+
+
+def _modules_of(module: str, package: Path) -> list[Path]:
+    """The package's modules `module` imports, itself and `__init__` included: only a change
+    to one of them makes a new upstream image."""
+    found: set[str] = set()
+    todo = ["__init__", module]
+    while todo:
+        name = todo.pop()
+        path = package / f"{name}.py"
+        if name in found or not path.is_file():
+            continue
+        found.add(name)
+        for submodule, names in _IMPORTED.findall(path.read_text()):
+            todo += [submodule] if submodule else [n.strip() for n in names.strip("()").split(",")]
+    return sorted(package / f"{name}.py" for name in found)
 
 
 def _fixture_requirements() -> str:
@@ -131,7 +153,6 @@ class ComposeProject:
     env: dict[str, str]
     public_port: int
     files: tuple[Path, ...] = (COMPOSE_FILE, OVERRIDE_FILE)
-    _ran: list[str] = field(default_factory=list)
 
     @property
     def url(self) -> str:
@@ -196,7 +217,7 @@ def compose_up(images: ComposeImages, *, prefix: str = "sbtest") -> Iterator[Com
 
 
 ADMIN_EMAIL = "admin@example.com"  # deploy/k8s/base/env/auth.env
-ADMIN_PASSWORD = "compose-test-" + "admin-password"
+ADMIN_PASSWORD = "compose-test-admin-password"
 
 
 def _secrets() -> str:
