@@ -104,7 +104,9 @@ async def _session_across_a_stopped_proxy(project: ComposeProject, token: str, s
                 method=response.request.method,
                 sent_session=response.request.headers.get("mcp-session-id"),
                 answered_session=response.headers.get("mcp-session-id"),
-                upstreams=tuple(a for a in response.headers.get("x-upstream", "").replace(" ", "").split(",") if a),
+                upstreams=tuple(
+                    a for a in response.headers.get("x-upstream", "").replace(" ", "").split(",") if a
+                ),
                 status=response.status_code,
             )
         )
