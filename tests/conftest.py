@@ -28,7 +28,7 @@ from switchboard_testing.auth_service import ADMIN_EMAIL, ADMIN_PASSWORD, Auth
 from switchboard_testing.internal import INTERNAL_TOKEN
 
 # Directories of whole stacks and gateway processes, slowest first.
-_SLOW_FIRST = ("tests/stack/", "tests/e2e/", "tests/fuzz/", "tests/conformance/")
+_SLOW_FIRST = ("tests/deploy/", "tests/stack/", "tests/e2e/", "tests/fuzz/", "tests/conformance/")
 
 
 def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:

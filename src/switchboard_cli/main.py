@@ -1,11 +1,11 @@
-"""Command line: `switchboard up | serve | migrate | stack | token | secrets | gateways | servers | tools | keys`."""
+"""Command line: `switchboard up | serve | migrate | stack | nginx-config | token | secrets | gateways | servers | tools | keys`."""
 
 from __future__ import annotations
 
 import argparse
 import sys
 
-from switchboard_cli import upstream_auth
+from switchboard_cli import nginx_config, upstream_auth
 from switchboard_cli.stack.cli import add_parser as add_stack_parser
 
 SERVICES = ("auth", "registry", "mcp-proxy", "metrics")
@@ -32,6 +32,7 @@ def _parser() -> argparse.ArgumentParser:
     )
     migrate.add_argument("--check", action="store_true", help="change nothing; exit 1 unless all are current")
     add_stack_parser(sub)
+    nginx_config.add_parser(sub)
 
     token = sub.add_parser("token", help="API tokens").add_subparsers(dest="action", required=True)
     create = token.add_parser("create", help="mint a bearer token for a user, straight from the auth store")
@@ -172,6 +173,8 @@ def main(argv: list[str] | None = None) -> int:
         from switchboard_cli.stack.cli import run as run_stack
 
         return run_stack(args)
+    if args.command == "nginx-config":
+        return nginx_config.run(args)
     if args.command == "migrate":
         from switchboard_cli.migrate import run
 

@@ -19,7 +19,7 @@ from switchboard_cli.stack.accounts import Account, hand_over
 from switchboard_cli.stack.errors import StackError, StackStartError
 from switchboard_cli.stack.processes import Child, Supervisor
 from switchboard_cli.stack.readiness import http_ok, wait_until
-from switchboard_cli.stack.topology import HOST, Topology
+from switchboard_cli.stack.topology import HOST, SERVICES, Topology
 
 TEMPLATE = Path(__file__).resolve().parents[3] / "deploy" / "nginx" / "switchboard.conf.template"
 MODULE_DIRS = (Path("/usr/lib/nginx/modules"), Path("/usr/share/nginx/modules"))
@@ -38,6 +38,8 @@ _TEMP_DIRS = ("client_body", "proxy", "fastcgi", "uwsgi", "scgi")
 # a refused connection on loopback costs nothing, and nginx tries the next replica.
 _HTTP_SERVER = "max_fails=1 fail_timeout=5s"
 _GRPC_SERVER = "max_fails=0"
+# The template's name for each service's upstreams.
+_UPSTREAM_KEYS = {"auth": "auth", "registry": "registry", "metrics": "metrics", "mcp-proxy": "proxy"}
 
 
 @dataclass(frozen=True)
@@ -89,28 +91,64 @@ def config(
 ) -> str:
     if not template.is_file():
         raise StackError(f"no nginx template at {template}: `switchboard stack` runs from a source checkout")
-    module = brotli_module(module_dirs)
+    backends = {
+        service: Backends(
+            http=[f"{HOST}:{r.http_port}" for r in topology.replicas[service]],
+            grpc=[f"{HOST}:{r.grpc_port}" for r in topology.replicas[service]],
+            grpc_listen=topology.grpc_addr(service),
+        )
+        for service in SERVICES
+    }
+    values = template_values(
+        listen=f"{HOST}:{topology.public_port}",
+        run_dir=run_dir,
+        backends=backends,
+        brotli=brotli_module(module_dirs),
+        limits=limits,
+        show_upstream=show_upstream,
+        worker_processes=worker_processes,
+    )
+    return render(template.read_text(), values)
+
+
+@dataclass(frozen=True)
+class Backends:
+    """One service as nginx sees it: its replicas' HTTP and gRPC addresses (`host:port`;
+    a host name stands for every address it resolves to when nginx starts), and where
+    nginx fronts its gRPC face."""
+
+    http: Sequence[str]
+    grpc: Sequence[str]
+    grpc_listen: str
+
+
+def template_values(
+    *,
+    listen: str,
+    run_dir: Path | str,
+    backends: Mapping[str, Backends],
+    brotli: Path | str | None,
+    limits: Limits = Limits(),
+    show_upstream: bool = False,
+    worker_processes: str = "auto",
+) -> dict[str, object]:
+    """Every placeholder of the template, for any deployment: `stack up` (loopback ports)
+    and `switchboard nginx-config` (Compose, Kubernetes: service names) alike."""
     values: dict[str, object] = {
-        "load_modules": f"load_module {module};" if module else "# brotli: module not installed",
-        "brotli": _BROTLI if module else "",
+        "load_modules": f"load_module {brotli};" if brotli else "# brotli: module not installed",
+        "brotli": _BROTLI if brotli else "",
         "worker_processes": worker_processes,
         "worker_connections": 4096,
         "run_dir": run_dir,
-        "listen": f"{HOST}:{topology.public_port}",
+        "listen": listen,
         "upstream_header_value": "$upstream_addr" if show_upstream else '""',
         **{k: v for k, v in vars(limits).items()},
     }
-    for service, key in (
-        ("auth", "auth"),
-        ("registry", "registry"),
-        ("metrics", "metrics"),
-        ("mcp-proxy", "proxy"),
-    ):
-        replicas = topology.replicas[service]
-        values[f"{key}_http_servers"] = _servers([r.http_port for r in replicas], _HTTP_SERVER)
-        values[f"{key}_grpc_servers"] = _servers([r.grpc_port for r in replicas], _GRPC_SERVER)
-        values[f"{key}_grpc_listen"] = topology.grpc_addr(service)
-    return render(template.read_text(), values)
+    for service, key in _UPSTREAM_KEYS.items():
+        values[f"{key}_http_servers"] = _servers(backends[service].http, _HTTP_SERVER)
+        values[f"{key}_grpc_servers"] = _servers(backends[service].grpc, _GRPC_SERVER)
+        values[f"{key}_grpc_listen"] = backends[service].grpc_listen
+    return values
 
 
 def write(run_dir: Path, text: str, account: Account | None) -> Path:
@@ -152,5 +190,5 @@ def _argv(nginx: str, conf: Path) -> list[str]:
     return [nginx, "-p", str(conf.parent), "-c", str(conf), "-e", "stderr"]
 
 
-def _servers(ports: Sequence[int], parameters: str) -> str:
-    return "\n".join(f"        server {HOST}:{port} {parameters};" for port in ports)
+def _servers(addresses: Sequence[str], parameters: str) -> str:
+    return "\n".join(f"        server {address} {parameters};" for address in addresses)

@@ -13,6 +13,10 @@ Fixtures:
 - `stack` (per module; options from the `stack_options` fixture): `switchboard stack up`,
   the distributed shape behind nginx (switchboard_testing.stack);
 - `redis_server`: a private Redis on a free port (switchboard_testing.redis_server).
+- `switchboard_images` (session): the Switchboard image (`deploy/docker/Dockerfile`) built
+  on a Debian base made with debootstrap, each built at most once per run and reused
+  while its inputs are unchanged (switchboard_testing.docker_images); `.app` is the tag.
+  Cold, it takes minutes: a test using it raises its timeout (`pytest.mark.timeout(900)`).
 
 Settings made in a test carry the test deployment's internal gRPC token
 (switchboard_testing.internal), as every service of a deployment would.
@@ -204,3 +208,19 @@ def redis_server():
         pytest.skip("redis-server is not installed: apt-get install redis-server")
     with start_redis() as running:
         yield running
+
+
+# --- containers: the image built from deploy/docker/Dockerfile -------------------------
+
+
+@pytest.fixture(scope="session")
+def switchboard_images():
+    """The base and the Switchboard image, as `docker_images.Images` (`.app`, `.base`)."""
+    from switchboard_testing.docker_images import docker_problem, ensure_images
+
+    if problem := docker_problem():
+        pytest.skip(problem)
+    try:
+        return ensure_images()
+    except MissingBinary as exc:
+        pytest.skip(str(exc))

@@ -29,14 +29,15 @@ class UpstreamProcess:
     process: subprocess.Popen[bytes]
     log: IO[bytes] = field(repr=False)
     sse: bool = False
+    host: str = "127.0.0.1"
 
     @property
     def base_url(self) -> str:
-        return f"http://127.0.0.1:{self.port}"
+        return f"http://{self.host}:{self.port}"
 
     @property
     def url(self) -> str:
-        """The MCP endpoint: `http://127.0.0.1:PORT/mcp`, or `.../sse` for a legacy SSE upstream."""
+        """The MCP endpoint: `http://HOST:PORT/mcp`, or `.../sse` for a legacy SSE upstream."""
         return f"{self.base_url}/sse" if self.sse else f"{self.base_url}/mcp"
 
     def output(self) -> str:
@@ -74,21 +75,24 @@ def start_upstream(
     accept_headers: tuple[str, ...] = (),
     oauth_client: str | None = None,
     token_lifetime_s: float | None = None,
+    host: str = "127.0.0.1",
 ) -> Iterator[UpstreamProcess]:
     """Run a fixture upstream on a free port (`sse`: over the legacy HTTP+SSE transport;
     `modern_only`: the stateless revision 2026-07-28 alone); yield it once it answers;
     stop it on exit. `port` fixes the port, e.g. to start an upstream again where a
     stopped one was; `page_size` pages its tools/list. `accept_headers` ("name: value")
-    and `oauth_client` ("id:secret") make it require credentials (`upstream_gate`)."""
+    and `oauth_client` ("id:secret") make it require credentials (`upstream_gate`).
+    `host` is the address it listens on (loopback unless containers must reach it)."""
     flags = [
         *(["--modern-only"] if modern_only else []),
         *(["--page-size", str(page_size)] if page_size else []),
         *(f for header in accept_headers for f in ("--accept-header", header)),
         *(["--oauth-client", oauth_client] if oauth_client else []),
         *(["--token-lifetime", str(token_lifetime_s)] if token_lifetime_s is not None else []),
+        *(["--host", host] if host != "127.0.0.1" else []),
     ]
     upstream = _spawn_until_ready(
-        name=name, stateless=stateless, extra_tools=extra_tools, sse=sse, port=port, flags=flags
+        name=name, stateless=stateless, extra_tools=extra_tools, sse=sse, port=port, flags=flags, host=host
     )
     try:
         yield upstream
@@ -98,12 +102,25 @@ def start_upstream(
 
 
 def _spawn_until_ready(
-    *, name: str, stateless: bool, extra_tools: int, sse: bool, port: int | None, flags: list[str]
+    *,
+    name: str,
+    stateless: bool,
+    extra_tools: int,
+    sse: bool,
+    port: int | None,
+    flags: list[str],
+    host: str = "127.0.0.1",
 ) -> UpstreamProcess:
     # A free port is only free when we look; a child that lost the race exits, and we retry.
     for attempt in range(1, _START_ATTEMPTS + 1):
         upstream = _spawn(
-            name=name, stateless=stateless, extra_tools=extra_tools, sse=sse, port=port, flags=flags
+            name=name,
+            stateless=stateless,
+            extra_tools=extra_tools,
+            sse=sse,
+            port=port,
+            flags=flags,
+            host=host,
         )
         try:
             wait_until_http_ok(
@@ -125,7 +142,14 @@ def _spawn_until_ready(
 
 
 def _spawn(
-    *, name: str, stateless: bool, extra_tools: int, sse: bool, port: int | None, flags: list[str]
+    *,
+    name: str,
+    stateless: bool,
+    extra_tools: int,
+    sse: bool,
+    port: int | None,
+    flags: list[str],
+    host: str = "127.0.0.1",
 ) -> UpstreamProcess:
     port = port or free_port()
     command = [
@@ -152,4 +176,4 @@ def _spawn(
     process = subprocess.Popen(
         command, stdin=subprocess.DEVNULL, stdout=log, stderr=subprocess.STDOUT, env=env
     )
-    return UpstreamProcess(name=name, port=port, process=process, log=log, sse=sse)
+    return UpstreamProcess(name=name, port=port, process=process, log=log, sse=sse, host=host)

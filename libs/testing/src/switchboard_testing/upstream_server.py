@@ -434,17 +434,21 @@ def build_app(
     accept_headers: tuple[str, ...] = (),
     oauth_client: str | None = None,
     token_lifetime_s: float = 3600.0,
+    host: str = "127.0.0.1",
 ) -> ASGIApp:
-    """The ASGI app serving the fixture server at `/mcp` (or legacy SSE at `/sse`), and `/healthz`."""
+    """The ASGI app serving the fixture server at `/mcp` (or legacy SSE at `/sse`), and `/healthz`.
+
+    `host` is where it listens: on loopback the SDK accepts only loopback Host headers
+    (DNS-rebinding protection); elsewhere (a container bridge) it accepts any."""
     server = build_server(name=name, extra_tools=extra_tools, page_size=page_size)
     if sse:
-        app: ASGIApp = server.sse_app(host="127.0.0.1")
+        app: ASGIApp = server.sse_app(host=host)
     else:
         http: Starlette = server.streamable_http_app(
             streamable_http_path="/mcp",
             stateless_http=stateless,
             json_response=stateless,
-            host="127.0.0.1",
+            host=host,
         )
         app = _ModernOnly(http) if modern_only else _SessionLedger(http)
     return CredentialGate(
@@ -464,8 +468,9 @@ def serve(
     accept_headers: tuple[str, ...] = (),
     oauth_client: str | None = None,
     token_lifetime_s: float = 3600.0,
+    host: str = "127.0.0.1",
 ) -> None:
-    """Serve the fixture server on 127.0.0.1:`port` until interrupted."""
+    """Serve the fixture server on `host`:`port` until interrupted."""
     app = build_app(
         name=name,
         stateless=stateless,
@@ -476,16 +481,18 @@ def serve(
         accept_headers=accept_headers,
         oauth_client=oauth_client,
         token_lifetime_s=token_lifetime_s,
+        host=host,
     )
     # Open event streams (a gateway following this upstream) must not hold a stop back.
-    uvicorn.run(
-        app, host="127.0.0.1", port=port, log_level="warning", access_log=False, timeout_graceful_shutdown=1
-    )
+    uvicorn.run(app, host=host, port=port, log_level="warning", access_log=False, timeout_graceful_shutdown=1)
 
 
 def main(argv: list[str] | None = None) -> None:
     parser = argparse.ArgumentParser(description="Fixture upstream MCP server (Streamable HTTP at /mcp).")
     parser.add_argument("--port", type=int, required=True)
+    parser.add_argument(
+        "--host", default="127.0.0.1", help="address to listen on (a container bridge's, for containers)"
+    )
     parser.add_argument("--name", default="fixture", help="server name reported in serverInfo")
     parser.add_argument(
         "--stateless", action="store_true", help="stateless HTTP with JSON responses (for benchmarks)"
@@ -525,6 +532,7 @@ def main(argv: list[str] | None = None) -> None:
         accept_headers=tuple(args.accept_header),
         oauth_client=args.oauth_client,
         token_lifetime_s=args.token_lifetime,
+        host=args.host,
     )
 
 
