@@ -1,18 +1,24 @@
 """The image of deploy/docker/Dockerfile, built on a debootstrap Debian base and run for
 real: embedded `switchboard up` on a read-only root, its health check, a tools/call
-through it to an upstream on the host, and one role (`serve registry`) on its own."""
+through it to an upstream on the host, and one role (`serve registry`) on its own.
+
+Every test needing the image is in this one file: with `--dist loadfile` one worker
+waits for a cold build while the other runs other files."""
 
 from __future__ import annotations
 
 import json
+import os
 import subprocess
+import uuid
 from collections.abc import Iterator
+from pathlib import Path
 
 import httpx
 import pytest
 from switchboard_testing.admin_api import create_server, register
 from switchboard_testing.docker_containers import Container, bridge_gateway, run_container
-from switchboard_testing.docker_images import Images
+from switchboard_testing.docker_images import LABEL, REPO_ROOT, Images, context_files
 from switchboard_testing.mcp_http import McpHttp
 from switchboard_testing.readiness import eventually, wait_until_http_ok
 from switchboard_testing.upstream_process import UpstreamProcess, start_upstream
@@ -122,6 +128,33 @@ def test_one_role_serves_alone_and_stops_cleanly_on_docker_stop(switchboard_imag
 def test_the_runtime_stage_adds_only_the_virtual_environment_to_its_base(switchboard_images: Images) -> None:
     added = size(switchboard_images.app) - size(switchboard_images.base)
     assert 0 < added < MAX_ADDED_BYTES, f"{added / 2**20:.0f} MB over the base"
+
+
+def test_the_image_hash_covers_exactly_the_files_docker_build_sends(switchboard_images: Images) -> None:
+    tag = f"switchboard-context-probe:{uuid.uuid4().hex[:12]}"
+    probe = f"FROM {switchboard_images.base}\nCOPY . /context\n"
+    try:
+        subprocess.run(
+            ["docker", "build", "--quiet", "--label", f"{LABEL}=probe", "--tag", tag, "--file", "-", "."],
+            input=probe,
+            cwd=REPO_ROOT,
+            env={**os.environ, "DOCKER_BUILDKIT": "0"},
+            capture_output=True,
+            text=True,
+            check=True,
+            timeout=120,
+        )
+        listed = subprocess.run(
+            ["docker", "run", "--rm", tag, "find", "/context", "-type", "f"],
+            capture_output=True,
+            text=True,
+            check=True,
+            timeout=60,
+        ).stdout.split()
+    finally:
+        subprocess.run(["docker", "rmi", "--force", tag], capture_output=True, timeout=60)
+    copied = {Path(line).relative_to("/context").as_posix() for line in listed}
+    assert copied == {path.as_posix() for path in context_files()}
 
 
 def size(tag: str) -> int:
