@@ -73,6 +73,11 @@ def docker_problem() -> str | None:
 def ensure_images(root: Path = REPO_ROOT) -> Images:
     """The base and the Switchboard image, built now unless an image with the tag their
     inputs give exists already. Takes minutes when cold: callers allow for it."""
+    base = f"{BASE_IMAGE}:{_base_hash()}"
+    wanted = Images(base=base, app=f"{IMAGE}:test-{app_hash(base, root)}")
+    # Built already: no need to queue behind another checkout's build on this daemon.
+    if _image_exists(wanted.base) and _image_exists(wanted.app):
+        return wanted
     with _exclusive(_LOCK):
         base = ensure_base_image()
         return Images(base=base, app=ensure_app_image(base, root))
