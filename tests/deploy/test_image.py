@@ -1,18 +1,26 @@
 """The image of deploy/docker/Dockerfile, built on a debootstrap Debian base and run for
 real: embedded `switchboard up` on a read-only root, its health check, a tools/call
-through it to an upstream on the host, and one role (`serve registry`) on its own."""
+through it to an upstream on the host, and one role (`serve registry`) on its own.
+
+Every test needing the image is in this one file: with `--dist loadfile` one worker
+waits for a cold build while the other runs other files."""
 
 from __future__ import annotations
 
 import json
+import os
 import subprocess
+import uuid
 from collections.abc import Iterator
+from pathlib import Path
 
+import grpc
 import httpx
 import pytest
+from grpc_health.v1 import health_pb2, health_pb2_grpc
 from switchboard_testing.admin_api import create_server, register
 from switchboard_testing.docker_containers import Container, bridge_gateway, run_container
-from switchboard_testing.docker_images import Images
+from switchboard_testing.docker_images import LABEL, REPO_ROOT, Images, context_files
 from switchboard_testing.mcp_http import McpHttp
 from switchboard_testing.readiness import eventually, wait_until_http_ok
 from switchboard_testing.upstream_process import UpstreamProcess, start_upstream
@@ -24,7 +32,14 @@ pytestmark = pytest.mark.timeout(900)
 UID = 10001
 DATA_DIR = "/var/lib/switchboard"
 ADMIN_EMAIL = "admin@example.com"
-READ_ONLY = ("--read-only", f"--tmpfs={DATA_DIR}:uid={UID},gid={UID},mode=0700")
+# As a restricted Kubernetes securityContext runs it: read-only root, the data directory
+# the only writable path, every capability dropped, no privilege escalation.
+RESTRICTED = (
+    "--read-only",
+    f"--tmpfs={DATA_DIR}:uid={UID},gid={UID},mode=0700",
+    "--cap-drop=ALL",
+    "--security-opt=no-new-privileges",
+)
 # The image's own interval is 10 s; a second here, so the test waits on the check, not the clock.
 FAST_HEALTHCHECK = ("--health-interval=1s", "--health-start-period=60s")
 # The image adds its virtual environment to the base: about 150 MB now. A jump past this
@@ -50,7 +65,7 @@ def gateway(switchboard_images: Images, host_upstream: UpstreamProcess) -> Itera
         "SWITCHBOARD_OUTBOUND_ALLOW": host_upstream.host,
     }
     with run_container(
-        switchboard_images.app, env=env, publish=[8000], options=[*READ_ONLY, *FAST_HEALTHCHECK]
+        switchboard_images.app, env=env, publish=[8000, 50051], options=[*RESTRICTED, *FAST_HEALTHCHECK]
     ) as container:
         try:
             wait_until_http_ok(f"http://{container.published(8000)}/healthz", timeout_s=STARTUP_S)
@@ -75,6 +90,19 @@ def test_embedded_gateway_in_the_image_answers_healthz(base_url: str) -> None:
     assert answer.json() == {"status": "ok"}
 
 
+def test_every_service_reports_serving_over_grpc_on_50051(gateway: Container) -> None:
+    with grpc.insecure_channel(gateway.published(50051)) as channel:
+        stub = health_pb2_grpc.HealthStub(channel)
+        for service in (
+            "switchboard.auth.v1.AuthService",
+            "switchboard.registry.v1.RegistryService",
+            "switchboard.metrics.v1.MetricsService",
+            "switchboard.proxy.v1.ProxyService",
+        ):
+            reply = stub.Check(health_pb2.HealthCheckRequest(service=service), timeout=10)
+            assert reply.status == health_pb2.HealthCheckResponse.SERVING, service
+
+
 def test_a_tools_call_through_the_container_reaches_an_upstream_on_the_host(
     base_url: str, admin_token: str, host_upstream: UpstreamProcess
 ) -> None:
@@ -93,7 +121,8 @@ def test_a_tools_call_through_the_container_reaches_an_upstream_on_the_host(
 
 def test_the_gateway_runs_as_a_fixed_non_root_uid_on_a_read_only_root(gateway: Container) -> None:
     assert gateway.exec("id", "-u").stdout.strip() == str(UID)
-    assert gateway.inspect()["HostConfig"]["ReadonlyRootfs"] is True
+    host_config = gateway.inspect()["HostConfig"]
+    assert host_config["ReadonlyRootfs"] is True and host_config["CapDrop"] == ["ALL"]
     for elsewhere in ("/opt/switchboard/written", "/tmp/written", "/written"):
         refused = gateway.exec("touch", elsewhere, check=False)
         assert refused.returncode != 0 and "Read-only file system" in refused.stderr, elsewhere
@@ -107,7 +136,7 @@ def test_the_image_health_check_turns_healthy(gateway: Container) -> None:
 
 def test_one_role_serves_alone_and_stops_cleanly_on_docker_stop(switchboard_images: Images) -> None:
     with run_container(
-        switchboard_images.app, ["serve", "registry"], publish=[8000], options=READ_ONLY
+        switchboard_images.app, ["serve", "registry"], publish=[8000], options=RESTRICTED
     ) as registry:
         wait_until_http_ok(f"http://{registry.published(8000)}/healthz", timeout_s=STARTUP_S)
         # SIGTERM, as Kubernetes sends it: the process is PID 1, which the kernel spares
@@ -122,6 +151,33 @@ def test_one_role_serves_alone_and_stops_cleanly_on_docker_stop(switchboard_imag
 def test_the_runtime_stage_adds_only_the_virtual_environment_to_its_base(switchboard_images: Images) -> None:
     added = size(switchboard_images.app) - size(switchboard_images.base)
     assert 0 < added < MAX_ADDED_BYTES, f"{added / 2**20:.0f} MB over the base"
+
+
+def test_the_image_hash_covers_exactly_the_files_docker_build_sends(switchboard_images: Images) -> None:
+    tag = f"switchboard-context-probe:{uuid.uuid4().hex[:12]}"
+    probe = f"FROM {switchboard_images.base}\nCOPY . /context\n"
+    try:
+        subprocess.run(
+            ["docker", "build", "--quiet", "--label", f"{LABEL}=probe", "--tag", tag, "--file", "-", "."],
+            input=probe,
+            cwd=REPO_ROOT,
+            env={**os.environ, "DOCKER_BUILDKIT": "0"},
+            capture_output=True,
+            text=True,
+            check=True,
+            timeout=120,
+        )
+        listed = subprocess.run(
+            ["docker", "run", "--rm", tag, "find", "/context", "-type", "f"],
+            capture_output=True,
+            text=True,
+            check=True,
+            timeout=60,
+        ).stdout.split()
+    finally:
+        subprocess.run(["docker", "rmi", "--force", tag], capture_output=True, timeout=60)
+    copied = {Path(line).relative_to("/context").as_posix() for line in listed}
+    assert copied == {path.as_posix() for path in context_files()}
 
 
 def size(tag: str) -> int:

@@ -49,7 +49,7 @@ BASE_ENV = {
 LABEL = "org.switchboard.test-image"
 BASE_TIMEOUT_S = 600
 BUILD_TIMEOUT_S = 900
-_LOCK = Path(tempfile.gettempdir()) / "switchboard-docker-images.lock"
+BUILD_LOCK = Path(tempfile.gettempdir()) / "switchboard-docker-images.lock"
 
 
 @dataclass(frozen=True)
@@ -70,10 +70,15 @@ def docker_problem() -> str | None:
     return None
 
 
-def ensure_images(root: Path = REPO_ROOT) -> Images:
+def ensure_images(root: Path = REPO_ROOT, *, lock: Path = BUILD_LOCK) -> Images:
     """The base and the Switchboard image, built now unless an image with the tag their
     inputs give exists already. Takes minutes when cold: callers allow for it."""
-    with _exclusive(_LOCK):
+    base = f"{BASE_IMAGE}:{_base_hash()}"
+    wanted = Images(base=base, app=f"{IMAGE}:test-{app_hash(base, root)}")
+    # Built already: no need to queue behind another checkout's build on this daemon.
+    if _image_exists(wanted.base) and _image_exists(wanted.app):
+        return wanted
+    with _exclusive(lock):
         base = ensure_base_image()
         return Images(base=base, app=ensure_app_image(base, root))
 
