@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import signal
 import sys
 
 from switchboard_cli import nginx_config, upstream_auth
@@ -155,7 +156,15 @@ def _migrated_service(value: str) -> str:
 _WRITES_DATA = frozenset({"up", "serve", "migrate", "token", "secrets"})
 
 
+def _stop_while_starting(signum: int, _frame: object) -> None:
+    # Until the event loop installs its own handler: as a container's PID 1 a signal with
+    # no handler is ignored by the kernel, so a SIGTERM during start-up (imports,
+    # migrations) was lost and `docker stop` / Kubernetes waited out the grace and killed.
+    raise SystemExit(128 + signum)
+
+
 def main(argv: list[str] | None = None) -> int:
+    signal.signal(signal.SIGTERM, _stop_while_starting)
     args = _parser().parse_args(argv)
     if args.command in _WRITES_DATA:
         from switchboard_core.security.private_files import owner_only

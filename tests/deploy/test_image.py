@@ -148,6 +148,30 @@ def test_one_role_serves_alone_and_stops_cleanly_on_docker_stop(switchboard_imag
         assert "Switchboard stopped." in log
 
 
+def test_a_stop_during_start_up_ends_the_container_at_once_not_at_the_grace(
+    switchboard_images: Images,
+) -> None:
+    with run_container(
+        switchboard_images.app, ["serve", "registry"], publish=[8000], options=RESTRICTED
+    ) as registry:
+        # PID 1 handles SIGTERM from the CLI's first line (bit 15 of the caught-signals
+        # mask): stop it as soon as that is so, while it is still importing and migrating.
+        def handles_sigterm() -> bool:
+            status = registry.exec("cat", "/proc/1/status", check=False).stdout
+            caught = next(
+                (line.split()[1] for line in status.splitlines() if line.startswith("SigCgt:")), "0"
+            )
+            return bool(int(caught, 16) & (1 << 14))
+
+        eventually(handles_sigterm, timeout_s=STARTUP_S, what="PID 1 handling SIGTERM")
+        stopped = subprocess.run(["docker", "stop", "--time", "60", registry.id], check=True, timeout=90)
+        assert stopped.returncode == 0
+        state = registry.inspect()["State"]
+        # 143: ended by SIGTERM while starting; 0: it had finished starting and drained.
+        # Never 137: killed when the grace ran out, the signal ignored.
+        assert state["ExitCode"] in (0, 143), registry.logs()
+
+
 def test_the_runtime_stage_adds_only_the_virtual_environment_to_its_base(switchboard_images: Images) -> None:
     added = size(switchboard_images.app) - size(switchboard_images.base)
     assert 0 < added < MAX_ADDED_BYTES, f"{added / 2**20:.0f} MB over the base"
