@@ -130,6 +130,8 @@ def main(argv: list[str] | None = None) -> int:
     if shutil.which("valgrind") is None or shutil.which("callgrind_control") is None:
         print("valgrind is not installed: apt-get install valgrind", file=sys.stderr)
         return 2
+    # The gateway is started here, not with `start_gateway`: an A/B runs this file against
+    # older checkouts, whose testing helpers cannot put a program in front of it.
     with start_upstream() as upstream, tempfile.TemporaryDirectory(prefix="switchboard-cg-") as tmp:
         http_port, grpc_port = free_port(), free_port()
         env = {k: v for k, v in os.environ.items() if not k.startswith(("SWITCHBOARD_", "OTEL_"))} | {
