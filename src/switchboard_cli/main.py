@@ -5,6 +5,7 @@ from __future__ import annotations
 import argparse
 import signal
 import sys
+import threading
 
 from switchboard_cli import nginx_config, upstream_auth
 from switchboard_cli.stack.cli import add_parser as add_stack_parser
@@ -164,7 +165,8 @@ def _stop_while_starting(signum: int, _frame: object) -> None:
 
 
 def main(argv: list[str] | None = None) -> int:
-    signal.signal(signal.SIGTERM, _stop_while_starting)
+    if threading.current_thread() is threading.main_thread():  # (tests call main in threads)
+        signal.signal(signal.SIGTERM, _stop_while_starting)
     args = _parser().parse_args(argv)
     if args.command in _WRITES_DATA:
         from switchboard_core.security.private_files import owner_only
