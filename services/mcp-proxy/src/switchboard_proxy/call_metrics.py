@@ -30,8 +30,8 @@ ALL_SERVERS = "all"
 OK, TOOL_ERROR, ERROR, TIMEOUT, UNAVAILABLE = "ok", "tool_error", "error", "timeout", "unavailable"
 
 # The upstream library tells an HTTP status it could not use only in its message
-# ("answered HTTP 502"); matching it here keeps that library's error tree as it is.
-_HTTP_STATUS = re.compile(r"\bHTTP \d{3}\b")
+# ("answered HTTP 502", a 4xx or 5xx); matching it here keeps that library's error tree as it is.
+_HTTP_STATUS = re.compile(r"\bHTTP [45]\d\d\b")
 
 
 def outcome_of(final: dict | None) -> str:
