@@ -3,11 +3,11 @@
 from __future__ import annotations
 
 import asyncio
-import logging
 import sys
 
 from pydantic import ValidationError
 from switchboard_core import telemetry
+from switchboard_core.logs import configure_logging
 from switchboard_core.security.private_files import tighten_data_dir
 from switchboard_core.security.sealing import SealError
 from switchboard_core.service import Host
@@ -23,10 +23,12 @@ def run(names: list[str]) -> int:
     except (ValidationError, MissingInternalToken) as exc:
         print(f"switchboard: {_settings_problem(exc)}", file=sys.stderr, flush=True)
         return 2
-    logging.basicConfig(
-        level=settings.log_level.upper(),
-        format="%(asctime)s %(levelname)s %(name)s: %(message)s",
-        stream=sys.stderr,
+    configure_logging(
+        level=settings.log_level,
+        log_format=settings.log_format,
+        service=",".join(names),
+        replica=settings.replica,
+        access_log=settings.access_log,
     )
     tighten_data_dir(settings.data_dir)
     if "auth" in names:

@@ -32,6 +32,7 @@ from switchboard_core.grpc.server import ConnectionLimits, set_serving, set_serv
 from switchboard_core.http.app import RawRoutesFirst, create_app
 from switchboard_core.http.edge import RequestIds
 from switchboard_core.http.forwarded import ProxyTrust
+from switchboard_core.logs.access import AccessLog
 from switchboard_core.principals import PrincipalCache
 from switchboard_core.rate_limits import RateLimiter, rate_limiter_from
 from switchboard_core.readiness import Need, Readiness
@@ -162,8 +163,11 @@ class Host:
             app.state.trust = ProxyTrust(self.settings.trusted_proxies)
             app.state.runtime = self.runtime
             app.state.readiness = readiness
+            served = RawRoutesFirst(app, raw_routes)
+            if self.settings.access_log:  # off: not in the chain at all
+                served = AccessLog(served, trust=app.state.trust)
             self.http = GranianServer(
-                RequestIds(RawRoutesFirst(app, raw_routes)),
+                RequestIds(served),
                 address=self.settings.http_host,
                 port=self.settings.http_port,
                 interface=Interfaces.ASGINL,
