@@ -32,7 +32,7 @@ from switchboard_core.grpc.server import ConnectionLimits, set_serving, set_serv
 from switchboard_core.http.app import RawRoutesFirst, create_app
 from switchboard_core.http.edge import RequestIds
 from switchboard_core.http.forwarded import ProxyTrust
-from switchboard_core.logs.access import AccessLog
+from switchboard_core.logs.access import with_access_log
 from switchboard_core.principals import PrincipalCache
 from switchboard_core.rate_limits import RateLimiter, rate_limiter_from
 from switchboard_core.readiness import Need, Readiness
@@ -163,9 +163,9 @@ class Host:
             app.state.trust = ProxyTrust(self.settings.trusted_proxies)
             app.state.runtime = self.runtime
             app.state.readiness = readiness
-            served = RawRoutesFirst(app, raw_routes)
-            if self.settings.access_log:  # off: not in the chain at all
-                served = AccessLog(served, trust=app.state.trust)
+            served = with_access_log(
+                RawRoutesFirst(app, raw_routes), enabled=self.settings.access_log, trust=app.state.trust
+            )
             self.http = GranianServer(
                 RequestIds(served),
                 address=self.settings.http_host,

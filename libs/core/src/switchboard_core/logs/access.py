@@ -22,6 +22,11 @@ _FORWARDED_FOR = b"x-forwarded-for"
 _MAX_PATH = 200
 
 
+def with_access_log(app, *, enabled: bool, trust: ProxyTrust):
+    """`app` logged by `AccessLog` when the log is on, else `app` itself: nothing in between."""
+    return AccessLog(app, trust=trust) if enabled else app
+
+
 class AccessLog:
     def __init__(self, app, *, trust: ProxyTrust) -> None:
         self.app = app
