@@ -39,7 +39,9 @@ def restore_root() -> Iterator[None]:
 
 def _json_log(level: str = "info") -> io.StringIO:
     stream = io.StringIO()
-    configure_logging(level=level, log_format="json", service="auth,registry", replica="auth-2", stream=stream)
+    configure_logging(
+        level=level, log_format="json", service="auth,registry", replica="auth-2", stream=stream
+    )
     return stream
 
 

@@ -7,4 +7,12 @@ from switchboard_core.logs.formats import JsonFormatter, TextFormatter
 from switchboard_core.logs.redaction import redact
 from switchboard_core.logs.setup import configure_logging, replica_name
 
-__all__ = ["AccessLog", "JsonFormatter", "TextFormatter", "configure_logging", "redact", "replica_name", "with_access_log"]
+__all__ = [
+    "AccessLog",
+    "JsonFormatter",
+    "TextFormatter",
+    "configure_logging",
+    "redact",
+    "replica_name",
+    "with_access_log",
+]
