@@ -15,7 +15,7 @@ from opentelemetry.sdk.trace import TracerProvider
 from switchboard_core.http.app import RawRoutesFirst, create_app
 from switchboard_core.http.edge import RequestIds
 from switchboard_core.logs import configure_logging
-from switchboard_core.logs.setup import chosen_format, replica_name
+from switchboard_core.logs.setup import AT_LEAST_INFO, chosen_format, replica_name
 
 REQUIRED = {"time", "level", "service", "replica", "logger", "message", "request_id", "trace_id", "span_id"}
 
@@ -35,6 +35,8 @@ def restore_root() -> Iterator[None]:
     for handler in handlers:
         root.addHandler(handler)
     root.setLevel(level)
+    for name in AT_LEAST_INFO:
+        logging.getLogger(name).setLevel(logging.NOTSET)
 
 
 def _json_log(level: str = "info") -> io.StringIO:
@@ -145,3 +147,10 @@ def test_a_secret_in_a_message_or_a_traceback_is_masked(restore_root) -> None:
     text = stream.getvalue()
     assert jwt not in text and "hunter2-hunter2" not in text
     assert "[redacted]" in _events(stream)[0]["message"]
+
+
+def test_at_debug_the_database_driver_still_does_not_quote_statement_parameters(restore_root) -> None:
+    stream = _json_log(level="debug")
+    logging.getLogger("aiosqlite").debug("executing INSERT INTO users VALUES ('$argon2id$v=19$...')")
+    logging.getLogger("switchboard_auth").debug("our own debug line")
+    assert [e["logger"] for e in _events(stream)] == ["switchboard_auth"]

@@ -7,8 +7,10 @@ from __future__ import annotations
 
 import base64
 import contextlib
+import sqlite3
 from collections.abc import Iterator
 from dataclasses import dataclass, field
+from pathlib import Path
 
 import httpx
 import orjson
@@ -167,7 +169,25 @@ def flow() -> Iterator[Flow]:
         flow.secrets |= {value.removeprefix("Bearer ") for value in issued}
         assert gateway.stop() == 0
         flow.lines = gateway.stderr_lines()
+        flow.secrets |= _stored_secrets(gateway.data_dir)
     yield flow
+
+
+def _stored_secrets(data_dir: Path) -> set[str]:
+    """What the gateway keeps of its secrets: password hashes, sealed signing keys and
+    upstream credentials, and the key sealing them. None of it belongs in a log line."""
+    found = set()
+    for database, query in [
+        ("auth.db", "SELECT password_hash FROM users"),
+        ("auth.db", "SELECT private_key_pem FROM signing_keys"),
+        ("registry.db", "SELECT auth_sealed FROM gateways WHERE auth_sealed IS NOT NULL"),
+    ]:
+        with contextlib.closing(sqlite3.connect(data_dir / database)) as db:
+            found |= {row[0] for row in db.execute(query)}
+    keys = (data_dir / "secret.keys").read_text().split()
+    found |= {entry.partition(":")[2] for entry in keys}
+    assert len(found) >= 2 + 1 + 4 + 1, found
+    return found
 
 
 def _events(flow: Flow) -> list[dict]:

@@ -18,6 +18,10 @@ from typing import TextIO
 from switchboard_core.logs.formats import JsonFormatter, TextFormatter
 
 ACCESS_LOGGER = "switchboard.access"
+# Libraries whose DEBUG lines quote what the gateway stores or sends (aiosqlite: every
+# statement with its parameters, password hashes and sealed credentials among them;
+# hpack: every header decoded): never below INFO, whatever the level asked.
+AT_LEAST_INFO = ("aiosqlite", "hpack")
 
 
 def replica_name(configured: str = "") -> str:
@@ -53,6 +57,8 @@ def configure_logging(
         root.removeHandler(old)
     root.addHandler(handler)
     root.setLevel(level.upper())
+    for name in AT_LEAST_INFO:
+        logging.getLogger(name).setLevel(max(root.level, logging.INFO))
     if access_log:
         logging.getLogger(ACCESS_LOGGER).setLevel(logging.INFO)
     return handler
