@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import logging
 import sys
 
 from pydantic import ValidationError
@@ -14,6 +15,8 @@ from switchboard_core.service import Host
 from switchboard_core.settings import MissingInternalToken, ServiceSettings
 
 from switchboard_cli.catalog import BUILDERS
+
+logger = logging.getLogger(__name__)
 
 
 def run(names: list[str]) -> int:
@@ -48,7 +51,10 @@ def run(names: list[str]) -> int:
         pass
     finally:
         telemetry.shutdown(provider)
-    print("Switchboard stopped.", flush=True)
+    if len(names) > 1:
+        print("Switchboard stopped.", flush=True)
+    else:  # one service: a container's or the stack's, whose output is the JSON log
+        logger.info("Switchboard stopped.")
     return 0
 
 
@@ -94,9 +100,11 @@ Press Ctrl-C to stop.
 
 
 def _one_line(host: Host) -> None:
+    """A log line, not a print: one service runs in a container or the stack, where every
+    line of the output should be a JSON event."""
     names = ", ".join(s.name for s in host.services)
-    print(
-        f"Switchboard {names} serving HTTP on {_base_url(host)} and gRPC on port {host.grpc_port}", flush=True
+    logger.info(
+        "Switchboard %s serving HTTP on %s and gRPC on port %d", names, _base_url(host), host.grpc_port
     )
 
 

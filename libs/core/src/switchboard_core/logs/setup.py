@@ -61,4 +61,6 @@ def configure_logging(
         logging.getLogger(name).setLevel(max(root.level, logging.INFO))
     if access_log:
         logging.getLogger(ACCESS_LOGGER).setLevel(logging.INFO)
+    # A Python warning is one more event of the log, not a stray line of text in it.
+    logging.captureWarnings(True)
     return handler
