@@ -110,3 +110,25 @@ async def test_the_access_log_writes_at_info_whatever_the_level_asked(level: str
             root.addHandler(handler)
         root.setLevel(before)
         access.setLevel(logging.NOTSET)
+        logging.captureWarnings(False)
+
+
+async def test_the_line_carries_the_trace_of_the_span_the_answer_began_in(caplog) -> None:
+    from opentelemetry.sdk.trace import TracerProvider
+
+    caplog.set_level(logging.INFO, logger="switchboard.access")
+    tracer = TracerProvider().get_tracer("test")
+    spans = []
+
+    async def traced(scope, receive, send) -> None:
+        with tracer.start_as_current_span("POST /mcp") as span:
+            spans.append(span.get_span_context())
+            await PlainTextResponse("ok")(scope, receive, send)
+
+    served = with_access_log(traced, enabled=True, trust=ProxyTrust([]))
+    transport = httpx.ASGITransport(app=RequestIds(served))
+    async with httpx.AsyncClient(transport=transport, base_url="http://t") as client:
+        await client.post("/mcp")
+    (line,) = _access(caplog)
+    assert line.trace_id == format(spans[0].trace_id, "032x")
+    assert line.span_id == format(spans[0].span_id, "016x")

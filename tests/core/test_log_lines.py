@@ -37,6 +37,7 @@ def restore_root() -> Iterator[None]:
     root.setLevel(level)
     for name in AT_LEAST_INFO:
         logging.getLogger(name).setLevel(logging.NOTSET)
+    logging.captureWarnings(False)
 
 
 def _json_log(level: str = "info") -> io.StringIO:

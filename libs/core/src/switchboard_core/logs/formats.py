@@ -21,7 +21,12 @@ from switchboard_core.http.edge import request_id
 from switchboard_core.logs.redaction import redact
 
 # The record attributes every `LogRecord` has; anything else came in `extra=` and is a field.
-_STANDARD = frozenset(logging.LogRecord("", 0, "", 0, "", (), None).__dict__) | {"message", "asctime"}
+_STANDARD = frozenset(logging.LogRecord("", 0, "", 0, "", (), None).__dict__) | {
+    "message",
+    "asctime",
+    "trace_id",
+    "span_id",
+}
 
 
 def _time(created: float) -> str:
@@ -29,7 +34,12 @@ def _time(created: float) -> str:
     return datetime.fromtimestamp(created, UTC).isoformat(timespec="milliseconds").replace("+00:00", "Z")
 
 
-def _span_ids() -> tuple[str, str]:
+def _span_ids(record: logging.LogRecord) -> tuple[str, str]:
+    """The current span's ids, or those the record was given (the access log's line is
+    written after the request's span has ended)."""
+    given = record.__dict__.get("trace_id")
+    if given:
+        return given, record.__dict__.get("span_id", "")
     context = trace.get_current_span().get_span_context()
     if not context.is_valid:
         return "", ""
@@ -51,7 +61,7 @@ class JsonFormatter(logging.Formatter):
         self.replica = replica
 
     def format(self, record: logging.LogRecord) -> str:
-        trace_id, span_id = _span_ids()
+        trace_id, span_id = _span_ids(record)
         event: dict[str, object] = {
             "time": _time(record.created),
             "level": record.levelname.lower(),
@@ -83,7 +93,7 @@ class TextFormatter(logging.Formatter):
         line = f"{moment} {record.levelname:<7} {record.name}: {redact(record.getMessage())}"
         if rid := request_id():
             line += f" [request {rid}]"
-        trace_id, _ = _span_ids()
+        trace_id, _ = _span_ids(record)
         if trace_id:
             line += f" [trace {trace_id}]"
         extra = _extra(record)
