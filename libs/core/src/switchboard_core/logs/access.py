@@ -65,12 +65,13 @@ class AccessLog:
         method = scope.get("method", "")
         client = self._client(scope)
         logger.info(
-            "%s %s %d %.1f ms %d B",
+            "%s %s %d %.1f ms %d B from %s",
             method,
             template,
             status,
             duration_s * 1000,
             sent,
+            client or "?",
             extra={
                 "method": method,
                 "route": template,

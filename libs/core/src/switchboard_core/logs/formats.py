@@ -86,7 +86,8 @@ class JsonFormatter(logging.Formatter):
 
 class TextFormatter(logging.Formatter):
     """`22:15:29.123 INFO  switchboard_auth.app: message [request id] [trace id]`, and the
-    traceback below: for a person watching `switchboard up`."""
+    traceback below: for a person watching `switchboard up`. Fields given with `extra=`
+    are for machines (the JSON format); the message says what a person needs."""
 
     def format(self, record: logging.LogRecord) -> str:
         moment = datetime.fromtimestamp(record.created).strftime("%H:%M:%S.%f")[:-3]
@@ -96,9 +97,6 @@ class TextFormatter(logging.Formatter):
         trace_id, _ = _span_ids(record)
         if trace_id:
             line += f" [trace {trace_id}]"
-        extra = _extra(record)
-        if extra:
-            line += " " + " ".join(f"{k}={redact(str(v))}" for k, v in extra.items())
         if record.exc_info:
             line += "\n" + redact(self.formatException(record.exc_info))
         if record.stack_info:
