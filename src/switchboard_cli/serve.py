@@ -8,12 +8,15 @@ import sys
 
 from pydantic import ValidationError
 from switchboard_core import telemetry
+from switchboard_core.logs import configure_logging
 from switchboard_core.security.private_files import tighten_data_dir
 from switchboard_core.security.sealing import SealError
 from switchboard_core.service import Host
 from switchboard_core.settings import MissingInternalToken, ServiceSettings
 
 from switchboard_cli.catalog import BUILDERS
+
+logger = logging.getLogger(__name__)
 
 
 def run(names: list[str]) -> int:
@@ -23,10 +26,12 @@ def run(names: list[str]) -> int:
     except (ValidationError, MissingInternalToken) as exc:
         print(f"switchboard: {_settings_problem(exc)}", file=sys.stderr, flush=True)
         return 2
-    logging.basicConfig(
-        level=settings.log_level.upper(),
-        format="%(asctime)s %(levelname)s %(name)s: %(message)s",
-        stream=sys.stderr,
+    configure_logging(
+        level=settings.log_level,
+        log_format=settings.log_format,
+        service=",".join(names),
+        replica=settings.replica,
+        access_log=settings.access_log,
     )
     tighten_data_dir(settings.data_dir)
     if "auth" in names:
@@ -46,7 +51,10 @@ def run(names: list[str]) -> int:
         pass
     finally:
         telemetry.shutdown(provider)
-    print("Switchboard stopped.", flush=True)
+    if len(names) > 1:
+        print("Switchboard stopped.", flush=True)
+    else:  # one service: a container's or the stack's, whose output is the JSON log
+        logger.info("Switchboard stopped.")
     return 0
 
 
@@ -92,9 +100,11 @@ Press Ctrl-C to stop.
 
 
 def _one_line(host: Host) -> None:
+    """A log line, not a print: one service runs in a container or the stack, where every
+    line of the output should be a JSON event."""
     names = ", ".join(s.name for s in host.services)
-    print(
-        f"Switchboard {names} serving HTTP on {_base_url(host)} and gRPC on port {host.grpc_port}", flush=True
+    logger.info(
+        "Switchboard %s serving HTTP on %s and gRPC on port %d", names, _base_url(host), host.grpc_port
     )
 
 

@@ -57,6 +57,9 @@ def start(supervisor: Supervisor, replica: Replica, *, base_env: Mapping[str, st
             base_env.get("OTEL_RESOURCE_ATTRIBUTES", ""), replica.name
         ),
         "PYTHONUNBUFFERED": "1",
+        # JSON lines naming the replica: what a log collector reads (the operator may ask for text).
+        "SWITCHBOARD_LOG_FORMAT": base_env.get("SWITCHBOARD_LOG_FORMAT", "json"),
+        "SWITCHBOARD_REPLICA": replica.name,
     }
     argv = [sys.executable, "-m", "switchboard_cli.main", "serve", replica.service]
     # SIGTERM: the host stops taking requests, drains, flushes metrics, then exits.

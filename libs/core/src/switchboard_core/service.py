@@ -33,6 +33,7 @@ from switchboard_core.http.app import RawRoutesFirst, create_app
 from switchboard_core.http.edge import RequestIds
 from switchboard_core.http.forwarded import ProxyTrust
 from switchboard_core.http.request_metrics import RequestMetrics
+from switchboard_core.logs.access import with_access_log
 from switchboard_core.principals import PrincipalCache
 from switchboard_core.rate_limits import RateLimiter, rate_limiter_from
 from switchboard_core.readiness import Need, Readiness
@@ -163,8 +164,11 @@ class Host:
             app.state.trust = ProxyTrust(self.settings.trusted_proxies)
             app.state.runtime = self.runtime
             app.state.readiness = readiness
+            served = with_access_log(
+                RawRoutesFirst(app, raw_routes), enabled=self.settings.access_log, trust=app.state.trust
+            )
             self.http = GranianServer(
-                RequestIds(RequestMetrics(RawRoutesFirst(app, raw_routes))),
+                RequestIds(RequestMetrics(served)),
                 address=self.settings.http_host,
                 port=self.settings.http_port,
                 interface=Interfaces.ASGINL,

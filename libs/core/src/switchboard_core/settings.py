@@ -40,6 +40,14 @@ class ServiceSettings(BaseSettings):
     grpc_host: str = "127.0.0.1"
     grpc_port: int = DEFAULT_GRPC_PORT
     log_level: str = "info"
+    # Log lines as JSON (one event per line) or text (for a person); `auto`: text when
+    # stderr is a terminal, JSON otherwise (docs/observability.md#logs).
+    log_format: Literal["auto", "json", "text"] = "auto"
+    # The name of this replica in every log line; empty: the host name (`HOSTNAME`, a pod's name).
+    replica: str = ""
+    # One log line per HTTP request (method, route, status, duration, bytes, request id,
+    # client address; never the query string). Off: not in the request's path at all.
+    access_log: bool = False
     # Deadline for one internal gRPC call.
     grpc_timeout_s: float = 5.0
     # Grace period for in-flight requests on SIGTERM / Ctrl-C.

@@ -30,6 +30,8 @@ class GatewayProcess:
     env: dict[str, str]
     process: subprocess.Popen
     log_path: Path
+    # Where stderr (the log proper) went when kept apart from stdout (`separate_stderr`).
+    stderr_path: Path | None = None
 
     def cli(self, *args: str, check: bool = True) -> subprocess.CompletedProcess:
         """Run `switchboard ARGS` against this gateway (same environment)."""
@@ -51,6 +53,11 @@ class GatewayProcess:
 
     def log(self) -> str:
         return self.log_path.read_text(errors="replace")
+
+    def stderr_lines(self) -> list[str]:
+        """The log lines the gateway wrote to stderr (with `separate_stderr=True`)."""
+        assert self.stderr_path is not None, "start_gateway(separate_stderr=True) keeps stderr apart"
+        return self.stderr_path.read_text(errors="replace").splitlines()
 
     def stop(self, sig: int = signal.SIGINT, timeout: float = 20.0) -> int:
         if self.process.poll() is None:
@@ -74,10 +81,12 @@ def start_gateway(
     grpc_port: int | None = None,
     ready: bool = True,
     umask: int = -1,
+    separate_stderr: bool = False,
 ) -> Iterator[GatewayProcess]:
     """`switchboard up` (or another command, e.g. `("serve", "registry")`) on free ports,
     yielded once it answers `/healthz` (at once with `ready=False`); started with
-    `umask` when one is given (as a user's shell might have it)."""
+    `umask` when one is given (as a user's shell might have it). Its stdout and stderr go
+    to one file, or stderr (the log) to a file of its own with `separate_stderr`."""
     with tempfile.TemporaryDirectory(prefix="switchboard-") as tmp:
         data_dir = data_dir or Path(tmp) / "data"
         http_port, grpc_port = http_port or free_port(), grpc_port or free_port()
@@ -94,16 +103,17 @@ def start_gateway(
             **(extra_env or {}),
         }
         log_path = Path(tmp) / "gateway.log"
-        with open(log_path, "wb") as log:
+        stderr_path = Path(tmp) / "gateway.stderr" if separate_stderr else None
+        with open(log_path, "wb") as log, open(stderr_path or os.devnull, "wb") as err:
             process = subprocess.Popen(
                 [sys.executable, "-m", "switchboard_cli.main", *command],
                 env=env,
                 stdout=log,
-                stderr=subprocess.STDOUT,
+                stderr=err if separate_stderr else subprocess.STDOUT,
                 umask=umask,
             )
         base_url = f"http://127.0.0.1:{http_port}"
-        gateway = GatewayProcess(base_url, grpc_port, data_dir, env, process, log_path)
+        gateway = GatewayProcess(base_url, grpc_port, data_dir, env, process, log_path, stderr_path)
         try:
             try:
                 if ready:

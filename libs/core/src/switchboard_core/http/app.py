@@ -240,7 +240,7 @@ class RawRoutesFirst:
                     if repeated is not None:
                         return await _refuse_repeated(send, repeated, jsonrpc=True)
                     scope.update(child_scope)
-                    scope["route"] = route  # as Starlette's router does: its template labels metrics
+                    scope["route"] = route  # as Starlette's router does: the access log and metrics read it
                     return await _logging_failures(route, scope, receive, send)
             if repeated is not None:
                 return await _refuse_repeated(send, repeated, jsonrpc=False)
