@@ -12,7 +12,8 @@ turns psycopg's automatic preparing off; SQLAlchemy's psycopg dialect prepares
 nothing of its own. Nothing here relies on session state (SET, advisory session
 locks, temporary tables) either.
 
-Every statement an engine runs is counted (`counters`: `sql.queries`).
+Every statement an engine runs is counted (`counters`: `sql.queries`), and traced when
+tracing is on (`tracing.sql_spans`).
 """
 
 from __future__ import annotations
@@ -24,7 +25,9 @@ from sqlalchemy.engine import make_url
 from sqlalchemy.ext.asyncio import AsyncEngine, async_sessionmaker, create_async_engine
 from sqlalchemy.pool import NullPool
 
+from switchboard_core import telemetry
 from switchboard_core.counters import COUNTERS
+from switchboard_core.tracing.sql_spans import trace_statements
 
 # Every constraint and index gets a predictable name on every backend, so a later
 # migration can drop or alter it by name (SQLite's batch mode needs that too).
@@ -56,6 +59,8 @@ def create_engine(url: str, *, migrations: bool = False) -> AsyncEngine:
         pooling = {"poolclass": NullPool} if migrations else {"pool_pre_ping": True}
         engine = create_async_engine(url, connect_args={"prepare_threshold": None}, **pooling)
     event.listen(engine.sync_engine, "before_cursor_execute", _count_statement)
+    if telemetry.tracing_active():
+        trace_statements(engine.sync_engine)
     return engine
 
 

@@ -13,7 +13,8 @@ did).
 
 Every REST route's input is bounded (`edge.InputBounds`: `max_body_bytes`, no NUL), and
 every 5xx it answers is logged with the request id (`edge.log_failure`), the 500 of an
-unforeseen failure carrying the id in its body.
+unforeseen failure carrying the id in its body. With tracing on, every REST request is a
+server span (`tracing.http_spans`).
 """
 
 from __future__ import annotations
@@ -32,6 +33,7 @@ from starlette.exceptions import HTTPException
 from starlette.responses import JSONResponse, Response
 from starlette.routing import BaseRoute, Match
 
+from switchboard_core import telemetry
 from switchboard_core.counters import COUNTERS
 from switchboard_core.errors import (
     InvalidInput,
@@ -55,6 +57,7 @@ from switchboard_core.http.edge import (
 )
 from switchboard_core.http.single_headers import SINGLE_HEADERS, repeated_header
 from switchboard_core.readiness import AlwaysReady
+from switchboard_core.tracing.http_spans import ServerSpans
 
 # The readiness of an app no host runs (tests): nothing to check.
 ALWAYS_READY = AlwaysReady()
@@ -154,6 +157,9 @@ def create_app(
         dependencies=[Depends(contract.one_value_each)],
     )
     app.add_middleware(InputBounds, max_body_bytes=max_body_bytes, body_timeout_s=body_timeout_s)
+    if telemetry.tracing_active():
+        # Outermost of the app's own layers: a refused body is a traced request too.
+        app.add_middleware(ServerSpans)
     # Raw routes (the MCP endpoints) first: they bypass FastAPI's per-request machinery.
     for route in routes:
         app.router.routes.append(route)
