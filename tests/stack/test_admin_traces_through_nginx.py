@@ -32,7 +32,9 @@ def test_an_admin_write_through_nginx_is_followed_from_its_request_id_to_its_ins
 ) -> None:
     token = stack.login()
     with start_upstream(name="followed") as upstream:
-        with httpx.Client(base_url=stack.url, headers={"authorization": f"Bearer {token}"}, timeout=30) as admin:
+        with httpx.Client(
+            base_url=stack.url, headers={"authorization": f"Bearer {token}"}, timeout=30
+        ) as admin:
             response = admin.post("/gateways", json={"name": "followed", "url": upstream.url})
         assert response.status_code == 201, response.text
         request_id = response.headers["x-request-id"]
@@ -56,3 +58,23 @@ def test_an_admin_write_through_nginx_is_followed_from_its_request_id_to_its_ins
         assert insert.kind == CLIENT and insert.service == "switchboard-registry"
         assert insert.attributes["db.system"] == "postgresql"
         assert upstream.url not in insert.attributes["db.statement"]
+        # One server span for the request: FastAPI's own is off, ours carries the request id.
+        assert [s.name for s in receiver.in_trace(http.trace_id)].count("POST /gateways") == 1
+
+        # The token was new to the registry: it asked auth over gRPC, a hop of the same trace.
+        def authenticate_hop() -> bool:
+            spans = receiver.in_trace(http.trace_id)
+            calls = {
+                s.span_id: s
+                for s in spans
+                if s.kind == CLIENT
+                and s.name.endswith("/Authenticate")
+                and s.service == "switchboard-registry"
+            }
+            return any(
+                s.kind == SERVER and s.service == "switchboard-auth" and s.parent_id in calls for s in spans
+            )
+
+        eventually(
+            authenticate_hop, timeout_s=20, what="registry's Authenticate call and auth's span under it"
+        )

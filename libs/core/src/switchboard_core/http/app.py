@@ -155,6 +155,9 @@ def create_app(
         description=description,
         version="0.1.0",
         dependencies=[Depends(contract.one_value_each)],
+        # FastAPI's own request spans would double ours (`tracing.http_spans`) and record
+        # each request's query string, which may carry a credential.
+        telemetry={"tracing": False},
     )
     app.add_middleware(InputBounds, max_body_bytes=max_body_bytes, body_timeout_s=body_timeout_s)
     if telemetry.tracing_active():
