@@ -12,9 +12,10 @@ turns psycopg's automatic preparing off; SQLAlchemy's psycopg dialect prepares
 nothing of its own. Nothing here relies on session state (SET, advisory session
 locks, temporary tables) either.
 
-Every statement an engine runs is counted (`counters`: `sql.queries`). A service's
-pool is watched for Prometheus (`db_pool`): its connections in use and idle, read at
-scrape time, and the checkouts that had to wait for one, counted and timed.
+Every statement an engine runs is counted (`counters`: `sql.queries`), and traced when
+tracing is on (`tracing.sql_spans`). A service's pool is watched for Prometheus
+(`db_pool`): its connections in use and idle, read at scrape time, and the checkouts
+that had to wait for one, counted and timed.
 """
 
 from __future__ import annotations
@@ -26,8 +27,10 @@ from sqlalchemy.engine import make_url
 from sqlalchemy.ext.asyncio import AsyncEngine, async_sessionmaker, create_async_engine
 from sqlalchemy.pool import NullPool
 
+from switchboard_core import telemetry
 from switchboard_core.counters import COUNTERS
 from switchboard_core.db_pool import MeteredPool, watch
+from switchboard_core.tracing.sql_spans import trace_statements
 
 # Every constraint and index gets a predictable name on every backend, so a later
 # migration can drop or alter it by name (SQLite's batch mode needs that too).
@@ -62,6 +65,8 @@ def create_engine(url: str, *, migrations: bool = False, service: str = "") -> A
     event.listen(engine.sync_engine, "before_cursor_execute", _count_statement)
     if not migrations:
         watch(engine, service or _database_name(url))
+    if telemetry.tracing_active():
+        trace_statements(engine.sync_engine)
     return engine
 
 

@@ -19,9 +19,11 @@ from typing import Any
 import grpc
 from opentelemetry import context, propagate, trace
 
+from switchboard_core import telemetry
 from switchboard_core.counters import COUNTERS
 from switchboard_core.errors import SwitchboardError, status_of
 from switchboard_core.grpc import internal_auth
+from switchboard_core.tracing.grpc_client_spans import span_interceptors
 
 tracer = trace.get_tracer(__name__)
 logger = logging.getLogger(__name__)
@@ -141,7 +143,10 @@ class ClientStreamUnary(_Outgoing, grpc.aio.StreamUnaryClientInterceptor):
 
 
 def client_interceptors(internal_token: str) -> list[grpc.aio.ClientInterceptor]:
+    # The span interceptors come first: the trace context injected below is their span's.
+    spans = span_interceptors() if telemetry.tracing_active() else []
     return [
+        *spans,
         ClientUnaryUnary(internal_token),
         ClientUnaryStream(internal_token),
         ClientStreamUnary(internal_token),

@@ -15,7 +15,8 @@ did).
 
 Every REST route's input is bounded (`edge.InputBounds`: `max_body_bytes`, no NUL), and
 every 5xx it answers is logged with the request id (`edge.log_failure`), the 500 of an
-unforeseen failure carrying the id in its body.
+unforeseen failure carrying the id in its body. With tracing on, every REST request is a
+server span (`tracing.http_spans`).
 """
 
 from __future__ import annotations
@@ -34,6 +35,7 @@ from starlette.exceptions import HTTPException
 from starlette.responses import JSONResponse, Response
 from starlette.routing import BaseRoute, Match, Route
 
+from switchboard_core import telemetry
 from switchboard_core.counters import COUNTERS
 from switchboard_core.errors import (
     InvalidInput,
@@ -58,6 +60,7 @@ from switchboard_core.http.edge import (
 from switchboard_core.http.single_headers import SINGLE_HEADERS, repeated_header
 from switchboard_core.prometheus.exposition import render
 from switchboard_core.readiness import AlwaysReady
+from switchboard_core.tracing.http_spans import ServerSpans
 
 # The readiness of an app no host runs (tests): nothing to check.
 ALWAYS_READY = AlwaysReady()
@@ -155,8 +158,14 @@ def create_app(
         description=description,
         version="0.1.0",
         dependencies=[Depends(contract.one_value_each)],
+        # FastAPI's own request spans would double ours (`tracing.http_spans`) and record
+        # each request's query string, which may carry a credential.
+        telemetry={"tracing": False},
     )
     app.add_middleware(InputBounds, max_body_bytes=max_body_bytes, body_timeout_s=body_timeout_s)
+    if telemetry.tracing_active():
+        # Outermost of the app's own layers: a refused body is a traced request too.
+        app.add_middleware(ServerSpans)
     # Raw routes (the MCP endpoints) first: they bypass FastAPI's per-request machinery.
     for route in routes:
         app.router.routes.append(route)

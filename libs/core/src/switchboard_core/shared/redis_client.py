@@ -20,10 +20,12 @@ from redis.asyncio import Redis
 from redis.asyncio.retry import Retry
 from redis.backoff import NoBackoff
 
+from switchboard_core import telemetry
 from switchboard_core.errors import DependencyUnavailable
 from switchboard_core.resilience.backoff import retry
 from switchboard_core.settings import ServiceSettings
 from switchboard_core.shared.counted_redis import CountedRedis
+from switchboard_core.tracing.redis_spans import TracedRedis
 
 logger = logging.getLogger(__name__)
 
@@ -74,9 +76,11 @@ class RedisConfig:
 
 
 def make_client(config: RedisConfig) -> Redis:
-    """A client (connection pool) that connects lazily, counting its commands; no I/O happens here."""
+    """A client (connection pool) that connects lazily, counting its commands (and tracing
+    them when tracing is on); no I/O happens here."""
+    client_class = TracedRedis if telemetry.tracing_active() else CountedRedis
     # hiredis parses replies when installed (it is a dependency): redis-py picks it itself.
-    return CountedRedis.from_url(
+    return client_class.from_url(
         config.url,
         socket_timeout=config.socket_timeout_s,
         socket_connect_timeout=config.connect_timeout_s,

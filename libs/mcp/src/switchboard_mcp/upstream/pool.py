@@ -1,4 +1,7 @@
-"""Shared upstream sessions and one pooled HTTP client for the whole process."""
+"""Shared upstream sessions and one pooled HTTP client for the whole process.
+
+With tracing on, every client made here makes a span per upstream request and sends its
+`traceparent` (`http_spans`)."""
 
 from __future__ import annotations
 
@@ -6,10 +9,12 @@ import asyncio
 from collections import OrderedDict
 
 import aiohttp
+from switchboard_core import telemetry
 from switchboard_core.security.outbound import OutboundPolicy
 
 from switchboard_mcp.upstream.auth import UpstreamAuth
 from switchboard_mcp.upstream.guard import GuardedResolver, Lookup, literal_address_guard
+from switchboard_mcp.upstream.http_spans import client_spans
 from switchboard_mcp.upstream.silence import ANSWER_WAIT_S
 from switchboard_mcp.upstream.transport import NegotiatingUpstream, Upstream
 
@@ -36,8 +41,13 @@ def new_http_client(
     )
     # No proxy from the environment (trust_env): it would connect where no check looked.
     return aiohttp.ClientSession(
-        connector=connector, trust_env=False, middlewares=(literal_address_guard(policy),)
+        connector=connector, trust_env=False, middlewares=(*_spans(), literal_address_guard(policy))
     )
+
+
+def _spans() -> tuple:
+    """The span middleware when tracing is on (asked once, as a client is made), else none."""
+    return (client_spans(),) if telemetry.tracing_active() else ()
 
 
 # Credentialed clients kept at once (least recently made go first).
@@ -67,7 +77,7 @@ class UpstreamClients:
                 connector=self.http.connector,
                 connector_owner=False,
                 trust_env=False,
-                middlewares=(self._guard, auth),
+                middlewares=(*_spans(), self._guard, auth),
             )
             if len(self._credentialed) > CREDENTIALED_LIMIT:
                 self._let_go(next(iter(self._credentialed)))
