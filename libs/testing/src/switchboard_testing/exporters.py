@@ -33,20 +33,11 @@ _DATABASE_URL_VARIABLE = "SWITCHBOARD_AUTH_DATABASE_URL"
 
 
 _SYSTEM_PYTHON = "/usr/bin/python3"
-# Debian's PgBouncer exporter (1.7) reads `total_requests` from SHOW STATS, a column
-# PgBouncer 1.8 renamed `total_query_count` (Debian ships 1.18): unpatched it exits at
-# start with a KeyError. It runs with the new column read under the same metric name
-# (`pgbouncer_requests_total`), everything else as packaged.
-_PGBOUNCER_EXPORTER = """
-import sys
-from prometheus_pgbouncer_exporter import cli, collectors
-metrics = dict(collectors.StatsCollector.metrics)
-if "total_requests" in metrics:
-    metrics["total_query_count"] = metrics.pop("total_requests")
-collectors.StatsCollector.metrics = metrics
-sys.argv[0] = "prometheus-pgbouncer-exporter"
-cli.main()
-"""
+# Debian's PgBouncer exporter (1.7) exits at start against PgBouncer 1.18; the shipped
+# wrapper runs it with the column PgBouncer renamed (read its docstring).
+_PGBOUNCER_EXPORTER = (
+    Path(__file__).resolve().parents[4] / "deploy" / "monitoring" / "exporters" / "pgbouncer_exporter.py"
+)
 
 
 @dataclass(frozen=True)
@@ -90,8 +81,7 @@ def _commands(stack: StackProcess, port: int, name: str) -> tuple[list[str], dic
     # pgbouncer: the Debian exporter (Python, libpq) takes the password from PGPASSWORD.
     return [
         _SYSTEM_PYTHON,
-        "-c",
-        _PGBOUNCER_EXPORTER,
+        str(_PGBOUNCER_EXPORTER),
         *("--host", "127.0.0.1", "--port", str(port)),
         *("--pgbouncer-host", "127.0.0.1", "--pgbouncer-port", str(topology["pgbouncer_port"])),
         *("--pgbouncer-user", user),
