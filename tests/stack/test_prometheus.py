@@ -8,8 +8,8 @@ SwitchboardUpstreamDown pending, then firing.
 
 Two kinds of expression return nothing by design while all is well, and are checked in
 a form that shows they evaluate over series that exist:
-- an alert: its expression without its thresholds (`switchboard_upstream_up == 0`
-  is checked as `switchboard_upstream_up`);
+- an alert: its expression without its thresholds (SwitchboardUpstreamDown's
+  `max by (upstream, upstream_name) (switchboard_upstream_up) == 0` without `== 0`);
 - a query over a family that only grows on a fault (pool waits, rate-limit
   refusals, upstream errors: QUIET_WHEN_HEALTHY): when it returns nothing,
   every metric family it names must be one of those, and declared by the scraped
