@@ -120,10 +120,25 @@ def traffic(admin: httpx.Client, servers: dict[str, dict]) -> dict[str, dict]:
     (answered, and a tool's own error), resources/read, prompts/get, admin reads."""
     for server in servers.values():
         for i in range(6):
-            added = rpc(admin, server["id"], "tools/call", {"name": server["tools"]["add"], "arguments": {"a": i, "b": 1}})
+            added = rpc(
+                admin,
+                server["id"],
+                "tools/call",
+                {"name": server["tools"]["add"], "arguments": {"a": i, "b": 1}},
+            )
             assert added["result"]["content"][0]["text"] == str(i + 1)
-            rpc(admin, server["id"], "tools/call", {"name": server["tools"]["echo"], "arguments": {"text": "hi"}})
-            rpc(admin, server["id"], "tools/call", {"name": server["tools"]["fail"], "arguments": {"message": "no"}})
+            rpc(
+                admin,
+                server["id"],
+                "tools/call",
+                {"name": server["tools"]["echo"], "arguments": {"text": "hi"}},
+            )
+            rpc(
+                admin,
+                server["id"],
+                "tools/call",
+                {"name": server["tools"]["fail"], "arguments": {"message": "no"}},
+            )
             assert "result" in rpc(admin, server["id"], "resources/read", {"uri": "fixture://static"})
             prompt = {"name": server["prompts"]["greet"], "arguments": {"name": "x"}}
             assert "result" in rpc(admin, server["id"], "prompts/get", prompt)
@@ -262,7 +277,9 @@ def test_every_dashboard_variable_finds_values(scraped: PrometheusServer) -> Non
         assert scraped.query(dashboards.substitute(query.expr, {"server": ".*", "name": ".*"})), query.id
 
 
-def test_every_dashboard_panel_query_returns_series(scraped: PrometheusServer, traffic: dict[str, dict]) -> None:
+def test_every_dashboard_panel_query_returns_series(
+    scraped: PrometheusServer, traffic: dict[str, dict]
+) -> None:
     # The variables as an operator picks them: one virtual server and one tool of it;
     # then "All".
     alpha = traffic["alpha"]
@@ -277,7 +294,9 @@ def test_every_dashboard_panel_query_returns_series(scraped: PrometheusServer, t
         problem
         for values in choices
         for query in queries
-        if (problem := series_or_quiet(scraped, query.id, dashboards.substitute(query.expr, values), declared))
+        if (
+            problem := series_or_quiet(scraped, query.id, dashboards.substitute(query.expr, values), declared)
+        )
     ]
     assert not problems, "\n".join(problems)
     # The check itself: a query over a misspelt family, quiet or not, is refused.
@@ -295,12 +314,22 @@ def test_a_stopped_upstream_makes_the_upstream_down_alert_pending_then_firing(
 
     def alert_state() -> str | None:
         for alert in scraped.alerts():
-            if alert["labels"]["alertname"] == "SwitchboardUpstreamDown" and alert["labels"].get("upstream_name") == "beta":
+            if (
+                alert["labels"]["alertname"] == "SwitchboardUpstreamDown"
+                and alert["labels"].get("upstream_name") == "beta"
+            ):
                 return alert["state"]
         return None
 
-    assert eventually(alert_state, timeout_s=30, what="SwitchboardUpstreamDown for beta") in ("pending", "firing")
+    assert eventually(alert_state, timeout_s=30, what="SwitchboardUpstreamDown for beta") in (
+        "pending",
+        "firing",
+    )
     eventually(lambda: alert_state() == "firing", timeout_s=30, what="SwitchboardUpstreamDown firing")
     # Only beta: alpha is up.
-    down = {a["labels"].get("upstream_name") for a in scraped.alerts() if a["labels"]["alertname"] == "SwitchboardUpstreamDown"}
+    down = {
+        a["labels"].get("upstream_name")
+        for a in scraped.alerts()
+        if a["labels"]["alertname"] == "SwitchboardUpstreamDown"
+    }
     assert down == {"beta"}
