@@ -41,4 +41,4 @@ def test_stub_status_answers_on_its_own_unpublished_listener_not_the_public_one(
     status = text.split("listen 0.0.0.0:8081;", 1)[1].split("\n    }\n", 1)[0]
     assert "stub_status;" in status
     public = text.split("listen 0.0.0.0:8080;", 1)[1].split("listen 0.0.0.0:8081;", 1)[0]
-    assert "stub_status" not in public
+    assert "stub_status;" not in public
