@@ -18,9 +18,6 @@ from switchboard_cli.stack.nginx import TEMPLATE, Backends, Limits, render, temp
 from switchboard_cli.stack.topology import SERVICES
 
 DEFAULT_LISTEN = "0.0.0.0:8080"
-# stub_status for the nginx exporter: on the container's network (Compose publishes only
-# the public port, so only containers of the project reach it).
-DEFAULT_STATUS_LISTEN = "0.0.0.0:8081"
 DEFAULT_RUN_DIR = "/run/switchboard-nginx"
 # Internal gRPC goes from client to replica (dns:/// with round_robin), not through nginx;
 # its gRPC fronts stay on the container's loopback unless asked for.
@@ -35,11 +32,6 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
     parser.add_argument("--template", type=Path, default=TEMPLATE, help="default: the checkout's template")
     parser.add_argument("--output", default="-", help="the file to write (default: standard output)")
     parser.add_argument("--listen", default=DEFAULT_LISTEN, help=f"public address (default {DEFAULT_LISTEN})")
-    parser.add_argument(
-        "--status-listen",
-        default=DEFAULT_STATUS_LISTEN,
-        help=f"where /stub_status answers, never published (default {DEFAULT_STATUS_LISTEN})",
-    )
     parser.add_argument(
         "--run-dir", default=DEFAULT_RUN_DIR, help=f"where nginx writes (default {DEFAULT_RUN_DIR})"
     )
@@ -72,7 +64,6 @@ def run(args: argparse.Namespace) -> int:
         text = config(
             template=args.template,
             listen=args.listen,
-            status_listen=args.status_listen,
             run_dir=args.run_dir,
             http_port=args.http_port,
             grpc_port=args.grpc_port,
@@ -94,7 +85,6 @@ def config(
     *,
     template: Path = TEMPLATE,
     listen: str = DEFAULT_LISTEN,
-    status_listen: str = DEFAULT_STATUS_LISTEN,
     run_dir: str = DEFAULT_RUN_DIR,
     http_port: int = 8000,
     grpc_port: int = 50051,
@@ -115,7 +105,6 @@ def config(
     }
     values = template_values(
         listen=listen,
-        status_listen=status_listen,
         run_dir=run_dir,
         backends=backends,
         brotli=brotli_module,

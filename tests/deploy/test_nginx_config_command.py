@@ -34,11 +34,3 @@ def test_the_command_writes_the_config_and_refuses_a_bad_front_address(tmp_path)
 
     bad = subprocess.run([*argv, "--grpc-fronts", "50052"], capture_output=True, text=True, check=False)
     assert bad.returncode == 1 and "HOST:PORT" in bad.stderr
-
-
-def test_stub_status_answers_on_its_own_unpublished_listener_not_the_public_one() -> None:
-    text = nginx_config.config()
-    status = text.split("listen 0.0.0.0:8081;", 1)[1].split("\n    }\n", 1)[0]
-    assert "stub_status;" in status
-    public = text.split("listen 0.0.0.0:8080;", 1)[1].split("listen 0.0.0.0:8081;", 1)[0]
-    assert "stub_status;" not in public

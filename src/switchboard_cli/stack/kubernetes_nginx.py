@@ -24,8 +24,6 @@ from switchboard_cli.stack.nginx import TEMPLATE, Limits, render
 
 RUN_DIR = Path("/run/nginx")
 LISTEN_PORT = 8080
-# stub_status on the pod's loopback: only a sidecar in the pod (an nginx exporter) reads it.
-STATUS_LISTEN = "127.0.0.1:8081"
 # The ClusterIP Service nginx reaches each service's HTTP face through.
 HTTP_SERVICES = {
     "auth": "auth-http:8000",
@@ -46,7 +44,6 @@ def config(*, limits: Limits | None = None, template: Path = TEMPLATE, run_dir: 
         "worker_connections": 4096,
         "run_dir": run_dir,
         "listen": LISTEN_PORT,
-        "status_listen": STATUS_LISTEN,
         "upstream_header_value": '""',
         **vars(limits or Limits()),
     }

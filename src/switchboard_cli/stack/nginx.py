@@ -101,7 +101,6 @@ def config(
     }
     values = template_values(
         listen=f"{HOST}:{topology.public_port}",
-        status_listen=f"unix:{run_dir}/status.sock",
         run_dir=run_dir,
         backends=backends,
         brotli=brotli_module(module_dirs),
@@ -126,7 +125,6 @@ class Backends:
 def template_values(
     *,
     listen: str,
-    status_listen: str,
     run_dir: Path | str,
     backends: Mapping[str, Backends],
     brotli: Path | str | None,
@@ -135,9 +133,7 @@ def template_values(
     worker_processes: str = "auto",
 ) -> dict[str, object]:
     """Every placeholder of the template, for any deployment: `stack up` (loopback ports)
-    and `switchboard nginx-config` (Compose, Kubernetes: service names) alike.
-    `status_listen` is where nginx answers `/stub_status` (for the exporter): never the
-    public address."""
+    and `switchboard nginx-config` (Compose, Kubernetes: service names) alike."""
     values: dict[str, object] = {
         "load_modules": f"load_module {brotli};" if brotli else "# brotli: module not installed",
         "brotli": _BROTLI if brotli else "",
@@ -145,7 +141,6 @@ def template_values(
         "worker_connections": 4096,
         "run_dir": run_dir,
         "listen": listen,
-        "status_listen": status_listen,
         "upstream_header_value": "$upstream_addr" if show_upstream else '""',
         **{k: v for k, v in vars(limits).items()},
     }
