@@ -1,10 +1,12 @@
 # Sourced by scripts/test: the Debian packages the distributed-mode tests start
-# (Postgres, PgBouncer, Redis, nginx with its brotli modules) and the container tests use
+# (Postgres, PgBouncer, Redis, nginx with its brotli modules; Prometheus and the exporters
+# of those tiers for the monitoring test) and the container tests use
 # (Docker, debootstrap for their base image, docker-compose), installed when missing.
 # Tests start their own instances on free ports; nothing here starts a service
 # (scripts/_docker_daemon.sh starts dockerd).
 _missing=()
-for _package in postgresql pgbouncer redis-server nginx libnginx-mod-http-brotli-filter libnginx-mod-http-brotli-static; do
+for _package in postgresql pgbouncer redis-server nginx libnginx-mod-http-brotli-filter libnginx-mod-http-brotli-static \
+  prometheus prometheus-postgres-exporter prometheus-redis-exporter prometheus-nginx-exporter prometheus-pgbouncer-exporter; do
   dpkg-query -W -f='${Status}' "$_package" 2>/dev/null | grep -q "install ok installed" || _missing+=("$_package")
 done
 # By command: a Docker installed otherwise (docker-ce) serves as well.

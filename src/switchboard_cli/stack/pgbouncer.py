@@ -5,6 +5,9 @@ as the same role (it holds the password in plain text for that). In transaction 
 server connection serves one transaction at a time, so clients must not rely on
 session state, server-side prepared statements included (PgBouncer 1.18 does not track
 them).
+
+The same role is a `stats_users` member: the Prometheus PgBouncer exporter reads the
+console's `SHOW STATS`/`SHOW POOLS` (read-only) with it.
 """
 
 from __future__ import annotations
@@ -30,6 +33,7 @@ listen_port = {port}
 unix_socket_dir =
 auth_type = scram-sha-256
 auth_file = {root}/userlist.txt
+stats_users = {user}
 pool_mode = transaction
 max_client_conn = 2000
 default_pool_size = 20
@@ -53,7 +57,11 @@ def start(
 ) -> Child:
     root.mkdir(parents=True, exist_ok=True)
     config = root / "pgbouncer.ini"
-    config.write_text(CONFIG.format(host=HOST, port=port, postgres_port=postgres_port, root=root))
+    config.write_text(
+        CONFIG.format(
+            host=HOST, port=port, postgres_port=postgres_port, root=root, user=credentials.database_user
+        )
+    )
     users = root / "userlist.txt"
     users.write_text(f'"{credentials.database_user}" "{credentials.database_password}"\n')
     users.chmod(0o600)
