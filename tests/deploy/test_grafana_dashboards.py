@@ -57,6 +57,8 @@ def test_every_panel_and_variable_query_is_promql_that_promtool_parses(tmp_path:
     rule_file.write_text(yaml.safe_dump({"groups": [{"name": "dashboards", "rules": rules}]}))
     promtool = shutil.which("promtool")
     assert promtool, "promtool is not installed: apt-get install prometheus"
-    result = subprocess.run([promtool, "check", "rules", str(rule_file)], capture_output=True, text=True, timeout=60)
+    result = subprocess.run(
+        [promtool, "check", "rules", str(rule_file)], capture_output=True, text=True, timeout=60
+    )
     assert result.returncode == 0, result.stdout + result.stderr
     assert f"SUCCESS: {len(rules)} rules found" in result.stdout

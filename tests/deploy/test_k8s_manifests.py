@@ -83,21 +83,6 @@ def _uv() -> str:
     return os.environ.get("UV") or _tool("uv")
 
 
-def _monitored_kustomization(directory: Path) -> Path:
-    """prod with every component, as an operator's own overlay would add them."""
-    directory.mkdir()
-
-    def relative(path: Path) -> str:
-        return os.path.relpath(path, directory)
-
-    (directory / "kustomization.yaml").write_text(
-        "apiVersion: kustomize.config.k8s.io/v1beta1\nkind: Kustomization\nnamespace: switchboard\n"
-        f"resources:\n  - {relative(K8S / 'overlays' / 'prod')}\ncomponents:\n"
-        + "".join(f"  - {relative(K8S / 'components' / c)}\n" for c in COMPONENTS)
-    )
-    return directory
-
-
 @pytest.fixture(scope="module")
 def rendered_dir() -> Iterator[Path]:
     """Each rendering once into `<name>.yaml` (the kustomizations beside, not in, it)."""
@@ -106,7 +91,12 @@ def rendered_dir() -> Iterator[Path]:
         out = Path(tmp) / "rendered"
         out.mkdir()
         sources = {overlay: K8S / "overlays" / overlay for overlay in OVERLAYS}
-        sources[MONITORED] = _monitored_kustomization(Path(tmp) / MONITORED)
+        sources[MONITORED] = k8s.overlay_with_components(
+            Path(tmp) / MONITORED,
+            base=K8S / "overlays" / "prod",
+            components=[K8S / "components" / c for c in COMPONENTS],
+            namespace="switchboard",
+        )
         for name, source in sources.items():
             result = subprocess.run(
                 [kubectl, "kustomize", str(source)], capture_output=True, text=True, check=False

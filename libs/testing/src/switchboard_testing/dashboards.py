@@ -70,7 +70,9 @@ def variable_queries() -> list[PanelQuery]:
             if match is None:
                 raise ValueError(f"{path.name}: variable {variable['name']} is not label_values(…): {text}")
             metric, label = match.groups()
-            found.append(PanelQuery(path.stem, f"variable {variable['name']}", "var", f"group by ({label}) ({metric})"))
+            found.append(
+                PanelQuery(path.stem, f"variable {variable['name']}", "var", f"group by ({label}) ({metric})")
+            )
     return found
 
 

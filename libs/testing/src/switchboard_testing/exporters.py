@@ -63,7 +63,11 @@ def _commands(stack: StackProcess, port: int, name: str) -> tuple[list[str], dic
         )
         return [exe, f"--web.listen-address={listen}"], {"DATA_SOURCE_NAME": dsn}
     if name == "redis":
-        return [exe, f"-redis.addr=redis://127.0.0.1:{topology['redis_port']}", f"-web.listen-address={listen}"], {}
+        return [
+            exe,
+            f"-redis.addr=redis://127.0.0.1:{topology['redis_port']}",
+            f"-web.listen-address={listen}",
+        ], {}
     if name == "nginx":
         return [
             exe,
@@ -104,9 +108,13 @@ def start_exporters(stack: StackProcess) -> Iterator[dict[str, Exporter]]:
             running[name] = Exporter(name, f"127.0.0.1:{port}", process, log_path)
         for exporter in running.values():
             try:
-                wait_until_http_ok(f"http://{exporter.address}/metrics", process=exporter.process, timeout_s=30)
+                wait_until_http_ok(
+                    f"http://{exporter.address}/metrics", process=exporter.process, timeout_s=30
+                )
             except ProcessStartError as exc:
-                raise ProcessStartError(f"{exporter.name} exporter: {exc}\n{exporter.log_path.read_text()}") from None
+                raise ProcessStartError(
+                    f"{exporter.name} exporter: {exc}\n{exporter.log_path.read_text()}"
+                ) from None
         yield running
     finally:
         for exporter in running.values():

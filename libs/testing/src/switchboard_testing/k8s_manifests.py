@@ -14,7 +14,9 @@ metric an HPA asks for is one a rendered Prometheus Adapter rule serves.
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterable, Iterator, Mapping
+import os
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
+from pathlib import Path
 from typing import Any
 
 import yaml
@@ -51,6 +53,25 @@ ADAPTER_LABEL = ("app.kubernetes.io/name", "prometheus-adapter")
 
 def load(text: str) -> list[Manifest]:
     return [doc for doc in yaml.safe_load_all(text) if doc]
+
+
+def overlay_with_components(
+    directory: Path, *, base: Path, components: Sequence[Path], namespace: str
+) -> Path:
+    """A kustomization in `directory` (made here) of `base` with `components` added, as an
+    operator's own overlay would add them; `kubectl kustomize <directory>` renders it."""
+    directory.mkdir()
+    lines = [
+        "apiVersion: kustomize.config.k8s.io/v1beta1",
+        "kind: Kustomization",
+        f"namespace: {namespace}",
+        "resources:",
+        f"  - {os.path.relpath(base, directory)}",
+        "components:",
+        *(f"  - {os.path.relpath(c, directory)}" for c in components),
+    ]
+    (directory / "kustomization.yaml").write_text("\n".join(lines) + "\n")
+    return directory
 
 
 def _name(obj: Manifest) -> str:

@@ -87,7 +87,11 @@ class PrometheusServer:
         try:
             return eventually(all_up, timeout_s=timeout_s, what="every target up")
         except AssertionError:
-            down = [f"{t['scrapePool']} {t['scrapeUrl']}: {t['lastError']}" for t in self.targets() if t["health"] != "up"]
+            down = [
+                f"{t['scrapePool']} {t['scrapeUrl']}: {t['lastError']}"
+                for t in self.targets()
+                if t["health"] != "up"
+            ]
             raise AssertionError(f"targets not up within {timeout_s}s: {down}") from None
 
     def rule_groups(self) -> list[dict]:
@@ -107,7 +111,9 @@ def config(jobs: Sequence[ScrapeJob], rule_files: Sequence[Path]) -> dict:
 
 
 @contextlib.contextmanager
-def start_prometheus(jobs: Sequence[ScrapeJob], rule_files: Sequence[Path] = ()) -> Iterator[PrometheusServer]:
+def start_prometheus(
+    jobs: Sequence[ScrapeJob], rule_files: Sequence[Path] = ()
+) -> Iterator[PrometheusServer]:
     """Prometheus scraping `jobs` and evaluating `rule_files` (copied into its dir, so a
     test may hand it edited copies); everything it wrote is removed on exit."""
     binary = prometheus_binary()
