@@ -452,6 +452,7 @@ def test_network_policies_allow_only_the_designed_flows(
         assert _ingress_sources(objs, service, "http") == {"nginx"} | scrapers, service
     if scrapers:
         assert _ingress_sources(objs, "prometheus", "web") == {"grafana"}
+        assert _ingress_sources(objs, "nginx", "metrics") == {"prometheus"}
         assert _ingress_sources(objs, "grafana", "web") == set()
     # A rule to anywhere names its ports, and only Prometheus has one: the API server's.
     anywhere = {

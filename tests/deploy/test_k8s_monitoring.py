@@ -155,12 +155,15 @@ def _relabelled(config: dict, meta: dict[str, str]) -> dict[str, str]:
     return {k: v for k, v in labels.items() if not k.startswith("__meta_")}
 
 
-def test_prometheus_labels_each_service_pod_with_its_job_namespace_and_pod(objs: list[Manifest]) -> None:
+def test_prometheus_labels_each_service_and_nginx_pod_with_its_job_namespace_and_pod(
+    objs: list[Manifest],
+) -> None:
     config = _prometheus_config(objs)
     assert config["scrape_configs"][0]["kubernetes_sd_configs"] == [
         {"role": "pod", "namespaces": {"own_namespace": True}}
     ]
-    for service in ("auth", "registry", "metrics", "mcp-proxy"):
+    jobs = {s: f"switchboard-{s}" for s in ("auth", "registry", "metrics", "mcp-proxy")}
+    for service, port in {**dict.fromkeys(jobs, "8000"), "nginx": "9113"}.items():
         template = _get(objs, "Deployment", service)["spec"]["template"]["metadata"]
         meta = {
             "__meta_kubernetes_namespace": NAMESPACE,
@@ -176,10 +179,11 @@ def test_prometheus_labels_each_service_pod_with_its_job_namespace_and_pod(objs:
             },
         }
         labels = _relabelled(config, meta)
-        assert labels["job"] == f"switchboard-{service}", labels
-        assert labels["__address__"] == "10.1.2.3:8000" and labels["__metrics_path__"] == "/internal/metrics"
+        assert labels["job"] == jobs.get(service, service), labels
+        assert labels["__address__"] == f"10.1.2.3:{port}"
+        assert labels["__metrics_path__"] == ("/metrics" if service == "nginx" else "/internal/metrics")
         assert (labels["namespace"], labels["pod"]) == (NAMESPACE, f"{service}-7d9c-x2x4")
-    # Unannotated pods (nginx, Grafana) are not scraped.
+    # Unannotated pods (Grafana, the datastores) are not scraped.
     assert _relabelled(config, {"__meta_kubernetes_pod_phase": "Running"}) == {}
 
 
