@@ -592,13 +592,23 @@ def test_the_kubernetes_nginx_config_passes_nginx_t() -> None:
         nginx.check(binary, nginx.write(run_dir, text, account), account=account)
 
 
-def test_checkov_passes_with_only_the_listed_and_justified_skips(rendered_dir: Path) -> None:
+def test_checkov_passes_with_only_the_listed_and_justified_skips(
+    rendered_dir: Path, rendered: dict[str, list[Manifest]]
+) -> None:
     config = K8S / ".checkov.yaml"
     lines = config.read_text().splitlines()
     skips = [i for i, line in enumerate(lines) if re.match(r"\s+- CKV", line)]
     assert skips, "no skips listed: then drop the list"
     for i in skips:
         assert lines[i - 1].strip().startswith("#"), f"{lines[i].strip()}: no reason given above it"
+    inline = {
+        (obj["metadata"]["name"], value)
+        for objs in rendered.values()
+        for obj in objs
+        for key, value in (obj["metadata"].get("annotations") or {}).items()
+        if key.startswith("checkov.io/skip")
+    }
+    assert inline == {("prometheus", "CKV_K8S_38=Prometheus discovers the pods it scrapes through the API")}
     result = subprocess.run(
         [
             _uv(),
