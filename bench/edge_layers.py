@@ -3,8 +3,9 @@
     uv run python bench/edge_layers.py [--requests 20000]
 
 Every request the gateway serves passes the ASGI layers `Host` puts in front of the
-app (today `RequestIds(RawRoutesFirst(app, raw_routes))`: a request id, the one-reading
-check of repeated headers, the raw-route match) before the MCP endpoint sees it. This
+app (today `RequestIds(RequestMetrics(RawRoutesFirst(app, raw_routes)))`: a request id,
+the request's duration by route template, the one-reading check of repeated headers,
+the raw-route match) before the MCP endpoint sees it. This
 builds the same layers over the proxy's own raw routes, with an endpoint that answers
 at once, and drives `POST /servers/<id>/mcp` requests with a tools/call's headers
 through them in process: no socket, no thread, no timer, so the same code makes the
@@ -35,6 +36,10 @@ try:  # the request id layer (issue 12); older checkouts have none
     from switchboard_core.http.edge import RequestIds
 except ImportError:
     RequestIds = None
+try:  # the HTTP RED metrics layer (issue 14); older checkouts have none
+    from switchboard_core.http.request_metrics import RequestMetrics
+except ImportError:
+    RequestMetrics = None
 
 RESULTS = Path(__file__).resolve().parent / "results" / "edge_layers.json"
 HEADERS = [
@@ -65,8 +70,9 @@ class AnswerAtOnce:
 answer_at_once = AnswerAtOnce()
 
 
-def edge(layers: list[str]):
-    """The layers `Host` puts in front of the app, over routes shaped like the proxy's."""
+def edge(layers: list[str], *, metrics: bool = True):
+    """The layers `Host` puts in front of the app, over routes shaped like the proxy's
+    (`metrics=False`: without `RequestMetrics`, for an A/B in one checkout)."""
     methods = ["GET", "POST", "DELETE"]
     routes = [
         Route("/mcp", answer_at_once, methods=methods),
@@ -80,6 +86,9 @@ def edge(layers: list[str]):
     ]
     app = RawRoutesFirst(Starlette(), routes)
     layers.append("RawRoutesFirst")
+    if RequestMetrics is not None and metrics:
+        app = RequestMetrics(app)
+        layers.append("RequestMetrics")
     if RequestIds is not None:
         app = RequestIds(app)
         layers.append("RequestIds")
@@ -121,10 +130,11 @@ def main(argv: list[str] | None = None) -> int:
     )
     parser.add_argument("--requests", type=int, default=20_000, help="requests per repeat")
     parser.add_argument("--repeat", type=int, default=5, help="repeats; the best is kept")
+    parser.add_argument("--no-metrics", action="store_true", help="leave the RequestMetrics layer out")
     parser.add_argument("--output", type=Path, default=RESULTS, help="where to write the JSON results")
     args = parser.parse_args(argv)
     layers: list[str] = []
-    app = edge(layers)
+    app = edge(layers, metrics=not args.no_metrics)
     times = []
     for _ in range(args.repeat):
         started = time.process_time()

@@ -7,6 +7,7 @@ from collections.abc import AsyncIterator, Callable
 
 import grpc
 import pytest
+from prometheus_client import REGISTRY
 from switchboard.metrics.v1 import metrics_pb2, metrics_pb2_grpc
 from switchboard_core.grpc.interceptors import client_interceptors
 from switchboard_proxy.metrics_buffer import MetricsBuffer
@@ -156,6 +157,23 @@ async def test_past_capacity_records_are_dropped_and_counted(metrics) -> None:
     await buffer.close()
     assert servicer.tools == [f"tool-{i}" for i in range(100)]
     assert buffer.sent == 100
+
+
+async def test_drops_of_a_full_buffer_reach_the_prometheus_counter_and_pending_records_the_gauge(
+    metrics,
+) -> None:
+    _, channel = metrics
+    buffer = MetricsBuffer(channel, flush_interval_s=60, capacity=10)
+    dropped_before = REGISTRY.get_sample_value("switchboard_metrics_buffer_dropped_records_total")
+    buffer.start()  # the buffer a scrape reads from now on
+    for i in range(25):
+        buffer.record(invocation(i))
+
+    dropped = REGISTRY.get_sample_value("switchboard_metrics_buffer_dropped_records_total")
+    assert dropped - dropped_before == 15
+    assert REGISTRY.get_sample_value("switchboard_metrics_buffer_pending_records") == 10
+    await buffer.close()
+    assert REGISTRY.get_sample_value("switchboard_metrics_buffer_pending_records") == 0
 
 
 async def test_close_sends_what_is_left(metrics) -> None:

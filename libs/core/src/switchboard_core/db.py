@@ -12,7 +12,9 @@ turns psycopg's automatic preparing off; SQLAlchemy's psycopg dialect prepares
 nothing of its own. Nothing here relies on session state (SET, advisory session
 locks, temporary tables) either.
 
-Every statement an engine runs is counted (`counters`: `sql.queries`).
+Every statement an engine runs is counted (`counters`: `sql.queries`). A service's
+pool is watched for Prometheus (`db_pool`): its connections in use and idle, read at
+scrape time, and the checkouts that had to wait for one, counted and timed.
 """
 
 from __future__ import annotations
@@ -25,6 +27,7 @@ from sqlalchemy.ext.asyncio import AsyncEngine, async_sessionmaker, create_async
 from sqlalchemy.pool import NullPool
 
 from switchboard_core.counters import COUNTERS
+from switchboard_core.db_pool import MeteredPool, watch
 
 # Every constraint and index gets a predictable name on every backend, so a later
 # migration can drop or alter it by name (SQLite's batch mode needs that too).
@@ -46,17 +49,25 @@ def is_sqlite(url: str) -> bool:
     return make_url(url).get_backend_name() == "sqlite"
 
 
-def create_engine(url: str, *, migrations: bool = False) -> AsyncEngine:
+def create_engine(url: str, *, migrations: bool = False, service: str = "") -> AsyncEngine:
     """An engine for `url`; `migrations=True` gives the single-connection engine that
-    schema changes run on (see `switchboard_core.migrations`)."""
+    schema changes run on (see `switchboard_core.migrations`). `service` names its pool
+    in the metrics (by default the database's name, `registry` of `registry.db`)."""
     if is_sqlite(url):
         engine = _sqlite_engine(url, migrations=migrations)
     else:
         # One connection per migration run; the service's own engine keeps a pool.
-        pooling = {"poolclass": NullPool} if migrations else {"pool_pre_ping": True}
+        pooling = {"poolclass": NullPool} if migrations else {"pool_pre_ping": True, "poolclass": MeteredPool}
         engine = create_async_engine(url, connect_args={"prepare_threshold": None}, **pooling)
     event.listen(engine.sync_engine, "before_cursor_execute", _count_statement)
+    if not migrations:
+        watch(engine, service or _database_name(url))
     return engine
+
+
+def _database_name(url: str) -> str:
+    name = Path(make_url(url).database or "").stem
+    return name.removeprefix("switchboard_") or "unknown"
 
 
 def _count_statement(*_args) -> None:
@@ -68,7 +79,9 @@ def _sqlite_engine(url: str, *, migrations: bool) -> AsyncEngine:
     if database and database != ":memory:":
         Path(database).parent.mkdir(parents=True, exist_ok=True)
     if not migrations:
-        engine = create_async_engine(url, connect_args={"timeout": 30})
+        # A pool of connections to a file; an in-memory database keeps SQLAlchemy's one.
+        pooling = {"poolclass": MeteredPool} if database and database != ":memory:" else {}
+        engine = create_async_engine(url, connect_args={"timeout": 30}, **pooling)
         event.listen(engine.sync_engine, "connect", _sqlite_pragmas)
         return engine
     engine = create_async_engine(url, connect_args={"timeout": 30}, poolclass=NullPool)

@@ -43,6 +43,7 @@ from typing import Protocol
 from redis.asyncio import Redis
 
 from switchboard_core.errors import RateLimited
+from switchboard_core.prometheus.catalogue import RATE_LIMIT_REFUSALS
 from switchboard_core.shared.redis_client import (
     REDIS_FAILED,
     cancel_until_done,
@@ -54,6 +55,9 @@ logger = logging.getLogger(__name__)
 
 _RATE = re.compile(r"\s*(\d+)\s*/\s*(\d*)\s*(s|m|h)?\s*")
 _UNIT_S = {"s": 1, "m": 60, "h": 3600}
+# The `limit` label of a refusal (`switchboard_rate_limit_refusals_total`); a request
+# over both limits is counted once, under the first.
+_LIMIT_NAMES = {"t": "token", "u": "user"}
 # Past this many keys, ended windows are dropped; past it still, everything (a flood of ids).
 _MAX_ENTRIES = 50_000
 
@@ -155,6 +159,7 @@ class RateLimiter:
         now = self._clock()
         counts = []
         retry_after = 0
+        refused_by = ""
         for kind, rate in self._limits:
             ident = caller.token_id if kind == "t" else caller.user_id
             if not ident:
@@ -162,8 +167,10 @@ class RateLimiter:
             count = self._count(kind, ident, rate, now)
             if count.estimate(rate, now) >= rate.requests:
                 retry_after = max(retry_after, count.retry_after(rate, now))
+                refused_by = refused_by or _LIMIT_NAMES[kind]
             counts.append(count)
         if retry_after:
+            _refusal(refused_by)
             raise RateLimited(f"too many requests: retry after {retry_after} s", retry_after_s=retry_after)
         for count in counts:
             count.pending += 1
@@ -247,6 +254,10 @@ class RateLimiter:
         for (_, count), total, previous in zip(batch, replies[::3], replies[2::3], strict=True):
             count.total, count.sending = max(count.total, int(total)), 0
             count.previous = max(count.previous, int(previous or 0))
+
+
+def _refusal(limit: str) -> None:
+    RATE_LIMIT_REFUSALS.labels(limit).inc()
 
 
 def rate_limiter_from(

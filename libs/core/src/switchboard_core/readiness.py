@@ -9,7 +9,9 @@ a database and a request never pays for a check. A failed check flips readiness 
 once and back when a later one passes: nothing restarts.
 
 A dependency that goes away is logged once, when it goes, and once when it is back;
-never on every failed check.
+never on every failed check. Each round also sets `switchboard_ready` (what `/readyz`
+answers, 1 or 0) and `switchboard_dependency_up{dependency}` per probe, named as
+`waiting_for` names it.
 """
 
 from __future__ import annotations
@@ -20,6 +22,7 @@ from collections.abc import Awaitable, Callable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Protocol
 
+from switchboard_core.prometheus.catalogue import DEPENDENCY_UP, READY
 from switchboard_core.shared.redis_client import cancel_until_done
 
 logger = logging.getLogger(__name__)
@@ -120,6 +123,7 @@ class Readiness:
                 )
         first = not self._checked
         self._checked = True
+        self._show()
         after = self.service_ready()
         if (first or after != before) and self._on_change is not None:
             await self._on_change(after)
@@ -147,6 +151,15 @@ class Readiness:
         # A probe reports any failure to reach its dependency; which one it was is only logged.
         return _described(exc)
 
+    def _show(self) -> None:
+        """The last round, as Prometheus gauges."""
+        several = len(self.services) > 1
+        for need in self.needs:
+            shared = _shared(need, self.needs)
+            name = f"{need.service} {need.probe.name}" if several and not shared else need.probe.name
+            DEPENDENCY_UP.labels(name).set(0 if id(need.probe) in self._failing else 1)
+        READY.set(1 if self.ready else 0)
+
     def start(self) -> None:
         """Check every `interval_s` in the background until `stop()` (call `check_now()` first)."""
         self._task = asyncio.create_task(self._run(), name="readiness checks")
@@ -163,6 +176,7 @@ class Readiness:
     async def stop(self) -> None:
         """Not ready from now on (the process is stopping); the checks end, the probes close."""
         self._stopping = True
+        READY.set(0)
         await cancel_until_done(self._task)
         self._task = None
         for check in self._running.values():

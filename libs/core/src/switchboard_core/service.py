@@ -32,6 +32,7 @@ from switchboard_core.grpc.server import ConnectionLimits, set_serving, set_serv
 from switchboard_core.http.app import RawRoutesFirst, create_app
 from switchboard_core.http.edge import RequestIds
 from switchboard_core.http.forwarded import ProxyTrust
+from switchboard_core.http.request_metrics import RequestMetrics
 from switchboard_core.principals import PrincipalCache
 from switchboard_core.rate_limits import RateLimiter, rate_limiter_from
 from switchboard_core.readiness import Need, Readiness
@@ -163,7 +164,7 @@ class Host:
             app.state.runtime = self.runtime
             app.state.readiness = readiness
             self.http = GranianServer(
-                RequestIds(RawRoutesFirst(app, raw_routes)),
+                RequestIds(RequestMetrics(RawRoutesFirst(app, raw_routes))),
                 address=self.settings.http_host,
                 port=self.settings.http_port,
                 interface=Interfaces.ASGINL,

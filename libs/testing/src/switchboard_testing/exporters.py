@@ -32,6 +32,14 @@ STOP_TIMEOUT_S = 10.0
 _DATABASE_URL_VARIABLE = "SWITCHBOARD_AUTH_DATABASE_URL"
 
 
+_SYSTEM_PYTHON = "/usr/bin/python3"
+# Debian's PgBouncer exporter (1.7) exits at start against PgBouncer 1.18; the shipped
+# wrapper runs it with the column PgBouncer renamed (read its docstring).
+_PGBOUNCER_EXPORTER = (
+    Path(__file__).resolve().parents[4] / "deploy" / "monitoring" / "exporters" / "pgbouncer_exporter.py"
+)
+
+
 @dataclass(frozen=True)
 class Exporter:
     name: str
@@ -76,7 +84,8 @@ def _commands(stack: StackProcess, port: int, name: str) -> tuple[list[str], dic
         ], {}
     # pgbouncer: the Debian exporter (Python, libpq) takes the password from PGPASSWORD.
     return [
-        exe,
+        _SYSTEM_PYTHON,
+        str(_PGBOUNCER_EXPORTER),
         *("--host", "127.0.0.1", "--port", str(port)),
         *("--pgbouncer-host", "127.0.0.1", "--pgbouncer-port", str(topology["pgbouncer_port"])),
         *("--pgbouncer-user", user),

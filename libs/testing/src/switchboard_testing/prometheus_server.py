@@ -166,24 +166,10 @@ def _stop(process: subprocess.Popen) -> None:
             process.wait()
 
 
-def wait_for_rules_evaluated(server: PrometheusServer, *, timeout_s: float = 30.0) -> None:
-    """Every rule group evaluated at least once since start (a recording rule's series
-    exist from its first evaluation on)."""
-
-    def evaluated() -> bool:
-        groups = server.rule_groups()
-        return bool(groups) and all(
-            rule.get("lastEvaluation", "").startswith("0001") is False for g in groups for rule in g["rules"]
-        )
-
-    eventually(evaluated, timeout_s=timeout_s, what="every rule evaluated once")
-
-
 __all__ = [
     "METRICS_PATH",
     "PrometheusServer",
     "ScrapeJob",
     "prometheus_binary",
     "start_prometheus",
-    "wait_for_rules_evaluated",
 ]

@@ -61,7 +61,7 @@ async def open_auth(
     """
     revocations = revocations or SharedRevocations(RevocationFeed())
     sealing = sealing_keys(settings)
-    engine = create_engine(settings.database_url)
+    engine = create_engine(settings.database_url, service="auth")
     try:
         policy = StartupPolicy.of(settings, attempts=connect_attempts)
         await prepare(settings.database_url, MIGRATIONS, policy, sealing_keys=sealing)

@@ -30,10 +30,17 @@ from switchboard_mcp import jsonrpc, param_headers, versions
 from switchboard_mcp.upstream import UpstreamPool
 
 from switchboard_proxy import catalog_views
+from switchboard_proxy.call_metrics import (
+    UNAVAILABLE,
+    CallMetrics,
+    failure_of,
+    outcome_of,
+    process_call_metrics,
+)
 from switchboard_proxy.catalog import Binding, Catalog, CatalogCache, HeldBack, Upstream
 from switchboard_proxy.catalog_views import Hidden, View
 from switchboard_proxy.client_upstreams import ClientUpstreams, wants_own_sessions
-from switchboard_proxy.forward import Relay, forward
+from switchboard_proxy.forward import OnDone, Relay, forward
 from switchboard_proxy.metrics_buffer import MAX_ERROR_CHARS, MetricsBuffer
 from switchboard_proxy.sessions import SUBSCRIPTIONS_LIMIT, Session, replica_of
 from switchboard_proxy.upstream_events import UpstreamEvents
@@ -85,10 +92,12 @@ class Dispatcher:
         *,
         page_size: int = 1000,
         upstream_timeout_s: float = 30.0,
+        calls: CallMetrics | None = None,
     ) -> None:
         self.catalogs = catalogs
         self.upstreams = upstreams
         self.metrics = metrics
+        self.calls = calls or process_call_metrics()
         self.events = events
         self.client_upstreams = ClientUpstreams(upstreams, timeout_s=upstream_timeout_s)
         self._traced = telemetry.tracing_active()
@@ -225,7 +234,7 @@ class Dispatcher:
         catalog = await self.catalog_for(ctx)
         binding = catalog.tools_by_name.get(name)
         if binding is None:
-            _unknown(ctx, "tool", name, catalog.held_tools.get(name))
+            self._refuse_unknown(ctx, "tools/call", "tool", name, catalog.held_tools.get(name))
         _allow(ctx, "tools.execute", binding, "tool")
         started = time.time()
         if not self._traced:
@@ -258,15 +267,22 @@ class Dispatcher:
         catalog = await self.catalog_for(ctx)
         binding = catalog.prompts_by_name.get(name)
         if binding is None:
-            _unknown(ctx, "prompt", name, catalog.held_prompts.get(name))
+            self._refuse_unknown(ctx, "prompts/get", "prompt", name, catalog.held_prompts.get(name))
         _allow(ctx, "prompts.read", binding, "prompt")
         return await self._forward(
-            binding, id_, "prompts/get", {**params, "name": binding.upstream_name}, ctx
+            binding,
+            id_,
+            "prompts/get",
+            {**params, "name": binding.upstream_name},
+            ctx,
+            self._timer("prompts/get", binding, ctx),
         )
 
     async def _resources_read(self, id_, params: dict, ctx: CallContext) -> Reply:
         binding = await self._resource(params, ctx)
-        return await self._forward(binding, id_, "resources/read", params, ctx)
+        return await self._forward(
+            binding, id_, "resources/read", params, ctx, self._timer("resources/read", binding, ctx)
+        )
 
     def _subscriber(self, method: str, *, subscribe: bool) -> Handler:
         async def subscription(id_, params: dict, ctx: CallContext) -> Reply:
@@ -376,11 +392,18 @@ class Dispatcher:
         method: str,
         params: dict,
         ctx: CallContext,
-        on_done=None,
+        on_done: OnDone | None = None,
         headers: dict[str, str] | None = None,
     ) -> Reply:
+        """Forward to the binding's upstream; `on_done` (or, without one, a counter of
+        upstream failures) hears how it ended."""
+        on_done = on_done or self._counter(binding)
         target = binding.upstream
-        upstream = await self.client_upstreams.session_for(target.url, ctx.session, target.credentials())
+        try:
+            upstream = await self.client_upstreams.session_for(target.url, ctx.session, target.credentials())
+        except BaseException as exc:
+            on_done(None, exc)
+            raise
         return await forward(
             upstream, id_, method, params, ctx.session, on_done, traced=self._traced, headers=headers
         )
@@ -390,15 +413,24 @@ class Dispatcher:
         trace_id = format(span_context.trace_id, "032x") if traced else ""
         span_id = format(span_context.span_id, "016x") if traced else ""
         name = binding.name
+        calls = self.calls
 
-        def record(final: dict | None) -> None:
+        def record(final: dict | None, broken: BaseException | None = None) -> None:
+            seconds = time.time() - started
             result = final.get("result") if final else None
             ok = isinstance(result, dict) and not result.get("isError")
+            if final is None and broken is not None:
+                outcome, kind = failure_of(broken)
+                if kind is not None:
+                    calls.upstream_failed(binding.gateway_id, kind)
+            else:
+                outcome = outcome_of(final)
+            calls.observe("tools/call", ctx.server_id, name, outcome, seconds)
             error = (
                 ""
                 if ok
                 else str(
-                    (final or {}).get("error", {}).get("message", "tool error" if result else "no answer")
+                    (final or {}).get("error", {}).get("message", "tool error" if result else _why(broken))
                 )[:MAX_ERROR_CHARS]
             )
             self.metrics.record(
@@ -407,7 +439,7 @@ class Dispatcher:
                     server_id=ctx.server_id,
                     gateway_id=binding.gateway_id,
                     caller=ctx.principal.email,
-                    duration_ms=(time.time() - started) * 1000.0,
+                    duration_ms=seconds * 1000.0,
                     success=ok,
                     started_at_ms=int(started * 1000),
                     error=error,
@@ -417,6 +449,49 @@ class Dispatcher:
             )
 
         return record
+
+    def _timer(self, method: str, binding: Binding, ctx: CallContext) -> OnDone:
+        """Observes a prompts/get or resources/read (these leave no invocation record)."""
+        started = time.time()
+        calls = self.calls
+
+        def done(final: dict | None, broken: BaseException | None = None) -> None:
+            if final is None and broken is not None:
+                outcome, kind = failure_of(broken)
+                if kind is not None:
+                    calls.upstream_failed(binding.gateway_id, kind)
+            else:
+                outcome = outcome_of(final)
+            calls.observe(method, ctx.server_id, binding.name, outcome, time.time() - started)
+
+        return done
+
+    def _counter(self, binding: Binding) -> OnDone:
+        """Counts the upstream's failures of a forward no duration is kept of."""
+        calls = self.calls
+
+        def done(final: dict | None, broken: BaseException | None = None) -> None:
+            if final is None and broken is not None and (kind := failure_of(broken)[1]) is not None:
+                calls.upstream_failed(binding.gateway_id, kind)
+
+        return done
+
+    def _refuse_unknown(
+        self, ctx: CallContext, method: str, kind: str, name: str, held: HeldBack | None
+    ) -> NoReturn:
+        """`_unknown`, observing a call to an entry held back while its upstream is down
+        as `unavailable` (the upstream is what failed it, not the caller)."""
+        try:
+            _unknown(ctx, kind, name, held)
+        except UpstreamUnavailable:
+            self.calls.observe(method, ctx.server_id, name, UNAVAILABLE, 0.0)
+            raise
+
+
+def _why(broken: BaseException | None) -> str:
+    if isinstance(broken, SwitchboardError):
+        return broken.message
+    return "no answer"
 
 
 def pooled(pool: UpstreamPool, upstream: Upstream):

@@ -18,8 +18,9 @@ from switchboard_mcp.upstream import UpstreamSession
 
 from switchboard_proxy.sessions import Session, UpstreamRef
 
-# Called once with the final response (or None when the exchange broke off).
-OnDone = Callable[[dict | None], None]
+# Called once with the final response, or None and what broke the exchange off (None
+# when nothing was raised: the stream ended without an answer).
+OnDone = Callable[[dict | None, BaseException | None], None]
 
 
 class Relay:
@@ -30,7 +31,7 @@ class Relay:
         first: dict,
         rest: AsyncIterator[dict],
         translate: Callable[[dict], Awaitable[dict | None]],
-        finish: Callable[[dict | None], None],
+        finish: Callable[[dict | None, BaseException | None], None],
     ) -> None:
         self._first: dict | None = first
         self._rest = rest
@@ -39,6 +40,7 @@ class Relay:
 
     async def __aiter__(self) -> AsyncIterator[dict]:
         final: dict | None = None
+        broken: BaseException | None = None
         try:
             message = self._first
             self._first = None
@@ -55,9 +57,12 @@ class Relay:
                     final = out
                     return
                 message = await anext(self._rest, None)
+        except BaseException as exc:
+            broken = exc
+            raise
         finally:
             await self._rest.aclose()
-            self._finish(final)
+            self._finish(final, broken)
 
 
 async def forward(
@@ -99,17 +104,17 @@ async def forward(
             return {**message, "id": client_id}
         return None
 
-    def finish(final: dict | None) -> None:
+    def finish(final: dict | None, broken: BaseException | None = None) -> None:
         if session is not None:
             session.inflight.pop(client_id, None)
         if on_done is not None:
-            on_done(final)
+            on_done(final, broken)
 
     try:
         first = await anext(stream)
-    except BaseException:
+    except BaseException as exc:
         await stream.aclose()
-        finish(None)
+        finish(None, exc)
         raise
     if "method" not in first and first.get("id") == upstream_id:
         await stream.aclose()

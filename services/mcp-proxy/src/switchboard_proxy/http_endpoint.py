@@ -13,7 +13,7 @@ from switchboard_core import telemetry
 from switchboard_core.errors import RateLimited, SwitchboardError, status_of
 from switchboard_mcp import jsonrpc, versions
 
-from switchboard_proxy import stateless_rules
+from switchboard_proxy import open_streams, stateless_rules
 from switchboard_proxy.bearer_gate import BearerGate, Refusal
 from switchboard_proxy.dispatch import CallContext, Dispatcher
 from switchboard_proxy.event_mirror import EventMirror
@@ -118,9 +118,10 @@ class McpEndpoint:
             )
             if session is None:
                 return await reply(send, 404 if "mcp-session-id" in headers else 400, None)
-            return await stream_session(
-                session, headers.get("last-event-id"), receive, send, self.mirror, self.relay
-            )
+            with open_streams.held(open_streams.GET):
+                return await stream_session(
+                    session, headers.get("last-event-id"), receive, send, self.mirror, self.relay
+                )
         return await reply(send, 405, None, [(b"allow", b"GET, POST, DELETE")])
 
     async def _post(self, scope, receive, send, headers: dict[str, str], server_id: str, principal) -> None:
@@ -199,7 +200,8 @@ class McpEndpoint:
         ctx = CallContext(principal, server_id, session.protocol_version, session)
         answer = await self._dispatcher.handle(msg, ctx)
         if isinstance(answer, Relay):
-            return await stream_reply(answer, msg["id"], session, receive, send)
+            with open_streams.held(open_streams.POST):
+                return await stream_reply(answer, msg["id"], session, receive, send)
         await reply(send, 200, answer)
 
     async def _batch(self, send, headers: dict[str, str], batch: list, server_id: str, principal) -> None:

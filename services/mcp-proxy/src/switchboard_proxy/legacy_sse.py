@@ -32,6 +32,7 @@ from switchboard_core.principals import Principal
 from switchboard_core.shared.bus import Subscription
 from switchboard_mcp import jsonrpc, sse, versions
 
+from switchboard_proxy import open_streams
 from switchboard_proxy.bearer_gate import BearerGate, Refusal
 from switchboard_proxy.dispatch import CallContext, Dispatcher
 from switchboard_proxy.forward import Relay
@@ -115,8 +116,9 @@ class LegacySseEndpoint:
         posts = await self._hear_posts(session)
         await send({"type": "http.response.start", "status": 200, "headers": SSE_HEADERS})
         try:
-            await _chunk(send, sse.encode(endpoint.encode(), event="endpoint"))
-            await self._pump(session, receive, send, principal)
+            with open_streams.held(open_streams.LEGACY_SSE):
+                await _chunk(send, sse.encode(endpoint.encode(), event="endpoint"))
+                await self._pump(session, receive, send, principal)
         except OSError:
             pass
         finally:

@@ -28,6 +28,7 @@ from collections.abc import AsyncIterator
 
 import grpc
 from switchboard.metrics.v1 import metrics_pb2, metrics_pb2_grpc
+from switchboard_core.prometheus.catalogue import METRICS_BUFFER_DROPPED, METRICS_BUFFER_PENDING
 from switchboard_core.resilience.backoff import delay
 
 logger = logging.getLogger(__name__)
@@ -76,7 +77,7 @@ class MetricsBuffer:
         """Queue one record; never blocks. Past capacity the record is dropped and counted."""
         pending = self._pending
         if len(pending) >= self._capacity:
-            self.dropped += 1
+            self._drop(1)
             return
         pending.append(invocation)
         if len(pending) >= self._max_batch:
@@ -84,7 +85,13 @@ class MetricsBuffer:
 
     def start(self) -> None:
         if self._task is None:
+            # The process's buffer (one proxy per process) is the one a scrape reads.
+            METRICS_BUFFER_PENDING.set_function(self._pending.__len__)
             self._task = asyncio.create_task(self._run(), name="metrics-flush")
+
+    def _drop(self, records: int) -> None:
+        self.dropped += records
+        METRICS_BUFFER_DROPPED.inc(records)
 
     async def close(self) -> None:
         """Stop the flush task and send what is left, all within `timeout_s`; the rest is dropped."""
@@ -100,7 +107,7 @@ class MetricsBuffer:
             logger.warning(
                 "dropping %d metric records: the metrics service did not take them", len(self._pending)
             )
-            self.dropped += len(self._pending)
+            self._drop(len(self._pending))
             self._pending.clear()
 
     async def _stop_task(self) -> None:
@@ -150,7 +157,7 @@ class MetricsBuffer:
                     exc.details(),
                 )
                 self.refused_batches += 1
-                self.dropped += len(batch)
+                self._drop(len(batch))
                 continue
             except BaseException:
                 self._put_back(taken[start:])
@@ -179,7 +186,8 @@ class MetricsBuffer:
         excess = len(self._pending) - self._capacity
         for _ in range(max(excess, 0)):
             self._pending.popleft()
-        self.dropped += max(excess, 0)
+        if excess > 0:
+            self._drop(excess)
 
     async def _run(self) -> None:
         failures = 0

@@ -8,11 +8,14 @@ import grpc
 from starlette.routing import Route
 from switchboard.proxy.v1 import proxy_pb2_grpc
 from switchboard_core.http.forwarded import ProxyTrust
+from switchboard_core.prometheus.catalogue import MCP_SESSIONS_OPEN, MCP_STREAMS_OPEN
 from switchboard_core.service import Runtime
 from switchboard_mcp import jsonrpc
 from switchboard_mcp.upstream import UpstreamPool
 
+from switchboard_proxy import open_streams
 from switchboard_proxy.bearer_gate import BearerGate
+from switchboard_proxy.call_metrics import process_call_metrics
 from switchboard_proxy.catalog import CatalogCache
 from switchboard_proxy.dispatch import Dispatcher
 from switchboard_proxy.event_log import EventLogs
@@ -120,6 +123,7 @@ class ProxyService:
             UpstreamEvents(self.sessions, self.listens),
             page_size=settings.list_page_size,
             upstream_timeout_s=settings.upstream_timeout_s,
+            calls=process_call_metrics(settings.call_metrics_max_series),
         )
         self.sessions.on_end = self._session_ended
         if shared is not None and shared.redis is not None:
@@ -165,7 +169,14 @@ class ProxyService:
         catalogs.on_change(self._announce_list_changes)
         catalogs.start_watching()
         metrics.start()
+        self._gauge_live_structures()
         self._sweeper = asyncio.create_task(self._sweep_sessions(), name="session-sweeper")
+
+    def _gauge_live_structures(self) -> None:
+        """Sessions and listen streams are counted where they live, at scrape time: no
+        cost per request. (The process's proxy is the one a scrape reads.)"""
+        MCP_SESSIONS_OPEN.set_function(lambda: len(self.sessions))
+        MCP_STREAMS_OPEN.labels(open_streams.LISTEN).set_function(lambda: len(self.listens))
 
     def _mirrored_logs(self, session_id: str) -> EventLogs:
         mirror = self.mirror

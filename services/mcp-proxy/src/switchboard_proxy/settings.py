@@ -29,6 +29,11 @@ class ProxySettings(ServiceSettings):
     catalog_ttl_s: float = 60.0
     metrics_flush_interval_s: float = 1.0
     metrics_buffer_capacity: int = 50_000
+    # Distinct (server, name) pairs `switchboard_mcp_call_duration_seconds` keeps series
+    # for (SWITCHBOARD_CALL_METRICS_MAX_SERIES); calls past it are counted under
+    # name="_other" (see docs/observability.md). A pair makes 18 series (15 buckets,
+    # +Inf, sum, count) for each method and outcome it is seen with.
+    call_metrics_max_series: int = Field(default=2000, ge=0)
     # Origins allowed besides loopback ones (DNS-rebinding protection); "*" allows any.
     allowed_origins: list[str] = []
     # The gateway's public base URL (scheme, host, port, any path prefix) as clients reach

@@ -20,6 +20,7 @@ from switchboard_core.principals import Principal
 from switchboard_mcp import jsonrpc, sse, versions
 from switchboard_mcp import stateless_wire as wire
 
+from switchboard_proxy import open_streams
 from switchboard_proxy import stateless_rules as rules
 from switchboard_proxy.dispatch import SERVER_INFO, CallContext, Dispatcher
 from switchboard_proxy.forward import Relay
@@ -99,7 +100,8 @@ class StatelessExchange:
         ctx = CallContext(principal, server_id, verdict.protocol_version, None)
         answer = await self._dispatcher.handle(rules.for_upstream(msg), ctx)
         if isinstance(answer, Relay):
-            return await _stream_relay(answer, method, id_, send)
+            with open_streams.held(open_streams.POST):
+                return await _stream_relay(answer, method, id_, send)
         await reply(send, rules.http_status(answer), rules.as_stateless_reply(method, answer, SERVER_INFO))
 
     async def _listen(self, receive, send, id_, params: dict, ctx: CallContext) -> None:

@@ -89,7 +89,7 @@ class RegistryService:
 
     async def start(self, runtime: Runtime) -> None:
         shared = runtime.shared or local_shared(self.name)
-        self._engine = engine = create_engine(self.settings.database_url)
+        self._engine = engine = create_engine(self.settings.database_url, service="registry")
         await prepare(self.settings.database_url, MIGRATIONS, StartupPolicy.of(self.settings))
         sessions = sessionmaker(engine)
         await revision_store.ensure(sessions)

@@ -13,6 +13,7 @@ from dataclasses import dataclass
 import grpc
 
 from switchboard_core.grpc.interceptors import client_interceptors
+from switchboard_core.grpc.metered import metered_client_interceptors
 from switchboard_core.grpc.server import MAX_MESSAGE_BYTES
 from switchboard_core.grpc.targets import channel_target
 
@@ -70,7 +71,7 @@ class Channels:
         if channel is None:
             channel = grpc.aio.insecure_channel(
                 channel_target(addr),
-                interceptors=client_interceptors(self._internal_token),
+                interceptors=[*metered_client_interceptors(), *client_interceptors(self._internal_token)],
                 options=self._options,
             )
             self._by_addr[addr] = channel

@@ -9,6 +9,7 @@ import grpc
 from grpc_health.v1 import health, health_pb2, health_pb2_grpc
 
 from switchboard_core.grpc.interceptors import ServerInterceptor
+from switchboard_core.grpc.metered import MeteredServer
 
 MAX_MESSAGE_BYTES = 16 * 1024 * 1024
 
@@ -42,7 +43,8 @@ def build_server(
 ) -> tuple[grpc.aio.Server, health.aio.HealthServicer]:
     """A server whose internal APIs answer only callers sending `internal_token`."""
     server = grpc.aio.server(
-        interceptors=[ServerInterceptor(internal_token)],
+        # Metered first: it sees the status the others settled on.
+        interceptors=[MeteredServer(), ServerInterceptor(internal_token)],
         options=[
             ("grpc.max_receive_message_length", max_message_bytes),
             ("grpc.max_send_message_length", max_message_bytes),

@@ -4,7 +4,9 @@ Its OpenAPI document declares what every route's shape implies (`contract`). A m
 path does not support is answered 405 with an `Allow` header naming every method of that
 path (all its routes together), and `OPTIONS` on any path with 204 and the same `Allow`.
 
-Every app also serves `GET /healthz` (liveness), `GET /readyz` (`readiness`) and
+Every app also serves `GET /healthz` (liveness), `GET /readyz` (`readiness`),
+`GET /internal/metrics` (the process's Prometheus metrics, `prometheus.exposition`, to
+any peer: a Prometheus scrapes each replica's port from its own host) and
 `GET /internal/counters` (the process's `counters`, JSON). The counters are answered
 only to a peer on loopback that no proxy relayed (no `X-Forwarded-For`/`Forwarded`): an
 operator or a test on the host asking a replica's own port, never a client coming
@@ -30,7 +32,7 @@ from fastapi.encoders import jsonable_encoder
 from fastapi.exceptions import RequestValidationError
 from starlette.exceptions import HTTPException
 from starlette.responses import JSONResponse, Response
-from starlette.routing import BaseRoute, Match
+from starlette.routing import BaseRoute, Match, Route
 
 from switchboard_core.counters import COUNTERS
 from switchboard_core.errors import (
@@ -54,6 +56,7 @@ from switchboard_core.http.edge import (
     request_id,
 )
 from switchboard_core.http.single_headers import SINGLE_HEADERS, repeated_header
+from switchboard_core.prometheus.exposition import render
 from switchboard_core.readiness import AlwaysReady
 
 # The readiness of an app no host runs (tests): nothing to check.
@@ -178,6 +181,9 @@ def create_app(
             logged_elsewhere()  # an orchestrator asks every few seconds: no line each time
         return OrjsonResponse(body, status_code=status)
 
+    # A plain Starlette route: no dependency, no validation, not in the OpenAPI document.
+    app.router.routes.append(Route("/internal/metrics", _metrics, methods=["GET"]))
+
     @app.get("/internal/counters", include_in_schema=False)
     async def counters(request: Request) -> OrjsonResponse:
         if not _asked_on_this_host(request):
@@ -185,6 +191,13 @@ def create_app(
         return OrjsonResponse({"counters": COUNTERS.snapshot()})
 
     return app
+
+
+async def _metrics(request: Request) -> Response:
+    """The process's Prometheus metrics, to any peer: a scraper runs on another host, and
+    nothing here is secret (no ids beyond route templates and capped catalog names)."""
+    body, content_type = render(request.headers.get("accept"))
+    return Response(body, headers={"Content-Type": content_type})
 
 
 def _asked_on_this_host(request: Request) -> bool:
@@ -227,6 +240,7 @@ class RawRoutesFirst:
                     if repeated is not None:
                         return await _refuse_repeated(send, repeated, jsonrpc=True)
                     scope.update(child_scope)
+                    scope["route"] = route  # as Starlette's router does: its template labels metrics
                     return await _logging_failures(route, scope, receive, send)
             if repeated is not None:
                 return await _refuse_repeated(send, repeated, jsonrpc=False)

@@ -93,6 +93,11 @@ METRICS_BUFFER_DROPPED = Counter(
     "Invocation records the proxy dropped: its buffer was full, or the metrics service "
     "refused a batch it will never take.",
 )
+METRICS_BUFFER_PENDING = Gauge(
+    "switchboard_metrics_buffer_pending_records",
+    "Invocation records waiting in the proxy's buffer for the metrics service (read at "
+    "scrape time); near the buffer's capacity, drops follow.",
+)
 
 # --- Database, Redis, leases, rate limits, readiness ----------------------------------
 

@@ -5,6 +5,8 @@ and runs `job` (a coroutine that loops until cancelled) only while holding it. A
 that returns ends the contention; one that raises is logged and contended for again.
 `holds(name)` answers "is it ours right now" for code that asks each round instead
 (`campaign` keeps such a lease without a job). Embedded, `AlwaysLeader` always leads.
+Both show what they hold in `switchboard_leader_held{service,lease}` (1 while held, 0
+once lost or given up), so an alert can tell a job nobody runs.
 
 The Redis lease: `SET key token NX PX ttl` takes it, a Lua compare-and-extend renews
 it every ttl/3, a compare-and-delete gives it up on stop. A renewal that fails, or has
@@ -26,6 +28,7 @@ from typing import Any, Protocol
 
 from redis.asyncio import Redis
 
+from switchboard_core.prometheus.catalogue import LEADER_HELD
 from switchboard_core.shared.redis_client import REDIS_FAILED, namespaced, reraise_cancellation
 
 logger = logging.getLogger(__name__)
@@ -55,10 +58,15 @@ async def campaign(leadership: Leadership, name: str) -> None:
     await leadership.run_while_leader(name, asyncio.Event().wait)
 
 
+def _shown(service: str, name: str, held: bool) -> None:
+    LEADER_HELD.labels(service, name).set(1 if held else 0)
+
+
 class AlwaysLeader:
     """The embedded shape: one process, always the leader."""
 
-    def __init__(self) -> None:
+    def __init__(self, service: str = "embedded") -> None:
+        self._service = service
         self._held: set[str] = set()
 
     def holds(self, name: str) -> bool:
@@ -66,6 +74,7 @@ class AlwaysLeader:
 
     async def run_while_leader(self, name: str, job: Job) -> None:
         self._held.add(name)
+        _shown(self._service, name, True)
         try:
             while True:
                 try:
@@ -75,6 +84,7 @@ class AlwaysLeader:
                 await asyncio.sleep(_RESTART_PAUSE_S)
         finally:
             self._held.discard(name)
+            _shown(self._service, name, False)
 
 
 class RedisLeadership:
@@ -106,6 +116,7 @@ class RedisLeadership:
         """Run `job` while the lease holds; True when the job returned by itself."""
         logger.info("%s leads %s", self.owner, name)
         self._held.add(name)
+        _shown(self._service, name, True)
         task = asyncio.create_task(job(), name=f"leader job {name}")
         held = True
         try:
@@ -117,6 +128,7 @@ class RedisLeadership:
                 logger.warning("%s lost the lease on %s; its job stops", self.owner, name)
         finally:
             self._held.discard(name)
+            _shown(self._service, name, False)
             task.cancel()
             await asyncio.wait({task})
             if held:

@@ -39,7 +39,7 @@ class Shared:
 def local_shared(service: str) -> Shared:
     """The embedded parts, for a service started without a host (tests, tools): they hold
     nothing that needs closing."""
-    return Shared(service, InProcessBus(), AlwaysLeader(), None)
+    return Shared(service, InProcessBus(), AlwaysLeader(service), None)
 
 
 @contextlib.asynccontextmanager
@@ -48,7 +48,7 @@ async def open_shared(settings: ServiceSettings, service: str) -> AsyncIterator[
     if not settings.redis_url:
         bus = InProcessBus()
         try:
-            yield Shared(service, bus, AlwaysLeader(), None)
+            yield Shared(service, bus, AlwaysLeader(service), None)
         finally:
             await bus.close()
         return

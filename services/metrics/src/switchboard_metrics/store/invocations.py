@@ -50,7 +50,7 @@ class InvocationStore:
         # Imported here: the migrations package imports this package's tables.
         from switchboard_metrics.migrations import MIGRATIONS
 
-        engine = create_engine(self.url)
+        engine = create_engine(self.url, service="metrics")
         try:
             await prepare(self.url, MIGRATIONS, self.startup)
         except BaseException:

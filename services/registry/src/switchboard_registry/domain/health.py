@@ -9,7 +9,10 @@ transaction that raises the catalog revision, so watchers (the proxy's caches) h
 of it; a check that changes nothing writes nothing.
 
 Counts of failures live in the process; the status lives in the database, so any
-process may act on what another found.
+process may act on what another found. Each check's result is also the gauge
+`switchboard_upstream_up` (1 answered, 0 not) of the replica checking; its series go
+when the gateway is deleted (or disabled) and when this replica stops leading the
+checks, so a replica no longer checking never shows a stale value.
 """
 
 from __future__ import annotations
@@ -21,6 +24,7 @@ from datetime import UTC, datetime
 from sqlalchemy.ext.asyncio import async_sessionmaker
 from switchboard_core.counters import COUNTERS
 from switchboard_core.errors import Conflict, InvalidInput, NotFound, UpstreamError
+from switchboard_core.prometheus.catalogue import UPSTREAM_UP
 from switchboard_mcp.upstream import NegotiatingUpstream, UpstreamRPCError
 
 from switchboard_registry.domain.access import Caller
@@ -63,6 +67,8 @@ class HealthChecker:
         self._closing: set[asyncio.Task[None]] = set()
         self._failures: dict[str, int] = {}
         self._last_ok: dict[str, datetime] = {}
+        # gateway id -> the name its `switchboard_upstream_up` series is labelled with.
+        self._up_series: dict[str, str] = {}
 
     async def check_all(self) -> None:
         async with self._db() as s:
@@ -137,7 +143,15 @@ class HealthChecker:
         self._closing.add(task)
         task.add_done_callback(self._closing.discard)
 
+    def _gauge(self, target: HealthTarget, up: bool) -> None:
+        named = self._up_series.get(target.id)
+        if named is not None and named != target.name:
+            UPSTREAM_UP.remove(target.id, named)  # renamed: one series per gateway
+        self._up_series[target.id] = target.name
+        UPSTREAM_UP.labels(target.id, target.name).set(1 if up else 0)
+
     async def _record(self, target: HealthTarget, error: str | None, *, decisive: bool) -> None:
+        self._gauge(target, error is None)
         if error is None:
             self._failures.pop(target.id, None)
             self._last_ok[target.id] = datetime.now(UTC)
@@ -194,6 +208,8 @@ class HealthChecker:
         for known in (self._failures, self._last_ok):
             for gone in set(known) - gateway_ids:
                 del known[gone]
+        for gone in set(self._up_series) - gateway_ids:
+            UPSTREAM_UP.remove(gone, self._up_series.pop(gone))
 
 
 class HealthSchedule:
