@@ -2,7 +2,12 @@
 each overlay renders (`kubectl kustomize`), passes `kubernetes-validate --strict` for a
 pinned Kubernetes version, passes the project's own checks (each shown failing on a
 broken copy), the flows the NetworkPolicies allow are the design's, and checkov passes
-with only the skips deploy/k8s/.checkov.yaml lists and justifies."""
+with only the skips deploy/k8s/.checkov.yaml lists and justifies.
+
+Besides the two overlays, `prod-monitored` is prod with both components an operator may
+add (components/monitoring, components/scale-on-in-flight), rendered from a kustomization
+written for the test: what only a cluster with Prometheus and its Adapter can show
+(that the HPA gets the metric) is not shown here."""
 
 from __future__ import annotations
 
@@ -29,8 +34,13 @@ from switchboard_cli.stack import binaries, kubernetes_nginx, nginx
 from switchboard_cli.stack.accounts import daemon_account
 
 ROOT = Path(__file__).resolve().parents[2]
+_SCRAPE = "prometheus.io/scrape"
 K8S = ROOT / "deploy" / "k8s"
 OVERLAYS = ("dev", "prod")
+MONITORED = "prod-monitored"
+RENDERINGS = (*OVERLAYS, MONITORED)
+COMPONENTS = ("monitoring", "scale-on-in-flight")
+MONITORING = ROOT / "deploy" / "monitoring"
 KUBERNETES_VERSION = "1.34.0"
 CHECKOV = "checkov==3.3.30"
 SERVICES = ("auth", "registry", "metrics", "mcp-proxy")
@@ -75,24 +85,30 @@ def _uv() -> str:
 
 @pytest.fixture(scope="module")
 def rendered_dir() -> Iterator[Path]:
-    """Each overlay rendered once into `<overlay>.yaml`."""
+    """Each rendering once into `<name>.yaml` (the kustomizations beside, not in, it)."""
     kubectl = _tool("kubectl")
     with tempfile.TemporaryDirectory(prefix="switchboard-k8s-") as tmp:
-        for overlay in OVERLAYS:
+        out = Path(tmp) / "rendered"
+        out.mkdir()
+        sources = {overlay: K8S / "overlays" / overlay for overlay in OVERLAYS}
+        sources[MONITORED] = k8s.overlay_with_components(
+            Path(tmp) / MONITORED,
+            base=K8S / "overlays" / "prod",
+            components=[K8S / "components" / c for c in COMPONENTS],
+            namespace="switchboard",
+        )
+        for name, source in sources.items():
             result = subprocess.run(
-                [kubectl, "kustomize", str(K8S / "overlays" / overlay)],
-                capture_output=True,
-                text=True,
-                check=False,
+                [kubectl, "kustomize", str(source)], capture_output=True, text=True, check=False
             )
-            assert result.returncode == 0, f"kubectl kustomize overlays/{overlay}:\n{result.stderr}"
-            (Path(tmp) / f"{overlay}.yaml").write_text(result.stdout)
-        yield Path(tmp)
+            assert result.returncode == 0, f"kubectl kustomize {name}:\n{result.stderr}"
+            (out / f"{name}.yaml").write_text(result.stdout)
+        yield out
 
 
 @pytest.fixture(scope="module")
 def rendered(rendered_dir: Path) -> dict[str, list[Manifest]]:
-    return {overlay: k8s.load((rendered_dir / f"{overlay}.yaml").read_text()) for overlay in OVERLAYS}
+    return {name: k8s.load((rendered_dir / f"{name}.yaml").read_text()) for name in RENDERINGS}
 
 
 def _get(objs: list[Manifest], kind: str, name: str) -> Manifest:
@@ -105,7 +121,7 @@ def _main_container(objs: list[Manifest], service: str) -> Manifest:
     return _get(objs, "Deployment", service)["spec"]["template"]["spec"]["containers"][0]
 
 
-@pytest.mark.parametrize("overlay", OVERLAYS)
+@pytest.mark.parametrize("overlay", RENDERINGS)
 def test_each_overlay_renders_every_object_a_service_needs(
     rendered: dict[str, list[Manifest]], overlay: str
 ) -> None:
@@ -121,7 +137,7 @@ def test_each_overlay_renders_every_object_a_service_needs(
         ):
             _get(objs, kind, service)
     assert {o["metadata"].get("namespace") for o in objs} == {
-        "switchboard" if overlay == "prod" else "switchboard-dev"
+        "switchboard-dev" if overlay == "dev" else "switchboard"
     }
 
 
@@ -132,7 +148,7 @@ def test_rendered_overlays_pass_strict_schema_validation_without_a_warning(rende
             "--strict",
             "--kubernetes-version",
             KUBERNETES_VERSION,
-            *(str(rendered_dir / f"{o}.yaml") for o in OVERLAYS),
+            *(str(rendered_dir / f"{o}.yaml") for o in RENDERINGS),
         ],
         capture_output=True,
         text=True,
@@ -143,12 +159,12 @@ def test_rendered_overlays_pass_strict_schema_validation_without_a_warning(rende
     others = [line for line in output.splitlines() if line.strip() and not line.startswith("INFO ")]
     assert not others, others
     assert output.count(" passed for resource ") == sum(
-        len(k8s.load((rendered_dir / f"{o}.yaml").read_text())) for o in OVERLAYS
+        len(k8s.load((rendered_dir / f"{o}.yaml").read_text())) for o in RENDERINGS
     )
 
 
 @pytest.mark.parametrize("check", sorted(k8s.CHECKS))
-@pytest.mark.parametrize("overlay", OVERLAYS)
+@pytest.mark.parametrize("overlay", RENDERINGS)
 def test_project_checks_find_nothing_in_the_overlays(
     rendered: dict[str, list[Manifest]], overlay: str, check: str
 ) -> None:
@@ -282,6 +298,44 @@ BROKEN: dict[str, tuple[str, Mutation, str]] = {
         _set(lambda o: _main_container(o, "registry")["readinessProbe"]["httpGet"], "port", "web"),
         "readinessProbe names port 'web'",
     ),
+    "a service's pods not annotated for scraping": (
+        "pods_are_annotated_for_scraping",
+        _delete(lambda o: _deployment("registry")(o)["spec"]["template"]["metadata"]["annotations"], _SCRAPE),
+        "Deployment/registry: its pods are not annotated prometheus.io/scrape",
+    ),
+    "a scrape port the pod does not declare": (
+        "pods_are_annotated_for_scraping",
+        _set(
+            lambda o: _deployment("auth")(o)["spec"]["template"]["metadata"]["annotations"],
+            "prometheus.io/port",
+            "9000",
+        ),
+        "prometheus.io/port '9000' is not a port its containers declare",
+    ),
+    "an HPA asking for a metric no adapter rule serves": (
+        "hpa_metrics_are_served",
+        _set(
+            lambda o: _get(o, "HorizontalPodAutoscaler", "mcp-proxy")["spec"]["metrics"][0]["pods"]["metric"],
+            "name",
+            "switchboard_http_requests_inflight",
+        ),
+        "no Prometheus Adapter rule serves switchboard_http_requests_inflight",
+    ),
+    "a second HPA on one Deployment": (
+        "hpas_target_existing_workloads",
+        lambda o: o.append(
+            {
+                **copy.deepcopy(_get(o, "HorizontalPodAutoscaler", "mcp-proxy")),
+                "metadata": {"name": "mcp-proxy-cpu"},
+            }
+        ),
+        "Deployment/mcp-proxy is already scaled by HorizontalPodAutoscaler/mcp-proxy",
+    ),
+    "a mounted token no role binding needs": (
+        "pods_are_restricted",
+        _delete(lambda o: _get(o, "RoleBinding", "prometheus"), "subjects"),
+        "Deployment/prometheus: mounts a service account token",
+    ),
     "a Service targeting an undeclared port": (
         "references_resolve",
         _set(lambda o: _get(o, "Service", "registry")["spec"]["ports"][0], "targetPort", "grcp"),
@@ -297,7 +351,7 @@ def test_every_project_check_is_shown_failing_on_some_broken_manifest() -> None:
 @pytest.mark.parametrize("broken", sorted(BROKEN))
 def test_each_project_check_finds_a_broken_manifest(rendered: dict[str, list[Manifest]], broken: str) -> None:
     check, mutate, expected = BROKEN[broken]
-    objs = copy.deepcopy(rendered["prod"])
+    objs = copy.deepcopy(rendered[MONITORED])
     mutate(objs)
     findings = k8s.CHECKS[check](objs)
     assert any(expected in finding for finding in findings), (broken, findings)
@@ -356,7 +410,10 @@ def _configmap_data(objs: list[Manifest], prefix: str) -> dict[str, str]:
 
 def _ingress_sources(objs: list[Manifest], service: str, port: str) -> set[str]:
     """The `app.kubernetes.io/name`s the NetworkPolicies let reach `service` on `port`."""
-    pods = {s: {"app.kubernetes.io/name": s} for s in (*SERVICES, "nginx", "postgres", "pgbouncer", "redis")}
+    pods = {
+        s: {"app.kubernetes.io/name": s}
+        for s in (*SERVICES, "nginx", "postgres", "pgbouncer", "redis", "prometheus", "grafana")
+    }
     sources: set[str] = set()
     for policy in (o for o in objs if o["kind"] == "NetworkPolicy"):
         spec = policy["spec"]
@@ -376,7 +433,11 @@ def _ingress_sources(objs: list[Manifest], service: str, port: str) -> set[str]:
     return sources
 
 
-@pytest.mark.parametrize("overlay", OVERLAYS)
+def _monitored(objs: list[Manifest]) -> bool:
+    return any(o["kind"] == "Deployment" and o["metadata"]["name"] == "prometheus" for o in objs)
+
+
+@pytest.mark.parametrize("overlay", RENDERINGS)
 def test_network_policies_allow_only_the_designed_flows(
     rendered: dict[str, list[Manifest]], overlay: str
 ) -> None:
@@ -384,9 +445,25 @@ def test_network_policies_allow_only_the_designed_flows(
     deny = _get(objs, "NetworkPolicy", "default-deny")["spec"]
     assert deny["podSelector"] == {} and set(deny["policyTypes"]) == {"Ingress", "Egress"}
     assert "ingress" not in deny and "egress" not in deny
+    # Prometheus, where the monitoring component runs it, scrapes the HTTP ports.
+    scrapers = {"prometheus"} if _monitored(objs) else set()
     for service in SERVICES:
         assert _ingress_sources(objs, service, "grpc") == GRPC_CALLERS[service], service
-        assert _ingress_sources(objs, service, "http") == {"nginx"}, service
+        assert _ingress_sources(objs, service, "http") == {"nginx"} | scrapers, service
+    if scrapers:
+        assert _ingress_sources(objs, "prometheus", "web") == {"grafana"}
+        assert _ingress_sources(objs, "nginx", "metrics") == {"prometheus"}
+        assert _ingress_sources(objs, "grafana", "web") == set()
+    # A rule to anywhere names its ports, and only Prometheus has one: the API server's.
+    anywhere = {
+        (policy["metadata"]["name"], port["port"])
+        for policy in objs
+        if policy["kind"] == "NetworkPolicy"
+        for rule in policy["spec"].get("egress") or []
+        if not rule.get("to")
+        for port in rule.get("ports") or [{"port": "every"}]
+    }
+    assert anywhere == ({("prometheus", 443), ("prometheus", 6443)} if scrapers else set())
     if overlay == "dev":
         assert _ingress_sources(objs, "pgbouncer", "postgres") == {"auth", "registry", "metrics"}
         assert _ingress_sources(objs, "postgres", "postgres") == {"pgbouncer"}
@@ -487,6 +564,8 @@ def test_prod_pulls_its_images_always_and_keeps_datastores_outside(
         "postgres",
         "pgbouncer",
         "redis",
+        "prometheus",
+        "grafana",
     }
 
 
@@ -513,13 +592,23 @@ def test_the_kubernetes_nginx_config_passes_nginx_t() -> None:
         nginx.check(binary, nginx.write(run_dir, text, account), account=account)
 
 
-def test_checkov_passes_with_only_the_listed_and_justified_skips(rendered_dir: Path) -> None:
+def test_checkov_passes_with_only_the_listed_and_justified_skips(
+    rendered_dir: Path, rendered: dict[str, list[Manifest]]
+) -> None:
     config = K8S / ".checkov.yaml"
     lines = config.read_text().splitlines()
     skips = [i for i, line in enumerate(lines) if re.match(r"\s+- CKV", line)]
     assert skips, "no skips listed: then drop the list"
     for i in skips:
         assert lines[i - 1].strip().startswith("#"), f"{lines[i].strip()}: no reason given above it"
+    inline = {
+        (obj["metadata"]["name"], value)
+        for objs in rendered.values()
+        for obj in objs
+        for key, value in (obj["metadata"].get("annotations") or {}).items()
+        if key.startswith("checkov.io/skip")
+    }
+    assert inline == {("prometheus", "CKV_K8S_38=Prometheus discovers the pods it scrapes through the API")}
     result = subprocess.run(
         [
             _uv(),

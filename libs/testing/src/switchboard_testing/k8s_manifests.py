@@ -6,11 +6,17 @@ a test can show it both passing on `deploy/k8s/` and failing on a broken copy.
 `OPERATOR_SECRETS` is the one list of the Secrets the operator creates before applying
 an overlay (docs/deployment.md shows the `kubectl create secret` lines): a reference to
 a Secret or key that is neither rendered nor listed there is a finding.
+
+Monitoring (deploy/k8s/components/monitoring, scale-on-in-flight): every pod running a
+Switchboard service is annotated for scraping at a port it declares, and every custom
+metric an HPA asks for is one a rendered Prometheus Adapter rule serves.
 """
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterable, Iterator, Mapping
+import os
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
+from pathlib import Path
 from typing import Any
 
 import yaml
@@ -33,15 +39,39 @@ OPERATOR_SECRETS: Mapping[str, frozenset[str]] = {
     ),
     # Only the dev overlay's in-cluster Postgres and PgBouncer use it.
     "switchboard-dev-postgres": frozenset({"password"}),
+    # Only components/monitoring's Grafana uses it.
+    "switchboard-grafana": frozenset({"admin-password"}),
 }
 
 WORKLOAD_KINDS = frozenset({"Deployment", "StatefulSet", "DaemonSet", "Job"})
 _PROBES = ("startupProbe", "readinessProbe", "livenessProbe")
 _HPA_RESOURCES = {"cpu", "memory"}
+_SCRAPE = "prometheus.io/scrape"
+# The label of the ConfigMaps holding Prometheus Adapter rules (key `config.yaml`).
+ADAPTER_LABEL = ("app.kubernetes.io/name", "prometheus-adapter")
 
 
 def load(text: str) -> list[Manifest]:
     return [doc for doc in yaml.safe_load_all(text) if doc]
+
+
+def overlay_with_components(
+    directory: Path, *, base: Path, components: Sequence[Path], namespace: str
+) -> Path:
+    """A kustomization in `directory` (made here) of `base` with `components` added, as an
+    operator's own overlay would add them; `kubectl kustomize <directory>` renders it."""
+    directory.mkdir()
+    lines = [
+        "apiVersion: kustomize.config.k8s.io/v1beta1",
+        "kind: Kustomization",
+        f"namespace: {namespace}",
+        "resources:",
+        f"  - {os.path.relpath(base, directory)}",
+        "components:",
+        *(f"  - {os.path.relpath(c, directory)}" for c in components),
+    ]
+    (directory / "kustomization.yaml").write_text("\n".join(lines) + "\n")
+    return directory
 
 
 def _name(obj: Manifest) -> str:
@@ -119,12 +149,16 @@ def selectors_match_template_labels(objs: list[Manifest]) -> list[str]:
 
 def hpas_target_existing_workloads(objs: list[Manifest]) -> list[str]:
     """Every HPA scales a workload that exists, with 1 <= min <= max, and that workload
-    leaves `replicas` to it (an apply would otherwise reset the count)."""
+    leaves `replicas` to it (an apply would otherwise reset the count); no workload has
+    two (they would fight over the count)."""
     found = []
     by_name = {(o["kind"], o["metadata"]["name"]): o for o in objs}
+    scaled: dict[tuple[str, str], str] = {}
     for hpa in (o for o in objs if o["kind"] == "HorizontalPodAutoscaler"):
         spec = hpa["spec"]
         ref = spec["scaleTargetRef"]
+        if (other := scaled.setdefault((ref["kind"], ref["name"]), _name(hpa))) != _name(hpa):
+            found.append(f"{_name(hpa)}: {ref['kind']}/{ref['name']} is already scaled by {other}")
         target = by_name.get((ref["kind"], ref["name"]))
         if target is None:
             found.append(f"{_name(hpa)}: scales {ref['kind']}/{ref['name']}, which is not rendered")
@@ -186,12 +220,21 @@ def _pinned(image: str) -> bool:
 def pods_are_restricted(objs: list[Manifest]) -> list[str]:
     """The restricted profile, for every container: non-root, no privilege escalation,
     read-only root filesystem, every capability dropped, seccomp RuntimeDefault; and a
-    service account of its own without a mounted token."""
+    service account of its own, with a mounted token only where a RoleBinding grants the
+    account something (Prometheus lists pods)."""
     found = []
+    bound = {
+        subject["name"]
+        for o in objs
+        if o["kind"] in ("RoleBinding", "ClusterRoleBinding")
+        for subject in o.get("subjects") or []
+        if subject["kind"] == "ServiceAccount"
+    }
     for w in workloads(objs):
         spec = _pod_spec(w)
         pod = spec.get("securityContext") or {}
-        if spec.get("automountServiceAccountToken") is not False:
+        needs_token = spec.get("serviceAccountName") in bound
+        if spec.get("automountServiceAccountToken") is not False and not needs_token:
             found.append(f"{_name(w)}: mounts a service account token")
         if spec.get("serviceAccountName") in (None, "default"):
             found.append(f"{_name(w)}: runs as the namespace's default service account")
@@ -244,6 +287,9 @@ def references_resolve(
         for volume in spec.get("volumes") or []:
             if "configMap" in volume:
                 need(f"{_name(w)} volume {volume['name']}", "ConfigMap", volume["configMap"]["name"])
+            for source in (volume.get("projected") or {}).get("sources") or []:
+                if "configMap" in source:
+                    need(f"{_name(w)} volume {volume['name']}", "ConfigMap", source["configMap"]["name"])
             if "secret" in volume:
                 need(f"{_name(w)} volume {volume['name']}", "Secret", volume["secret"]["secretName"])
         for _, c in containers(w):
@@ -301,6 +347,69 @@ def _service_ports_resolve(objs: list[Manifest]) -> list[str]:
     return found
 
 
+def _declared_ports(workload: Manifest) -> set[int]:
+    return {p["containerPort"] for _, c in containers(workload, init=False) for p in c.get("ports") or []}
+
+
+def _runs_switchboard(workload: Manifest) -> bool:
+    return any((c.get("args") or [""])[0] == "serve" for _, c in containers(workload, init=False))
+
+
+def pods_are_annotated_for_scraping(objs: list[Manifest]) -> list[str]:
+    """Every pod running a Switchboard service (`serve <service>`) is annotated
+    `prometheus.io/scrape`; every annotated pod names an absolute path and a port one of
+    its containers declares."""
+    found = []
+    for w in workloads(objs):
+        annotations = w["spec"]["template"]["metadata"].get("annotations") or {}
+        if annotations.get(_SCRAPE) != "true":
+            if _runs_switchboard(w):
+                found.append(f"{_name(w)}: its pods are not annotated {_SCRAPE}")
+            continue
+        path = annotations.get("prometheus.io/path", "")
+        if not path.startswith("/"):
+            found.append(f"{_name(w)}: prometheus.io/path {path!r} is not an absolute path")
+        port = annotations.get("prometheus.io/port", "")
+        if not port.isdigit() or int(port) not in _declared_ports(w):
+            found.append(f"{_name(w)}: prometheus.io/port {port!r} is not a port its containers declare")
+    return found
+
+
+def adapter_rules(objs: Iterable[Manifest]) -> dict[str, Manifest]:
+    """The custom metrics the rendered Prometheus Adapter rules serve: name -> rule."""
+    key, value = ADAPTER_LABEL
+    served: dict[str, Manifest] = {}
+    for config in (o for o in objs if o["kind"] == "ConfigMap"):
+        if (config["metadata"].get("labels") or {}).get(key) != value:
+            continue
+        for rule in (yaml.safe_load(config["data"]["config.yaml"]) or {}).get("rules") or []:
+            served[rule["name"]["as"]] = rule
+    return served
+
+
+def hpa_metrics_are_served(objs: list[Manifest]) -> list[str]:
+    """Every Pods or Object metric an HPA asks for is served by a rendered Prometheus
+    Adapter rule, per pod (its resources map a label to `pod`) for a Pods metric."""
+    served = adapter_rules(objs)
+    found = []
+    for hpa in (o for o in objs if o["kind"] == "HorizontalPodAutoscaler"):
+        for metric in hpa["spec"].get("metrics") or []:
+            kind = metric["type"]
+            if kind not in ("Pods", "Object"):
+                continue
+            name = metric[kind.lower()]["metric"]["name"]
+            rule = served.get(name)
+            if rule is None:
+                found.append(f"{_name(hpa)}: no Prometheus Adapter rule serves {name}")
+                continue
+            resources = {v["resource"] for v in (rule["resources"].get("overrides") or {}).values()}
+            if kind == "Pods" and "pod" not in resources:
+                found.append(f"{_name(hpa)}: the adapter rule for {name} is not per pod")
+            if kind == "Pods" and metric["pods"]["target"]["type"] != "AverageValue":
+                found.append(f"{_name(hpa)}: a Pods metric's target must be an AverageValue")
+    return found
+
+
 CHECKS: Mapping[str, Callable[[list[Manifest]], list[str]]] = {
     "selectors_match_template_labels": selectors_match_template_labels,
     "hpas_target_existing_workloads": hpas_target_existing_workloads,
@@ -308,4 +417,6 @@ CHECKS: Mapping[str, Callable[[list[Manifest]], list[str]]] = {
     "containers_are_production_ready": containers_are_production_ready,
     "pods_are_restricted": pods_are_restricted,
     "references_resolve": references_resolve,
+    "pods_are_annotated_for_scraping": pods_are_annotated_for_scraping,
+    "hpa_metrics_are_served": hpa_metrics_are_served,
 }
