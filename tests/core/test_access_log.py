@@ -132,3 +132,27 @@ async def test_the_line_carries_the_trace_of_the_span_the_answer_began_in(caplog
     (line,) = _access(caplog)
     assert line.trace_id == format(spans[0].trace_id, "032x")
     assert line.span_id == format(spans[0].span_id, "016x")
+
+
+async def test_a_request_nothing_answered_is_logged_500_when_it_failed_499_when_the_client_left(
+    caplog,
+) -> None:
+    caplog.set_level(logging.INFO, logger="switchboard.access")
+    scope = {"type": "http", "method": "GET", "path": "/x", "headers": [], "client": ("10.0.0.1", 1)}
+
+    async def receive() -> dict:
+        return {"type": "http.disconnect"}
+
+    async def send(message) -> None:
+        pass
+
+    async def broken(scope, receive, send) -> None:
+        raise RuntimeError("a bug")
+
+    async def abandoned(scope, receive, send) -> None:
+        await receive()  # the client went away before an answer began
+
+    with pytest.raises(RuntimeError):
+        await with_access_log(broken, enabled=True, trust=ProxyTrust([]))(dict(scope), receive, send)
+    await with_access_log(abandoned, enabled=True, trust=ProxyTrust([]))(dict(scope), receive, send)
+    assert [r.status for r in _access(caplog)] == [500, 499]

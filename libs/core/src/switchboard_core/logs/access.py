@@ -54,10 +54,15 @@ class AccessLog:
                 sent += len(message.get("body", b""))
             await send(message)
 
+        failed = True
         try:
             await self.app(scope, receive, sending)
+            failed = False
         finally:
-            self._log(scope, status or 500, sent, time.perf_counter() - started, span)
+            # Nothing answered: a failure (`RequestIds` answers 500), or a client gone first
+            # (499, as nginx says it).
+            answered = status or (500 if failed else 499)
+            self._log(scope, answered, sent, time.perf_counter() - started, span)
 
     def _log(self, scope, status: int, sent: int, duration_s: float, span: SpanContext) -> None:
         route = scope.get("route")
