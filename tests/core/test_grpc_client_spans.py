@@ -82,6 +82,16 @@ async def test_a_call_in_a_trace_is_a_client_span_whose_context_the_server_recei
     assert span.attributes["rpc.grpc.status_code"] == 0
 
 
+async def test_a_context_the_caller_sent_is_kept(channel, provider) -> None:
+    tracer_provider, _exporter = provider
+    sent = "00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01"
+    with tracer_provider.get_tracer("test").start_as_current_span("request"):
+        received = await channel.unary_unary("/test.Probe/Echo")(
+            b"", timeout=10, metadata=(("traceparent", sent),)
+        )
+    assert received.decode() == sent
+
+
 async def test_a_refused_call_ends_its_span_as_an_error_and_the_caller_still_sees_the_refusal(
     channel, provider
 ) -> None:

@@ -1,6 +1,7 @@
-"""Through nginx in the distributed stack, an admin write is one trace: the X-Request-Id
-nginx answered with names the registry's REST span, and the INSERT it made through
-PgBouncer is in the same trace."""
+"""Through nginx in the distributed stack, a request is one trace found by the
+X-Request-Id nginx answered with: an admin write's REST span in the registry, the INSERT
+it made through PgBouncer, its Authenticate call into auth; a tools/call's MCP span in a
+proxy replica and the Redis commands its session made."""
 
 from __future__ import annotations
 
@@ -8,6 +9,8 @@ from collections.abc import Iterator
 
 import httpx
 import pytest
+from switchboard_testing.admin_api import create_server, register
+from switchboard_testing.mcp_http import McpHttp
 from switchboard_testing.otlp_receiver import ReceivedSpan, Receiver, receiving_traces
 from switchboard_testing.readiness import eventually
 from switchboard_testing.stack import StackProcess
@@ -78,3 +81,46 @@ def test_an_admin_write_through_nginx_is_followed_from_its_request_id_to_its_ins
         eventually(
             authenticate_hop, timeout_s=20, what="registry's Authenticate call and auth's span under it"
         )
+
+
+def test_a_session_opened_through_nginx_shows_its_redis_commands_by_name_only(
+    stack: StackProcess, receiver: Receiver
+) -> None:
+    token = stack.login()
+    with start_upstream(name="sessions") as upstream:
+        with httpx.Client(
+            base_url=stack.url, headers={"authorization": f"Bearer {token}"}, timeout=30
+        ) as admin:
+            register(admin, "sessions", upstream.url)
+            server = create_server(admin, "sessions", ["sessions__echo"])
+        client = McpHttp(f"{stack.url}/servers/{server}/mcp", token)
+        response = client.post(
+            {
+                "jsonrpc": "2.0",
+                "id": 1,
+                "method": "initialize",
+                "params": {
+                    "protocolVersion": "2025-11-25",
+                    "capabilities": {},
+                    "clientInfo": {"name": "t", "version": "0"},
+                },
+            }
+        )
+        assert response.status_code == 200, response.text
+        request_id, session_id = response.headers["x-request-id"], response.headers["mcp-session-id"]
+
+        [mcp] = eventually(
+            lambda: receiver.with_attribute("switchboard.request_id", request_id),
+            timeout_s=20,
+            what="the proxy's MCP span carrying nginx's request id",
+        )
+        assert (mcp.name, mcp.service) == ("POST /servers/{server_id}/mcp", "switchboard-mcp-proxy")
+
+        # The session is stored in Redis (shared by the replicas), within this trace.
+        commands = [s for s in receiver.in_trace(mcp.trace_id) if s.attributes.get("db.system") == "redis"]
+        assert commands, [s.name for s in receiver.in_trace(mcp.trace_id)]
+        for span in commands:
+            assert span.kind == CLIENT and span.service == "switchboard-mcp-proxy"
+            assert span.name == span.attributes["db.operation"] and span.name.isupper()
+            # Keys name the session: never in a span.
+            assert session_id not in str(span.attributes)

@@ -11,6 +11,7 @@ import logging
 from opentelemetry import context, propagate, trace
 from switchboard_core import telemetry
 from switchboard_core.errors import RateLimited, SwitchboardError, status_of
+from switchboard_core.http.edge import request_id
 from switchboard_mcp import jsonrpc, versions
 
 from switchboard_proxy import open_streams, stateless_rules
@@ -82,9 +83,17 @@ class McpEndpoint:
             if not self._traced:
                 return await self._serve(scope, receive, tracking_send, headers, server_id)
             token = context.attach(propagate.extract(headers))
+            # Named by the route, not the path: one span name per endpoint, not per server.
+            route = "/servers/{server_id}/mcp" if server_id else scope["path"]
             try:
                 with tracer.start_as_current_span(
-                    f"{scope['method']} {scope['path']}", kind=trace.SpanKind.SERVER
+                    f"{scope['method']} {route}",
+                    kind=trace.SpanKind.SERVER,
+                    attributes={
+                        "http.request.method": scope["method"],
+                        "http.route": route,
+                        "switchboard.request_id": request_id(),
+                    },
                 ):
                     await self._serve(scope, receive, tracking_send, headers, server_id)
             finally:

@@ -111,6 +111,8 @@ class _Outgoing:
 
     def __init__(self, internal_token: str) -> None:
         self._internal_token = internal_auth.sent(internal_token)
+        # Untraced, there is no context to send: not even asked for, per call.
+        self._traced = telemetry.tracing_active()
 
     def details(self, details: grpc.aio.ClientCallDetails) -> grpc.aio.ClientCallDetails:
         method = details.method.decode() if isinstance(details.method, bytes) else details.method
@@ -118,10 +120,11 @@ class _Outgoing:
         COUNTERS.add(f"grpc.calls.{method}")
         metadata = grpc.aio.Metadata(*(details.metadata or ()))
         metadata.add(internal_auth.METADATA_KEY, self._internal_token)
-        carrier: dict[str, str] = {}
-        propagate.inject(carrier)
-        for key, value in carrier.items():
-            metadata.add(key, value)
+        if self._traced and "traceparent" not in metadata:
+            carrier: dict[str, str] = {}
+            propagate.inject(carrier)
+            for key, value in carrier.items():
+                metadata.add(key, value)
         return grpc.aio.ClientCallDetails(
             details.method, details.timeout, metadata, details.credentials, details.wait_for_ready
         )

@@ -10,6 +10,9 @@ so an untraced process runs none of this code, not even a branch per call.
 - `grpc_client_spans`: one CLIENT span per outgoing gRPC call.
 - `http_spans`: one SERVER span per REST request, named by its route template.
 
+Upstream HTTP requests get theirs in `switchboard_mcp.upstream.http_spans` (the layer
+that owns the aiohttp client). docs/observability.md ("Traces") lists every span.
+
 Client spans are made only inside a trace (a recording span is current): work a
 background loop does on its own (readiness probes, feeds, flushes) starts no trace of
 its own every few seconds.

@@ -1,8 +1,8 @@
 """One CLIENT span per outgoing gRPC call, inside a trace.
 
-These interceptors come first in a channel's chain, so the call's metadata carries the
-context of this span (the `traceparent` the next interceptor, `interceptors._Outgoing`,
-injects) and the server's span becomes its child. A unary call's span
+These interceptors come first in a channel's chain. They put the context of the call's
+span in its metadata (`traceparent`, unless the caller sent one already), so the
+server's span becomes its child. A unary call's span
 ends with its answer; a streaming call's (a feed, a metrics batch) when the stream ends.
 Attributes: `rpc.system=grpc`, `rpc.service`, `rpc.method`, `rpc.grpc.status_code`.
 """
@@ -12,7 +12,7 @@ from __future__ import annotations
 import asyncio
 
 import grpc
-from opentelemetry import trace
+from opentelemetry import propagate, trace
 from opentelemetry.trace import Span, Status, StatusCode, TracerProvider
 
 from switchboard_core.tracing.inside import inside_a_trace
@@ -30,6 +30,20 @@ class _Spans:
             kind=trace.SpanKind.CLIENT,
             attributes={"rpc.system": "grpc", "rpc.service": service, "rpc.method": name},
         )
+
+
+def _carrying(details: grpc.aio.ClientCallDetails, span: Span) -> grpc.aio.ClientCallDetails:
+    """`details` whose metadata carries `span`'s context, unless it carries one already."""
+    metadata = grpc.aio.Metadata(*(details.metadata or ()))
+    if "traceparent" in metadata:
+        return details
+    carrier: dict[str, str] = {}
+    propagate.inject(carrier, context=trace.set_span_in_context(span))
+    for key, value in carrier.items():
+        metadata.add(key, value)
+    return grpc.aio.ClientCallDetails(
+        details.method, details.timeout, metadata, details.credentials, details.wait_for_ready
+    )
 
 
 def _finish(span: Span, code: grpc.StatusCode) -> None:
@@ -59,7 +73,7 @@ class SpanUnaryUnary(_Spans, grpc.aio.UnaryUnaryClientInterceptor):
             return await continuation(details, request)
         span = self.start(details)
         with trace.use_span(span, end_on_exit=False):
-            call = await continuation(details, request)
+            call = await continuation(_carrying(details, span), request)
         await _answered(span, call)
         return call
 
@@ -70,7 +84,7 @@ class SpanStreamUnary(_Spans, grpc.aio.StreamUnaryClientInterceptor):
             return await continuation(details, request_iterator)
         span = self.start(details)
         with trace.use_span(span, end_on_exit=False):
-            call = await continuation(details, request_iterator)
+            call = await continuation(_carrying(details, span), request_iterator)
         # Not awaited here: a caller writing with `call.write` has not got the call yet.
         _end_when_done(span, call)
         return call
@@ -82,7 +96,7 @@ class SpanUnaryStream(_Spans, grpc.aio.UnaryStreamClientInterceptor):
             return await continuation(details, request)
         span = self.start(details)
         with trace.use_span(span, end_on_exit=False):
-            call = await continuation(details, request)
+            call = await continuation(_carrying(details, span), request)
         _end_when_done(span, call)
         return call
 
