@@ -40,12 +40,13 @@ def _scrape(gateway: GatewayProcess) -> dict[tuple[str, frozenset], float]:
     }
 
 
-def _value(samples: dict, name: str, **labels: str) -> float | None:
-    return samples.get((name, frozenset(labels.items())))
+def _value(samples: dict, metric: str, **labels: str) -> float | None:
+    return samples.get((metric, frozenset(labels.items())))
 
 
 def _calls(samples: dict, method: str, server: str, name: str, outcome: str) -> float:
-    return _value(samples, CALLS, method=method, server=server, name=name, outcome=outcome) or 0.0
+    labels = {"method": method, "server": server, "name": name, "outcome": outcome}
+    return samples.get((CALLS, frozenset(labels.items())), 0.0)
 
 
 def test_calls_are_recorded_by_method_server_name_and_outcome(
