@@ -103,6 +103,26 @@ class CallMetrics:
             child = self._folded[values] = MCP_CALL_DURATION.labels(*values)
         return child
 
+    def ended(
+        self,
+        method: str,
+        server_id: str,
+        name: str,
+        gateway_id: str,
+        final: dict | None,
+        broken: BaseException | None,
+        seconds: float,
+    ) -> None:
+        """Observe a forwarded call that ended with `final` (the answer), or with none
+        because of `broken`, counting the upstream's part in a failure."""
+        if final is None and broken is not None:
+            outcome, kind = failure_of(broken)
+            if kind is not None:
+                self.upstream_failed(gateway_id, kind)
+        else:
+            outcome = outcome_of(final)
+        self.observe(method, server_id, name, outcome, seconds)
+
     def upstream_failed(self, gateway_id: str, kind: str) -> None:
         key = (gateway_id, kind)
         child = self._errors.get(key)
