@@ -141,3 +141,30 @@ def test_an_open_get_stream_is_counted_while_it_stays_open(
         timeout_s=10,
         what="the closed GET stream is no longer counted",
     )
+
+
+def test_an_open_legacy_sse_stream_and_its_session_are_counted_until_it_closes(
+    gateway: GatewayProcess, admin_token: str
+) -> None:
+    def open_now() -> tuple[float, float]:
+        samples = _scrape(gateway)
+        return (
+            _value(samples, "switchboard_mcp_streams_open", kind="legacy_sse") or 0.0,
+            _value(samples, "switchboard_mcp_sessions_open") or 0.0,
+        )
+
+    streams, sessions = open_now()
+    headers = {"authorization": f"Bearer {admin_token}", "accept": "text/event-stream"}
+    with httpx.stream("GET", f"{gateway.base_url}/sse", headers=headers, timeout=30) as stream:
+        assert stream.status_code == 200
+        eventually(
+            lambda: open_now() == (streams + 1, sessions + 1),
+            timeout_s=10,
+            what="the open /sse stream and its session are counted",
+        )
+
+    eventually(
+        lambda: open_now() == (streams, sessions),
+        timeout_s=10,
+        what="the closed /sse stream and its ended session are no longer counted",
+    )
