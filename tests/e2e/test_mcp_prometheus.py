@@ -168,3 +168,31 @@ def test_an_open_legacy_sse_stream_and_its_session_are_counted_until_it_closes(
         timeout_s=10,
         what="the closed /sse stream and its ended session are no longer counted",
     )
+
+
+def test_a_post_answered_as_a_stream_is_counted_while_it_streams(
+    gateway: GatewayProcess, admin: httpx.Client, admin_token: str
+) -> None:
+    def streams() -> float:
+        return _value(_scrape(gateway), "switchboard_mcp_streams_open", kind="post") or 0.0
+
+    with start_upstream(name="streamer") as upstream:
+        register(admin, "streamer", upstream.url)
+        server_id = create_server(admin, "streamer-server", ["streamer__progress"])
+        client = McpHttp(f"{gateway.base_url}/servers/{server_id}/mcp", admin_token)
+        client.initialize()
+        before = streams()
+        call = {
+            "jsonrpc": "2.0",
+            "id": 7,
+            "method": "tools/call",
+            "params": {"name": "streamer__progress", "arguments": {"steps": 3, "delay": 1.0}},
+        }
+        with httpx.stream("POST", client.url, json=call, headers=client.headers(), timeout=30) as stream:
+            assert stream.headers["content-type"].startswith("text/event-stream")
+            lines = stream.iter_lines()
+            next(line for line in lines if line.startswith("data:") and "notifications/message" in line)
+            assert streams() == before + 1
+            assert any('"id":7' in line for line in lines)
+
+        eventually(lambda: streams() == before, timeout_s=10, what="the finished stream is no longer counted")
