@@ -3,8 +3,8 @@ outcome (`switchboard_mcp_call_duration_seconds`) and upstream failures by kind
 (`switchboard_upstream_errors_total`).
 
 Recording is on the hot path of every tools/call, so one observation is a dict lookup
-and `observe` on a cached histogram child: prometheus-client's `labels()` (label
-validation, a lock, its own dict) runs once per distinct series, not per call. Server
+and `observe` on a cached series of the lock-free `LoopHistogram` (every call ends on
+the event loop): `labels()` runs once per distinct series, not per call. Server
 and name pass through one `BoundedLabels` per process (the cap is the proxy setting
 `metrics_max_series`), and the cache holds only admitted keys, so neither the series
 nor the cache grow past the cap however many names callers send.
