@@ -7,7 +7,9 @@ import contextlib
 from collections.abc import Iterator
 
 import httpx
+import orjson
 import pytest
+from mcp_types import CLIENT_CAPABILITIES_META_KEY, CLIENT_INFO_META_KEY, PROTOCOL_VERSION_META_KEY
 from prometheus_client.parser import text_string_to_metric_families
 from switchboard_testing.admin_api import create_server, register
 from switchboard_testing.gateway_process import GatewayProcess, start_gateway
@@ -196,3 +198,38 @@ def test_a_post_answered_as_a_stream_is_counted_while_it_streams(
             assert any('"id":7' in line for line in lines)
 
         eventually(lambda: streams() == before, timeout_s=10, what="the finished stream is no longer counted")
+
+
+def test_an_open_listen_stream_of_a_stateless_client_is_counted_until_it_closes(
+    gateway: GatewayProcess, admin_token: str
+) -> None:
+    def streams() -> float:
+        return _value(_scrape(gateway), "switchboard_mcp_streams_open", kind="listen") or 0.0
+
+    envelope = {
+        PROTOCOL_VERSION_META_KEY: "2026-07-28",
+        CLIENT_INFO_META_KEY: {"name": "metrics-test", "version": "1"},
+        CLIENT_CAPABILITIES_META_KEY: {},
+    }
+    body = {
+        "jsonrpc": "2.0",
+        "id": "listen-1",
+        "method": "subscriptions/listen",
+        "params": {"notifications": {"toolsListChanged": True}, "_meta": envelope},
+    }
+    headers = {
+        "authorization": f"Bearer {admin_token}",
+        "accept": "application/json, text/event-stream",
+        "content-type": "application/json",
+        "mcp-protocol-version": "2026-07-28",
+        "mcp-method": "subscriptions/listen",
+    }
+    before = streams()
+    url = f"{gateway.base_url}/mcp"
+    with httpx.stream("POST", url, content=orjson.dumps(body), headers=headers, timeout=20) as stream:
+        assert stream.status_code == 200
+        chunks = stream.iter_bytes()  # kept: a dropped iterator closes the response
+        next(chunks)  # the acknowledgement: the stream is open
+        eventually(lambda: streams() == before + 1, timeout_s=10, what="the open listen stream is counted")
+
+    eventually(lambda: streams() == before, timeout_s=10, what="the closed listen stream is no longer counted")
