@@ -101,12 +101,24 @@ async def test_a_body_is_read_strictly_so_numbers_are_no_booleans_and_booleans_n
 
 async def test_a_query_parameter_given_twice_is_refused_rather_than_one_value_picked() -> None:
     async with _client() as client:
-        once = await client.get("/things?limit=5&other=1&other=2")
+        once = await client.get("/things?limit=5")
         twice = await client.get("/things?limit=5&limit=500")
     assert once.status_code == 200
     assert twice.status_code == 422
     assert twice.json() == {
         "detail": [{"type": "repeated", "loc": ["query", "limit"], "msg": "given more than once"}]
+    }
+
+
+async def test_a_query_parameter_the_route_does_not_have_is_refused_rather_than_ignored() -> None:
+    async with _client() as client:
+        misspelt = await client.get("/things?limt=5&other=1&other=2")
+    assert misspelt.status_code == 422
+    assert misspelt.json() == {
+        "detail": [
+            {"type": "extra_forbidden", "loc": ["query", "limt"], "msg": "not a parameter of this route"},
+            {"type": "extra_forbidden", "loc": ["query", "other"], "msg": "not a parameter of this route"},
+        ]
     }
 
 

@@ -13,7 +13,8 @@ declared here, once, for every route of every service:
   400 and 409;
 - a route with a body may answer 400 (a body that is not JSON);
 - a route with parameters or a body may answer 422: a `ValidationProblem` when the request
-  does not match its schema (also a query parameter given twice: `one_value_each`), a
+  does not match its schema (also a query parameter the route does not have, or one given
+  twice: `one_value_each`), a
   `Problem` when it is well formed but refused;
 - every route may answer 413 (the body is over the size limit).
 
@@ -79,19 +80,28 @@ BEARER = BearerScheme(
 
 
 async def one_value_each(request: Request) -> None:
-    """Refuses a query parameter of the route given more than once: FastAPI would read the
-    last value, a proxy or a log in front may read the first."""
+    """Refuses a query parameter the route does not have (a misspelt `?ofset=` would
+    otherwise be ignored without a word, and the caller would read the wrong page), and
+    one of the route's given more than once: FastAPI would read the last value, a proxy or
+    a log in front may read the first."""
     query = request.query_params
-    if len(query.multi_items()) == len(query):
+    if not query:
         return
     route = request.scope.get("route")
     dependant = getattr(route, "dependant", None)
     names = _query_names(dependant) if dependant is not None else set()
-    repeated = sorted(name for name in names if len(query.getlist(name)) > 1)
-    if repeated:
-        raise RequestValidationError(
-            [{"type": "repeated", "loc": ("query", name), "msg": "given more than once"} for name in repeated]
-        )
+    errors = [
+        {"type": "extra_forbidden", "loc": ("query", name), "msg": "not a parameter of this route"}
+        for name in sorted(set(query.keys()) - names)
+    ]
+    if len(query.multi_items()) != len(query):
+        errors += [
+            {"type": "repeated", "loc": ("query", name), "msg": "given more than once"}
+            for name in sorted(names)
+            if len(query.getlist(name)) > 1
+        ]
+    if errors:
+        raise RequestValidationError(errors)
 
 
 def _query_names(dependant: Dependant) -> set[str]:
