@@ -339,3 +339,6 @@ def test_a_stopped_upstream_makes_the_upstream_down_alert_pending_then_firing(
         if a["labels"]["alertname"] == "SwitchboardUpstreamDown"
     }
     assert down == {"beta"}
+    # The Upstreams dashboard counts it.
+    (upstreams_down,) = [q for q in dashboards.panel_queries() if q.panel == "Upstreams down"]
+    assert [s["value"][1] for s in scraped.query(upstreams_down.expr)] == ["1"]
