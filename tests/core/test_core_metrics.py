@@ -94,6 +94,27 @@ async def test_redis_failures_are_counted_by_kind(redis_server: RedisServer) -> 
     assert value("switchboard_redis_errors_total", kind="connection") == refused_before + 1
 
 
+async def test_a_redis_that_never_answers_is_counted_as_timeouts_where_the_caller_gives_up(
+    redis_server: RedisServer,
+) -> None:
+    client = CountedRedis.from_url(redis_server.url)
+    limiter = RateLimiter(per_token=Rate(100, 60), redis=client, sync_timeout_s=0.3)
+    before = value("switchboard_redis_errors_total", kind="timeout")
+    try:
+        limiter.check(Caller("u1", "t1"))
+        await limiter.sync()
+        assert value("switchboard_redis_errors_total", kind="timeout") == before
+        redis_server.freeze()
+        try:
+            limiter.check(Caller("u1", "t1"))
+            await limiter.sync()  # gives up after its 0.3 s deadline, and carries on
+        finally:
+            redis_server.thaw()
+    finally:
+        await client.aclose()
+    assert value("switchboard_redis_errors_total", kind="timeout") == before + 1
+
+
 async def test_the_leader_gauge_follows_an_embedded_lease() -> None:
     leadership = AlwaysLeader("embedded-test")
     running = asyncio.Event()

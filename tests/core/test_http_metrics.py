@@ -102,3 +102,14 @@ async def test_a_request_being_served_is_in_flight_until_its_answer_ends() -> No
         answer.release.set()
         assert (await slow).status_code == 200
     await eventually_async(lambda: REGISTRY.get_sample_value(gauge) == idle, within_s=5, what="in flight back")
+
+
+async def test_a_raw_route_refused_for_a_repeated_header_is_labelled_with_its_template() -> None:
+    key = (RAW_TEMPLATE, "POST", "400")
+    before = count(*key)
+    client, _answer = build()
+    twice = [("authorization", "Bearer a"), ("authorization", "Bearer b")]
+    async with client:
+        response = await client.post("/servers/some-raw-id/mcp", content=b"{}", headers=twice)
+    assert response.status_code == 400
+    assert count(*key) - before == 1

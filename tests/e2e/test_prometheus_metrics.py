@@ -18,7 +18,7 @@ from switchboard_testing.mcp_http import McpHttp
 from switchboard_testing.upstream_process import UpstreamProcess
 
 # Generous for the admin token, which makes the REST and MCP traffic; another token spends its own.
-PER_TOKEN = 40
+PER_TOKEN = 15
 TOOLS_LIST = {"jsonrpc": "2.0", "id": 1, "method": "tools/list"}
 
 Samples = dict[tuple[str, tuple[tuple[str, str], ...]], float]
