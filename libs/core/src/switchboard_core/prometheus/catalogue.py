@@ -54,7 +54,8 @@ GRPC_CLIENT_DURATION = Histogram(
 
 # --- MCP calls through the proxy ------------------------------------------------------
 
-MCP_CALL_DURATION = Histogram(
+# Observed on the event loop by every forwarded call (mcp-proxy `call_metrics`).
+MCP_CALL_DURATION = LoopHistogram(
     "switchboard_mcp_call_duration_seconds",
     "tools/call, resources/read and prompts/get forwarded to upstreams, by virtual server, "
     "name (tool, resource or prompt as the client names it; capped, overflow `_other`) "
