@@ -114,3 +114,13 @@ async def test_a_stream_is_timed_once_when_it_ends(stubs) -> None:
         within_s=5,
         what="each stream counted once",
     )
+
+
+async def test_a_stream_the_client_cancels_is_timed_as_cancelled_on_the_client(stubs) -> None:
+    registry, _metrics, _stranger = stubs
+    key = ("client", REGISTRY_SERVICE, "WatchCatalog", "CANCELLED")
+    before = count(*key)
+    call = registry.WatchCatalog(registry_pb2.WatchCatalogRequest(), timeout=5)
+    assert (await call.read()).revision == 1
+    call.cancel()
+    await eventually_async(lambda: count(*key) - before == 1, within_s=5, what="the cancelled stream counted")

@@ -1,7 +1,9 @@
 """deploy/monitoring/prometheus/ as Prometheus itself reads it: `promtool check config`
 accepts the example configuration (and the rule files it loads), `promtool check rules`
 accepts the rules, and every alert names a runbook section that docs/observability.md
-has. Fast: no server starts (tests/stack/test_prometheus.py evaluates them live)."""
+has; `promtool test rules` runs the alerts over synthetic series with their real `for:`
+durations (deploy/monitoring/prometheus/tests/). Fast: no server starts
+(tests/stack/test_prometheus.py evaluates them against a live stack)."""
 
 from __future__ import annotations
 
@@ -58,6 +60,26 @@ def test_promtool_rejects_a_broken_rule_file(tmp_path: Path) -> None:
     broken = tmp_path / "broken.yml"
     broken.write_text("groups:\n  - name: x\n    rules:\n      - record: a:b:c\n        expr: sum(\n")
     assert promtool("check", "rules", str(broken)).returncode != 0
+
+
+def test_every_alert_fires_on_synthetic_series_and_stays_quiet_before_its_for_duration() -> None:
+    # Including: a lease no replica holds, and one no replica reports any more; a replica
+    # not scrapeable and one answering 503; an exporter's target down is not a replica.
+    tests = sorted((PROMETHEUS / "tests").glob("*_test.yml"))
+    assert tests
+    result = promtool("test", "rules", *(str(p) for p in tests))
+    assert result.returncode == 0, result.stdout + result.stderr
+    tested = {alert for path in tests for alert in re.findall(r"alertname: (\w+)", path.read_text())}
+    assert tested == {rule["alert"] for rule in rules("alert")}
+
+
+def test_the_example_config_scrapes_each_service_as_the_alerts_expect() -> None:
+    config = yaml.safe_load((PROMETHEUS / "prometheus.yml").read_text())
+    jobs = {job["job_name"]: job for job in config["scrape_configs"]}
+    for service in ("auth", "registry", "metrics", "mcp-proxy"):
+        assert jobs[f"switchboard-{service}"]["metrics_path"] == "/internal/metrics"
+    assert jobs["switchboard"]["metrics_path"] == "/internal/metrics"
+    assert {"postgres", "redis", "nginx", "pgbouncer"} <= set(jobs)
 
 
 def test_the_alerts_the_issue_asks_for_are_shipped() -> None:

@@ -7,7 +7,9 @@ import contextlib
 from collections.abc import Iterator
 
 import httpx
+import orjson
 import pytest
+from mcp_types import CLIENT_CAPABILITIES_META_KEY, CLIENT_INFO_META_KEY, PROTOCOL_VERSION_META_KEY
 from prometheus_client.parser import text_string_to_metric_families
 from switchboard_testing.admin_api import create_server, register
 from switchboard_testing.gateway_process import GatewayProcess, start_gateway
@@ -40,12 +42,13 @@ def _scrape(gateway: GatewayProcess) -> dict[tuple[str, frozenset], float]:
     }
 
 
-def _value(samples: dict, name: str, **labels: str) -> float | None:
-    return samples.get((name, frozenset(labels.items())))
+def _value(samples: dict, metric: str, **labels: str) -> float | None:
+    return samples.get((metric, frozenset(labels.items())))
 
 
 def _calls(samples: dict, method: str, server: str, name: str, outcome: str) -> float:
-    return _value(samples, CALLS, method=method, server=server, name=name, outcome=outcome) or 0.0
+    labels = {"method": method, "server": server, "name": name, "outcome": outcome}
+    return samples.get((CALLS, frozenset(labels.items())), 0.0)
 
 
 def test_calls_are_recorded_by_method_server_name_and_outcome(
@@ -140,3 +143,93 @@ def test_an_open_get_stream_is_counted_while_it_stays_open(
         timeout_s=10,
         what="the closed GET stream is no longer counted",
     )
+
+
+def test_an_open_legacy_sse_stream_and_its_session_are_counted_until_it_closes(
+    gateway: GatewayProcess, admin_token: str
+) -> None:
+    def open_now() -> tuple[float, float]:
+        samples = _scrape(gateway)
+        return (
+            _value(samples, "switchboard_mcp_streams_open", kind="legacy_sse") or 0.0,
+            _value(samples, "switchboard_mcp_sessions_open") or 0.0,
+        )
+
+    streams, sessions = open_now()
+    headers = {"authorization": f"Bearer {admin_token}", "accept": "text/event-stream"}
+    with httpx.stream("GET", f"{gateway.base_url}/sse", headers=headers, timeout=30) as stream:
+        assert stream.status_code == 200
+        eventually(
+            lambda: open_now() == (streams + 1, sessions + 1),
+            timeout_s=10,
+            what="the open /sse stream and its session are counted",
+        )
+
+    eventually(
+        lambda: open_now() == (streams, sessions),
+        timeout_s=10,
+        what="the closed /sse stream and its ended session are no longer counted",
+    )
+
+
+def test_a_post_answered_as_a_stream_is_counted_while_it_streams(
+    gateway: GatewayProcess, admin: httpx.Client, admin_token: str
+) -> None:
+    def streams() -> float:
+        return _value(_scrape(gateway), "switchboard_mcp_streams_open", kind="post") or 0.0
+
+    with start_upstream(name="streamer") as upstream:
+        register(admin, "streamer", upstream.url)
+        server_id = create_server(admin, "streamer-server", ["streamer__progress"])
+        client = McpHttp(f"{gateway.base_url}/servers/{server_id}/mcp", admin_token)
+        client.initialize()
+        before = streams()
+        call = {
+            "jsonrpc": "2.0",
+            "id": 7,
+            "method": "tools/call",
+            "params": {"name": "streamer__progress", "arguments": {"steps": 3, "delay": 1.0}},
+        }
+        with httpx.stream("POST", client.url, json=call, headers=client.headers(), timeout=30) as stream:
+            assert stream.headers["content-type"].startswith("text/event-stream")
+            lines = stream.iter_lines()
+            next(line for line in lines if line.startswith("data:") and "notifications/message" in line)
+            assert streams() == before + 1
+            assert any('"id":7' in line for line in lines)
+
+        eventually(lambda: streams() == before, timeout_s=10, what="the finished stream is no longer counted")
+
+
+def test_an_open_listen_stream_of_a_stateless_client_is_counted_until_it_closes(
+    gateway: GatewayProcess, admin_token: str
+) -> None:
+    def streams() -> float:
+        return _value(_scrape(gateway), "switchboard_mcp_streams_open", kind="listen") or 0.0
+
+    envelope = {
+        PROTOCOL_VERSION_META_KEY: "2026-07-28",
+        CLIENT_INFO_META_KEY: {"name": "metrics-test", "version": "1"},
+        CLIENT_CAPABILITIES_META_KEY: {},
+    }
+    body = {
+        "jsonrpc": "2.0",
+        "id": "listen-1",
+        "method": "subscriptions/listen",
+        "params": {"notifications": {"toolsListChanged": True}, "_meta": envelope},
+    }
+    headers = {
+        "authorization": f"Bearer {admin_token}",
+        "accept": "application/json, text/event-stream",
+        "content-type": "application/json",
+        "mcp-protocol-version": "2026-07-28",
+        "mcp-method": "subscriptions/listen",
+    }
+    before = streams()
+    url = f"{gateway.base_url}/mcp"
+    with httpx.stream("POST", url, content=orjson.dumps(body), headers=headers, timeout=20) as stream:
+        assert stream.status_code == 200
+        chunks = stream.iter_bytes()  # kept: a dropped iterator closes the response
+        next(chunks)  # the acknowledgement: the stream is open
+        eventually(lambda: streams() == before + 1, timeout_s=10, what="the open listen stream is counted")
+
+    eventually(lambda: streams() == before, timeout_s=10, what="the closed listen stream is no longer counted")

@@ -8,10 +8,10 @@ SwitchboardUpstreamDown pending, then firing.
 
 Two kinds of expression return nothing by design while all is well, and are checked in
 a form that shows they evaluate over series that exist:
-- an alert: its expression without its thresholds (`switchboard_upstream_up == 0`
-  is checked as `switchboard_upstream_up`);
-- a query over a family that only grows on a fault (Redis errors, pool waits,
-  rate-limit refusals, upstream errors: QUIET_WHEN_HEALTHY): when it returns nothing,
+- an alert: its expression without its thresholds (SwitchboardUpstreamDown's
+  `max by (upstream, upstream_name) (switchboard_upstream_up) == 0` without `== 0`);
+- a query over a family that only grows on a fault (pool waits, rate-limit
+  refusals, upstream errors: QUIET_WHEN_HEALTHY): when it returns nothing,
   every metric family it names must be one of those, and declared by the scraped
   targets (Prometheus holds its HELP and TYPE), so the query reads a metric that is
   exported and simply has nothing to count yet.
@@ -45,9 +45,7 @@ REPLICAS = 2
 FOR_IN_TEST = "2s"
 QUIET_WHEN_HEALTHY = {
     "switchboard_upstream_errors": "no upstream failed a request",
-    "switchboard_redis_errors": "Redis answered every command",
     "switchboard_db_pool_waits": "no pool ran out of connections",
-    "switchboard_db_pool_wait_seconds": "no pool ran out of connections",
     "switchboard_rate_limit_refusals": "no client went over a limit",
 }
 _THRESHOLD = re.compile(r"\s*(?:==|!=|>=|<=|>|<)\s*[0-9.]+(?:e[+-]?[0-9]+)?")
@@ -111,6 +109,10 @@ def rpc(admin: httpx.Client, server_id: str, method: str, params: dict) -> dict:
     return answer.json()
 
 
+def call_tool(admin: httpx.Client, server: dict, name: str, arguments: dict) -> dict:
+    return rpc(admin, server["id"], "tools/call", {"name": name, "arguments": arguments})
+
+
 @pytest.fixture(scope="module")
 def servers(admin: httpx.Client, alpha: UpstreamProcess, beta: UpstreamProcess) -> dict[str, dict]:
     return {"alpha": expose(admin, "alpha", alpha), "beta": expose(admin, "beta", beta)}
@@ -121,11 +123,12 @@ def traffic(admin: httpx.Client, servers: dict[str, dict]) -> dict[str, dict]:
     """Calls of every kind through nginx, enough to reach every replica: tools/call
     (answered, and a tool's own error), resources/read, prompts/get, admin reads."""
     for server in servers.values():
+        tools = server["tools"]
         for i in range(6):
-            added = rpc(admin, server["id"], "tools/call", {"name": server["tools"]["add"], "arguments": {"a": i, "b": 1}})
+            added = call_tool(admin, server, tools["add"], {"a": i, "b": 1})
             assert added["result"]["content"][0]["text"] == str(i + 1)
-            rpc(admin, server["id"], "tools/call", {"name": server["tools"]["echo"], "arguments": {"text": "hi"}})
-            rpc(admin, server["id"], "tools/call", {"name": server["tools"]["fail"], "arguments": {"message": "no"}})
+            call_tool(admin, server, tools["echo"], {"text": "hi"})
+            assert call_tool(admin, server, tools["fail"], {"message": "no"})["result"]["isError"]
             assert "result" in rpc(admin, server["id"], "resources/read", {"uri": "fixture://static"})
             prompt = {"name": server["prompts"]["greet"], "arguments": {"name": "x"}}
             assert "result" in rpc(admin, server["id"], "prompts/get", prompt)
@@ -201,12 +204,12 @@ def families(expr: str) -> set[str]:
     return names
 
 
-def series_or_quiet(prometheus: PrometheusServer, what: str, expr: str) -> str | None:
+def series_or_quiet(prometheus: PrometheusServer, what: str, expr: str, declared: set[str]) -> str | None:
     """None when `expr` returns series, or returns none only because every family it
-    reads is quiet while healthy (and exported); else what is wrong."""
+    reads is quiet while healthy and `declared` (exported by a target); else what is
+    wrong."""
     if prometheus.query(expr):
         return None
-    declared = {name.removesuffix("_total") for name in prometheus.metric_metadata()}
     read = families(expr)
     if not read or not read <= set(QUIET_WHEN_HEALTHY):
         return f"{what} returned no series: {expr}"
@@ -234,6 +237,22 @@ def test_prometheus_scrapes_every_replica_of_every_service_and_every_exporter(
     ready = prometheus.query('switchboard_ready{job=~"switchboard-.*"}')
     assert len(ready) == REPLICAS * len(by_job.keys() - set(EXPORTERS))
     assert {s["value"][1] for s in ready} == {"1"}
+
+
+def test_calls_through_nginx_are_recorded_by_every_proxy_replica(
+    stack: StackProcess, scraped: PrometheusServer
+) -> None:
+    by_replica = scraped.query(
+        'sum by (instance, method) (switchboard_mcp_call_duration_seconds_count{job="switchboard-mcp-proxy"})'
+    )
+    assert {s["metric"]["instance"] for s in by_replica} == set(stack.replica_addresses("mcp-proxy"))
+    assert {s["metric"]["method"] for s in by_replica} == {"tools/call", "resources/read", "prompts/get"}
+    # Every replica of every service counts the HTTP requests it serves (its readiness
+    # probes at least).
+    served = scraped.query(
+        'count by (instance) (switchboard_http_request_duration_seconds_count{job=~"switchboard-.*"})'
+    )
+    assert len(served) == REPLICAS * len(stack.state["topology"]["replicas"])
 
 
 # --- the shipped rules -------------------------------------------------------------------
@@ -264,7 +283,9 @@ def test_every_dashboard_variable_finds_values(scraped: PrometheusServer) -> Non
         assert scraped.query(dashboards.substitute(query.expr, {"server": ".*", "name": ".*"})), query.id
 
 
-def test_every_dashboard_panel_query_returns_series(scraped: PrometheusServer, traffic: dict[str, dict]) -> None:
+def test_every_dashboard_panel_query_returns_series(
+    scraped: PrometheusServer, traffic: dict[str, dict]
+) -> None:
     # The variables as an operator picks them: one virtual server and one tool of it;
     # then "All".
     alpha = traffic["alpha"]
@@ -274,13 +295,19 @@ def test_every_dashboard_panel_query_returns_series(scraped: PrometheusServer, t
     ]
     queries = dashboards.panel_queries()
     assert len(queries) > 50
+    declared = {name.removesuffix("_total") for name in scraped.metric_metadata()}
     problems = [
         problem
         for values in choices
         for query in queries
-        if (problem := series_or_quiet(scraped, query.id, dashboards.substitute(query.expr, values)))
+        if (
+            problem := series_or_quiet(scraped, query.id, dashboards.substitute(query.expr, values), declared)
+        )
     ]
     assert not problems, "\n".join(problems)
+    # The check itself: a query over a misspelt family, quiet or not, is refused.
+    assert series_or_quiet(scraped, "typo", "rate(switchboard_redis_error_total[1m])", declared)
+    assert series_or_quiet(scraped, "typo", "switchboard_upstream_upp", declared)
 
 
 # --- an upstream goes down ---------------------------------------------------------------
@@ -293,12 +320,25 @@ def test_a_stopped_upstream_makes_the_upstream_down_alert_pending_then_firing(
 
     def alert_state() -> str | None:
         for alert in scraped.alerts():
-            if alert["labels"]["alertname"] == "SwitchboardUpstreamDown" and alert["labels"].get("upstream_name") == "beta":
+            if (
+                alert["labels"]["alertname"] == "SwitchboardUpstreamDown"
+                and alert["labels"].get("upstream_name") == "beta"
+            ):
                 return alert["state"]
         return None
 
-    assert eventually(alert_state, timeout_s=30, what="SwitchboardUpstreamDown for beta") in ("pending", "firing")
+    assert eventually(alert_state, timeout_s=30, what="SwitchboardUpstreamDown for beta") in (
+        "pending",
+        "firing",
+    )
     eventually(lambda: alert_state() == "firing", timeout_s=30, what="SwitchboardUpstreamDown firing")
     # Only beta: alpha is up.
-    down = {a["labels"].get("upstream_name") for a in scraped.alerts() if a["labels"]["alertname"] == "SwitchboardUpstreamDown"}
+    down = {
+        a["labels"].get("upstream_name")
+        for a in scraped.alerts()
+        if a["labels"]["alertname"] == "SwitchboardUpstreamDown"
+    }
     assert down == {"beta"}
+    # The Upstreams dashboard counts it.
+    (upstreams_down,) = [q for q in dashboards.panel_queries() if q.panel == "Upstreams down"]
+    assert [s["value"][1] for s in scraped.query(upstreams_down.expr)] == ["1"]

@@ -3,8 +3,8 @@ outcome (`switchboard_mcp_call_duration_seconds`) and upstream failures by kind
 (`switchboard_upstream_errors_total`).
 
 Recording is on the hot path of every tools/call, so one observation is a dict lookup
-and `observe` on a cached histogram child: prometheus-client's `labels()` (label
-validation, a lock, its own dict) runs once per distinct series, not per call. Server
+and `observe` on a cached series of the lock-free `LoopHistogram` (every call ends on
+the event loop): `labels()` runs once per distinct series, not per call. Server
 and name pass through one `BoundedLabels` per process (the cap is the proxy setting
 `metrics_max_series`), and the cache holds only admitted keys, so neither the series
 nor the cache grow past the cap however many names callers send.
@@ -102,6 +102,26 @@ class CallMetrics:
         if child is None:
             child = self._folded[values] = MCP_CALL_DURATION.labels(*values)
         return child
+
+    def ended(
+        self,
+        method: str,
+        server_id: str,
+        name: str,
+        gateway_id: str,
+        final: dict | None,
+        broken: BaseException | None,
+        seconds: float,
+    ) -> None:
+        """Observe a forwarded call that ended with `final` (the answer), or with none
+        because of `broken`, counting the upstream's part in a failure."""
+        if final is None and broken is not None:
+            outcome, kind = failure_of(broken)
+            if kind is not None:
+                self.upstream_failed(gateway_id, kind)
+        else:
+            outcome = outcome_of(final)
+        self.observe(method, server_id, name, outcome, seconds)
 
     def upstream_failed(self, gateway_id: str, kind: str) -> None:
         key = (gateway_id, kind)

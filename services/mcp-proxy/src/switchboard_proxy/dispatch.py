@@ -30,13 +30,7 @@ from switchboard_mcp import jsonrpc, param_headers, versions
 from switchboard_mcp.upstream import UpstreamPool
 
 from switchboard_proxy import catalog_views
-from switchboard_proxy.call_metrics import (
-    UNAVAILABLE,
-    CallMetrics,
-    failure_of,
-    outcome_of,
-    process_call_metrics,
-)
+from switchboard_proxy.call_metrics import UNAVAILABLE, CallMetrics, failure_of, process_call_metrics
 from switchboard_proxy.catalog import Binding, Catalog, CatalogCache, HeldBack, Upstream
 from switchboard_proxy.catalog_views import Hidden, View
 from switchboard_proxy.client_upstreams import ClientUpstreams, wants_own_sessions
@@ -419,13 +413,7 @@ class Dispatcher:
             seconds = time.time() - started
             result = final.get("result") if final else None
             ok = isinstance(result, dict) and not result.get("isError")
-            if final is None and broken is not None:
-                outcome, kind = failure_of(broken)
-                if kind is not None:
-                    calls.upstream_failed(binding.gateway_id, kind)
-            else:
-                outcome = outcome_of(final)
-            calls.observe("tools/call", ctx.server_id, name, outcome, seconds)
+            calls.ended("tools/call", ctx.server_id, name, binding.gateway_id, final, broken, seconds)
             error = (
                 ""
                 if ok
@@ -456,13 +444,8 @@ class Dispatcher:
         calls = self.calls
 
         def done(final: dict | None, broken: BaseException | None = None) -> None:
-            if final is None and broken is not None:
-                outcome, kind = failure_of(broken)
-                if kind is not None:
-                    calls.upstream_failed(binding.gateway_id, kind)
-            else:
-                outcome = outcome_of(final)
-            calls.observe(method, ctx.server_id, binding.name, outcome, time.time() - started)
+            seconds = time.time() - started
+            calls.ended(method, ctx.server_id, binding.name, binding.gateway_id, final, broken, seconds)
 
         return done
 

@@ -142,6 +142,8 @@ def _finished_code(call: Any) -> str:
     except StopIteration as done:
         code = done.value
         return code.name if isinstance(code, grpc.StatusCode) else "UNKNOWN"
+    except asyncio.CancelledError:
+        return "CANCELLED"
     except grpc.RpcError:
         return "UNKNOWN"
     step.close()

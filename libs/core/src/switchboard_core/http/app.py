@@ -237,10 +237,10 @@ class RawRoutesFirst:
             for route in self._routes:
                 match, child_scope = route.matches(scope)
                 if match is Match.FULL:
+                    scope["route"] = route  # as Starlette's router does: its template labels metrics
                     if repeated is not None:
                         return await _refuse_repeated(send, repeated, jsonrpc=True)
                     scope.update(child_scope)
-                    scope["route"] = route  # as Starlette's router does: its template labels metrics
                     return await _logging_failures(route, scope, receive, send)
             if repeated is not None:
                 return await _refuse_repeated(send, repeated, jsonrpc=False)

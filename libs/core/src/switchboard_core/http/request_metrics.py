@@ -9,9 +9,9 @@ the app returned, `scope["route"]` is the route that matched (Starlette's router
 raw path, is the label; a request no route matched is `_unmatched`. Methods outside the
 HTTP set are folded into `OTHER`: both keep the label values a client can cause bounded.
 
-It is on the MCP hot path, so an observation is a clock read and a dict lookup for the
-label set's pre-resolved histogram child; the `labels()` machinery (a lock, a tuple
-check) runs once per label set.
+It is on the MCP hot path, so an observation is two clock reads, a dict lookup for the
+label set's series, resolved once, and that series' lock-free `observe`
+(`prometheus.loop_histogram`: requests and scrapes share the event loop).
 """
 
 from __future__ import annotations
@@ -19,10 +19,9 @@ from __future__ import annotations
 from collections.abc import Callable
 from time import perf_counter
 
-from prometheus_client import Histogram
-
 from switchboard_core.http.edge import RequestMark, current_mark
 from switchboard_core.prometheus.catalogue import HTTP_REQUEST_DURATION, HTTP_REQUESTS_IN_FLIGHT
+from switchboard_core.prometheus.loop_histogram import LoopHistogram
 
 UNMATCHED = "_unmatched"
 
@@ -43,7 +42,7 @@ _METHODS = frozenset(("GET", "HEAD", "POST", "PUT", "PATCH", "DELETE", "OPTIONS"
 
 
 class RequestMetrics:
-    def __init__(self, app, histogram: Histogram = HTTP_REQUEST_DURATION) -> None:
+    def __init__(self, app, histogram: LoopHistogram = HTTP_REQUEST_DURATION) -> None:
         self.app = app
         self.state = getattr(app, "state", None)
         self._histogram = histogram

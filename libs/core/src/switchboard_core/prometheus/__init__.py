@@ -2,7 +2,8 @@
 
 `catalogue` defines every metric the gateway exports, in one place, with its labels;
 `bounded` caps the label values a caller can cause (server and tool names);
-`exposition` renders the process's registry for a scrape (`GET /internal/metrics` on
+`loop_histogram` is the lock-free histogram of what every request observes on the event
+loop; `exposition` renders the process's registry for a scrape (`GET /internal/metrics` on
 each process's HTTP port: nginx never routes `/internal/`, so scrapes reach a replica
 directly, from any host, and the metrics service's JSON API under `/metrics/` is left
 alone).

@@ -16,13 +16,16 @@ from __future__ import annotations
 
 from prometheus_client import Counter, Gauge, Histogram
 
+from switchboard_core.prometheus.loop_histogram import LoopHistogram
+
 # Latency buckets, in seconds, from a cached call (a millisecond) to a tool that works
 # for a minute.
 LATENCY_BUCKETS = (0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 30.0, 60.0)
 
 # --- HTTP (every process's HTTP face) -------------------------------------------------
 
-HTTP_REQUEST_DURATION = Histogram(
+# Observed on the event loop by every request: the lock-free histogram (`loop_histogram`).
+HTTP_REQUEST_DURATION = LoopHistogram(
     "switchboard_http_request_duration_seconds",
     "HTTP requests served, by route template, method and status code: time from the "
     "request's arrival to the end of its answer (a stream: to its close).",
@@ -51,7 +54,8 @@ GRPC_CLIENT_DURATION = Histogram(
 
 # --- MCP calls through the proxy ------------------------------------------------------
 
-MCP_CALL_DURATION = Histogram(
+# Observed on the event loop by every forwarded call (mcp-proxy `call_metrics`).
+MCP_CALL_DURATION = LoopHistogram(
     "switchboard_mcp_call_duration_seconds",
     "tools/call, resources/read and prompts/get forwarded to upstreams, by virtual server, "
     "name (tool, resource or prompt as the client names it; capped, overflow `_other`) "

@@ -7,7 +7,10 @@ connection of the bus talks to Redis on its own (`PubSub`), and is not counted.
 A command or pipeline that fails is counted by kind for Prometheus
 (`switchboard_redis_errors_total{kind}`, `failure_kind`): timeout, connection, server
 (Redis answered with an error: READONLY, NOAUTH, OOM), other. A command its caller
-abandoned (a deadline of the caller's own cancelling it) is not Redis's failure.
+gave up on at a deadline of its own (`asyncio.timeout`: what a Redis that accepts but
+never answers causes) raises nothing here; it is counted, as a timeout, where the caller
+handles the failure (`redis_client.reraise_cancellation`, which every handler calls),
+as are the failures of the bus's pub/sub connection.
 """
 
 from __future__ import annotations
@@ -39,10 +42,17 @@ def failure_kind(exc: BaseException) -> str | None:
     return None
 
 
+# Set on a failure once counted: it is seen again where the caller handles it.
+_COUNTED = "_switchboard_redis_failure_counted"
+
+
 def count_failure(exc: BaseException) -> None:
+    """Count `exc` under its kind, once however many places see it."""
     kind = failure_kind(exc)
-    if kind is not None:
-        REDIS_ERRORS.labels(kind).inc()
+    if kind is None or getattr(exc, _COUNTED, False):
+        return
+    REDIS_ERRORS.labels(kind).inc()
+    setattr(exc, _COUNTED, True)
 
 
 class CountedRedis(Redis):

@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import sys
 from dataclasses import dataclass
 from urllib.parse import urlsplit
 
@@ -23,7 +24,7 @@ from redis.backoff import NoBackoff
 from switchboard_core.errors import DependencyUnavailable
 from switchboard_core.resilience.backoff import retry
 from switchboard_core.settings import ServiceSettings
-from switchboard_core.shared.counted_redis import CountedRedis
+from switchboard_core.shared.counted_redis import CountedRedis, count_failure
 
 logger = logging.getLogger(__name__)
 
@@ -134,13 +135,22 @@ async def unlink_prefixed(client: Redis, prefix: str, *, batch: int = 500) -> No
 def reraise_cancellation() -> None:
     """Raise CancelledError if this task was asked to stop.
 
-    Called where a Redis failure is handled: when a cancellation lands while a timeout
+    Called where a Redis failure is handled (and counts it, see `counted_redis`): when a cancellation lands while a timeout
     expires, asyncio (3.11) and redis-py may turn it into a TimeoutError, and code that
     treats timeouts as "Redis is down, carry on" would outlive its own cancellation.
     """
     task = asyncio.current_task()
     if task is not None and task.cancelling():
         raise asyncio.CancelledError
+    _count_handled_failure()
+
+
+def _count_handled_failure() -> None:
+    """Count the failure being handled (`switchboard_redis_errors_total`) unless the
+    client counted it already: a caller's own deadline expiring, a pub/sub failure."""
+    failure = sys.exc_info()[1]
+    if failure is not None:
+        count_failure(failure)
 
 
 async def cancel_until_done(task: asyncio.Task | None, *, every_s: float = 0.5) -> None:
