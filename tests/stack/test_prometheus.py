@@ -109,6 +109,10 @@ def rpc(admin: httpx.Client, server_id: str, method: str, params: dict) -> dict:
     return answer.json()
 
 
+def call_tool(admin: httpx.Client, server: dict, name: str, arguments: dict) -> dict:
+    return rpc(admin, server["id"], "tools/call", {"name": name, "arguments": arguments})
+
+
 @pytest.fixture(scope="module")
 def servers(admin: httpx.Client, alpha: UpstreamProcess, beta: UpstreamProcess) -> dict[str, dict]:
     return {"alpha": expose(admin, "alpha", alpha), "beta": expose(admin, "beta", beta)}
@@ -119,26 +123,12 @@ def traffic(admin: httpx.Client, servers: dict[str, dict]) -> dict[str, dict]:
     """Calls of every kind through nginx, enough to reach every replica: tools/call
     (answered, and a tool's own error), resources/read, prompts/get, admin reads."""
     for server in servers.values():
+        tools = server["tools"]
         for i in range(6):
-            added = rpc(
-                admin,
-                server["id"],
-                "tools/call",
-                {"name": server["tools"]["add"], "arguments": {"a": i, "b": 1}},
-            )
+            added = call_tool(admin, server, tools["add"], {"a": i, "b": 1})
             assert added["result"]["content"][0]["text"] == str(i + 1)
-            rpc(
-                admin,
-                server["id"],
-                "tools/call",
-                {"name": server["tools"]["echo"], "arguments": {"text": "hi"}},
-            )
-            rpc(
-                admin,
-                server["id"],
-                "tools/call",
-                {"name": server["tools"]["fail"], "arguments": {"message": "no"}},
-            )
+            call_tool(admin, server, tools["echo"], {"text": "hi"})
+            assert call_tool(admin, server, tools["fail"], {"message": "no"})["result"]["isError"]
             assert "result" in rpc(admin, server["id"], "resources/read", {"uri": "fixture://static"})
             prompt = {"name": server["prompts"]["greet"], "arguments": {"name": "x"}}
             assert "result" in rpc(admin, server["id"], "prompts/get", prompt)
@@ -249,6 +239,22 @@ def test_prometheus_scrapes_every_replica_of_every_service_and_every_exporter(
     assert {s["value"][1] for s in ready} == {"1"}
 
 
+def test_calls_through_nginx_are_recorded_by_every_proxy_replica(
+    stack: StackProcess, scraped: PrometheusServer
+) -> None:
+    by_replica = scraped.query(
+        'sum by (instance, method) (switchboard_mcp_call_duration_seconds_count{job="switchboard-mcp-proxy"})'
+    )
+    assert {s["metric"]["instance"] for s in by_replica} == set(stack.replica_addresses("mcp-proxy"))
+    assert {s["metric"]["method"] for s in by_replica} == {"tools/call", "resources/read", "prompts/get"}
+    # Every replica of every service counts the HTTP requests it serves (its readiness
+    # probes at least).
+    served = scraped.query(
+        'count by (instance) (switchboard_http_request_duration_seconds_count{job=~"switchboard-.*"})'
+    )
+    assert len(served) == REPLICAS * len(stack.state["topology"]["replicas"])
+
+
 # --- the shipped rules -------------------------------------------------------------------
 
 
@@ -333,3 +339,6 @@ def test_a_stopped_upstream_makes_the_upstream_down_alert_pending_then_firing(
         if a["labels"]["alertname"] == "SwitchboardUpstreamDown"
     }
     assert down == {"beta"}
+    # The Upstreams dashboard counts it.
+    (upstreams_down,) = [q for q in dashboards.panel_queries() if q.panel == "Upstreams down"]
+    assert [s["value"][1] for s in scraped.query(upstreams_down.expr)] == ["1"]
