@@ -34,7 +34,14 @@ def instructions(calls: int, tmp: Path) -> int:
     script = tmp / "record.py"
     script.write_text(_RECORD)
     done = subprocess.run(
-        ["valgrind", "--tool=callgrind", f"--callgrind-out-file={tmp}/out", sys.executable, script, str(calls)],
+        [
+            "valgrind",
+            "--tool=callgrind",
+            f"--callgrind-out-file={tmp}/out",
+            sys.executable,
+            script,
+            str(calls),
+        ],
         capture_output=True,
         text=True,
         check=True,
@@ -43,7 +50,9 @@ def instructions(calls: int, tmp: Path) -> int:
 
 
 def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
     parser.add_argument("--calls", type=int, default=20000)
     args = parser.parse_args()
     with tempfile.TemporaryDirectory() as tmp:

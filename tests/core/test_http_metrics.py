@@ -88,7 +88,9 @@ async def test_requests_are_observed_by_route_template_method_and_code() -> None
         ("_unmatched", "OTHER", "404"): 1,
     }
     routes = series_routes()
-    assert not any("raw-id" in r or "t-123" in r or "nothing-here" in r or "coffee" in r for r in routes), routes
+    assert not any("raw-id" in r or "t-123" in r or "nothing-here" in r or "coffee" in r for r in routes), (
+        routes
+    )
 
 
 async def test_a_request_being_served_is_in_flight_until_its_answer_ends() -> None:
@@ -101,7 +103,9 @@ async def test_a_request_being_served_is_in_flight_until_its_answer_ends() -> No
         assert REGISTRY.get_sample_value(gauge) == idle + 1
         answer.release.set()
         assert (await slow).status_code == 200
-    await eventually_async(lambda: REGISTRY.get_sample_value(gauge) == idle, within_s=5, what="in flight back")
+    await eventually_async(
+        lambda: REGISTRY.get_sample_value(gauge) == idle, within_s=5, what="in flight back"
+    )
 
 
 async def test_a_raw_route_refused_for_a_repeated_header_is_labelled_with_its_template() -> None:

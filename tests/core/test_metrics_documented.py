@@ -34,4 +34,3 @@ def test_every_exposed_metric_is_documented_with_its_type() -> None:
     assert not missing, f"add a row to docs/observability.md for {missing}"
     wrong = {name: (kind, rows[name]) for name, kind in exposed().items() if rows[name] != kind}
     assert not wrong, wrong
-

@@ -66,7 +66,9 @@ def test_calls_are_recorded_by_method_server_name_and_outcome(
         assert client.call_tool("counted__echo", {"text": "again"})["result"]
         assert client.call_tool("counted__fail", {"message": "no"})["result"]["isError"] is True
         assert everywhere.call_tool("counted__echo", {"text": "all"})["result"]
-        assert everywhere.request("prompts/get", {"name": "counted__greet", "arguments": {"name": "x"}})["result"]
+        assert everywhere.request("prompts/get", {"name": "counted__greet", "arguments": {"name": "x"}})[
+            "result"
+        ]
         assert everywhere.request("resources/read", {"uri": "fixture://static"})["result"]
 
         samples = _scrape(gateway)
@@ -95,16 +97,24 @@ def test_a_stopped_upstream_reads_down_and_its_calls_unavailable(
         client = McpHttp(f"{gateway.base_url}/servers/{server_id}/mcp", admin_token)
         client.initialize()
         eventually(
-            lambda: _value(_scrape(gateway), "switchboard_upstream_up", upstream=gateway_id, upstream_name="stopped")
-            == 1.0,
+            lambda: (
+                _value(
+                    _scrape(gateway), "switchboard_upstream_up", upstream=gateway_id, upstream_name="stopped"
+                )
+                == 1.0
+            ),
             timeout_s=10,
             what="the health checker sees the upstream up",
         )
 
         flaky.kill()
         eventually(
-            lambda: _value(_scrape(gateway), "switchboard_upstream_up", upstream=gateway_id, upstream_name="stopped")
-            == 0.0,
+            lambda: (
+                _value(
+                    _scrape(gateway), "switchboard_upstream_up", upstream=gateway_id, upstream_name="stopped"
+                )
+                == 0.0
+            ),
             timeout_s=10,
             what="the health checker sees the upstream down",
         )
@@ -115,8 +125,12 @@ def test_a_stopped_upstream_reads_down_and_its_calls_unavailable(
 
         admin.delete(f"/gateways/{gateway_id}").raise_for_status()
         eventually(
-            lambda: _value(_scrape(gateway), "switchboard_upstream_up", upstream=gateway_id, upstream_name="stopped")
-            is None,
+            lambda: (
+                _value(
+                    _scrape(gateway), "switchboard_upstream_up", upstream=gateway_id, upstream_name="stopped"
+                )
+                is None
+            ),
             timeout_s=10,
             what="a deleted gateway's series goes",
         )
@@ -232,4 +246,6 @@ def test_an_open_listen_stream_of_a_stateless_client_is_counted_until_it_closes(
         next(chunks)  # the acknowledgement: the stream is open
         eventually(lambda: streams() == before + 1, timeout_s=10, what="the open listen stream is counted")
 
-    eventually(lambda: streams() == before, timeout_s=10, what="the closed listen stream is no longer counted")
+    eventually(
+        lambda: streams() == before, timeout_s=10, what="the closed listen stream is no longer counted"
+    )

@@ -65,7 +65,9 @@ def total(samples: Samples, name: str, **labels: str) -> float:
 
 def test_a_peer_on_another_address_is_answered_metrics_and_refused_counters(remote_url: str) -> None:
     plain = httpx.get(f"{remote_url}/internal/metrics", timeout=30)
-    relayed = httpx.get(f"{remote_url}/internal/metrics", headers={"X-Forwarded-For": "203.0.113.9"}, timeout=30)
+    relayed = httpx.get(
+        f"{remote_url}/internal/metrics", headers={"X-Forwarded-For": "203.0.113.9"}, timeout=30
+    )
     assert plain.status_code == relayed.status_code == 200
     assert "switchboard_build_info" in plain.text
     assert httpx.get(f"{remote_url}/internal/counters", timeout=30).status_code == 403
@@ -90,7 +92,10 @@ def test_traffic_shows_in_route_templates_grpc_calls_caches_refusals_and_leases(
     spender = open_gateway.mint_token()
     statuses = [
         httpx.post(
-            f"{open_gateway.base_url}/rpc", json=TOOLS_LIST, headers={"authorization": f"Bearer {spender}"}, timeout=30
+            f"{open_gateway.base_url}/rpc",
+            json=TOOLS_LIST,
+            headers={"authorization": f"Bearer {spender}"},
+            timeout=30,
         ).status_code
         for _ in range(PER_TOKEN + 1)
     ]
@@ -116,7 +121,9 @@ def test_traffic_shows_in_route_templates_grpc_calls_caches_refusals_and_leases(
 
     grpc_served = "switchboard_grpc_server_handling_seconds_count"
     grpc_made = "switchboard_grpc_client_handling_seconds_count"
-    assert total(after, grpc_served, grpc_service="switchboard.registry.v1.RegistryService", grpc_code="OK") > 0
+    assert (
+        total(after, grpc_served, grpc_service="switchboard.registry.v1.RegistryService", grpc_code="OK") > 0
+    )
     assert total(after, grpc_made, grpc_service="switchboard.registry.v1.RegistryService", grpc_code="OK") > 0
     assert total(after, grpc_served, grpc_service="switchboard.auth.v1.AuthService") > 0
 

@@ -11,7 +11,9 @@ BY = Principal("u-admin", "admin@example.com", True, (), "t-admin", 2**40, perso
 
 
 def _up(gateway_id: str, name: str) -> float | None:
-    return REGISTRY.get_sample_value("switchboard_upstream_up", {"upstream": gateway_id, "upstream_name": name})
+    return REGISTRY.get_sample_value(
+        "switchboard_upstream_up", {"upstream": gateway_id, "upstream_name": name}
+    )
 
 
 async def test_a_stopped_upstream_reads_down_from_the_next_check_and_up_once_it_answers_again(

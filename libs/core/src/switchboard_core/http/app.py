@@ -246,7 +246,9 @@ class RawRoutesFirst:
             for route in self._routes:
                 match, child_scope = route.matches(scope)
                 if match is Match.FULL:
-                    scope["route"] = route  # as Starlette's router does: the access log and metrics read its template
+                    scope["route"] = (
+                        route  # as Starlette's router does: the access log and metrics read its template
+                    )
                     if repeated is not None:
                         return await _refuse_repeated(send, repeated, jsonrpc=True)
                     scope.update(child_scope)

@@ -65,13 +65,11 @@ MCP_CALL_DURATION = LoopHistogram(
 )
 MCP_SESSIONS_OPEN = Gauge(
     "switchboard_mcp_sessions_open",
-    "MCP sessions (2025-era Streamable HTTP and legacy SSE) this replica opened that are "
-    "still open.",
+    "MCP sessions (2025-era Streamable HTTP and legacy SSE) this replica opened that are still open.",
 )
 MCP_STREAMS_OPEN = Gauge(
     "switchboard_mcp_streams_open",
-    "Server-to-client streams this replica holds open, by kind (get, post, legacy_sse, "
-    "listen).",
+    "Server-to-client streams this replica holds open, by kind (get, post, legacy_sse, listen).",
     ("kind",),
 )
 
